@@ -1,0 +1,3 @@
+//! Byte-level encodings shared by the log, the head and the segments.
+
+pub mod varint;

@@ -1,0 +1,92 @@
+//! `Options`: every setting of a `Db`, each with a documented default.
+
+use std::time::Duration;
+
+use crate::labels::DEFAULT_MAX_LABELS;
+
+/// When `Appender::commit` may return relative to fsync of the write-ahead log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// fsync before acknowledging. Concurrent commits share one fsync (group commit).
+    /// What `commit` acknowledged survives `kill -9` and power loss.
+    Always,
+    /// Acknowledge once written to the OS; fsync at least this often. Survives
+    /// `kill -9`; a power loss may take up to the interval.
+    Interval(Duration),
+    /// Never fsync the log (the OS flushes when it likes). Survives `kill -9` only.
+    Never,
+}
+
+/// Settings for [`crate::Db::open`]. Build with consuming setters:
+/// `Options::default().sync(SyncMode::Always)`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Durability of commits. Default: `Interval(1 s)`.
+    pub sync: SyncMode,
+    /// Time span of data after which the head is sealed into a segment. Default: 2 h.
+    pub block_duration: Duration,
+    /// Approximate bytes the head may hold before it is sealed early. Default: 256 MiB.
+    pub head_memory_budget: usize,
+    /// Size at which a WAL file is closed and the next begins. Default: 64 MiB.
+    pub wal_segment_size: u64,
+    /// Most labels a series may carry. Default: 64.
+    pub max_labels: usize,
+    /// Most distinct series the `Db` will hold; creating more fails with
+    /// `Error::SeriesLimit`. Default: 10 million.
+    pub max_series: usize,
+    /// On open, truncate a corrupt WAL at the first bad record instead of refusing to open
+    /// (corruption in the newest file's tail is always truncated). Default: false.
+    pub repair: bool,
+    /// Run background sealing. Default: true. Tests turn it off to control sealing by hand.
+    pub background: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            sync: SyncMode::Interval(Duration::from_secs(1)),
+            block_duration: Duration::from_secs(2 * 3600),
+            head_memory_budget: 256 << 20,
+            wal_segment_size: 64 << 20,
+            max_labels: DEFAULT_MAX_LABELS,
+            max_series: 10_000_000,
+            repair: false,
+            background: true,
+        }
+    }
+}
+
+impl Options {
+    pub fn sync(mut self, mode: SyncMode) -> Self {
+        self.sync = mode;
+        self
+    }
+    pub fn block_duration(mut self, d: Duration) -> Self {
+        self.block_duration = d;
+        self
+    }
+    pub fn head_memory_budget(mut self, bytes: usize) -> Self {
+        self.head_memory_budget = bytes;
+        self
+    }
+    pub fn wal_segment_size(mut self, bytes: u64) -> Self {
+        self.wal_segment_size = bytes;
+        self
+    }
+    pub fn max_labels(mut self, n: usize) -> Self {
+        self.max_labels = n;
+        self
+    }
+    pub fn max_series(mut self, n: usize) -> Self {
+        self.max_series = n;
+        self
+    }
+    pub fn repair(mut self, on: bool) -> Self {
+        self.repair = on;
+        self
+    }
+    pub fn background(mut self, on: bool) -> Self {
+        self.background = on;
+        self
+    }
+}
