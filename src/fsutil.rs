@@ -33,8 +33,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Renames `from` to `to` and fsyncs the parent directory of `to`.
 pub fn rename_durable(from: &Path, to: &Path) -> Result<()> {
-    fs::rename(from, to)
-        .map_err(|e| Error::io(format!("renaming {} to {}", from.display(), to.display()), e))?;
+    fs::rename(from, to).map_err(|e| Error::io(format!("renaming {} to {}", from.display(), to.display()), e))?;
     sync_dir(to.parent().unwrap_or(Path::new(".")))
 }
 

@@ -40,7 +40,10 @@ impl Labels {
             }
         }
         if v.is_empty() {
-            return Err(Error::InvalidLabel { name: String::new(), reason: "a series needs at least one non-empty label" });
+            return Err(Error::InvalidLabel {
+                name: String::new(),
+                reason: "a series needs at least one non-empty label",
+            });
         }
         for (name, value) in &v {
             validate_name(name)?;
@@ -287,7 +290,7 @@ mod tests {
     #[test]
     fn matchers_follow_prometheus_semantics() {
         let l = Labels::from_pairs([("__name__", "cpu"), ("host", "h12")]).unwrap();
-        assert!(Matcher::regex("host", "h1").unwrap().matches_labels(&l) == false);
+        assert!(!Matcher::regex("host", "h1").unwrap().matches_labels(&l));
         assert!(Matcher::regex("host", "h1.*").unwrap().matches_labels(&l));
         assert!(Matcher::not_regex("host", "h1").unwrap().matches_labels(&l));
         assert!(Matcher::eq("region", "").matches_labels(&l));

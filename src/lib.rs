@@ -5,12 +5,21 @@
 //! See `docs/ARCHITECTURE.md` for the walk through the modules.
 
 pub mod codec;
+mod db;
 mod error;
 mod fsutil;
+mod hash;
+mod head;
+mod index;
 mod labels;
+pub mod loadgen;
+mod manifest;
 mod options;
 mod sample;
+pub mod segment;
+pub mod wal;
 
+pub use db::{Appender, Db, Querier, RecoveryReport, SeriesRef, SeriesSet, Stats};
 pub use error::{Error, Result};
 pub use labels::{Labels, MatchOp, Matcher, METRIC_NAME};
 pub use options::{Options, SyncMode};

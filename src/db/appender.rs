@@ -1,0 +1,125 @@
+//! Write batches: append, then commit (durable per `SyncMode`) or roll back.
+
+use std::sync::Arc;
+
+use super::Inner;
+use crate::error::{Error, Result};
+use crate::labels::Labels;
+use crate::wal::{encode_samples_frame, encode_series_frame, WalSample};
+
+/// A handle to a series, valid for the life of the `Db` that returned it, on any
+/// thread. Appending by reference skips the label lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SeriesRef {
+    id: u64,
+    instance: u32,
+}
+
+impl SeriesRef {
+    /// The series' stable numeric id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// Collects samples and commits them as one batch. Not shared between threads:
+/// give each writer thread its own (they are cheap).
+pub struct Appender {
+    inner: Arc<Inner>,
+    batch: Vec<WalSample>,
+    frame: Vec<u8>,
+    created: Vec<u64>,
+}
+
+impl Appender {
+    pub(crate) fn new(inner: Arc<Inner>) -> Appender {
+        Appender { inner, batch: Vec::new(), frame: Vec::new(), created: Vec::new() }
+    }
+
+    /// Resolves labels to a series, creating it if new.
+    pub fn series(&mut self, labels: &Labels) -> Result<SeriesRef> {
+        let max = self.inner.opts.max_labels;
+        if labels.len() > max {
+            return Err(Error::TooManyLabels { count: labels.len(), max });
+        }
+        let (id, _) = self.inner.index.get_or_create(labels)?;
+        Ok(SeriesRef { id, instance: self.inner.instance })
+    }
+
+    /// Buffers one sample. Nothing is visible or durable before `commit`.
+    #[inline]
+    pub fn append(&mut self, series: SeriesRef, ts: i64, value: f64) -> Result<()> {
+        if series.instance != self.inner.instance {
+            return Err(Error::UnknownSeries { series: series.id });
+        }
+        self.batch.push(WalSample { series: series.id, ts, value });
+        Ok(())
+    }
+
+    /// Buffers one sample by labels (a lookup per call; prefer `series` + `append` when hot).
+    pub fn append_labels(&mut self, labels: &Labels, ts: i64, value: f64) -> Result<()> {
+        let s = self.series(labels)?;
+        self.append(s, ts, value)
+    }
+
+    /// Samples buffered and not yet committed.
+    pub fn len(&self) -> usize {
+        self.batch.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+    }
+
+    /// Drops the buffered samples.
+    pub fn rollback(&mut self) {
+        self.batch.clear();
+    }
+
+    /// Logs the batch and applies it to the head. Returns once the log holds it as
+    /// durably as `SyncMode` promises. On error the batch is dropped and, for storage
+    /// errors, the Db is poisoned.
+    pub fn commit(&mut self) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let result = self.commit_inner();
+        self.batch.clear();
+        result
+    }
+
+    fn commit_inner(&mut self) -> Result<()> {
+        let inner = &*self.inner;
+        inner.check_writable()?;
+        inner.wait_for_room();
+        self.frame.clear();
+        encode_samples_frame(&self.batch, &mut self.frame);
+        let (ticket, head) = {
+            let _order = inner.commit_lock.lock();
+            inner.check_writable()?;
+            let head = inner.snapshot().head.clone();
+            self.created.clear();
+            head.append_batch(&self.batch, &mut self.created);
+            let frames = if self.created.is_empty() {
+                std::mem::take(&mut self.frame)
+            } else {
+                // Series new to this head are defined in its WAL before their samples.
+                let labels: Vec<(u64, Labels)> =
+                    self.created.iter().filter_map(|&id| inner.index.labels(id).map(|l| (id, l))).collect();
+                let refs: Vec<(u64, &Labels)> = labels.iter().map(|(id, l)| (*id, l)).collect();
+                let mut f = Vec::with_capacity(self.frame.len() + 64 * refs.len());
+                encode_series_frame(&refs, &mut f);
+                f.extend_from_slice(&self.frame);
+                f
+            };
+            (inner.wal.submit(frames), head)
+        };
+        let durable = ticket.and_then(|t| t.wait());
+        if let Err(e) = &durable {
+            inner.poison(e);
+        }
+        durable?;
+        inner.after_commit(&head);
+        Ok(())
+    }
+}

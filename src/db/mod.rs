@@ -1,0 +1,384 @@
+//! `Db`: opening and recovery, shared state, and the public entry points.
+//!
+//! Invariants:
+//! - `commit_lock` orders head application and WAL submission: the WAL order of
+//!   two commits is the order in which the head applied them, so replay reproduces
+//!   what readers saw, and a seal (which swaps heads under the same lock) splits
+//!   the WAL exactly between the frozen head and the new one.
+//! - A sample is in the head whose WAL files it was logged to; the manifest's
+//!   `wal_floor` advances only after the frozen head's segment is published, so
+//!   no sample is in a live segment and replayed, and none is in neither.
+
+mod appender;
+mod querier;
+mod seal;
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::head::Head;
+use crate::index::SeriesIndex;
+use crate::labels::{Labels, Matcher};
+use crate::manifest::Manifest;
+use crate::options::Options;
+use crate::sample::Sample;
+use crate::segment::{self, Segment};
+use crate::wal::{self, Record, WalOptions, WalWriter};
+
+pub use appender::{Appender, SeriesRef};
+pub use querier::{Querier, SeriesSet};
+
+const WAL_DIR: &str = "wal";
+const SEGMENT_DIR: &str = "segments";
+const LOCK_FILE: &str = "LOCK";
+
+/// What `Db::open` found and did while recovering.
+#[derive(Debug, Clone, Default)]
+pub struct RecoveryReport {
+    pub segments: usize,
+    pub wal_files: usize,
+    pub wal_records: u64,
+    /// Bytes cut from a torn or corrupt WAL tail (0 after a clean shutdown).
+    pub wal_truncated_bytes: u64,
+    pub wal_truncated_file: Option<PathBuf>,
+    /// Leftover temporary files and unpublished segments removed.
+    pub swept_files: usize,
+}
+
+/// Storage statistics, as `Db::stats` reports them.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Distinct series known to the index.
+    pub series: u64,
+    pub head_series: u64,
+    /// Samples in the head and in frozen heads awaiting their segment.
+    pub head_samples: u64,
+    /// Approximate heap bytes of the head and frozen heads.
+    pub head_bytes: u64,
+    pub frozen_heads: usize,
+    pub segments: usize,
+    /// Samples in segments, per tier (raw, 5m, 1h).
+    pub segment_samples: [u64; 3],
+    /// Bytes of segment files on disk, per tier (raw, 5m, 1h).
+    pub disk_bytes: [u64; 3],
+    pub wal_bytes: u64,
+    pub oldest: Option<i64>,
+    pub newest: Option<i64>,
+}
+
+impl Stats {
+    /// All samples held: segments (every tier counts raw samples only once) plus the heads.
+    pub fn samples(&self) -> u64 {
+        self.segment_samples[0] + self.head_samples
+    }
+}
+
+/// A consistent view of what the Db holds: swapped whole, read through `Arc`.
+#[derive(Clone)]
+pub(crate) struct State {
+    pub head: Arc<Head>,
+    /// Heads being written to segments, oldest first.
+    pub frozen: Vec<Arc<Head>>,
+    /// Live segments, ascending by id (which is also the order of their writes).
+    pub segments: Vec<Arc<Segment>>,
+}
+
+pub(crate) struct Inner {
+    pub dir: PathBuf,
+    pub opts: Options,
+    pub index: SeriesIndex,
+    pub state: RwLock<Arc<State>>,
+    pub commit_lock: Mutex<()>,
+    pub seal_lock: Mutex<()>,
+    pub manifest: Mutex<Manifest>,
+    pub wal: WalWriter,
+    /// Distinguishes this Db's series refs from another instance's.
+    pub instance: u32,
+    poison: Mutex<Option<String>>,
+    closed: AtomicBool,
+    pub recovery: RecoveryReport,
+    pub last_seal: Mutex<std::time::Instant>,
+    /// Held until close, even if appenders outlive the `Db`.
+    lock: Mutex<Option<File>>,
+}
+
+/// An open database. `Send + Sync`: share it with `Arc`, one `Appender` per thread.
+pub struct Db {
+    inner: Arc<Inner>,
+    worker: Mutex<Option<seal::Worker>>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database in `dir`, replaying the WAL.
+    pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Db> {
+        let dir = dir.as_ref().to_path_buf();
+        let (wal_dir, seg_dir) = (dir.join(WAL_DIR), dir.join(SEGMENT_DIR));
+        for d in [&dir, &wal_dir, &seg_dir] {
+            fs::create_dir_all(d).map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
+        }
+        let lock = lock_dir(&dir)?;
+        let mut report = RecoveryReport {
+            swept_files: fsutil::sweep_tmp(&dir)? + fsutil::sweep_tmp(&seg_dir)?,
+            ..Default::default()
+        };
+
+        let mut manifest = match Manifest::load(&dir)? {
+            Some(m) => m,
+            None => {
+                if !segment_files(&seg_dir)?.is_empty() {
+                    return Err(Error::corruption(
+                        dir.join(crate::manifest::FILE_NAME),
+                        0,
+                        "MANIFEST is missing but segment files exist",
+                    ));
+                }
+                let mut m = Manifest { next_segment_id: 1, next_series_id: 1, ..Default::default() };
+                m.store(&dir)?;
+                m
+            }
+        };
+
+        let index = SeriesIndex::new(manifest.next_series_id, opts.max_series);
+        let mut segments = Vec::with_capacity(manifest.segments.len());
+        for rec in &manifest.segments {
+            let path = seg_dir.join(segment::file_name(rec.id));
+            let seg = Segment::open(&path)?;
+            for e in seg.series() {
+                index.load(e.id, &e.labels).map_err(|r| Error::corruption(&path, 0, r))?;
+            }
+            segments.push(Arc::new(seg));
+        }
+        segments.sort_by_key(|s| s.info().id);
+        report.segments = segments.len();
+        // Segments not in the manifest were never published (a crash before the manifest swap).
+        let live: std::collections::HashSet<u64> = manifest.segments.iter().map(|s| s.id).collect();
+        for (id, path) in segment_files(&seg_dir)? {
+            if !live.contains(&id) {
+                fs::remove_file(&path).map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+                report.swept_files += 1;
+            }
+        }
+
+        let head = Head::new(manifest.wal_floor);
+        let mut created = Vec::new();
+        let replay = wal::replay(&wal_dir, manifest.wal_floor, opts.repair, |rec| {
+            match rec {
+                Record::Series(list) => {
+                    for (id, labels) in list {
+                        index.load(id, &labels).map_err(|r| Error::corruption(&wal_dir, 0, r))?;
+                    }
+                }
+                Record::Samples(batch) => {
+                    created.clear();
+                    head.append_batch(&batch, &mut created);
+                    // Series new to the head must have been defined earlier in the log or in a segment.
+                    if let Some(id) = created.iter().find(|&&id| !index.contains(id)) {
+                        return Err(Error::corruption(&wal_dir, 0, format!("samples for undefined series {id}")));
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        index.finish_load();
+        report.wal_files = replay.files;
+        report.wal_records = replay.records;
+        report.wal_truncated_bytes = replay.truncated_bytes;
+        report.wal_truncated_file = replay.truncated_file;
+
+        let next_seq = wal::list_segments(&wal_dir)?.last().map(|(s, _)| s + 1).unwrap_or(manifest.wal_floor).max(1);
+        let wal =
+            WalWriter::open(&wal_dir, next_seq, WalOptions { sync: opts.sync, segment_size: opts.wal_segment_size })?;
+        manifest.next_series_id = index.next_id();
+
+        let inner = Arc::new(Inner {
+            dir,
+            index,
+            state: RwLock::new(Arc::new(State { head: Arc::new(head), frozen: Vec::new(), segments })),
+            commit_lock: Mutex::new(()),
+            seal_lock: Mutex::new(()),
+            manifest: Mutex::new(manifest),
+            wal,
+            instance: instance_tag(),
+            poison: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            recovery: report,
+            last_seal: Mutex::new(std::time::Instant::now()),
+            opts,
+            lock: Mutex::new(Some(lock)),
+        });
+        let worker = inner.opts.background.then(|| seal::Worker::start(inner.clone()));
+        Ok(Db { inner, worker: Mutex::new(worker) })
+    }
+
+    /// A new write batch. Appenders are cheap; use one per thread.
+    pub fn appender(&self) -> Appender {
+        Appender::new(self.inner.clone())
+    }
+
+    /// A consistent snapshot of the data in `[range.start, range.end)`.
+    pub fn querier(&self, range: std::ops::Range<i64>) -> Querier {
+        Querier::new(self.inner.clone(), range)
+    }
+
+    /// The newest sample of every series that matches.
+    pub fn latest(&self, matchers: &[Matcher]) -> Result<Vec<(Labels, Sample)>> {
+        querier::latest(&self.inner, matchers)
+    }
+
+    /// Distinct values of a label, sorted (`label_values("__name__")` lists metric names).
+    pub fn label_values(&self, name: &str) -> Vec<String> {
+        self.inner.index.label_values(name)
+    }
+
+    /// Series per value of a label, sorted by value (e.g. series per metric name).
+    pub fn series_per_value(&self, name: &str) -> Vec<(String, usize)> {
+        self.inner.index.value_counts(name)
+    }
+
+    /// Seals the head into a segment now and waits until it is published.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.check_writable()?;
+        self.inner.seal()
+    }
+
+    pub fn stats(&self) -> Result<Stats> {
+        let st = self.inner.snapshot();
+        let mut s = Stats { series: self.inner.index.len() as u64, ..Default::default() };
+        let mut range: Option<(i64, i64)> = None;
+        let mut widen = |r: (i64, i64)| range = Some(range.map_or(r, |(a, b)| (a.min(r.0), b.max(r.1))));
+        for h in st.frozen.iter().chain(std::iter::once(&st.head)) {
+            s.head_series += h.num_series();
+            s.head_samples += h.num_samples();
+            s.head_bytes += h.bytes() as u64;
+            if let Some(r) = h.time_range() {
+                widen(r);
+            }
+        }
+        s.frozen_heads = st.frozen.len();
+        s.segments = st.segments.len();
+        for seg in &st.segments {
+            let info = seg.info();
+            let t = usize::from(info.tier.min(2));
+            s.segment_samples[t] += info.samples;
+            s.disk_bytes[t] += info.file_size;
+            if info.samples > 0 {
+                widen((info.min_t, info.max_t));
+            }
+        }
+        s.wal_bytes = wal::list_segments(&self.inner.dir.join(WAL_DIR))?
+            .iter()
+            .filter_map(|(_, p)| fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        (s.oldest, s.newest) = (range.map(|r| r.0), range.map(|r| r.1));
+        Ok(s)
+    }
+
+    /// What recovery found when this Db was opened.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.inner.recovery
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Stops background work and makes everything acknowledged durable. The head is
+    /// not sealed: it stays in the WAL and is replayed on the next open.
+    pub fn close(&self) -> Result<()> {
+        if let Some(w) = self.worker.lock().take() {
+            w.stop();
+        }
+        if self.inner.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        // Wait for an in-flight seal, then make the log durable.
+        let _seal = self.inner.seal_lock.lock();
+        let _commit = self.inner.commit_lock.lock();
+        let result = self.inner.wal.close();
+        self.inner.lock.lock().take();
+        result
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            log::error!("closing {}: {e}", self.inner.dir.display());
+        }
+    }
+}
+
+impl Inner {
+    pub fn snapshot(&self) -> Arc<State> {
+        self.state.read().clone()
+    }
+
+    pub fn wal_dir(&self) -> PathBuf {
+        self.dir.join(WAL_DIR)
+    }
+
+    pub fn segment_dir(&self) -> PathBuf {
+        self.dir.join(SEGMENT_DIR)
+    }
+
+    pub fn check_writable(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        if let Some(cause) = self.poison.lock().clone() {
+            return Err(Error::Poisoned { cause });
+        }
+        Ok(())
+    }
+
+    /// Records a storage failure that makes further writes untrustworthy.
+    pub fn poison(&self, e: &Error) {
+        let mut p = self.poison.lock();
+        if p.is_none() {
+            log::error!("{}: poisoned: {e}", self.dir.display());
+            *p = Some(e.to_string());
+        }
+    }
+}
+
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(fs::TryLockError::WouldBlock) => Err(Error::Locked { path }),
+        Err(fs::TryLockError::Error(e)) => Err(Error::io(format!("locking {}", path.display()), e)),
+    }
+}
+
+/// Segment files present in the directory, with their ids.
+fn segment_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(format!("listing {}", dir.display()), e))? {
+        let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        if let Some(id) = name.strip_suffix(".seg").and_then(|h| u64::from_str_radix(h, 16).ok()) {
+            out.push((id, entry.path()));
+        }
+    }
+    Ok(out)
+}
+
+fn instance_tag() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish() as u32
+}

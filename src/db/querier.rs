@@ -1,0 +1,188 @@
+//! Reads: a snapshot of head, frozen heads and segments, merged per series in
+//! time order with last-write-wins on equal timestamps.
+//!
+//! Sources are ranked by write order: segments by id (a later seal holds later
+//! writes), then frozen heads oldest first, then the live head.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use super::{Inner, State};
+use crate::codec::chunk::{decode_chunk, decode_chunk_range};
+use crate::error::{Error, Result};
+use crate::head::merge_prefer_second;
+use crate::labels::{Labels, Matcher};
+use crate::sample::Sample;
+use crate::segment::Segment;
+
+/// A consistent snapshot over `[start, end)`: later writes are not visible through it.
+pub struct Querier {
+    inner: Arc<Inner>,
+    snap: Arc<State>,
+    start: i64,
+    end: i64,
+}
+
+impl Querier {
+    pub(crate) fn new(inner: Arc<Inner>, range: Range<i64>) -> Querier {
+        let snap = inner.snapshot();
+        Querier { inner, snap, start: range.start, end: range.end }
+    }
+
+    /// Series matching every matcher, each with its samples in the range. Series
+    /// without samples in the range are skipped.
+    pub fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>> {
+        if self.start > self.end {
+            return Err(Error::InvalidTimeRange { start: self.start, end: self.end });
+        }
+        let ids = self.inner.index.select(matchers);
+        Ok(SeriesSet { q: self, ids: ids.into_iter() })
+    }
+
+    /// Samples of one series id in the range, merged across sources.
+    pub(crate) fn read_series(&self, id: u64) -> Result<Vec<Sample>> {
+        if self.start >= self.end {
+            return Ok(Vec::new());
+        }
+        read_merged(&self.snap, id, self.start, self.end - 1)
+    }
+}
+
+/// Iterator over selected series: `Result<(Labels, samples)>`, lazily read.
+pub struct SeriesSet<'q> {
+    q: &'q Querier,
+    ids: std::vec::IntoIter<u64>,
+}
+
+impl Iterator for SeriesSet<'_> {
+    type Item = Result<(Labels, std::vec::IntoIter<Sample>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let id = self.ids.next()?;
+            let samples = match self.q.read_series(id) {
+                Ok(s) => s,
+                Err(e) => return Some(Err(e)),
+            };
+            if samples.is_empty() {
+                continue;
+            }
+            let Some(labels) = self.q.inner.index.labels(id) else { continue };
+            return Some(Ok((labels, samples.into_iter())));
+        }
+    }
+}
+
+/// Every source's samples for `id` in `[mint, maxt]`, merged.
+pub(crate) fn read_merged(snap: &State, id: u64, mint: i64, maxt: i64) -> Result<Vec<Sample>> {
+    let mut runs: Vec<Vec<Sample>> = Vec::new();
+    for seg in &snap.segments {
+        let info = seg.info();
+        if info.max_t < mint || info.min_t > maxt {
+            continue;
+        }
+        let mut v = Vec::new();
+        read_segment(seg, id, mint, maxt, &mut v)?;
+        if !v.is_empty() {
+            runs.push(v);
+        }
+    }
+    for head in snap.frozen.iter().chain(std::iter::once(&snap.head)) {
+        let mut v = Vec::new();
+        head.read(id, mint, maxt, &mut v);
+        if !v.is_empty() {
+            runs.push(v);
+        }
+    }
+    Ok(merge_runs(runs))
+}
+
+/// Decodes the chunks of `id` in `seg` that overlap `[mint, maxt]`.
+pub(crate) fn read_segment(seg: &Segment, id: u64, mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<()> {
+    let Some(entry) = seg.find(id) else { return Ok(()) };
+    let path = &seg.info().path;
+    seg.for_each_chunk(
+        entry,
+        |m| m.min_t <= maxt && m.max_t >= mint,
+        |m, bytes| {
+            let r = if m.min_t >= mint && m.max_t <= maxt {
+                decode_chunk(bytes, out)
+            } else if maxt == i64::MAX {
+                // The range decoder's bound is exclusive and cannot express "through i64::MAX".
+                let before = out.len();
+                let r = decode_chunk(bytes, out);
+                let tail = out.split_off(before);
+                out.extend(tail.into_iter().filter(|s| s.ts >= mint));
+                r
+            } else {
+                decode_chunk_range(bytes, mint, maxt + 1, out)
+            };
+            r.map_err(|e| chunk_error(path, id, m.min_t, e.0))
+        },
+    )
+}
+
+fn chunk_error(path: &std::path::Path, id: u64, min_t: i64, reason: &str) -> Error {
+    Error::corruption(path, 0, format!("chunk of series {id} starting at {min_t}: {reason}"))
+}
+
+/// Merges sorted, unique runs given oldest write first; later runs win ties.
+pub(crate) fn merge_runs(mut runs: Vec<Vec<Sample>>) -> Vec<Sample> {
+    match runs.len() {
+        0 => return Vec::new(),
+        1 => return runs.pop().unwrap_or_default(),
+        _ => {}
+    }
+    // Common case: sources cover disjoint, ascending time ranges.
+    let disjoint = runs.windows(2).all(|w| match (w[0].last(), w[1].first()) {
+        (Some(a), Some(b)) => a.ts < b.ts,
+        _ => false,
+    });
+    if disjoint {
+        return runs.concat();
+    }
+    let mut acc = runs.remove(0);
+    for r in runs {
+        let mut out = Vec::with_capacity(acc.len() + r.len());
+        merge_prefer_second(&acc, &r, &mut out);
+        acc = out;
+    }
+    acc
+}
+
+/// The newest sample per matching series: the largest timestamp across sources,
+/// the latest-written source on a tie. Decodes at most one chunk per segment.
+pub(crate) fn latest(inner: &Inner, matchers: &[Matcher]) -> Result<Vec<(Labels, Sample)>> {
+    let snap = inner.snapshot();
+    let mut out = Vec::new();
+    for id in inner.index.select(matchers) {
+        let mut best: Option<Sample> = None;
+        // Sources come oldest write first, so a later one wins a tie.
+        let offer = |best: &mut Option<Sample>, s: Sample| {
+            if best.is_none_or(|b| s.ts >= b.ts) {
+                *best = Some(s);
+            }
+        };
+        for seg in &snap.segments {
+            let Some(entry) = seg.find(id) else { continue };
+            let Some(last) = entry.chunks.iter().max_by_key(|c| c.meta.max_t) else { continue };
+            if best.is_some_and(|b| b.ts > last.meta.max_t) {
+                continue;
+            }
+            let mut v = Vec::new();
+            read_segment(seg, id, last.meta.max_t, last.meta.max_t, &mut v)?;
+            if let Some(s) = v.last() {
+                offer(&mut best, *s);
+            }
+        }
+        for head in snap.frozen.iter().chain(std::iter::once(&snap.head)) {
+            if let Some(s) = head.latest(id) {
+                offer(&mut best, s);
+            }
+        }
+        if let (Some(s), Some(labels)) = (best, inner.index.labels(id)) {
+            out.push((labels, s));
+        }
+    }
+    Ok(out)
+}

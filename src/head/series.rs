@@ -1,0 +1,130 @@
+//! One series in the head: closed XOR chunks, the open chunk, and the out-of-order buffer.
+
+use crate::codec::xor::XorChunk;
+use crate::sample::Sample;
+
+/// Samples per head chunk before a new one is cut.
+const CHUNK_SAMPLES: usize = 256;
+/// Out-of-order buffer length at which it is sorted and deduplicated in place.
+const OOO_COMPACT_AT: usize = 4096;
+
+#[derive(Default)]
+pub struct HeadSeries {
+    closed: Vec<XorChunk>,
+    open: XorChunk,
+    /// Late samples and overwrites, in arrival order; `ooo_sorted` leading entries are sorted and unique.
+    ooo: Vec<Sample>,
+    ooo_sorted: usize,
+}
+
+impl HeadSeries {
+    /// Appends one sample; returns the heap bytes it added (approximately).
+    #[inline]
+    pub fn append(&mut self, ts: i64, v: f64) -> usize {
+        match self.open.last_ts().or_else(|| self.closed.last().and_then(|c| c.last_ts())) {
+            Some(last) if ts <= last => {
+                self.ooo.push(Sample::new(ts, v));
+                if self.ooo.len() >= OOO_COMPACT_AT + self.ooo_sorted {
+                    self.compact_ooo();
+                }
+                std::mem::size_of::<Sample>()
+            }
+            _ => {
+                if self.open.len() >= CHUNK_SAMPLES {
+                    let mut full = std::mem::take(&mut self.open);
+                    full.shrink_to_fit();
+                    let bytes = full.heap_bytes();
+                    self.closed.push(full);
+                    self.open.append(ts, v);
+                    bytes
+                } else {
+                    self.open.append(ts, v);
+                    0
+                }
+            }
+        }
+    }
+
+    /// Sorts the out-of-order buffer by time, keeping the newest write per timestamp.
+    fn compact_ooo(&mut self) {
+        normalize(&mut self.ooo);
+        self.ooo_sorted = self.ooo.len();
+    }
+
+    pub fn shrink(&mut self) {
+        self.compact_ooo();
+        self.ooo.shrink_to_fit();
+        self.open.shrink_to_fit();
+    }
+
+    /// Appends the samples in `[mint, maxt]` (inclusive) to `out`, sorted and unique by timestamp.
+    pub fn read(&self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
+        let start = out.len();
+        for c in self.closed.iter().chain(std::iter::once(&self.open)) {
+            match (c.first_ts(), c.last_ts()) {
+                (Some(a), Some(b)) if a <= maxt && b >= mint => {}
+                _ => continue,
+            }
+            out.extend(c.iter().filter(|s| s.ts >= mint && s.ts <= maxt));
+        }
+        if self.ooo.is_empty() {
+            return;
+        }
+        let mut late: Vec<Sample> = self.ooo.iter().filter(|s| s.ts >= mint && s.ts <= maxt).copied().collect();
+        if late.is_empty() {
+            return;
+        }
+        normalize(&mut late);
+        let in_order = out.split_off(start);
+        merge_prefer_second(&in_order, &late, out);
+    }
+
+    pub fn latest(&self) -> Option<Sample> {
+        let in_order = self.open.last_ts().map(|ts| Sample::new(ts, self.open.last_value().unwrap_or(f64::NAN)));
+        let in_order = in_order.or_else(|| {
+            let c = self.closed.last()?;
+            Some(Sample::new(c.last_ts()?, c.last_value()?))
+        });
+        // The newest out-of-order entry for the largest timestamp (last in arrival order wins).
+        let late = self.ooo.iter().rev().copied().reduce(|best, s| if s.ts > best.ts { s } else { best });
+        match (in_order, late) {
+            (Some(a), Some(b)) => Some(if b.ts >= a.ts { b } else { a }),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Stable-sorts by timestamp and keeps the last-arrived sample of each timestamp.
+pub(crate) fn normalize(v: &mut Vec<Sample>) {
+    v.sort_by_key(|s| s.ts);
+    let mut w = 0;
+    for r in 0..v.len() {
+        if w > 0 && v[w - 1].ts == v[r].ts {
+            v[w - 1] = v[r];
+        } else {
+            v[w] = v[r];
+            w += 1;
+        }
+    }
+    v.truncate(w);
+}
+
+/// Merges two sorted, unique runs; on equal timestamps `b` wins.
+pub(crate) fn merge_prefer_second(a: &[Sample], b: &[Sample], out: &mut Vec<Sample>) {
+    out.reserve(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].ts < b[j].ts {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            if a[i].ts == b[j].ts {
+                i += 1;
+            }
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+}

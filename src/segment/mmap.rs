@@ -1,0 +1,35 @@
+//! Read-only memory maps of sealed segment files. This is the crate's only `unsafe`.
+
+use std::fs::File;
+use std::path::Path;
+
+use memmap2::Mmap;
+
+use crate::error::{Error, Result};
+
+/// A whole sealed segment file, mapped read-only.
+pub(crate) struct Mapped {
+    map: Mmap,
+}
+
+impl Mapped {
+    /// Maps `file` (opened from `path`, which is only used in error reports).
+    pub(crate) fn open(file: &File, path: &Path) -> Result<Mapped> {
+        let len = file.metadata().map_err(|e| Error::io(format!("stat of {}", path.display()), e))?.len();
+        if len == 0 {
+            return Err(Error::corruption(path, 0, "empty file"));
+        }
+        // SAFETY: a mapping is only sound while nobody modifies or truncates the file
+        // (truncating a mapped file makes reads past the new end raise SIGBUS). Segment
+        // files are written under a `.tmp` name and are never modified or truncated after
+        // they are renamed into place; they are unlinked only after leaving the manifest,
+        // and unlinking keeps the mapping valid for as long as the `Segment` (held by
+        // `Arc`) that owns this `Mapped` lives.
+        let map = unsafe { Mmap::map(file) }.map_err(|e| Error::io(format!("mapping {}", path.display()), e))?;
+        Ok(Mapped { map })
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+}

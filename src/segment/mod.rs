@@ -1,0 +1,543 @@
+//! Immutable segment files: many series' labels and chunks, zstd-compressed in
+//! pages, with a compressed series table and a fixed-size footer.
+//!
+//! Layout (see `docs/format/segment.md` for the byte tables):
+//! `header | page* | series table | page directory | footer`.
+//! Every byte of a file is covered by a check: the header and footer by their own
+//! crc32, the directory and the table by crcs kept in the footer, each page's
+//! payload by the crc in its page header, and the page header's lengths by the
+//! directory. Chunk bytes are opaque here.
+
+mod mmap;
+mod reader;
+mod writer;
+
+use std::path::{Path, PathBuf};
+
+use byteorder::{ByteOrder, LittleEndian};
+
+use crate::codec::varint::{get_ivarint, get_uvarint, put_ivarint, put_uvarint};
+use crate::error::{Error, Result};
+use crate::labels::Labels;
+use crate::sample::ChunkMeta;
+
+pub use reader::{ChunkCursor, Segment};
+pub use writer::SegmentWriter;
+
+/// First 8 bytes of every segment file.
+pub const MAGIC: &[u8; 8] = b"STRATSEG";
+/// Last 8 bytes of every complete segment file.
+pub const END_MAGIC: &[u8; 8] = b"STRATEND";
+/// The only format version this code reads and writes.
+pub const FORMAT_VERSION: u16 = 1;
+
+pub(crate) const HEADER_LEN: usize = 24;
+pub(crate) const FOOTER_LEN: usize = 88;
+pub(crate) const PAGE_HEADER_LEN: usize = 12;
+pub(crate) const DIR_ENTRY_LEN: usize = 16;
+/// Largest decompressed page or series table a reader will allocate for; the
+/// writer refuses chunks above it so that what it writes can always be read.
+pub(crate) const MAX_SECTION_RAW: usize = 1 << 30;
+
+/// Where one chunk's bytes live: `len` bytes at `offset` in the decompressed `page`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChunkRef {
+    pub meta: ChunkMeta,
+    pub page: u32,
+    pub offset: u32,
+    pub len: u32,
+}
+
+/// One series of a segment: its id, labels and chunks (ordered by `min_t`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesEntry {
+    pub id: u64,
+    pub labels: Labels,
+    pub chunks: Vec<ChunkRef>,
+}
+
+/// Summary of a sealed segment. An empty segment has `min_t = i64::MAX` and
+/// `max_t = i64::MIN` (an empty range, which overlaps no query).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    pub id: u64,
+    pub tier: u8,
+    pub path: PathBuf,
+    pub min_t: i64,
+    pub max_t: i64,
+    pub samples: u64,
+    pub series: u64,
+    pub file_size: u64,
+}
+
+/// Settings of a [`SegmentWriter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterOptions {
+    /// Raw (decompressed) bytes at which a page is compressed and written. Default: 64 KiB.
+    pub page_size: usize,
+    /// zstd level for pages and the series table. Default: 3.
+    pub zstd_level: i32,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions { page_size: 64 << 10, zstd_level: 3 }
+    }
+}
+
+/// The file name of segment `id` inside the segments directory.
+pub fn file_name(id: u64) -> String {
+    format!("{id:016x}.seg")
+}
+
+fn corrupt(file: &Path, offset: u64, reason: impl Into<String>) -> Error {
+    Error::corruption(file, offset, reason)
+}
+
+/// Fixed header: magic, version, tier, reserved zero byte, id, crc32 of bytes 0..20.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub tier: u8,
+    pub id: u64,
+}
+
+impl Header {
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[0..8].copy_from_slice(MAGIC);
+        LittleEndian::write_u16(&mut b[8..10], FORMAT_VERSION);
+        b[10] = self.tier;
+        LittleEndian::write_u64(&mut b[12..20], self.id);
+        let crc = crc32fast::hash(&b[0..20]);
+        LittleEndian::write_u32(&mut b[20..24], crc);
+        b
+    }
+
+    pub fn decode(b: &[u8; HEADER_LEN], file: &Path) -> Result<Header> {
+        if &b[0..8] != MAGIC {
+            return Err(corrupt(file, 0, "bad magic: not a segment file"));
+        }
+        let version = LittleEndian::read_u16(&b[8..10]);
+        if version != FORMAT_VERSION {
+            return Err(corrupt(file, 8, format!("unsupported segment format version {version}")));
+        }
+        let crc = LittleEndian::read_u32(&b[20..24]);
+        if crc32fast::hash(&b[0..20]) != crc {
+            return Err(corrupt(file, 0, "header checksum mismatch"));
+        }
+        if b[11] != 0 {
+            return Err(corrupt(file, 11, "reserved header byte is not zero"));
+        }
+        Ok(Header { tier: b[10], id: LittleEndian::read_u64(&b[12..20]) })
+    }
+}
+
+/// Fixed footer at the end of the file; `crc` covers bytes 0..76, then `END_MAGIC`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Footer {
+    pub table_offset: u64,
+    pub table_len: u64,
+    pub table_raw_len: u64,
+    pub dir_offset: u64,
+    pub min_t: i64,
+    pub max_t: i64,
+    pub samples: u64,
+    pub series: u64,
+    pub page_count: u32,
+    pub table_crc: u32,
+    pub dir_crc: u32,
+}
+
+impl Footer {
+    pub fn encode(&self) -> [u8; FOOTER_LEN] {
+        let mut b = [0u8; FOOTER_LEN];
+        LittleEndian::write_u64(&mut b[0..8], self.table_offset);
+        LittleEndian::write_u64(&mut b[8..16], self.table_len);
+        LittleEndian::write_u64(&mut b[16..24], self.table_raw_len);
+        LittleEndian::write_u64(&mut b[24..32], self.dir_offset);
+        LittleEndian::write_i64(&mut b[32..40], self.min_t);
+        LittleEndian::write_i64(&mut b[40..48], self.max_t);
+        LittleEndian::write_u64(&mut b[48..56], self.samples);
+        LittleEndian::write_u64(&mut b[56..64], self.series);
+        LittleEndian::write_u32(&mut b[64..68], self.page_count);
+        LittleEndian::write_u32(&mut b[68..72], self.table_crc);
+        LittleEndian::write_u32(&mut b[72..76], self.dir_crc);
+        let crc = crc32fast::hash(&b[0..76]);
+        LittleEndian::write_u32(&mut b[76..80], crc);
+        b[80..88].copy_from_slice(END_MAGIC);
+        b
+    }
+
+    /// `at` is the footer's offset in the file, for error reports.
+    pub fn decode(b: &[u8; FOOTER_LEN], file: &Path, at: u64) -> Result<Footer> {
+        if &b[80..88] != END_MAGIC {
+            return Err(corrupt(file, at + 80, "bad end magic: file is truncated or not a segment"));
+        }
+        if crc32fast::hash(&b[0..76]) != LittleEndian::read_u32(&b[76..80]) {
+            return Err(corrupt(file, at, "footer checksum mismatch"));
+        }
+        Ok(Footer {
+            table_offset: LittleEndian::read_u64(&b[0..8]),
+            table_len: LittleEndian::read_u64(&b[8..16]),
+            table_raw_len: LittleEndian::read_u64(&b[16..24]),
+            dir_offset: LittleEndian::read_u64(&b[24..32]),
+            min_t: LittleEndian::read_i64(&b[32..40]),
+            max_t: LittleEndian::read_i64(&b[40..48]),
+            samples: LittleEndian::read_u64(&b[48..56]),
+            series: LittleEndian::read_u64(&b[56..64]),
+            page_count: LittleEndian::read_u32(&b[64..68]),
+            table_crc: LittleEndian::read_u32(&b[68..72]),
+            dir_crc: LittleEndian::read_u32(&b[72..76]),
+        })
+    }
+}
+
+/// One page directory entry: where the page header starts and its two lengths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PageLoc {
+    pub offset: u64,
+    pub clen: u32,
+    pub raw_len: u32,
+}
+
+impl PageLoc {
+    pub fn encode(&self, buf: &mut Vec<u8>) {
+        let mut b = [0u8; DIR_ENTRY_LEN];
+        LittleEndian::write_u64(&mut b[0..8], self.offset);
+        LittleEndian::write_u32(&mut b[8..12], self.clen);
+        LittleEndian::write_u32(&mut b[12..16], self.raw_len);
+        buf.extend_from_slice(&b);
+    }
+
+    pub fn decode(b: &[u8; DIR_ENTRY_LEN]) -> PageLoc {
+        PageLoc {
+            offset: LittleEndian::read_u64(&b[0..8]),
+            clen: LittleEndian::read_u32(&b[8..12]),
+            raw_len: LittleEndian::read_u32(&b[12..16]),
+        }
+    }
+
+    /// Offset one past the page's last byte (header included).
+    pub fn end(&self) -> Option<u64> {
+        self.offset.checked_add(PAGE_HEADER_LEN as u64)?.checked_add(u64::from(self.clen))
+    }
+}
+
+/// Delta state shared by the table encoder and decoder; both walk the series in
+/// file order, so the deltas are small: ids and pages grow, chunks are laid out
+/// back to back, and series start at similar times.
+#[derive(Debug, Default)]
+pub(crate) struct TableState {
+    prev_id: Option<u64>,
+    prev_first_min_t: i64,
+    prev_page: u32,
+    prev_end: u32,
+}
+
+impl TableState {
+    /// The offset a chunk in `page` has when it directly follows the previous chunk.
+    fn expected_offset(&self, page: u32) -> u32 {
+        if page == self.prev_page {
+            self.prev_end
+        } else {
+            0
+        }
+    }
+
+    /// Appends one series entry. The caller has validated ordering and ranges.
+    pub fn encode(&mut self, buf: &mut Vec<u8>, id: u64, labels: &Labels, chunks: &[ChunkRef]) {
+        put_uvarint(buf, id.wrapping_sub(self.prev_id.unwrap_or(0)));
+        labels.encode(buf);
+        put_uvarint(buf, chunks.len() as u64);
+        let mut prev_max_t = None;
+        for c in chunks {
+            let m = &c.meta;
+            match prev_max_t {
+                None => {
+                    put_ivarint(buf, m.min_t.wrapping_sub(self.prev_first_min_t));
+                    self.prev_first_min_t = m.min_t;
+                }
+                Some(p) => put_ivarint(buf, m.min_t.wrapping_sub(p)),
+            }
+            prev_max_t = Some(m.max_t);
+            put_uvarint(buf, m.max_t.wrapping_sub(m.min_t) as u64);
+            put_uvarint(buf, u64::from(m.count));
+            for v in [m.min, m.max, m.sum] {
+                buf.extend_from_slice(&v.to_bits().to_le_bytes());
+            }
+            put_uvarint(buf, u64::from(c.page - self.prev_page));
+            put_ivarint(buf, i64::from(c.offset) - i64::from(self.expected_offset(c.page)));
+            put_uvarint(buf, u64::from(c.len));
+            self.prev_page = c.page;
+            self.prev_end = c.offset + c.len;
+        }
+        self.prev_id = Some(id);
+    }
+
+    /// Decodes the series entry at `*pos`, validating it against `pages`.
+    /// Errors are reasons; the caller attaches the file offset.
+    pub fn decode(
+        &mut self,
+        raw: &[u8],
+        pos: &mut usize,
+        pages: &[PageLoc],
+    ) -> std::result::Result<SeriesEntry, String> {
+        let start = *pos;
+        let at = |what: &str| format!("{what} (series entry at table byte {start})");
+        let delta = get_uvarint(raw, pos).ok_or_else(|| at("truncated series id"))?;
+        let id = match self.prev_id {
+            None => delta,
+            Some(_) if delta == 0 => return Err(at("series ids are not strictly increasing")),
+            Some(p) => p.checked_add(delta).ok_or_else(|| at("series id overflows"))?,
+        };
+        let labels = Labels::decode(raw, pos).map_err(|e| at(&format!("bad labels: {e}")))?;
+        let n = get_uvarint(raw, pos).ok_or_else(|| at("truncated chunk count"))?;
+        // Each chunk takes at least 30 bytes, so a count the table cannot hold is corrupt.
+        let left = raw.len().saturating_sub(*pos) as u64;
+        if n == 0 || n > left / 30 {
+            return Err(at(&format!("implausible chunk count {n}")));
+        }
+        let mut chunks = Vec::with_capacity(n as usize);
+        let mut prev: Option<ChunkMeta> = None;
+        for _ in 0..n {
+            let d = get_ivarint(raw, pos).ok_or_else(|| at("truncated chunk min_t"))?;
+            let min_t = match prev {
+                None => self.prev_first_min_t.wrapping_add(d),
+                Some(p) => p.max_t.wrapping_add(d),
+            };
+            let span = get_uvarint(raw, pos).ok_or_else(|| at("truncated chunk max_t"))?;
+            // Wrapping is a bijection, so every valid span maps into [min_t, i64::MAX].
+            let max_t = min_t.wrapping_add(span as i64);
+            if max_t < min_t {
+                return Err(at("chunk max_t is before min_t"));
+            }
+            if prev.is_some_and(|p| min_t <= p.min_t) {
+                return Err(at("chunks are not ordered by min_t"));
+            }
+            let count = get_uvarint(raw, pos).ok_or_else(|| at("truncated sample count"))?;
+            let count = u32::try_from(count).ok().filter(|&c| c > 0).ok_or_else(|| at("bad sample count"))?;
+            let mut vals = [0f64; 3];
+            for v in &mut vals {
+                let b = raw.get(*pos..*pos + 8).ok_or_else(|| at("truncated chunk summary"))?;
+                *v = f64::from_bits(LittleEndian::read_u64(b));
+                *pos += 8;
+            }
+            let page = get_uvarint(raw, pos)
+                .and_then(|d| u64::from(self.prev_page).checked_add(d))
+                .and_then(|p| u32::try_from(p).ok())
+                .ok_or_else(|| at("bad chunk page number"))?;
+            let loc = pages.get(page as usize).ok_or_else(|| at(&format!("chunk page {page} does not exist")))?;
+            let off = get_ivarint(raw, pos)
+                .and_then(|d| i64::from(self.expected_offset(page)).checked_add(d))
+                .and_then(|o| u32::try_from(o).ok())
+                .ok_or_else(|| at("bad chunk offset"))?;
+            let len = get_uvarint(raw, pos)
+                .and_then(|l| u32::try_from(l).ok())
+                .filter(|&l| l > 0)
+                .ok_or_else(|| at("bad chunk length"))?;
+            let end = off.checked_add(len).filter(|&e| e <= loc.raw_len);
+            let end = end.ok_or_else(|| at(&format!("chunk runs past the end of page {page}")))?;
+            let meta = ChunkMeta { min_t, max_t, count, min: vals[0], max: vals[1], sum: vals[2] };
+            chunks.push(ChunkRef { meta, page, offset: off, len });
+            if prev.is_none() {
+                self.prev_first_min_t = min_t;
+            }
+            prev = Some(meta);
+            self.prev_page = page;
+            self.prev_end = end;
+        }
+        self.prev_id = Some(id);
+        Ok(SeriesEntry { id, labels, chunks })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn meta(min_t: i64, max_t: i64) -> ChunkMeta {
+        ChunkMeta { min_t, max_t, count: 3, min: -1.5, max: f64::NAN, sum: 0.25 }
+    }
+
+    /// Opens, verifies and reads every chunk: everything a reader may do with a file.
+    fn read_all(path: &Path) -> Result<usize> {
+        let seg = Segment::open(path)?;
+        seg.verify()?;
+        let mut n = 0;
+        for e in seg.series() {
+            seg.for_each_chunk(
+                e,
+                |_| true,
+                |_, b| {
+                    n += b.len();
+                    Ok(())
+                },
+            )?;
+        }
+        Ok(n)
+    }
+
+    /// A small segment with several pages, one oversized chunk, and extreme timestamps.
+    fn small_segment(dir: &Path) -> SegmentInfo {
+        let opts = WriterOptions { page_size: 96, zstd_level: 1 };
+        let mut w = SegmentWriter::create(dir, 1, 0, opts).unwrap();
+        let body: Vec<u8> = (0..200u32).map(|i| (i * 7 % 13) as u8).collect();
+        let series: [(u64, Vec<ChunkMeta>); 4] = [
+            (3, vec![meta(i64::MIN, i64::MIN + 5), meta(0, 10)]),
+            (4, vec![meta(-20, -10), meta(-5, 5), meta(20, 30)]),
+            (90, vec![meta(100, i64::MAX)]),
+            (u64::MAX, vec![meta(1, 1), meta(2, 2)]),
+        ];
+        for (k, (id, metas)) in series.iter().enumerate() {
+            let labels = Labels::metric("cpu", [("host", format!("h{k}"))]).unwrap();
+            let chunks: Vec<(ChunkMeta, &[u8])> =
+                metas.iter().enumerate().map(|(j, m)| (*m, &body[k * 3 + j..k * 3 + j + 30 + 40 * j])).collect();
+            w.add_series(*id, &labels, &chunks).unwrap();
+        }
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn extreme_values_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = small_segment(dir.path());
+        assert_eq!((info.min_t, info.max_t, info.series, info.samples), (i64::MIN, i64::MAX, 4, 24));
+        let seg = Segment::open(&info.path).unwrap();
+        let ids: Vec<u64> = seg.series().iter().map(|s| s.id).collect();
+        assert_eq!(ids, vec![3, 4, 90, u64::MAX]);
+        assert_eq!(seg.find(90).unwrap().chunks[0].meta.max_t, i64::MAX);
+        assert!(seg.find(u64::MAX).unwrap().chunks[0].meta.max.is_nan());
+        assert!(seg.page_count() >= 4);
+        assert!(read_all(&info.path).unwrap() > 0);
+    }
+
+    #[test]
+    fn every_truncation_and_bit_flip_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = small_segment(dir.path());
+        let good = fs::read(&info.path).unwrap();
+        let len = good.len();
+        let foot: &[u8; FOOTER_LEN] = good[len - FOOTER_LEN..].try_into().unwrap();
+        let f = Footer::decode(foot, &info.path, 0).unwrap();
+        let area = |i: usize| match i as u64 {
+            i if i < HEADER_LEN as u64 => 0,
+            i if i < f.table_offset => 1,
+            i if i < f.dir_offset => 2,
+            i if i < (len - FOOTER_LEN) as u64 => 3,
+            _ => 4,
+        };
+        let copy = dir.path().join("copy.seg");
+        let expect_corruption = |bytes: &[u8], what: &str| {
+            fs::write(&copy, bytes).unwrap();
+            match read_all(&copy) {
+                Err(Error::Corruption { file, .. }) => assert_eq!(file, copy),
+                other => panic!("{what}: expected corruption, got {other:?}"),
+            }
+        };
+        for cut in 0..len {
+            expect_corruption(&good[..cut], &format!("truncated to {cut}"));
+        }
+        let mut detected = [0usize; 5];
+        let mut bad = good.clone();
+        for i in 0..len {
+            for bit in 0..8 {
+                bad[i] ^= 1 << bit;
+                expect_corruption(&bad, &format!("bit {bit} of byte {i} flipped"));
+                bad[i] ^= 1 << bit;
+                detected[area(i)] += 1;
+            }
+        }
+        // Every area exists in this file, and every flip in it was caught.
+        assert!(detected.iter().all(|&n| n > 0), "{detected:?}");
+        assert_eq!(detected.iter().sum::<usize>(), len * 8);
+        fs::write(&copy, &good).unwrap();
+        read_all(&copy).unwrap();
+    }
+
+    /// Builds a file around one page of `page_len` raw bytes and a hand-made table,
+    /// with correct checksums, so that only the table's meaning can be wrong.
+    fn assemble(page_len: usize, table: &[u8], fix: impl FnOnce(&mut Footer)) -> Vec<u8> {
+        let mut out = Header { tier: 0, id: 5 }.encode().to_vec();
+        let page = zstd::bulk::compress(&vec![7u8; page_len], 1).unwrap();
+        let loc = PageLoc { offset: out.len() as u64, clen: page.len() as u32, raw_len: page_len as u32 };
+        out.extend_from_slice(&loc.clen.to_le_bytes());
+        out.extend_from_slice(&loc.raw_len.to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(&page).to_le_bytes());
+        out.extend_from_slice(&page);
+        let ctable = zstd::bulk::compress(table, 1).unwrap();
+        let table_offset = out.len() as u64;
+        out.extend_from_slice(&ctable);
+        let mut dir = Vec::new();
+        loc.encode(&mut dir);
+        let dir_offset = out.len() as u64;
+        out.extend_from_slice(&dir);
+        let mut footer = Footer {
+            table_offset,
+            table_len: ctable.len() as u64,
+            table_raw_len: table.len() as u64,
+            dir_offset,
+            min_t: 0,
+            max_t: 10,
+            samples: 3,
+            series: 1,
+            page_count: 1,
+            table_crc: crc32fast::hash(&ctable),
+            dir_crc: crc32fast::hash(&dir),
+        };
+        fix(&mut footer);
+        out.extend_from_slice(&footer.encode());
+        out
+    }
+
+    fn table_of(series: &[(u64, Vec<ChunkRef>)]) -> Vec<u8> {
+        let mut st = TableState::default();
+        let mut buf = Vec::new();
+        let labels = Labels::metric("up", [("a", "b")]).unwrap();
+        for (id, refs) in series {
+            st.encode(&mut buf, *id, &labels, refs);
+        }
+        buf
+    }
+
+    type FooterFix = Box<dyn FnOnce(&mut Footer)>;
+
+    #[test]
+    fn semantically_bad_tables_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.seg");
+        let r = |m: ChunkMeta, page, offset, len| ChunkRef { meta: m, page, offset, len };
+        let check = |bytes: Vec<u8>| {
+            fs::write(&path, bytes).unwrap();
+            read_all(&path)
+        };
+        let ok = table_of(&[(1, vec![r(meta(0, 10), 0, 0, 100)])]);
+        assert_eq!(check(assemble(100, &ok, |_| {})).unwrap(), 100);
+
+        let cases: Vec<(&str, Vec<u8>, FooterFix)> = vec![
+            ("chunk past page end", table_of(&[(1, vec![r(meta(0, 10), 0, 50, 51)])]), Box::new(|_| {})),
+            ("page out of range", table_of(&[(1, vec![r(meta(0, 10), 1, 0, 5)])]), Box::new(|_| {})),
+            (
+                "ids not increasing",
+                table_of(&[(1, vec![r(meta(0, 10), 0, 0, 5)]), (1, vec![r(meta(0, 10), 0, 5, 5)])]),
+                Box::new(|f| (f.series, f.samples) = (2, 6)),
+            ),
+            (
+                "chunks out of order",
+                table_of(&[(1, vec![r(meta(0, 5), 0, 0, 5), r(meta(0, 10), 0, 5, 5)])]),
+                Box::new(|f| f.samples = 6),
+            ),
+            ("inverted chunk", table_of(&[(1, vec![r(meta(10, 0), 0, 0, 5)])]), Box::new(|f| f.max_t = 0)),
+            ("zero-length chunk", table_of(&[(1, vec![r(meta(0, 10), 0, 0, 0)])]), Box::new(|_| {})),
+            ("sample count", ok.clone(), Box::new(|f| f.samples = 4)),
+            ("series count", ok.clone(), Box::new(|f| f.series = 2)),
+            ("time range", ok.clone(), Box::new(|f| f.min_t = -1)),
+            ("raw table length", ok.clone(), Box::new(|f| f.table_raw_len += 1)),
+            ("trailing table bytes", [ok.clone(), vec![0]].concat(), Box::new(|_| {})),
+        ];
+        for (what, table, fix) in cases {
+            let res = check(assemble(100, &table, fix));
+            assert!(matches!(res, Err(Error::Corruption { .. })), "{what}: {res:?}");
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! Opens, validates and reads sealed segment files through a memory map.
+
+use std::fs::File;
+use std::path::Path;
+
+use byteorder::{ByteOrder, LittleEndian};
+use parking_lot::Mutex;
+
+use super::mmap::Mapped;
+use super::{
+    corrupt, ChunkRef, Footer, Header, PageLoc, SegmentInfo, SeriesEntry, TableState, DIR_ENTRY_LEN, FOOTER_LEN,
+    HEADER_LEN, MAX_SECTION_RAW, PAGE_HEADER_LEN,
+};
+use crate::error::{Error, Result};
+use crate::sample::ChunkMeta;
+
+/// Decompression states kept for reuse by [`Segment::for_each_chunk`]; each remembers
+/// its last page, so a sequential scan decompresses each page once.
+const POOL_MAX: usize = 4;
+/// Page buffers larger than this are not pooled (they come from oversized chunks).
+const POOL_BUF_MAX: usize = 4 << 20;
+
+/// An open, validated segment. Immutable and `Send + Sync`; share it with `Arc`.
+pub struct Segment {
+    map: Mapped,
+    info: SegmentInfo,
+    pages: Vec<PageLoc>,
+    series: Vec<SeriesEntry>,
+    pool: Mutex<Vec<PageState>>,
+}
+
+/// A zstd context, a page buffer, and which page the buffer holds.
+struct PageState {
+    dctx: zstd::bulk::Decompressor<'static>,
+    buf: Vec<u8>,
+    page: Option<u32>,
+}
+
+impl Segment {
+    /// Maps and validates the file: magics, version, checksums of header, footer,
+    /// directory and table, section bounds, and every series table entry.
+    /// Page payloads are checked when read (or by [`Segment::verify`]).
+    pub fn open(path: &Path) -> Result<Segment> {
+        let file = File::open(path).map_err(|e| Error::io(format!("opening segment {}", path.display()), e))?;
+        let map = Mapped::open(&file, path)?;
+        let (info, pages, series) = parse(map.bytes(), path)?;
+        Ok(Segment { map, info, pages, series, pool: Mutex::new(Vec::new()) })
+    }
+
+    pub fn info(&self) -> &SegmentInfo {
+        &self.info
+    }
+
+    /// All series, sorted by id.
+    pub fn series(&self) -> &[SeriesEntry] {
+        &self.series
+    }
+
+    /// Number of pages in the file.
+    pub fn page_count(&self) -> usize {
+        self.pages.len()
+    }
+
+    pub fn find(&self, id: u64) -> Option<&SeriesEntry> {
+        self.series.binary_search_by_key(&id, |s| s.id).ok().map(|i| &self.series[i])
+    }
+
+    /// A reader that keeps its decompressed page between calls; use one per thread
+    /// for scans over many series, so that pages shared by series are decompressed once.
+    pub fn cursor(&self) -> Result<ChunkCursor<'_>> {
+        let state = match self.pool.lock().pop() {
+            Some(s) => s,
+            None => PageState {
+                dctx: zstd::bulk::Decompressor::new().map_err(|e| Error::io("creating a zstd decompressor", e))?,
+                buf: Vec::new(),
+                page: None,
+            },
+        };
+        Ok(ChunkCursor { seg: self, state: Some(state) })
+    }
+
+    /// Calls `f(meta, bytes)` for each chunk of `entry` (which must come from this
+    /// segment) for which `want(meta)` holds, in order. Each needed page is checked
+    /// against its crc and decompressed at most once per call.
+    pub fn for_each_chunk(
+        &self,
+        entry: &SeriesEntry,
+        want: impl FnMut(&ChunkMeta) -> bool,
+        f: impl FnMut(&ChunkMeta, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        self.cursor()?.for_each_chunk(entry, want, f)
+    }
+
+    /// Reads every page, checking its header against the directory, its crc and its
+    /// decompressed length. Returns the first problem found.
+    pub fn verify(&self) -> Result<()> {
+        let mut c = self.cursor()?;
+        for i in 0..self.pages.len() {
+            c.load(i as u32)?;
+        }
+        Ok(())
+    }
+
+    fn corrupt(&self, offset: u64, reason: impl Into<String>) -> Error {
+        corrupt(&self.info.path, offset, reason)
+    }
+
+    /// The compressed bytes of page `idx`, after checking its header and crc.
+    fn page_data(&self, idx: u32) -> Result<(&PageLoc, &[u8])> {
+        let loc = self.pages.get(idx as usize).ok_or_else(|| self.corrupt(0, format!("no page {idx}")))?;
+        // Bounds were validated on open; stay defensive all the same.
+        let start = usize::try_from(loc.offset).ok();
+        let end = loc.end().and_then(|e| usize::try_from(e).ok());
+        let bytes = match (start, end) {
+            (Some(s), Some(e)) => self.map.bytes().get(s..e),
+            _ => None,
+        };
+        let bytes = bytes.ok_or_else(|| self.corrupt(loc.offset, format!("page {idx} lies outside the file")))?;
+        let (head, data) = bytes.split_at(PAGE_HEADER_LEN);
+        if LittleEndian::read_u32(&head[0..4]) != loc.clen || LittleEndian::read_u32(&head[4..8]) != loc.raw_len {
+            return Err(self.corrupt(loc.offset, format!("page {idx} header disagrees with the page directory")));
+        }
+        if crc32fast::hash(data) != LittleEndian::read_u32(&head[8..12]) {
+            return Err(self.corrupt(loc.offset, format!("page {idx} checksum mismatch")));
+        }
+        Ok((loc, data))
+    }
+}
+
+/// Reads chunks of one segment, reusing one decompression buffer and remembering
+/// the last page it decompressed. Returned to the segment's pool on drop.
+pub struct ChunkCursor<'a> {
+    seg: &'a Segment,
+    /// Always `Some` until dropped.
+    state: Option<PageState>,
+}
+
+impl ChunkCursor<'_> {
+    /// Like [`Segment::for_each_chunk`], but a page already decompressed by an
+    /// earlier call of this cursor is not decompressed again.
+    pub fn for_each_chunk(
+        &mut self,
+        entry: &SeriesEntry,
+        mut want: impl FnMut(&ChunkMeta) -> bool,
+        mut f: impl FnMut(&ChunkMeta, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        for c in &entry.chunks {
+            if !want(&c.meta) {
+                continue;
+            }
+            let seg = self.seg;
+            let page = self.load(c.page)?;
+            let bytes = chunk_range(c).and_then(|r| page.get(r));
+            let bytes = bytes.ok_or_else(|| seg.corrupt(0, format!("chunk runs past the end of page {}", c.page)))?;
+            f(&c.meta, bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Page `idx` decompressed, from the buffer if it already holds it.
+    fn load(&mut self, idx: u32) -> Result<&[u8]> {
+        let seg = self.seg;
+        let st = self.state.as_mut().ok_or_else(|| seg.corrupt(0, "chunk cursor used after drop"))?;
+        if st.page == Some(idx) {
+            return Ok(&st.buf);
+        }
+        st.page = None;
+        let (loc, data) = seg.page_data(idx)?;
+        let raw_len = loc.raw_len as usize;
+        st.buf.clear();
+        // The capacity bounds what zstd may write; the length is checked below.
+        st.buf.reserve(raw_len);
+        let n = st.dctx.decompress_to_buffer(data, &mut st.buf);
+        let n = n.map_err(|e| seg.corrupt(loc.offset, format!("page {idx} does not decompress: {e}")))?;
+        if n != raw_len || st.buf.len() != raw_len {
+            return Err(seg.corrupt(loc.offset, format!("page {idx} decompresses to {n} bytes, not {raw_len}")));
+        }
+        st.page = Some(idx);
+        Ok(&st.buf)
+    }
+}
+
+impl Drop for ChunkCursor<'_> {
+    fn drop(&mut self) {
+        if let Some(st) = self.state.take() {
+            let mut pool = self.seg.pool.lock();
+            if pool.len() < POOL_MAX && st.buf.capacity() <= POOL_BUF_MAX {
+                pool.push(st);
+            }
+        }
+    }
+}
+
+fn chunk_range(c: &ChunkRef) -> Option<std::ops::Range<usize>> {
+    let start = c.offset as usize;
+    Some(start..start.checked_add(c.len as usize)?)
+}
+
+/// Validates the whole file except page payloads; returns the parsed parts.
+fn parse(bytes: &[u8], path: &Path) -> Result<(SegmentInfo, Vec<PageLoc>, Vec<SeriesEntry>)> {
+    let len = bytes.len();
+    let file_size = len as u64;
+    if len < HEADER_LEN + FOOTER_LEN {
+        return Err(corrupt(path, 0, format!("file of {len} bytes is shorter than a header and a footer")));
+    }
+    let head: &[u8; HEADER_LEN] = bytes.get(..HEADER_LEN).and_then(|b| b.try_into().ok()).ok_or_else(|| short(path))?;
+    let header = Header::decode(head, path)?;
+    let fstart = len - FOOTER_LEN;
+    let foot: &[u8; FOOTER_LEN] = bytes.get(fstart..).and_then(|b| b.try_into().ok()).ok_or_else(|| short(path))?;
+    let footer = Footer::decode(foot, path, fstart as u64)?;
+    let fat = fstart as u64;
+
+    // The sections must tile the file exactly, so no byte escapes every check:
+    // header | pages | table | directory | footer.
+    let dir_len = u64::from(footer.page_count) * DIR_ENTRY_LEN as u64;
+    if footer.dir_offset.checked_add(dir_len) != Some(fat) {
+        return Err(corrupt(path, fat + 24, "page directory does not end where the footer starts"));
+    }
+    if footer.table_offset < HEADER_LEN as u64
+        || footer.table_offset.checked_add(footer.table_len) != Some(footer.dir_offset)
+    {
+        return Err(corrupt(path, fat, "series table does not lie between the pages and the directory"));
+    }
+    let dir = bytes.get(footer.dir_offset as usize..fstart).ok_or_else(|| short(path))?;
+    if crc32fast::hash(dir) != footer.dir_crc {
+        return Err(corrupt(path, footer.dir_offset, "page directory checksum mismatch"));
+    }
+    let mut pages = Vec::with_capacity(footer.page_count as usize);
+    let mut next = HEADER_LEN as u64;
+    for (i, e) in dir.chunks_exact(DIR_ENTRY_LEN).enumerate() {
+        let at = footer.dir_offset + (i * DIR_ENTRY_LEN) as u64;
+        let loc = PageLoc::decode(e.try_into().map_err(|_| corrupt(path, at, "short directory entry"))?);
+        if loc.offset != next {
+            return Err(corrupt(path, at, format!("page {i} is not where the previous page ends")));
+        }
+        if loc.clen == 0 || loc.raw_len == 0 || loc.raw_len as usize > MAX_SECTION_RAW {
+            return Err(corrupt(path, at, format!("page {i} has implausible lengths")));
+        }
+        next = loc
+            .end()
+            .filter(|&e| e <= footer.table_offset)
+            .ok_or_else(|| corrupt(path, at, format!("page {i} runs past the start of the series table")))?;
+        pages.push(loc);
+    }
+    if next != footer.table_offset {
+        return Err(corrupt(path, fat, "pages do not end where the series table starts"));
+    }
+
+    let tstart = footer.table_offset;
+    let table = bytes.get(tstart as usize..footer.dir_offset as usize).ok_or_else(|| short(path))?;
+    if crc32fast::hash(table) != footer.table_crc {
+        return Err(corrupt(path, tstart, "series table checksum mismatch"));
+    }
+    let raw_len = usize::try_from(footer.table_raw_len).ok().filter(|&n| n <= MAX_SECTION_RAW);
+    let raw_len = raw_len.ok_or_else(|| corrupt(path, fat + 16, "implausible series table size"))?;
+    let raw = zstd::bulk::decompress(table, raw_len)
+        .map_err(|e| corrupt(path, tstart, format!("series table does not decompress: {e}")))?;
+    if raw.len() != raw_len {
+        return Err(corrupt(path, tstart, format!("series table decompresses to {} bytes, not {raw_len}", raw.len())));
+    }
+
+    // An entry takes at least 37 bytes (id 1, labels 5, chunk count 1, one chunk 30):
+    // cap the preallocation by what the table can hold.
+    let mut series = Vec::with_capacity(footer.series.min(raw.len() as u64 / 37) as usize);
+    let (mut min_t, mut max_t, mut samples) = (i64::MAX, i64::MIN, 0u64);
+    let mut state = TableState::default();
+    let mut pos = 0;
+    while pos < raw.len() {
+        let entry = state.decode(&raw, &mut pos, &pages).map_err(|r| corrupt(path, tstart, r))?;
+        for c in &entry.chunks {
+            min_t = min_t.min(c.meta.min_t);
+            max_t = max_t.max(c.meta.max_t);
+            samples = samples.saturating_add(u64::from(c.meta.count));
+        }
+        series.push(entry);
+    }
+    if series.len() as u64 != footer.series || samples != footer.samples {
+        return Err(corrupt(path, fat, "footer series or sample count disagrees with the series table"));
+    }
+    if min_t != footer.min_t || max_t != footer.max_t {
+        return Err(corrupt(path, fat, "footer time range disagrees with the series table"));
+    }
+    let info = SegmentInfo {
+        id: header.id,
+        tier: header.tier,
+        path: path.to_path_buf(),
+        min_t,
+        max_t,
+        samples,
+        series: footer.series,
+        file_size,
+    };
+    Ok((info, pages, series))
+}
+
+fn short(path: &Path) -> Error {
+    corrupt(path, 0, "file too short")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::Labels;
+    use crate::segment::{SegmentWriter, WriterOptions};
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    type Expected = Vec<(u64, Labels, Vec<(ChunkMeta, Vec<u8>)>)>;
+
+    fn random_series(rng: &mut Rng, n: usize, page_size: usize) -> Expected {
+        let mut out = Vec::new();
+        let mut id = 0;
+        for i in 0..n {
+            id += 1 + rng.below(1000);
+            let labels = Labels::metric("m", [("i", i.to_string()), ("j", (i % 7).to_string())]).unwrap();
+            let mut t = rng.below(1 << 40) as i64 - (1 << 39);
+            let mut chunks = Vec::new();
+            for _ in 0..1 + rng.below(5) {
+                let span = rng.below(100_000) as i64;
+                let meta = ChunkMeta {
+                    min_t: t,
+                    max_t: t + span,
+                    count: 1 + rng.below(500) as u32,
+                    min: f64::from_bits(rng.next()),
+                    max: f64::from_bits(rng.next()),
+                    sum: f64::from_bits(rng.next()),
+                };
+                t += span + 1 + rng.below(10_000) as i64;
+                // Mostly small chunks, sometimes larger than a page.
+                let len =
+                    if rng.below(50) == 0 { page_size + rng.below(3000) as usize } else { 1 + rng.below(700) as usize };
+                let bytes: Vec<u8> = (0..len).map(|_| (rng.next() % 16) as u8).collect();
+                chunks.push((meta, bytes));
+            }
+            out.push((id, labels, chunks));
+        }
+        out
+    }
+
+    fn write(dir: &Path, id: u64, opts: WriterOptions, series: &Expected) -> SegmentInfo {
+        let mut w = SegmentWriter::create(dir, id, 2, opts).unwrap();
+        for (id, labels, chunks) in series {
+            let c: Vec<(ChunkMeta, &[u8])> = chunks.iter().map(|(m, b)| (*m, b.as_slice())).collect();
+            w.add_series(*id, labels, &c).unwrap();
+        }
+        w.finish().unwrap()
+    }
+
+    fn same_meta(a: &ChunkMeta, b: &ChunkMeta) -> bool {
+        (a.min_t, a.max_t, a.count) == (b.min_t, b.max_t, b.count)
+            && (a.min.to_bits(), a.max.to_bits(), a.sum.to_bits())
+                == (b.min.to_bits(), b.max.to_bits(), b.sum.to_bits())
+    }
+
+    #[test]
+    fn round_trips_many_series() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let opts = WriterOptions { page_size: 16 << 10, zstd_level: 3 };
+        let expected = random_series(&mut rng, 1000, opts.page_size);
+        let info = write(dir.path(), 42, opts, &expected);
+        let seg = Segment::open(&info.path).unwrap();
+        assert_eq!(seg.info(), &info);
+        assert_eq!((info.id, info.tier, info.series), (42, 2, 1000));
+        let samples: u64 = expected.iter().flat_map(|s| &s.2).map(|c| u64::from(c.0.count)).sum();
+        assert_eq!(info.samples, samples);
+        assert!(seg.page_count() > 10, "expected many pages, got {}", seg.page_count());
+        seg.verify().unwrap();
+
+        let mut cursor = seg.cursor().unwrap();
+        assert_eq!(seg.series().len(), expected.len());
+        for (entry, (id, labels, chunks)) in seg.series().iter().zip(&expected) {
+            assert_eq!((entry.id, &entry.labels), (*id, labels));
+            assert_eq!(entry.chunks.len(), chunks.len());
+            for (r, (m, _)) in entry.chunks.iter().zip(chunks) {
+                assert!(same_meta(&r.meta, m));
+            }
+            assert!(std::ptr::eq(seg.find(*id).unwrap(), entry));
+            assert!(seg.find(id + 1).is_none_or(|e| e.id == id + 1));
+            let mut got = Vec::new();
+            cursor
+                .for_each_chunk(
+                    entry,
+                    |_| true,
+                    |_, b| {
+                        got.push(b.to_vec());
+                        Ok(())
+                    },
+                )
+                .unwrap();
+            assert_eq!(got, chunks.iter().map(|c| c.1.clone()).collect::<Vec<_>>());
+        }
+        assert!(seg.find(0).is_none());
+
+        // `want` filters chunks; the segment-level call gives the same bytes.
+        let (id, _, chunks) = expected.iter().find(|s| s.2.len() >= 3).unwrap();
+        let entry = seg.find(*id).unwrap();
+        let second_t = chunks[1].0.min_t;
+        let mut got = Vec::new();
+        let keep = |m: &ChunkMeta, b: &[u8]| {
+            got.push((m.min_t, b.to_vec()));
+            Ok(())
+        };
+        seg.for_each_chunk(entry, |m| m.min_t == second_t, keep).unwrap();
+        assert_eq!(got, vec![(second_t, chunks[1].1.clone())]);
+    }
+
+    #[test]
+    fn empty_segment_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = write(dir.path(), 3, WriterOptions::default(), &Vec::new());
+        let seg = Segment::open(&info.path).unwrap();
+        assert_eq!(seg.info(), &info);
+        assert_eq!((info.series, info.samples, info.min_t, info.max_t), (0, 0, i64::MAX, i64::MIN));
+        assert!(seg.series().is_empty() && seg.find(0).is_none());
+        seg.verify().unwrap();
+    }
+
+    #[test]
+    fn segment_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Segment>();
+    }
+}

@@ -1,0 +1,321 @@
+//! Writes one segment file under a `.tmp` name and publishes it atomically.
+//!
+//! Pages are compressed and written as they fill, so memory stays at one page
+//! plus the raw series table and the page directory.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use byteorder::{ByteOrder, LittleEndian};
+
+use super::{
+    file_name, ChunkRef, Footer, Header, PageLoc, SegmentInfo, TableState, WriterOptions, MAX_SECTION_RAW,
+    PAGE_HEADER_LEN,
+};
+use crate::error::{Error, Result};
+use crate::fsutil::{rename_durable, tmp_path};
+use crate::labels::Labels;
+use crate::sample::ChunkMeta;
+
+/// Builds a segment file. Dropping it (or calling [`SegmentWriter::abort`]) before
+/// [`SegmentWriter::finish`] removes the temporary file; nothing ever appears under
+/// the final name until `finish` succeeds.
+pub struct SegmentWriter {
+    id: u64,
+    tier: u8,
+    opts: WriterOptions,
+    path: PathBuf,
+    tmp: PathBuf,
+    /// `None` once finished or aborted.
+    out: Option<BufWriter<File>>,
+    /// Bytes written so far (the offset of the next byte).
+    pos: u64,
+    cctx: zstd::bulk::Compressor<'static>,
+    page: Vec<u8>,
+    comp: Vec<u8>,
+    pages: Vec<PageLoc>,
+    table: Vec<u8>,
+    table_state: TableState,
+    refs: Vec<ChunkRef>,
+    last_id: Option<u64>,
+    min_t: i64,
+    max_t: i64,
+    samples: u64,
+    series: u64,
+    /// Set by any failed write: the file's contents are then unknown, so the writer refuses to go on.
+    failed: bool,
+    /// Set once the tmp file was renamed (or removed): Drop must not touch it any more.
+    done: bool,
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::InvalidArgument(msg.into())
+}
+
+impl SegmentWriter {
+    /// Creates `<dir>/<file_name(id)>.tmp` (replacing a leftover one) and writes the header.
+    pub fn create(dir: &Path, id: u64, tier: u8, opts: WriterOptions) -> Result<SegmentWriter> {
+        if opts.page_size == 0 || opts.page_size > MAX_SECTION_RAW {
+            return Err(invalid(format!("segment page size {} is out of range", opts.page_size)));
+        }
+        let cctx = zstd::bulk::Compressor::new(opts.zstd_level)
+            .map_err(|e| invalid(format!("zstd level {}: {e}", opts.zstd_level)))?;
+        let path = dir.join(file_name(id));
+        let tmp = tmp_path(&path);
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        let mut w = SegmentWriter {
+            id,
+            tier,
+            opts,
+            path,
+            tmp,
+            out: Some(BufWriter::with_capacity(256 << 10, file)),
+            pos: 0,
+            cctx,
+            page: Vec::with_capacity(opts.page_size.min(MAX_SECTION_RAW)),
+            comp: Vec::new(),
+            pages: Vec::new(),
+            table: Vec::new(),
+            table_state: TableState::default(),
+            refs: Vec::new(),
+            last_id: None,
+            min_t: i64::MAX,
+            max_t: i64::MIN,
+            samples: 0,
+            series: 0,
+            failed: false,
+            done: false,
+        };
+        w.write(&Header { tier, id }.encode())?;
+        Ok(w)
+    }
+
+    /// Adds one series. Series must come in strictly increasing id order; chunks must be
+    /// non-empty (bytes and samples), with `min_t <= max_t` and strictly increasing `min_t`.
+    /// An invalid call is rejected before anything is written.
+    pub fn add_series(&mut self, id: u64, labels: &Labels, chunks: &[(ChunkMeta, &[u8])]) -> Result<()> {
+        self.check_usable()?;
+        if self.last_id.is_some_and(|last| id <= last) {
+            return Err(invalid(format!("segment series {id} is not after series {:?}", self.last_id)));
+        }
+        if chunks.is_empty() {
+            return Err(invalid(format!("segment series {id} has no chunks")));
+        }
+        let mut prev_min_t = None;
+        for (m, bytes) in chunks {
+            if bytes.is_empty() || bytes.len() > MAX_SECTION_RAW || m.count == 0 || m.min_t > m.max_t {
+                return Err(invalid(format!("segment series {id} has an empty, oversized or inverted chunk")));
+            }
+            if prev_min_t.is_some_and(|p| m.min_t <= p) {
+                return Err(invalid(format!("chunks of segment series {id} are not ordered by min_t")));
+            }
+            prev_min_t = Some(m.min_t);
+        }
+
+        self.refs.clear();
+        for (meta, bytes) in chunks {
+            // A chunk never spans pages: start a new page when it does not fit.
+            if !self.page.is_empty() && self.page.len() + bytes.len() > self.opts.page_size {
+                self.flush_page()?;
+            }
+            let page = u32::try_from(self.pages.len()).map_err(|_| invalid("segment has too many pages"))?;
+            // Both fit in u32: the page holds at most max(page_size, chunk) <= MAX_SECTION_RAW bytes.
+            let offset = self.page.len() as u32;
+            self.page.extend_from_slice(bytes);
+            self.refs.push(ChunkRef { meta: *meta, page, offset, len: bytes.len() as u32 });
+            if self.page.len() >= self.opts.page_size {
+                self.flush_page()?;
+            }
+        }
+        for r in &self.refs {
+            self.min_t = self.min_t.min(r.meta.min_t);
+            self.max_t = self.max_t.max(r.meta.max_t);
+            self.samples += u64::from(r.meta.count);
+        }
+        self.table_state.encode(&mut self.table, id, labels, &self.refs);
+        self.series += 1;
+        self.last_id = Some(id);
+        Ok(())
+    }
+
+    /// Flushes the last page, writes the table, directory and footer, syncs the data,
+    /// renames the file to its final name and syncs the directory.
+    pub fn finish(mut self) -> Result<SegmentInfo> {
+        self.check_usable()?;
+        self.flush_page()?;
+
+        let table = self.cctx.compress(&self.table).map_err(|e| self.fail("compressing the series table", e))?;
+        let table_offset = self.pos;
+        self.write(&table)?;
+
+        let mut dir = Vec::with_capacity(self.pages.len() * super::DIR_ENTRY_LEN);
+        for p in &self.pages {
+            p.encode(&mut dir);
+        }
+        let dir_offset = self.pos;
+        self.write(&dir)?;
+
+        let footer = Footer {
+            table_offset,
+            table_len: table.len() as u64,
+            table_raw_len: self.table.len() as u64,
+            dir_offset,
+            min_t: self.min_t,
+            max_t: self.max_t,
+            samples: self.samples,
+            series: self.series,
+            page_count: self.pages.len() as u32, // bounded by the u32 check in add_series
+            table_crc: crc32fast::hash(&table),
+            dir_crc: crc32fast::hash(&dir),
+        };
+        self.write(&footer.encode())?;
+
+        let out = self.out.take().ok_or_else(|| invalid("segment writer already finished"))?;
+        let file =
+            out.into_inner().map_err(|e| Error::io(format!("writing {}", self.tmp.display()), e.into_error()))?;
+        file.sync_data().map_err(|e| Error::io(format!("fsync of {}", self.tmp.display()), e))?;
+        drop(file);
+        // On error Drop removes the tmp file (if the rename itself happened, that is a no-op).
+        rename_durable(&self.tmp, &self.path)?;
+        self.done = true;
+        Ok(SegmentInfo {
+            id: self.id,
+            tier: self.tier,
+            path: self.path.clone(),
+            min_t: self.min_t,
+            max_t: self.max_t,
+            samples: self.samples,
+            series: self.series,
+            file_size: self.pos,
+        })
+    }
+
+    /// Abandons the segment and removes the temporary file.
+    pub fn abort(mut self) {
+        self.discard();
+    }
+
+    fn discard(&mut self) {
+        drop(self.out.take());
+        if !self.done {
+            self.done = true;
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        if self.failed || self.out.is_none() {
+            let e = io::Error::other("an earlier write of this segment failed");
+            return Err(Error::io(format!("writing {}", self.tmp.display()), e));
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, what: &str, e: io::Error) -> Error {
+        self.failed = true;
+        Error::io(format!("{what} of {}", self.tmp.display()), e)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        let res = match self.out.as_mut() {
+            Some(out) => out.write_all(bytes),
+            None => Err(io::Error::other("segment writer is closed")),
+        };
+        res.map_err(|e| self.fail("writing", e))?;
+        self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Compresses the page buffer and writes `clen | raw_len | crc32(compressed) | compressed`.
+    fn flush_page(&mut self) -> Result<()> {
+        if self.page.is_empty() {
+            return Ok(());
+        }
+        self.comp.clear();
+        self.comp.reserve(zstd::zstd_safe::compress_bound(self.page.len()));
+        let n = self.cctx.compress_to_buffer(&self.page, &mut self.comp);
+        n.map_err(|e| self.fail("compressing a page", e))?;
+        let clen = u32::try_from(self.comp.len()).map_err(|_| invalid("compressed page exceeds 4 GiB"))?;
+        let loc = PageLoc { offset: self.pos, clen, raw_len: self.page.len() as u32 };
+        let mut head = [0u8; PAGE_HEADER_LEN];
+        LittleEndian::write_u32(&mut head[0..4], clen);
+        LittleEndian::write_u32(&mut head[4..8], loc.raw_len);
+        LittleEndian::write_u32(&mut head[8..12], crc32fast::hash(&self.comp));
+        self.write(&head)?;
+        let comp = std::mem::take(&mut self.comp);
+        let res = self.write(&comp);
+        self.comp = comp;
+        res?;
+        self.pages.push(loc);
+        self.page.clear();
+        Ok(())
+    }
+}
+
+impl Drop for SegmentWriter {
+    fn drop(&mut self) {
+        self.discard();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(min_t: i64, max_t: i64) -> ChunkMeta {
+        ChunkMeta { min_t, max_t, count: 1, min: 0.0, max: 0.0, sum: 0.0 }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn unfinished_writers_leave_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let labels = Labels::metric("up", [("a", "b")]).unwrap();
+        let mut w = SegmentWriter::create(dir.path(), 7, 0, WriterOptions::default()).unwrap();
+        w.add_series(1, &labels, &[(meta(1, 2), b"abc".as_slice())]).unwrap();
+        assert_eq!(names(dir.path()), vec![format!("{}.tmp", file_name(7))]);
+        drop(w);
+        assert!(names(dir.path()).is_empty());
+
+        let mut w = SegmentWriter::create(dir.path(), 8, 0, WriterOptions::default()).unwrap();
+        w.add_series(1, &labels, &[(meta(1, 2), b"abc".as_slice())]).unwrap();
+        w.abort();
+        assert!(names(dir.path()).is_empty());
+
+        let w = SegmentWriter::create(dir.path(), 9, 1, WriterOptions::default()).unwrap();
+        let info = w.finish().unwrap();
+        assert_eq!(names(dir.path()), vec![file_name(9)]);
+        assert_eq!(info.file_size, fs::metadata(&info.path).unwrap().len());
+    }
+
+    #[test]
+    fn rejects_bad_input_without_writing_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Labels::metric("up", [("a", "b")]).unwrap();
+        let mut w = SegmentWriter::create(dir.path(), 1, 0, WriterOptions::default()).unwrap();
+        w.add_series(5, &l, &[(meta(1, 2), b"x".as_slice())]).unwrap();
+        let bad: [&[(ChunkMeta, &[u8])]; 4] =
+            [&[], &[(meta(1, 2), b"")], &[(meta(3, 2), b"x")], &[(meta(1, 2), b"x"), (meta(1, 3), b"y")]];
+        for chunks in bad {
+            assert!(matches!(w.add_series(6, &l, chunks), Err(Error::InvalidArgument(_))));
+        }
+        assert!(matches!(w.add_series(5, &l, &[(meta(1, 2), b"x")]), Err(Error::InvalidArgument(_))));
+        w.add_series(6, &l, &[(meta(1, 2), b"x".as_slice())]).unwrap();
+        let info = w.finish().unwrap();
+        assert_eq!((info.series, info.samples, info.min_t, info.max_t), (2, 2, 1, 2));
+        let zero = WriterOptions { page_size: 0, ..WriterOptions::default() };
+        assert!(SegmentWriter::create(dir.path(), 2, 0, zero).is_err());
+    }
+}

@@ -1,0 +1,254 @@
+//! Listing, pruning and replaying WAL files.
+//!
+//! Replay tells a torn tail from real corruption:
+//! - In the newest file, a bad or incomplete frame with no valid frame anywhere after it
+//!   is what a crash mid-write leaves; it is cut off (set_len + fsync) and logged.
+//! - A bad frame with a valid frame after it, a bad frame or header in an older file, or
+//!   a missing file is corruption: replay refuses with the file and offset, unless asked to
+//!   repair, in which case everything from the bad byte on is dropped, loudly.
+
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::record::{decode_frame, decode_header, probe_frame, FrameError, Record, FRAME_HEADER_LEN, HEADER_LEN};
+use crate::error::{Error, Result};
+use crate::fsutil::sync_dir;
+
+const SUFFIX: &str = ".wal";
+
+/// What a replay read and what it cut off.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// Files opened.
+    pub files: usize,
+    /// Records delivered to the callback.
+    pub records: u64,
+    /// Bytes of intact headers and frames read.
+    pub bytes: u64,
+    /// Bytes dropped: a torn tail, or under repair everything from the bad byte on
+    /// (later files included).
+    pub truncated_bytes: u64,
+    /// The file that was truncated or removed first, if any.
+    pub truncated_file: Option<PathBuf>,
+}
+
+/// `{seq:016x}.wal`
+pub fn segment_file_name(seq: u64) -> String {
+    format!("{seq:016x}{SUFFIX}")
+}
+
+pub fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(segment_file_name(seq))
+}
+
+fn parse_segment_name(name: &str) -> Option<u64> {
+    let hex = name.strip_suffix(SUFFIX)?;
+    if hex.len() != 16 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// WAL files in `dir`, sorted by seq. Other names are ignored; a missing dir is empty.
+pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("listing WAL directory {}", dir.display()), e)),
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| Error::io(format!("listing WAL directory {}", dir.display()), e))?;
+        if let Some(seq) = entry.file_name().to_str().and_then(parse_segment_name) {
+            out.push((seq, entry.path()));
+        }
+    }
+    out.sort_unstable_by_key(|(seq, _)| *seq);
+    Ok(out)
+}
+
+/// Deletes the files with seq < `floor` and fsyncs the directory. Returns how many.
+pub fn remove_below(dir: &Path, floor: u64) -> Result<usize> {
+    let mut n = 0;
+    for (_, path) in list_segments(dir)?.into_iter().filter(|(seq, _)| *seq < floor) {
+        remove_file(&path)?;
+        n += 1;
+    }
+    if n > 0 {
+        sync_dir(dir)?;
+    }
+    Ok(n)
+}
+
+/// Replays the records of files with seq >= `floor`, in order, calling `f` for each.
+/// An error from `f` aborts the replay and is returned.
+pub fn replay(dir: &Path, floor: u64, repair: bool, mut f: impl FnMut(Record) -> Result<()>) -> Result<ReplayReport> {
+    let segs: Vec<(u64, PathBuf)> = list_segments(dir)?.into_iter().filter(|(seq, _)| *seq >= floor).collect();
+    let mut report = ReplayReport::default();
+
+    // a gap in the numbering is a lost file: records after it would be replayed out of context
+    let gap = (1..segs.len()).find(|&i| segs[i - 1].0.checked_add(1) != Some(segs[i].0));
+    if let Some(i) = gap {
+        let reason = format!("WAL files {:016x} to {:016x} are missing", segs[i - 1].0 + 1, segs[i].0 - 1);
+        if !repair {
+            return Err(Error::corruption(&segs[i].1, 0, reason));
+        }
+    }
+    let end = gap.unwrap_or(segs.len());
+
+    for (idx, (seq, path)) in segs[..end].iter().enumerate() {
+        let newest = idx + 1 == segs.len();
+        if let Some(bad) = replay_file(dir, path, *seq, newest, &mut f, &mut report)? {
+            if !repair {
+                return Err(Error::corruption(path, bad.offset, bad.reason));
+            }
+            cut(dir, path, bad.offset, &bad.reason, &segs[idx + 1..], &mut report)?;
+            return Ok(report);
+        }
+    }
+    if end < segs.len() {
+        // repair of a gap: keep everything before it, drop everything after
+        let (_, first) = &segs[end];
+        let dropped = remove_all(&segs[end..])?;
+        sync_dir(dir)?;
+        log::warn!(
+            "WAL repair: files before {} are missing; removed it and {} later file(s), {dropped} bytes",
+            first.display(),
+            segs.len() - end - 1
+        );
+        report.truncated_bytes += dropped;
+        report.truncated_file = Some(first.clone());
+    }
+    Ok(report)
+}
+
+struct BadSpot {
+    offset: u64,
+    reason: String,
+}
+
+/// Delivers one file's records. Returns the first bad spot that is not a torn tail of the
+/// newest file; a torn tail is truncated here.
+fn replay_file(
+    dir: &Path,
+    path: &Path,
+    seq: u64,
+    newest: bool,
+    f: &mut impl FnMut(Record) -> Result<()>,
+    report: &mut ReplayReport,
+) -> Result<Option<BadSpot>> {
+    let data = fs::read(path).map_err(|e| Error::io(format!("reading WAL file {}", path.display()), e))?;
+    report.files += 1;
+    match decode_header(&data) {
+        // a crash right after creating the newest file: nothing after the header was written
+        Err(reason) if newest && data.len() <= HEADER_LEN => {
+            remove_file(path)?;
+            sync_dir(dir)?;
+            log::warn!(
+                "WAL file {} has a torn header ({reason}); removed it, dropping {} bytes",
+                path.display(),
+                data.len()
+            );
+            report.truncated_bytes += data.len() as u64;
+            report.truncated_file = Some(path.to_path_buf());
+            return Ok(None);
+        }
+        Err(reason) => return Ok(Some(BadSpot { offset: 0, reason: reason.into() })),
+        Ok(s) if s != seq => {
+            return Ok(Some(BadSpot { offset: 0, reason: format!("header names seq {s:016x}, not the file's") }))
+        }
+        Ok(_) => {}
+    }
+
+    let mut pos = HEADER_LEN;
+    while let Some(rest) = data.get(pos..).filter(|r| !r.is_empty()) {
+        match decode_frame(rest) {
+            Ok((record, n)) => {
+                pos += n;
+                report.records += 1;
+                f(record)?;
+            }
+            Err(e) => {
+                report.bytes += pos as u64;
+                let reason = match e {
+                    FrameError::Incomplete => "frame runs past the end of the file".to_string(),
+                    FrameError::Corrupt(r) => r.to_string(),
+                };
+                if newest && !valid_frame_after(&data, pos + 1) {
+                    let dropped = (data.len() - pos) as u64;
+                    truncate(path, pos as u64)?;
+                    log::warn!(
+                        "WAL file {}: torn tail ({reason}) at offset {pos}; truncated {dropped} bytes \
+                         ({} -> {pos} bytes)",
+                        path.display(),
+                        data.len()
+                    );
+                    report.truncated_bytes += dropped;
+                    report.truncated_file = Some(path.to_path_buf());
+                    return Ok(None);
+                }
+                return Ok(Some(BadSpot { offset: pos as u64, reason }));
+            }
+        }
+    }
+    report.bytes += data.len() as u64;
+    Ok(None)
+}
+
+/// Whether any valid frame starts at an offset >= `from`. If one does, the bad frame
+/// before it is damage in the middle of the log, not a torn tail.
+fn valid_frame_after(data: &[u8], from: usize) -> bool {
+    let last = data.len().saturating_sub(FRAME_HEADER_LEN + 1);
+    (from..=last).any(|q| data.get(q..).is_some_and(probe_frame))
+}
+
+/// Repair: cut `path` at `offset` (remove it if the header is bad), remove `later` files.
+fn cut(
+    dir: &Path,
+    path: &Path,
+    offset: u64,
+    reason: &str,
+    later: &[(u64, PathBuf)],
+    report: &mut ReplayReport,
+) -> Result<()> {
+    let len = fs::metadata(path).map_err(|e| Error::io(format!("reading size of {}", path.display()), e))?.len();
+    if offset < HEADER_LEN as u64 {
+        remove_file(path)?;
+    } else {
+        truncate(path, offset)?;
+    }
+    let dropped_here = len.saturating_sub(offset);
+    let dropped_later = remove_all(later)?;
+    sync_dir(dir)?;
+    log::warn!(
+        "WAL repair: {} is corrupt at offset {offset} ({reason}); dropped {dropped_here} bytes there and \
+         removed {} later file(s) of {dropped_later} bytes",
+        path.display(),
+        later.len()
+    );
+    report.truncated_bytes += dropped_here + dropped_later;
+    report.truncated_file = Some(path.to_path_buf());
+    Ok(())
+}
+
+/// Removes the files; returns their total size.
+fn remove_all(files: &[(u64, PathBuf)]) -> Result<u64> {
+    let mut bytes = 0;
+    for (_, p) in files {
+        bytes += fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        remove_file(p)?;
+    }
+    Ok(bytes)
+}
+
+fn truncate(path: &Path, len: u64) -> Result<()> {
+    let ctx = || format!("truncating WAL file {} to {len} bytes", path.display());
+    let file = OpenOptions::new().write(true).open(path).map_err(|e| Error::io(ctx(), e))?;
+    file.set_len(len).map_err(|e| Error::io(ctx(), e))?;
+    file.sync_all().map_err(|e| Error::io(ctx(), e))
+}
+
+fn remove_file(path: &Path) -> Result<()> {
+    fs::remove_file(path).map_err(|e| Error::io(format!("removing WAL file {}", path.display()), e))
+}

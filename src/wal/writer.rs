@@ -1,0 +1,569 @@
+//! The WAL writer: one background thread owns the open file and does all I/O.
+//!
+//! Callers enqueue encoded frames and get a [`Ticket`]; the thread drains whatever is
+//! queued into one group, writes it with one `write_all`, and (under `SyncMode::Always`)
+//! makes the whole group durable with one `sync_data` before completing its tickets.
+//!
+//! Invariants:
+//! - A group is written to exactly one file, in submission order.
+//! - After any failed write or fsync the writer is poisoned for good and drops its file
+//!   handle, so nothing can ever be written after a fragment (no "adopting" a torn write)
+//!   and no fsync is retried and then trusted (fsyncgate).
+//! - A file is created new (never reopened for append), its header fsynced, then the
+//!   directory fsynced, before any frame is written to it.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
+use parking_lot::Mutex;
+
+use super::reader::segment_path;
+use super::record::{encode_header, HEADER_LEN};
+use crate::error::{Error, Result};
+use crate::fsutil::sync_dir;
+use crate::options::{Options, SyncMode};
+
+/// Most bytes one group collects before it is written.
+const MAX_GROUP_BYTES: usize = 16 << 20;
+
+/// Writer settings, normally taken from [`Options`].
+#[derive(Debug, Clone, Copy)]
+pub struct WalOptions {
+    pub sync: SyncMode,
+    /// A file at least this large is closed before the next group and file seq+1 begins.
+    pub segment_size: u64,
+}
+
+impl WalOptions {
+    pub fn new(sync: SyncMode, segment_size: u64) -> Self {
+        WalOptions { sync, segment_size }
+    }
+}
+
+impl From<&Options> for WalOptions {
+    fn from(o: &Options) -> Self {
+        WalOptions { sync: o.sync, segment_size: o.wal_segment_size }
+    }
+}
+
+/// What the writer thread needs from a file; a seam for fault injection in tests.
+pub(crate) trait WalFile: Write + Send {
+    fn sync_data(&mut self) -> io::Result<()>;
+}
+
+impl WalFile for File {
+    fn sync_data(&mut self) -> io::Result<()> {
+        File::sync_data(self)
+    }
+}
+
+/// Creates a new file at the path; must fail if it exists.
+pub(crate) type Opener = Box<dyn FnMut(&Path) -> io::Result<Box<dyn WalFile>> + Send>;
+
+fn create_new_file(path: &Path) -> io::Result<Box<dyn WalFile>> {
+    Ok(Box::new(OpenOptions::new().write(true).create_new(true).open(path)?))
+}
+
+enum Cmd {
+    Write { frames: Vec<u8>, done: Sender<Result<()>> },
+    Rotate { done: Sender<Result<u64>> },
+    Sync { done: Sender<Result<()>> },
+    Close { done: Sender<Result<()>> },
+}
+
+/// State visible to both the callers and the thread.
+struct Shared {
+    seq: AtomicU64,
+    bytes: AtomicU64,
+    fsyncs: AtomicU64,
+    fsync_nanos: AtomicU64,
+    last_fsync_nanos: AtomicU64,
+    poison: Mutex<Option<String>>,
+    closed: AtomicBool,
+}
+
+impl Shared {
+    /// The error for a request the thread can no longer answer.
+    fn gone(&self) -> Error {
+        if let Some(cause) = self.poison.lock().clone() {
+            Error::Poisoned { cause }
+        } else if self.closed.load(Ordering::Acquire) {
+            Error::Closed
+        } else {
+            Error::Poisoned { cause: "the WAL writer thread stopped unexpectedly".into() }
+        }
+    }
+
+    /// Refuses new work once poisoned or closed.
+    fn check(&self) -> Result<()> {
+        if let Some(cause) = self.poison.lock().clone() {
+            return Err(Error::Poisoned { cause });
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+}
+
+/// Appends frames to a directory of WAL files through a background thread. `Send + Sync`.
+pub struct WalWriter {
+    tx: Sender<Cmd>,
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Completes when the submitted frames are as durable as the `SyncMode` promises.
+#[must_use = "a ticket must be waited on to know the frames were logged"]
+pub struct Ticket {
+    rx: Receiver<Result<()>>,
+    shared: Arc<Shared>,
+}
+
+impl Ticket {
+    pub fn wait(self) -> Result<()> {
+        self.rx.recv().unwrap_or_else(|_| Err(self.shared.gone()))
+    }
+}
+
+impl WalWriter {
+    /// Creates a NEW file with sequence `seq` in `dir` (never appends to an existing file:
+    /// replay may have truncated a torn tail, and a new file guarantees no later write
+    /// adopts a fragment), fsyncs its header and the directory, and starts the thread.
+    pub fn open(dir: &Path, seq: u64, opts: WalOptions) -> Result<WalWriter> {
+        Self::open_with(dir, seq, opts, Box::new(create_new_file))
+    }
+
+    pub(crate) fn open_with(dir: &Path, seq: u64, opts: WalOptions, mut opener: Opener) -> Result<WalWriter> {
+        let file = create_segment(&mut opener, dir, seq)?;
+        let shared = Arc::new(Shared {
+            seq: AtomicU64::new(seq),
+            bytes: AtomicU64::new(HEADER_LEN as u64),
+            fsyncs: AtomicU64::new(0),
+            fsync_nanos: AtomicU64::new(0),
+            last_fsync_nanos: AtomicU64::new(0),
+            poison: Mutex::new(None),
+            closed: AtomicBool::new(false),
+        });
+        let state = WriterThread {
+            dir: dir.to_path_buf(),
+            opts,
+            opener,
+            file: Some(file),
+            seq,
+            file_len: HEADER_LEN as u64,
+            dirty: false,
+            last_sync: Instant::now(),
+            shared: shared.clone(),
+            bufs: Vec::new(),
+            waiters: Vec::new(),
+            group_bytes: 0,
+            scratch: Vec::new(),
+        };
+        let (tx, rx) = unbounded();
+        let handle = std::thread::Builder::new()
+            .name("strata-wal".into())
+            .spawn(move || state.run(rx))
+            .map_err(|e| Error::io("starting the WAL writer thread", e))?;
+        Ok(WalWriter { tx, shared, thread: Mutex::new(Some(handle)) })
+    }
+
+    /// Enqueues complete, already-encoded frames. They are written contiguously to one
+    /// file, in submission order. Never blocks on I/O.
+    pub fn submit(&self, frames: Vec<u8>) -> Result<Ticket> {
+        self.shared.check()?;
+        let (done, rx) = bounded(1);
+        self.tx.send(Cmd::Write { frames, done }).map_err(|_| self.shared.gone())?;
+        Ok(Ticket { rx, shared: self.shared.clone() })
+    }
+
+    /// Starts a new file and returns its seq. Frames submitted before this call are in
+    /// files with a lower seq, frames submitted after it in files with this seq or higher.
+    /// The old file is fsynced first, whatever the `SyncMode`.
+    pub fn rotate(&self) -> Result<u64> {
+        self.request(|done| Cmd::Rotate { done })
+    }
+
+    /// fsyncs everything submitted so far, whatever the `SyncMode`.
+    pub fn sync(&self) -> Result<()> {
+        self.request(|done| Cmd::Sync { done })
+    }
+
+    /// Writes and fsyncs everything submitted, then stops the thread. Later calls return
+    /// `Ok` (or the poison error); later submits return `Error::Closed`.
+    pub fn close(&self) -> Result<()> {
+        let mut thread = self.thread.lock();
+        let Some(handle) = thread.take() else {
+            return match self.shared.poison.lock().clone() {
+                Some(cause) => Err(Error::Poisoned { cause }),
+                None => Ok(()),
+            };
+        };
+        let (done, rx) = bounded(1);
+        let result = match self.tx.send(Cmd::Close { done }) {
+            Ok(()) => rx.recv().unwrap_or_else(|_| Err(self.shared.gone())),
+            Err(_) => Err(self.shared.gone()),
+        };
+        self.shared.closed.store(true, Ordering::Release);
+        let _ = handle.join();
+        result
+    }
+
+    /// Sequence number of the file frames are currently written to.
+    pub fn current_seq(&self) -> u64 {
+        self.shared.seq.load(Ordering::Acquire)
+    }
+
+    /// Bytes written to WAL files since open, headers included.
+    pub fn bytes_written(&self) -> u64 {
+        self.shared.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Data fsyncs of WAL files (not counting the header fsync of a new file) and their
+    /// total duration in nanoseconds.
+    pub fn fsyncs(&self) -> (u64, u64) {
+        (self.shared.fsyncs.load(Ordering::Relaxed), self.shared.fsync_nanos.load(Ordering::Relaxed))
+    }
+
+    /// Duration of the most recent data fsync, in nanoseconds.
+    pub fn last_fsync_nanos(&self) -> u64 {
+        self.shared.last_fsync_nanos.load(Ordering::Relaxed)
+    }
+
+    /// The failure that poisoned the writer, if one did.
+    pub fn poisoned(&self) -> Option<String> {
+        self.shared.poison.lock().clone()
+    }
+
+    fn request<T>(&self, make: impl FnOnce(Sender<Result<T>>) -> Cmd) -> Result<T> {
+        self.shared.check()?;
+        let (done, rx) = bounded(1);
+        self.tx.send(make(done)).map_err(|_| self.shared.gone())?;
+        rx.recv().unwrap_or_else(|_| Err(self.shared.gone()))
+    }
+}
+
+impl Drop for WalWriter {
+    /// Same as `close`, ignoring its result. The thread answers `Close` promptly, so this
+    /// waits at most for the I/O already under way.
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+/// Creates file `seq`, writes and fsyncs its header, then fsyncs the directory.
+fn create_segment(opener: &mut Opener, dir: &Path, seq: u64) -> Result<Box<dyn WalFile>> {
+    let path = segment_path(dir, seq);
+    let mut file = opener(&path).map_err(|e| Error::io(format!("creating WAL file {}", path.display()), e))?;
+    file.write_all(&encode_header(seq))
+        .and_then(|()| file.sync_data())
+        .map_err(|e| Error::io(format!("writing the header of WAL file {}", path.display()), e))?;
+    sync_dir(dir)?;
+    Ok(file)
+}
+
+/// The background thread's state. Only this thread touches the file.
+struct WriterThread {
+    dir: PathBuf,
+    opts: WalOptions,
+    opener: Opener,
+    /// `None` once poisoned: no write can follow a failure.
+    file: Option<Box<dyn WalFile>>,
+    seq: u64,
+    file_len: u64,
+    /// Bytes written since the last successful fsync.
+    dirty: bool,
+    last_sync: Instant,
+    shared: Arc<Shared>,
+    // the group being collected
+    bufs: Vec<Vec<u8>>,
+    waiters: Vec<Sender<Result<()>>>,
+    group_bytes: usize,
+    /// Reused buffer that joins a group's frames for a single write.
+    scratch: Vec<u8>,
+}
+
+impl WriterThread {
+    fn run(mut self, rx: Receiver<Cmd>) {
+        loop {
+            let first = match self.sync_deadline() {
+                None => match rx.recv() {
+                    Ok(cmd) => cmd,
+                    Err(_) => return self.shutdown(),
+                },
+                Some(deadline) => match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(cmd) => cmd,
+                    Err(RecvTimeoutError::Timeout) => {
+                        // an idle log still gets its interval fsync; failure poisons
+                        let _ = self.fsync();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return self.shutdown(),
+                },
+            };
+            // collect everything already queued; control commands split the group
+            let mut next = Some(first);
+            while let Some(cmd) = next.take() {
+                match cmd {
+                    Cmd::Write { frames, done } => {
+                        self.group_bytes += frames.len();
+                        self.bufs.push(frames);
+                        self.waiters.push(done);
+                    }
+                    Cmd::Rotate { done } => {
+                        self.commit_group();
+                        let _ = done.send(self.rotate());
+                    }
+                    Cmd::Sync { done } => {
+                        self.commit_group();
+                        let _ = done.send(self.sync_if_dirty());
+                    }
+                    Cmd::Close { done } => {
+                        self.commit_group();
+                        let _ = done.send(self.sync_if_dirty());
+                        self.shared.closed.store(true, Ordering::Release);
+                        return;
+                    }
+                }
+                if self.group_bytes < MAX_GROUP_BYTES {
+                    next = rx.try_recv().ok();
+                }
+            }
+            self.commit_group();
+            self.interval_sync();
+        }
+    }
+
+    /// All handles dropped without close: make what was written durable anyway.
+    fn shutdown(mut self) {
+        let _ = self.sync_if_dirty();
+        self.shared.closed.store(true, Ordering::Release);
+    }
+
+    /// When the next interval fsync is due, if one is pending.
+    fn sync_deadline(&self) -> Option<Instant> {
+        match self.opts.sync {
+            SyncMode::Interval(d) if self.dirty && self.file.is_some() => self.last_sync.checked_add(d),
+            _ => None,
+        }
+    }
+
+    fn interval_sync(&mut self) {
+        if self.sync_deadline().is_some_and(|t| t <= Instant::now()) {
+            let _ = self.fsync();
+        }
+    }
+
+    /// Writes the collected group, fsyncs it under `Always`, then answers its tickets.
+    fn commit_group(&mut self) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        let result = self.write_group();
+        self.bufs.clear();
+        self.group_bytes = 0;
+        for done in self.waiters.drain(..) {
+            let reply = match &result {
+                Ok(()) => Ok(()),
+                Err(cause) => Err(Error::Poisoned { cause: cause.clone() }),
+            };
+            let _ = done.send(reply);
+        }
+    }
+
+    fn write_group(&mut self) -> std::result::Result<(), String> {
+        self.poison_cause()?;
+        if self.file_len >= self.opts.segment_size {
+            self.roll()?;
+        }
+        let bytes: &[u8] = if self.bufs.len() == 1 {
+            &self.bufs[0]
+        } else {
+            self.scratch.clear();
+            for b in &self.bufs {
+                self.scratch.extend_from_slice(b);
+            }
+            &self.scratch
+        };
+        if !bytes.is_empty() {
+            let n = bytes.len();
+            let file = self.file.as_mut().ok_or("WAL file is not open")?;
+            if let Err(e) = file.write_all(bytes) {
+                let path = segment_path(&self.dir, self.seq);
+                return Err(self.poison(format!("writing {n} bytes to {}: {e}", path.display())));
+            }
+            self.file_len += n as u64;
+            self.dirty = true;
+            self.shared.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        if self.scratch.capacity() > MAX_GROUP_BYTES * 2 {
+            self.scratch = Vec::new(); // don't keep a huge one-off buffer forever
+        }
+        if self.opts.sync == SyncMode::Always {
+            self.sync_if_dirty_inner()?;
+        }
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> Result<u64> {
+        self.roll().map_err(|cause| Error::Poisoned { cause })?;
+        Ok(self.seq)
+    }
+
+    /// fsyncs the current file and switches to file seq+1.
+    fn roll(&mut self) -> std::result::Result<(), String> {
+        self.poison_cause()?;
+        self.sync_if_dirty_inner()?;
+        let next = self.seq.checked_add(1).ok_or_else(|| self.poison("WAL sequence number overflow".into()))?;
+        match create_segment(&mut self.opener, &self.dir, next) {
+            Ok(file) => {
+                self.file = Some(file);
+                self.seq = next;
+                self.file_len = HEADER_LEN as u64;
+                self.shared.bytes.fetch_add(HEADER_LEN as u64, Ordering::Relaxed);
+                self.shared.seq.store(next, Ordering::Release);
+                Ok(())
+            }
+            // the new file may hold a torn header; replay of the newest file drops it
+            Err(e) => Err(self.poison(e.to_string())),
+        }
+    }
+
+    fn sync_if_dirty(&mut self) -> Result<()> {
+        self.sync_if_dirty_inner().map_err(|cause| Error::Poisoned { cause })
+    }
+
+    fn sync_if_dirty_inner(&mut self) -> std::result::Result<(), String> {
+        self.poison_cause()?;
+        if self.dirty {
+            self.fsync()?;
+        }
+        Ok(())
+    }
+
+    fn fsync(&mut self) -> std::result::Result<(), String> {
+        let file = self.file.as_mut().ok_or("WAL file is not open")?;
+        let start = Instant::now();
+        let r = file.sync_data();
+        let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.shared.fsync_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.shared.last_fsync_nanos.store(nanos, Ordering::Relaxed);
+        self.last_sync = Instant::now();
+        match r {
+            Ok(()) => {
+                self.dirty = false;
+                Ok(())
+            }
+            Err(e) => {
+                let path = segment_path(&self.dir, self.seq);
+                Err(self.poison(format!("fsync of {}: {e}", path.display())))
+            }
+        }
+    }
+
+    fn poison_cause(&self) -> std::result::Result<(), String> {
+        match self.shared.poison.lock().as_ref() {
+            Some(cause) => Err(cause.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Records the first failure for good and drops the file so nothing more is written.
+    fn poison(&mut self, cause: String) -> String {
+        log::error!("WAL writer poisoned: {cause}");
+        self.file = None;
+        self.dirty = false;
+        let mut p = self.shared.poison.lock();
+        p.get_or_insert(cause).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wal::tests::{id_frame as frame, replay_ids};
+
+    /// A file whose writes (short write, then errors) or fsyncs fail on command.
+    struct Faulty {
+        inner: File,
+        fail_write: Arc<AtomicBool>,
+        fail_sync: Arc<AtomicBool>,
+    }
+
+    impl Write for Faulty {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.fail_write.swap(false, Ordering::SeqCst) {
+                // half the bytes reach the file, then the device is "full"
+                self.inner.write_all(&buf[..buf.len() / 2])?;
+                return Err(io::Error::other("injected ENOSPC"));
+            }
+            self.inner.write(buf)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.inner.flush()
+        }
+    }
+
+    impl WalFile for Faulty {
+        fn sync_data(&mut self) -> io::Result<()> {
+            if self.fail_sync.load(Ordering::SeqCst) {
+                return Err(io::Error::other("injected EIO on fsync"));
+            }
+            self.inner.sync_data()
+        }
+    }
+
+    fn faulty_writer(dir: &Path, sync: SyncMode) -> (WalWriter, Arc<AtomicBool>, Arc<AtomicBool>) {
+        let (fw, fs) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let (fw2, fs2) = (fw.clone(), fs.clone());
+        let opener: Opener = Box::new(move |p: &Path| {
+            let inner = OpenOptions::new().write(true).create_new(true).open(p)?;
+            Ok(Box::new(Faulty { inner, fail_write: fw2.clone(), fail_sync: fs2.clone() }) as Box<dyn WalFile>)
+        });
+        let w = WalWriter::open_with(dir, 0, WalOptions::new(sync, 1 << 20), opener).unwrap();
+        (w, fw, fs)
+    }
+
+    #[test]
+    fn failed_fsync_poisons_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, _, fail_sync) = faulty_writer(dir.path(), SyncMode::Always);
+        w.submit(frame(1)).unwrap().wait().unwrap();
+        fail_sync.store(true, Ordering::SeqCst);
+        let err = w.submit(frame(2)).unwrap().wait().unwrap_err();
+        assert!(matches!(&err, Error::Poisoned { cause } if cause.contains("injected EIO")), "{err}");
+        // the failure is not retried away: even a now-healthy fsync is never trusted
+        fail_sync.store(false, Ordering::SeqCst);
+        assert!(w.poisoned().is_some_and(|c| c.contains("fsync")));
+        assert!(matches!(w.submit(frame(3)), Err(Error::Poisoned { .. })));
+        assert!(matches!(w.rotate(), Err(Error::Poisoned { .. })));
+        assert!(matches!(w.sync(), Err(Error::Poisoned { .. })));
+        assert!(matches!(w.close(), Err(Error::Poisoned { .. })));
+        assert!(matches!(w.close(), Err(Error::Poisoned { .. })));
+    }
+
+    #[test]
+    fn failed_write_is_never_followed_by_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, fail_write, _) = faulty_writer(dir.path(), SyncMode::Never);
+        w.submit(frame(1)).unwrap().wait().unwrap();
+        fail_write.store(true, Ordering::SeqCst);
+        let t2 = w.submit(frame(2)).unwrap();
+        assert!(matches!(t2.wait(), Err(Error::Poisoned { cause }) if cause.contains("injected ENOSPC")));
+        let path = crate::wal::segment_path(dir.path(), 0);
+        let len = std::fs::metadata(&path).unwrap().len();
+        // writes would succeed again, but nothing may land after the fragment
+        assert!(matches!(w.submit(frame(3)), Err(Error::Poisoned { .. })));
+        assert!(w.close().is_err());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+        // replay drops the fragment as a torn tail; the failed record does not appear
+        assert_eq!(replay_ids(dir.path()), vec![1]);
+    }
+}
