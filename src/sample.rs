@@ -24,7 +24,8 @@ impl Eq for Sample {}
 
 /// Summary of one chunk, kept beside its bytes so that readers can skip or
 /// aggregate a chunk without decoding it. `min`/`max` ignore NaN (they are NaN
-/// only when every value is NaN); `sum` is the plain sum, so NaN propagates.
+/// only when every value is NaN); `sum` is the plain sum, so NaN propagates;
+/// `last` is the value at `max_t`, so the newest sample needs no decoding.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ChunkMeta {
     pub min_t: i64,
@@ -33,6 +34,7 @@ pub struct ChunkMeta {
     pub min: f64,
     pub max: f64,
     pub sum: f64,
+    pub last: f64,
 }
 
 impl ChunkMeta {
@@ -45,6 +47,7 @@ impl ChunkMeta {
             min: f64::NAN,
             max: f64::NAN,
             sum: 0.0,
+            last: samples[samples.len() - 1].value,
         };
         for s in samples {
             m.min = m.min.min(s.value);

@@ -151,33 +151,27 @@ pub(crate) fn merge_runs(mut runs: Vec<Vec<Sample>>) -> Vec<Sample> {
 }
 
 /// The newest sample per matching series: the largest timestamp across sources,
-/// the latest-written source on a tie. Decodes at most one chunk per segment.
+/// the latest-written source on a tie. Chunk metadata carries each chunk's last
+/// value, so no chunk is decoded.
 pub(crate) fn latest(inner: &Inner, matchers: &[Matcher]) -> Result<Vec<(Labels, Sample)>> {
     let snap = inner.snapshot();
     let mut out = Vec::new();
     for id in inner.index.select(matchers) {
-        let mut best: Option<Sample> = None;
         // Sources come oldest write first, so a later one wins a tie.
-        let offer = |best: &mut Option<Sample>, s: Sample| {
+        let mut best: Option<Sample> = None;
+        let mut offer = |s: Sample| {
             if best.is_none_or(|b| s.ts >= b.ts) {
-                *best = Some(s);
+                best = Some(s);
             }
         };
         for seg in &snap.segments {
-            let Some(entry) = seg.find(id) else { continue };
-            let Some(last) = entry.chunks.iter().max_by_key(|c| c.meta.max_t) else { continue };
-            if best.is_some_and(|b| b.ts > last.meta.max_t) {
-                continue;
-            }
-            let mut v = Vec::new();
-            read_segment(seg, id, last.meta.max_t, last.meta.max_t, &mut v)?;
-            if let Some(s) = v.last() {
-                offer(&mut best, *s);
+            if let Some(last) = seg.find(id).and_then(|e| e.chunks.iter().max_by_key(|c| c.meta.max_t)) {
+                offer(Sample::new(last.meta.max_t, last.meta.last));
             }
         }
         for head in snap.frozen.iter().chain(std::iter::once(&snap.head)) {
             if let Some(s) = head.latest(id) {
-                offer(&mut best, s);
+                offer(s);
             }
         }
         if let (Some(s), Some(labels)) = (best, inner.index.labels(id)) {

@@ -262,7 +262,7 @@ impl TableState {
             prev_max_t = Some(m.max_t);
             put_uvarint(buf, m.max_t.wrapping_sub(m.min_t) as u64);
             put_uvarint(buf, u64::from(m.count));
-            for v in [m.min, m.max, m.sum] {
+            for v in [m.min, m.max, m.sum, m.last] {
                 buf.extend_from_slice(&v.to_bits().to_le_bytes());
             }
             put_uvarint(buf, u64::from(c.page - self.prev_page));
@@ -316,7 +316,7 @@ impl TableState {
             }
             let count = get_uvarint(raw, pos).ok_or_else(|| at("truncated sample count"))?;
             let count = u32::try_from(count).ok().filter(|&c| c > 0).ok_or_else(|| at("bad sample count"))?;
-            let mut vals = [0f64; 3];
+            let mut vals = [0f64; 4];
             for v in &mut vals {
                 let b = raw.get(*pos..*pos + 8).ok_or_else(|| at("truncated chunk summary"))?;
                 *v = f64::from_bits(LittleEndian::read_u64(b));
@@ -337,7 +337,7 @@ impl TableState {
                 .ok_or_else(|| at("bad chunk length"))?;
             let end = off.checked_add(len).filter(|&e| e <= loc.raw_len);
             let end = end.ok_or_else(|| at(&format!("chunk runs past the end of page {page}")))?;
-            let meta = ChunkMeta { min_t, max_t, count, min: vals[0], max: vals[1], sum: vals[2] };
+            let meta = ChunkMeta { min_t, max_t, count, min: vals[0], max: vals[1], sum: vals[2], last: vals[3] };
             chunks.push(ChunkRef { meta, page, offset: off, len });
             if prev.is_none() {
                 self.prev_first_min_t = min_t;
@@ -357,7 +357,7 @@ mod tests {
     use std::fs;
 
     fn meta(min_t: i64, max_t: i64) -> ChunkMeta {
-        ChunkMeta { min_t, max_t, count: 3, min: -1.5, max: f64::NAN, sum: 0.25 }
+        ChunkMeta { min_t, max_t, count: 3, min: -1.5, max: f64::NAN, sum: 0.25, last: 2.0 }
     }
 
     /// Opens, verifies and reads every chunk: everything a reader may do with a file.

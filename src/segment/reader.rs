@@ -335,6 +335,7 @@ mod tests {
                     min: f64::from_bits(rng.next()),
                     max: f64::from_bits(rng.next()),
                     sum: f64::from_bits(rng.next()),
+                    last: f64::from_bits(rng.next()),
                 };
                 t += span + 1 + rng.below(10_000) as i64;
                 // Mostly small chunks, sometimes larger than a page.
@@ -359,8 +360,8 @@ mod tests {
 
     fn same_meta(a: &ChunkMeta, b: &ChunkMeta) -> bool {
         (a.min_t, a.max_t, a.count) == (b.min_t, b.max_t, b.count)
-            && (a.min.to_bits(), a.max.to_bits(), a.sum.to_bits())
-                == (b.min.to_bits(), b.max.to_bits(), b.sum.to_bits())
+            && (a.min.to_bits(), a.max.to_bits(), a.sum.to_bits(), a.last.to_bits())
+                == (b.min.to_bits(), b.max.to_bits(), b.sum.to_bits(), b.last.to_bits())
     }
 
     #[test]

@@ -269,7 +269,7 @@ mod tests {
     use super::*;
 
     fn meta(min_t: i64, max_t: i64) -> ChunkMeta {
-        ChunkMeta { min_t, max_t, count: 1, min: 0.0, max: 0.0, sum: 0.0 }
+        ChunkMeta { min_t, max_t, count: 1, min: 0.0, max: 0.0, sum: 0.0, last: 0.0 }
     }
 
     fn names(dir: &Path) -> Vec<String> {
