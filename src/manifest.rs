@@ -14,13 +14,16 @@ pub const FILE_NAME: &str = "MANIFEST";
 const MAGIC: &[u8; 8] = b"STRATMAN";
 const VERSION: u16 = 1;
 const HEADER_LEN: usize = 16; // magic, version, reserved, payload length
-const FIXED_LEN: usize = 36; // generation, wal_floor, next ids, segment count
-const ENTRY_LEN: usize = 50;
+const FIXED_LEN: usize = 44; // generation, wal_floor, next ids, next rank, segment count
+const ENTRY_LEN: usize = 59;
 
 /// One live segment as the manifest records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentRecord {
     pub id: u64,
+    /// Write order for last-write-wins: on equal timestamps the higher rank wins.
+    /// A sealed head takes a fresh rank; compaction output keeps the highest rank of its inputs.
+    pub rank: u64,
     /// 0 raw, 1 five-minute, 2 hourly.
     pub tier: u8,
     /// Compaction level: 0 for a sealed head, higher for merged output.
@@ -30,7 +33,12 @@ pub struct SegmentRecord {
     pub samples: u64,
     pub series: u64,
     pub file_size: u64,
+    /// `FLAG_ROLLED_UP`: this segment's buckets are already in the next tier.
+    pub flags: u8,
 }
+
+/// The segment has been rolled up into the next coarser tier.
+pub const FLAG_ROLLED_UP: u8 = 1;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Manifest {
@@ -39,6 +47,8 @@ pub struct Manifest {
     /// WAL files with a sequence below this are fully contained in segments.
     pub wal_floor: u64,
     pub next_segment_id: u64,
+    /// Next write-order rank to hand out.
+    pub next_rank: u64,
     /// A floor for new series ids, so ids are never reused even after their data expires.
     pub next_series_id: u64,
     pub segments: Vec<SegmentRecord>,
@@ -56,7 +66,8 @@ impl Manifest {
         LE::write_u64(&mut p[8..], self.wal_floor);
         LE::write_u64(&mut p[16..], self.next_segment_id);
         LE::write_u64(&mut p[24..], self.next_series_id);
-        LE::write_u32(&mut p[32..], self.segments.len() as u32);
+        LE::write_u64(&mut p[32..], self.next_rank);
+        LE::write_u32(&mut p[40..], self.segments.len() as u32);
         for (i, s) in self.segments.iter().enumerate() {
             let e = &mut p[FIXED_LEN + i * ENTRY_LEN..];
             LE::write_u64(&mut e[0..], s.id);
@@ -67,6 +78,8 @@ impl Manifest {
             LE::write_u64(&mut e[26..], s.samples);
             LE::write_u64(&mut e[34..], s.series);
             LE::write_u64(&mut e[42..], s.file_size);
+            LE::write_u64(&mut e[50..], s.rank);
+            e[58] = s.flags;
         }
         let crc_at = HEADER_LEN + payload_len;
         let crc = crc32fast::hash(&b[..crc_at]);
@@ -96,15 +109,16 @@ impl Manifest {
             return Err(bad(crc_at, "checksum mismatch".into()));
         }
         let p = &b[HEADER_LEN..crc_at];
-        let count = LE::read_u32(&p[32..]) as usize;
+        let count = LE::read_u32(&p[40..]) as usize;
         if FIXED_LEN + count * ENTRY_LEN != payload_len {
-            return Err(bad(HEADER_LEN + 32, format!("segment count {count} disagrees with payload length")));
+            return Err(bad(HEADER_LEN + 40, format!("segment count {count} disagrees with payload length")));
         }
         let mut m = Manifest {
             generation: LE::read_u64(&p[0..]),
             wal_floor: LE::read_u64(&p[8..]),
             next_segment_id: LE::read_u64(&p[16..]),
             next_series_id: LE::read_u64(&p[24..]),
+            next_rank: LE::read_u64(&p[32..]),
             segments: Vec::with_capacity(count),
         };
         for i in 0..count {
@@ -119,8 +133,11 @@ impl Manifest {
                 samples: LE::read_u64(&e[26..]),
                 series: LE::read_u64(&e[34..]),
                 file_size: LE::read_u64(&e[42..]),
+                rank: LE::read_u64(&e[50..]),
+                flags: e[58],
             };
-            if s.id >= m.next_segment_id || s.tier > 2 || s.min_t > s.max_t {
+            let ok = s.id < m.next_segment_id && s.rank < m.next_rank && s.tier <= 2 && s.flags <= FLAG_ROLLED_UP;
+            if !ok || (s.samples > 0 && s.min_t > s.max_t) {
                 return Err(bad(HEADER_LEN + at, format!("implausible segment entry {s:?}")));
             }
             m.segments.push(s);
@@ -154,6 +171,7 @@ mod tests {
             wal_floor: 3,
             next_segment_id: 10,
             next_series_id: 1234,
+            next_rank: 20,
             segments: (0..3)
                 .map(|i| SegmentRecord {
                     id: i,
@@ -164,6 +182,8 @@ mod tests {
                     samples: 1 << i,
                     series: 9,
                     file_size: 4096,
+                    rank: 10 + i,
+                    flags: (i % 2) as u8,
                 })
                 .collect(),
         }

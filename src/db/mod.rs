@@ -79,14 +79,50 @@ impl Stats {
     }
 }
 
+/// A published segment with its place in write order.
+pub(crate) struct LiveSegment {
+    pub seg: Segment,
+    /// Last-write-wins order: see `manifest::SegmentRecord::rank`.
+    pub rank: u64,
+    pub level: u8,
+}
+
+impl std::ops::Deref for LiveSegment {
+    type Target = Segment;
+    fn deref(&self) -> &Segment {
+        &self.seg
+    }
+}
+
 /// A consistent view of what the Db holds: swapped whole, read through `Arc`.
 #[derive(Clone)]
 pub(crate) struct State {
     pub head: Arc<Head>,
     /// Heads being written to segments, oldest first.
     pub frozen: Vec<Arc<Head>>,
-    /// Live segments, ascending by id (which is also the order of their writes).
-    pub segments: Vec<Arc<Segment>>,
+    /// Live segments per tier (raw, 5m, 1h), each ascending by rank.
+    pub tiers: [Vec<Arc<LiveSegment>>; 3],
+}
+
+impl State {
+    pub fn segments(&self) -> impl Iterator<Item = &Arc<LiveSegment>> {
+        self.tiers.iter().flatten()
+    }
+
+    /// Replaces segments: removes those with ids in `gone`, adds `new`, keeps rank order.
+    pub fn with_segments(&self, gone: &[u64], new: Vec<Arc<LiveSegment>>) -> State {
+        let mut next = self.clone();
+        for t in &mut next.tiers {
+            t.retain(|s| !gone.contains(&s.info().id));
+        }
+        for s in new {
+            next.tiers[usize::from(s.info().tier.min(2))].push(s);
+        }
+        for t in &mut next.tiers {
+            t.sort_by_key(|s| s.rank);
+        }
+        next
+    }
 }
 
 pub(crate) struct Inner {
@@ -138,7 +174,7 @@ impl Db {
                         "MANIFEST is missing but segment files exist",
                     ));
                 }
-                let mut m = Manifest { next_segment_id: 1, next_series_id: 1, ..Default::default() };
+                let mut m = Manifest { next_segment_id: 1, next_series_id: 1, next_rank: 1, ..Default::default() };
                 m.store(&dir)?;
                 m
             }
@@ -149,12 +185,18 @@ impl Db {
         for rec in &manifest.segments {
             let path = seg_dir.join(segment::file_name(rec.id));
             let seg = Segment::open(&path)?;
+            if seg.info().tier != rec.tier {
+                return Err(Error::corruption(
+                    &path,
+                    0,
+                    format!("tier {} but the manifest says {}", seg.info().tier, rec.tier),
+                ));
+            }
             for e in seg.series() {
                 index.load(e.id, &e.labels).map_err(|r| Error::corruption(&path, 0, r))?;
             }
-            segments.push(Arc::new(seg));
+            segments.push(Arc::new(LiveSegment { seg, rank: rec.rank, level: rec.level }));
         }
-        segments.sort_by_key(|s| s.info().id);
         report.segments = segments.len();
         // Segments not in the manifest were never published (a crash before the manifest swap).
         let live: std::collections::HashSet<u64> = manifest.segments.iter().map(|s| s.id).collect();
@@ -199,7 +241,10 @@ impl Db {
         let inner = Arc::new(Inner {
             dir,
             index,
-            state: RwLock::new(Arc::new(State { head: Arc::new(head), frozen: Vec::new(), segments })),
+            state: RwLock::new(Arc::new(
+                State { head: Arc::new(head), frozen: Vec::new(), tiers: Default::default() }
+                    .with_segments(&[], segments),
+            )),
             commit_lock: Mutex::new(()),
             seal_lock: Mutex::new(()),
             manifest: Mutex::new(manifest),
@@ -261,8 +306,8 @@ impl Db {
             }
         }
         s.frozen_heads = st.frozen.len();
-        s.segments = st.segments.len();
-        for seg in &st.segments {
+        for seg in st.segments() {
+            s.segments += 1;
             let info = seg.info();
             let t = usize::from(info.tier.min(2));
             s.segment_samples[t] += info.samples;

@@ -76,7 +76,7 @@ impl Iterator for SeriesSet<'_> {
 /// Every source's samples for `id` in `[mint, maxt]`, merged.
 pub(crate) fn read_merged(snap: &State, id: u64, mint: i64, maxt: i64) -> Result<Vec<Sample>> {
     let mut runs: Vec<Vec<Sample>> = Vec::new();
-    for seg in &snap.segments {
+    for seg in &snap.tiers[0] {
         let info = seg.info();
         if info.max_t < mint || info.min_t > maxt {
             continue;
@@ -164,7 +164,7 @@ pub(crate) fn latest(inner: &Inner, matchers: &[Matcher]) -> Result<Vec<(Labels,
                 best = Some(s);
             }
         };
-        for seg in &snap.segments {
+        for seg in &snap.tiers[0] {
             if let Some(last) = seg.find(id).and_then(|e| e.chunks.iter().max_by_key(|c| c.meta.max_t)) {
                 offer(Sample::new(last.meta.max_t, last.meta.last));
             }

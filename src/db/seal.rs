@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use super::{Inner, State};
+use super::{Inner, LiveSegment, State};
 use crate::codec::chunk::encode_chunk;
 use crate::error::{Error, Result};
 use crate::head::Head;
@@ -57,31 +57,19 @@ impl Inner {
             let Some(frozen) = st.frozen.first().cloned() else { return Ok(()) };
             let floor = st.frozen.get(1).map_or(st.head.wal_first_seq, |h| h.wal_first_seq);
             frozen.shrink();
-            let id = {
-                let mut m = self.manifest.lock();
-                m.next_segment_id += 1;
-                m.next_segment_id - 1
-            };
+            let (id, rank) = self.allocate_segment(true);
             let seg = self.write_head_segment(&frozen, id)?;
-            {
-                let mut m = self.manifest.lock();
-                let mut next = m.clone();
-                next.wal_floor = floor;
-                next.next_series_id = self.index.next_id();
-                if let Some(seg) = &seg {
-                    next.segments.push(record_of(seg, 0));
+            let live = seg.map(|seg| Arc::new(LiveSegment { seg, rank, level: 0 }));
+            self.publish(|m| {
+                m.wal_floor = floor;
+                if let Some(s) = &live {
+                    m.segments.push(record_of(s));
                 }
-                next.store(&self.dir)?;
-                *m = next;
-            }
+            })?;
             {
                 let mut w = self.state.write();
-                let mut next: State = (**w).clone();
+                let mut next: State = w.with_segments(&[], live.into_iter().collect());
                 next.frozen.remove(0);
-                if let Some(seg) = seg {
-                    next.segments.push(seg);
-                    next.segments.sort_by_key(|s| s.info().id);
-                }
                 *w = Arc::new(next);
             }
             if let Err(e) = wal::remove_below(&self.wal_dir(), floor) {
@@ -90,8 +78,32 @@ impl Inner {
         }
     }
 
+    /// A fresh segment id and, when `fresh_rank`, a fresh write-order rank. Ids are never
+    /// reused: one burned by a failed write stays burned.
+    pub(crate) fn allocate_segment(&self, fresh_rank: bool) -> (u64, u64) {
+        let mut m = self.manifest.lock();
+        m.next_segment_id += 1;
+        let rank = m.next_rank;
+        if fresh_rank {
+            m.next_rank += 1;
+        }
+        (m.next_segment_id - 1, rank)
+    }
+
+    /// Applies `change` to a copy of the manifest and publishes it atomically; the
+    /// in-memory manifest changes only if the publication succeeded.
+    pub(crate) fn publish(&self, change: impl FnOnce(&mut crate::manifest::Manifest)) -> Result<()> {
+        let mut m = self.manifest.lock();
+        let mut next = m.clone();
+        change(&mut next);
+        next.next_series_id = self.index.next_id();
+        next.store(&self.dir)?;
+        *m = next;
+        Ok(())
+    }
+
     /// Encodes every series of a frozen head into a new raw segment; None when it holds nothing.
-    fn write_head_segment(&self, head: &Head, id: u64) -> Result<Option<Arc<Segment>>> {
+    fn write_head_segment(&self, head: &Head, id: u64) -> Result<Option<Segment>> {
         let mut w = SegmentWriter::create(&self.segment_dir(), id, 0, WriterOptions::default())?;
         let mut samples: Vec<Sample> = Vec::new();
         let mut bytes = Vec::new();
@@ -120,7 +132,7 @@ impl Inner {
             return Ok(None);
         }
         let info = w.finish()?;
-        Ok(Some(Arc::new(Segment::open(&info.path)?)))
+        Ok(Some(Segment::open(&info.path)?))
     }
 
     /// Blocks a committer while too many frozen heads wait for the sealer, so memory stays bounded.
@@ -159,12 +171,14 @@ impl Inner {
     }
 }
 
-fn record_of(seg: &Segment, level: u8) -> SegmentRecord {
+pub(crate) fn record_of(seg: &LiveSegment) -> SegmentRecord {
     let i = seg.info();
     SegmentRecord {
         id: i.id,
+        rank: seg.rank,
+        flags: 0,
         tier: i.tier,
-        level,
+        level: seg.level,
         min_t: i.min_t,
         max_t: i.max_t,
         samples: i.samples,
