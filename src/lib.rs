@@ -8,6 +8,8 @@ pub mod codec;
 mod db;
 mod error;
 mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 mod hash;
 mod head;
 mod index;
