@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion, Throughput};
 use strata::loadgen::Devops;
-use strata::{Db, Matcher, Options, SeriesRef, SyncMode};
+use strata::{Db, Matcher, Options, RetentionPolicy, SeriesRef, SyncMode, TierDurations};
 
 const HOSTS: usize = 100;
 const INTERVAL: i64 = 10_000;
@@ -19,7 +19,10 @@ const STEPS_24H: usize = 8640;
 type Step = Vec<(usize, i64, f64)>;
 
 fn opts() -> Options {
-    Options::default().sync(SyncMode::Interval(Duration::from_secs(1))).head_memory_budget(1 << 30)
+    Options::default()
+        .sync(SyncMode::Interval(Duration::from_secs(1)))
+        .head_memory_budget(1 << 30)
+        .retention(RetentionPolicy::new(TierDurations::forever()).unwrap())
 }
 
 /// `steps` time steps of the dataset, each a Vec of (series, ts, value).

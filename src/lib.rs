@@ -5,6 +5,7 @@
 //! See `docs/ARCHITECTURE.md` for the walk through the modules.
 
 pub mod codec;
+pub mod compact;
 mod db;
 mod error;
 mod fsutil;
@@ -16,13 +17,21 @@ mod index;
 mod labels;
 pub mod loadgen;
 mod manifest;
+mod merge;
 mod options;
+pub mod query;
+pub mod retention;
+pub mod rollup;
 mod sample;
 pub mod segment;
 pub mod wal;
 
-pub use db::{Appender, Db, Querier, RecoveryReport, SeriesRef, SeriesSet, Stats};
+pub use db::{
+    Appender, CompactionReport, Db, MetricInfo, MetricList, Querier, RecoveryReport, SeriesRef, SeriesSet, Stats,
+};
 pub use error::{Error, Result};
 pub use labels::{Labels, MatchOp, Matcher, METRIC_NAME};
 pub use options::{Options, SyncMode};
+pub use query::{Agg, Query, QueryResult, ResultSeries, Tier};
+pub use retention::{RetentionPolicy, RetentionRule, TierDurations};
 pub use sample::{ChunkMeta, Sample};

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
+use crate::compact::CompactionConfig;
 use crate::labels::DEFAULT_MAX_LABELS;
+use crate::retention::RetentionPolicy;
 
 /// When `Appender::commit` may return relative to fsync of the write-ahead log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +39,14 @@ pub struct Options {
     /// On open, truncate a corrupt WAL at the first bad record instead of refusing to open
     /// (corruption in the newest file's tail is always truncated). Default: false.
     pub repair: bool,
-    /// Run background sealing. Default: true. Tests turn it off to control sealing by hand.
+    /// Run background sealing, downsampling and compaction. Default: true. Tests turn
+    /// it off to drive them by hand (`flush`, `compact`).
     pub background: bool,
+    /// How long each tier keeps data, per-metric rules, and a disk cap. Default: raw 7 d,
+    /// 5-minute rollups 30 d, hourly rollups 365 d, no rules, no cap.
+    pub retention: RetentionPolicy,
+    /// Compaction levels and merge limits. Default: 6 h, 24 h and 7 d windows.
+    pub compaction: CompactionConfig,
 }
 
 impl Default for Options {
@@ -52,6 +60,8 @@ impl Default for Options {
             max_series: 10_000_000,
             repair: false,
             background: true,
+            retention: RetentionPolicy::default(),
+            compaction: CompactionConfig::default(),
         }
     }
 }
@@ -87,6 +97,14 @@ impl Options {
     }
     pub fn background(mut self, on: bool) -> Self {
         self.background = on;
+        self
+    }
+    pub fn retention(mut self, policy: RetentionPolicy) -> Self {
+        self.retention = policy;
+        self
+    }
+    pub fn compaction(mut self, cfg: CompactionConfig) -> Self {
+        self.compaction = cfg;
         self
     }
 }

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use strata::{Db, Labels, Matcher, Options, SyncMode};
+use strata::{Db, Labels, Matcher, Options, RetentionPolicy, SyncMode, TierDurations};
 
 const SERIES: u64 = 20;
 const PER_SERIES: i64 = 10;
@@ -27,7 +27,11 @@ fn value(b: u64, s: u64, k: i64) -> f64 {
 }
 
 fn child_opts() -> Options {
-    Options::default().sync(SyncMode::Always).block_duration(Duration::from_secs(3600)).wal_segment_size(64 << 10)
+    Options::default()
+        .sync(SyncMode::Always)
+        .block_duration(Duration::from_secs(3600))
+        .wal_segment_size(64 << 10)
+        .retention(RetentionPolicy::new(TierDurations::forever()).unwrap())
 }
 
 /// Runs only as the child: writes batches forever, sealing every few batches.
@@ -120,7 +124,11 @@ fn acknowledged_samples_survive_sigkill() {
         let got = spawn_and_kill(dir.path(), run, after);
         acked.extend(&got);
         let t = Instant::now();
-        let db = Db::open(dir.path(), Options::default().background(false)).unwrap();
+        let db = Db::open(
+            dir.path(),
+            Options::default().background(false).retention(RetentionPolicy::new(TierDurations::forever()).unwrap()),
+        )
+        .unwrap();
         worst_open = worst_open.max(t.elapsed());
         let present = present_batches(&db);
         let missing: Vec<_> = acked.difference(&present).collect();
@@ -142,7 +150,13 @@ fn acknowledged_samples_survive_sigkill() {
 #[test]
 fn exit_child_entry() {
     let Ok(dir) = std::env::var("STRATA_EXIT_CHILD_DIR") else { return };
-    let db = Db::open(&dir, Options::default().sync(SyncMode::Interval(Duration::from_secs(60)))).unwrap();
+    let db = Db::open(
+        &dir,
+        Options::default()
+            .sync(SyncMode::Interval(Duration::from_secs(60)))
+            .retention(RetentionPolicy::new(TierDurations::forever()).unwrap()),
+    )
+    .unwrap();
     let mut app = db.appender();
     for b in 0..10u64 {
         for s in 0..SERIES {
@@ -168,7 +182,11 @@ fn reopen_without_close_keeps_every_commit() {
         .status()
         .unwrap();
     assert!(status.success());
-    let db = Db::open(dir.path(), Options::default().background(false)).unwrap();
+    let db = Db::open(
+        dir.path(),
+        Options::default().background(false).retention(RetentionPolicy::new(TierDurations::forever()).unwrap()),
+    )
+    .unwrap();
     assert_eq!(present_batches(&db), (0..10).collect());
     assert_eq!(db.stats().unwrap().samples(), 10 * SERIES * PER_SERIES as u64);
 }

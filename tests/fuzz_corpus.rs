@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use strata::fuzzing;
-use strata::{Db, Labels, Options, SyncMode};
+use strata::{Db, Labels, Options, RetentionPolicy, SyncMode, TierDurations};
 
 type Target = fn(&[u8]);
 
@@ -36,7 +36,14 @@ fn checked_in_corpus_never_panics() {
 /// Valid files from a real database: one WAL file, one segment, the manifest.
 fn seeds() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path(), Options::default().sync(SyncMode::Never).background(false)).unwrap();
+    let db = Db::open(
+        dir.path(),
+        Options::default()
+            .sync(SyncMode::Never)
+            .background(false)
+            .retention(RetentionPolicy::new(TierDurations::forever()).unwrap()),
+    )
+    .unwrap();
     let mut app = db.appender();
     for s in 0..3 {
         let l = Labels::from_pairs([("__name__", "seed"), ("s", &s.to_string())]).unwrap();

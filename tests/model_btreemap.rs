@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use strata::{Db, Labels, Matcher, Options, Sample, SyncMode};
+use strata::{Db, Labels, Matcher, Options, RetentionPolicy, Sample, SyncMode, TierDurations};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -49,7 +49,10 @@ fn labels(s: u8) -> Labels {
 }
 
 fn opts() -> Options {
-    Options::default().sync(SyncMode::Never).background(false)
+    Options::default()
+        .sync(SyncMode::Never)
+        .background(false)
+        .retention(RetentionPolicy::new(TierDurations::forever()).unwrap())
 }
 
 fn run(ops: Vec<Op>) {

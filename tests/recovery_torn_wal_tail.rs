@@ -6,10 +6,13 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use strata::{Db, Error, Labels, Matcher, Options, SyncMode};
+use strata::{Db, Error, Labels, Matcher, Options, RetentionPolicy, SyncMode, TierDurations};
 
 fn opts() -> Options {
-    Options::default().sync(SyncMode::Always).background(false)
+    Options::default()
+        .sync(SyncMode::Always)
+        .background(false)
+        .retention(RetentionPolicy::new(TierDurations::forever()).unwrap())
 }
 
 fn wal_file(dir: &Path) -> PathBuf {

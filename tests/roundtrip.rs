@@ -2,10 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use strata::{Db, Error, Labels, Matcher, Options, Sample, SyncMode};
+use strata::{Db, Error, Labels, Matcher, Options, RetentionPolicy, Sample, SyncMode, TierDurations};
 
 fn opts() -> Options {
-    Options::default().sync(SyncMode::Never).background(false)
+    Options::default()
+        .sync(SyncMode::Never)
+        .background(false)
+        .retention(RetentionPolicy::new(TierDurations::forever()).unwrap())
 }
 
 fn labels(i: usize) -> Labels {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::Inner;
+use super::{now_ms, Inner};
 use crate::error::{Error, Result};
 use crate::labels::Labels;
 use crate::wal::{encode_samples_frame, encode_series_frame, WalSample};
@@ -26,6 +26,9 @@ impl SeriesRef {
 /// give each writer thread its own (they are cheap).
 pub struct Appender {
     inner: Arc<Inner>,
+    /// Samples at or after this pass the retention check without a lookup: it is
+    /// now minus the longest raw retention of any rule, refreshed at each commit.
+    fast_floor: i64,
     batch: Vec<WalSample>,
     frame: Vec<u8>,
     created: Vec<u64>,
@@ -33,7 +36,8 @@ pub struct Appender {
 
 impl Appender {
     pub(crate) fn new(inner: Arc<Inner>) -> Appender {
-        Appender { inner, batch: Vec::new(), frame: Vec::new(), created: Vec::new() }
+        let fast_floor = fast_floor(&inner);
+        Appender { inner, fast_floor, batch: Vec::new(), frame: Vec::new(), created: Vec::new() }
     }
 
     /// Resolves labels to a series, creating it if new.
@@ -52,6 +56,9 @@ impl Appender {
         if series.instance != self.inner.instance {
             return Err(Error::UnknownSeries { series: series.id });
         }
+        if ts < self.fast_floor {
+            self.check_retention(series.id, ts)?;
+        }
         self.batch.push(WalSample { series: series.id, ts, value });
         Ok(())
     }
@@ -60,6 +67,17 @@ impl Appender {
     pub fn append_labels(&mut self, labels: &Labels, ts: i64, value: f64) -> Result<()> {
         let s = self.series(labels)?;
         self.append(s, ts, value)
+    }
+
+    /// The precise check, for samples old enough that some rule might refuse them.
+    #[cold]
+    fn check_retention(&self, id: u64, ts: i64) -> Result<()> {
+        let labels = self.inner.index.labels(id).ok_or(Error::UnknownSeries { series: id })?;
+        let min_ts = self.inner.retention.read().min_ts(&labels, 0, now_ms());
+        if ts < min_ts {
+            return Err(Error::OutOfRetention { series: labels.to_string(), ts, min_ts });
+        }
+        Ok(())
     }
 
     /// Samples buffered and not yet committed.
@@ -85,6 +103,7 @@ impl Appender {
         }
         let result = self.commit_inner();
         self.batch.clear();
+        self.fast_floor = fast_floor(&self.inner);
         result
     }
 
@@ -122,4 +141,8 @@ impl Appender {
         inner.after_commit(&head);
         Ok(())
     }
+}
+
+fn fast_floor(inner: &Inner) -> i64 {
+    crate::retention::oldest_retained(now_ms(), inner.retention.read().longest(0))
 }

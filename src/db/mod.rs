@@ -10,7 +10,13 @@
 //!   no sample is in a live segment and replayed, and none is in neither.
 
 mod appender;
+mod catalog;
+mod compact;
+mod downsample;
+mod items;
+mod maintain;
 mod querier;
+mod query;
 mod seal;
 
 use std::fs::{self, File};
@@ -32,6 +38,8 @@ use crate::segment::{self, Segment};
 use crate::wal::{self, Record, WalOptions, WalWriter};
 
 pub use appender::{Appender, SeriesRef};
+pub use catalog::{MetricInfo, MetricList};
+pub use maintain::CompactionReport;
 pub use querier::{Querier, SeriesSet};
 
 const WAL_DIR: &str = "wal";
@@ -85,6 +93,15 @@ pub(crate) struct LiveSegment {
     /// Last-write-wins order: see `manifest::SegmentRecord::rank`.
     pub rank: u64,
     pub level: u8,
+    /// Its buckets are in the next tier. Set only after the manifest says so, so a
+    /// reader that sees `false` recomputes from finer data, which is always correct.
+    pub rolled: AtomicBool,
+}
+
+impl LiveSegment {
+    pub fn new(seg: Segment, rank: u64, level: u8, rolled: bool) -> LiveSegment {
+        LiveSegment { seg, rank, level, rolled: AtomicBool::new(rolled) }
+    }
 }
 
 impl std::ops::Deref for LiveSegment {
@@ -125,6 +142,11 @@ impl State {
     }
 }
 
+/// Milliseconds since the Unix epoch, now.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
 pub(crate) struct Inner {
     pub dir: PathBuf,
     pub opts: Options,
@@ -132,6 +154,8 @@ pub(crate) struct Inner {
     pub state: RwLock<Arc<State>>,
     pub commit_lock: Mutex<()>,
     pub seal_lock: Mutex<()>,
+    /// One compaction, downsampling or retention pass at a time.
+    pub compact_lock: Mutex<()>,
     pub manifest: Mutex<Manifest>,
     pub wal: WalWriter,
     /// Distinguishes this Db's series refs from another instance's.
@@ -139,6 +163,8 @@ pub(crate) struct Inner {
     poison: Mutex<Option<String>>,
     closed: AtomicBool,
     pub recovery: RecoveryReport,
+    /// Starts as `Options::retention`; rules added at run time live until close.
+    pub retention: RwLock<crate::retention::RetentionPolicy>,
     pub last_seal: Mutex<std::time::Instant>,
     /// Held until close, even if appenders outlive the `Db`.
     lock: Mutex<Option<File>>,
@@ -195,7 +221,8 @@ impl Db {
             for e in seg.series() {
                 index.load(e.id, &e.labels).map_err(|r| Error::corruption(&path, 0, r))?;
             }
-            segments.push(Arc::new(LiveSegment { seg, rank: rec.rank, level: rec.level }));
+            let rolled = rec.flags & crate::manifest::FLAG_ROLLED_UP != 0;
+            segments.push(Arc::new(LiveSegment::new(seg, rec.rank, rec.level, rolled)));
         }
         report.segments = segments.len();
         // Segments not in the manifest were never published (a crash before the manifest swap).
@@ -247,12 +274,14 @@ impl Db {
             )),
             commit_lock: Mutex::new(()),
             seal_lock: Mutex::new(()),
+            compact_lock: Mutex::new(()),
             manifest: Mutex::new(manifest),
             wal,
             instance: instance_tag(),
             poison: Mutex::new(None),
             closed: AtomicBool::new(false),
             recovery: report,
+            retention: RwLock::new(opts.retention.clone()),
             last_seal: Mutex::new(std::time::Instant::now()),
             opts,
             lock: Mutex::new(Some(lock)),
@@ -381,6 +410,14 @@ impl Inner {
             return Err(Error::Poisoned { cause });
         }
         Ok(())
+    }
+
+    /// The oldest timestamp series `id` keeps in `tier` now (`i64::MIN` if unknown).
+    pub fn retained_from(&self, id: u64, tier: u8, now: i64) -> i64 {
+        match self.index.labels(id) {
+            Some(l) => self.retention.read().min_ts(&l, tier, now),
+            None => i64::MIN,
+        }
     }
 
     /// Records a storage failure that makes further writes untrustworthy.

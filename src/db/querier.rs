@@ -7,11 +7,11 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use super::{Inner, State};
+use super::{now_ms, Inner, State};
 use crate::codec::chunk::{decode_chunk, decode_chunk_range};
 use crate::error::{Error, Result};
-use crate::head::merge_prefer_second;
 use crate::labels::{Labels, Matcher};
+use crate::merge::merge_runs;
 use crate::sample::Sample;
 use crate::segment::Segment;
 
@@ -39,12 +39,13 @@ impl Querier {
         Ok(SeriesSet { q: self, ids: ids.into_iter() })
     }
 
-    /// Samples of one series id in the range, merged across sources.
+    /// Samples of one series id in the range, merged across sources; expired ones hidden.
     pub(crate) fn read_series(&self, id: u64) -> Result<Vec<Sample>> {
-        if self.start >= self.end {
+        let from = self.start.max(self.inner.retained_from(id, 0, now_ms()));
+        if from >= self.end {
             return Ok(Vec::new());
         }
-        read_merged(&self.snap, id, self.start, self.end - 1)
+        read_merged(&self.snap, id, from, self.end - 1)
     }
 }
 
@@ -126,35 +127,12 @@ fn chunk_error(path: &std::path::Path, id: u64, min_t: i64, reason: &str) -> Err
     Error::corruption(path, 0, format!("chunk of series {id} starting at {min_t}: {reason}"))
 }
 
-/// Merges sorted, unique runs given oldest write first; later runs win ties.
-pub(crate) fn merge_runs(mut runs: Vec<Vec<Sample>>) -> Vec<Sample> {
-    match runs.len() {
-        0 => return Vec::new(),
-        1 => return runs.pop().unwrap_or_default(),
-        _ => {}
-    }
-    // Common case: sources cover disjoint, ascending time ranges.
-    let disjoint = runs.windows(2).all(|w| match (w[0].last(), w[1].first()) {
-        (Some(a), Some(b)) => a.ts < b.ts,
-        _ => false,
-    });
-    if disjoint {
-        return runs.concat();
-    }
-    let mut acc = runs.remove(0);
-    for r in runs {
-        let mut out = Vec::with_capacity(acc.len() + r.len());
-        merge_prefer_second(&acc, &r, &mut out);
-        acc = out;
-    }
-    acc
-}
-
 /// The newest sample per matching series: the largest timestamp across sources,
 /// the latest-written source on a tie. Chunk metadata carries each chunk's last
 /// value, so no chunk is decoded.
 pub(crate) fn latest(inner: &Inner, matchers: &[Matcher]) -> Result<Vec<(Labels, Sample)>> {
     let snap = inner.snapshot();
+    let now = now_ms();
     let mut out = Vec::new();
     for id in inner.index.select(matchers) {
         // Sources come oldest write first, so a later one wins a tie.
@@ -175,7 +153,9 @@ pub(crate) fn latest(inner: &Inner, matchers: &[Matcher]) -> Result<Vec<(Labels,
             }
         }
         if let (Some(s), Some(labels)) = (best, inner.index.labels(id)) {
-            out.push((labels, s));
+            if s.ts >= inner.retention.read().min_ts(&labels, 0, now) {
+                out.push((labels, s));
+            }
         }
     }
     Ok(out)

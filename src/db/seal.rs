@@ -7,18 +7,15 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
+use super::items::write_series;
 use super::{Inner, LiveSegment, State};
-use crate::codec::chunk::encode_chunk;
 use crate::error::{Error, Result};
 use crate::head::Head;
 use crate::manifest::SegmentRecord;
-use crate::sample::{ChunkMeta, Sample};
+use crate::sample::Sample;
 use crate::segment::{Segment, SegmentWriter, WriterOptions};
 use crate::wal;
 
-/// Samples per segment chunk: large enough that per-chunk metadata stays well
-/// under 0.05 byte/sample, small enough that aggregations can skip chunks.
-pub(crate) const SEGMENT_CHUNK_SAMPLES: usize = 1024;
 /// Heads waiting to be written beyond which commits wait for the sealer.
 const MAX_FROZEN: usize = 2;
 /// Shortest gap between seals triggered by time span (backfill can span weeks at once).
@@ -59,7 +56,7 @@ impl Inner {
             frozen.shrink();
             let (id, rank) = self.allocate_segment(true);
             let seg = self.write_head_segment(&frozen, id)?;
-            let live = seg.map(|seg| Arc::new(LiveSegment { seg, rank, level: 0 }));
+            let live = seg.map(|seg| Arc::new(LiveSegment::new(seg, rank, 0, false)));
             self.publish(|m| {
                 m.wal_floor = floor;
                 if let Some(s) = &live {
@@ -107,7 +104,6 @@ impl Inner {
         let mut w = SegmentWriter::create(&self.segment_dir(), id, 0, WriterOptions::default())?;
         let mut samples: Vec<Sample> = Vec::new();
         let mut bytes = Vec::new();
-        let mut spans: Vec<(ChunkMeta, std::ops::Range<usize>)> = Vec::new();
         let mut any = false;
         for sid in head.series_ids() {
             samples.clear();
@@ -116,15 +112,7 @@ impl Inner {
                 continue;
             }
             let labels = self.index.labels(sid).ok_or(Error::UnknownSeries { series: sid })?;
-            bytes.clear();
-            spans.clear();
-            for part in samples.chunks(SEGMENT_CHUNK_SAMPLES) {
-                let start = bytes.len();
-                let meta = encode_chunk(part, &mut bytes);
-                spans.push((meta, start..bytes.len()));
-            }
-            let chunks: Vec<(ChunkMeta, &[u8])> = spans.iter().map(|(m, r)| (*m, &bytes[r.clone()])).collect();
-            w.add_series(sid, &labels, &chunks)?;
+            write_series(&mut w, sid, &labels, &samples, &mut bytes)?;
             any = true;
         }
         if !any {
@@ -209,12 +197,26 @@ impl Worker {
     }
 }
 
+/// How often maintenance (downsampling, compaction, retention) runs when idle.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
+
 fn run(inner: Arc<Inner>, stop: Receiver<()>) {
     let mut backoff = Duration::from_millis(100);
+    let mut last_maintenance = Instant::now();
+    let mut sealed_since = false;
     loop {
         match stop.recv_timeout(Duration::from_millis(100)) {
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             _ => return,
+        }
+        let due =
+            last_maintenance.elapsed() >= MAINTENANCE_EVERY || (sealed_since && inner.snapshot().frozen.is_empty());
+        if due && inner.check_writable().is_ok() {
+            last_maintenance = Instant::now();
+            sealed_since = false;
+            if let Err(e) = inner.maintain() {
+                log::error!("maintenance failed, retrying in {MAINTENANCE_EVERY:?}: {e}");
+            }
         }
         let pending = !inner.snapshot().frozen.is_empty();
         let Some(reason) = inner.seal_due().or(pending.then_some("retry")) else { continue };
@@ -222,7 +224,10 @@ fn run(inner: Arc<Inner>, stop: Receiver<()>) {
             continue;
         }
         match inner.seal() {
-            Ok(()) => backoff = Duration::from_millis(100),
+            Ok(()) => {
+                backoff = Duration::from_millis(100);
+                sealed_since = true;
+            }
             Err(e) => {
                 log::error!("sealing ({reason}) failed, retrying in {backoff:?}: {e}");
                 if stop.recv_timeout(backoff).is_ok() {

@@ -15,7 +15,7 @@ use parking_lot::RwLock;
 use crate::hash::IdMap;
 use crate::sample::Sample;
 use crate::wal::WalSample;
-pub(crate) use series::{merge_prefer_second, HeadSeries};
+pub(crate) use series::HeadSeries;
 
 const STRIPES: usize = 64;
 /// Rough fixed cost of a series in the head, for memory accounting.
@@ -95,6 +95,11 @@ impl Head {
             self.stripes.iter().flat_map(|s| s.read().keys().copied().collect::<Vec<_>>()).collect();
         ids.sort_unstable();
         ids
+    }
+
+    /// The oldest timestamp of one series in this head.
+    pub fn min_ts(&self, id: u64) -> Option<i64> {
+        self.stripe(id).read().get(&id).and_then(|s| s.min_ts())
     }
 
     pub fn is_empty(&self) -> bool {

@@ -1,6 +1,7 @@
 //! One series in the head: closed XOR chunks, the open chunk, and the out-of-order buffer.
 
 use crate::codec::xor::XorChunk;
+use crate::merge::{merge_prefer_second, normalize};
 use crate::sample::Sample;
 
 /// Samples per head chunk before a new one is cut.
@@ -79,6 +80,16 @@ impl HeadSeries {
         merge_prefer_second(&in_order, &late, out);
     }
 
+    /// The oldest timestamp held, in order or not.
+    pub fn min_ts(&self) -> Option<i64> {
+        let in_order = self.closed.first().unwrap_or(&self.open).first_ts();
+        let late = self.ooo.iter().map(|s| s.ts).min();
+        match (in_order, late) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     pub fn latest(&self) -> Option<Sample> {
         let in_order = self.open.last_ts().map(|ts| Sample::new(ts, self.open.last_value().unwrap_or(f64::NAN)));
         let in_order = in_order.or_else(|| {
@@ -92,39 +103,4 @@ impl HeadSeries {
             (a, b) => a.or(b),
         }
     }
-}
-
-/// Stable-sorts by timestamp and keeps the last-arrived sample of each timestamp.
-pub(crate) fn normalize(v: &mut Vec<Sample>) {
-    v.sort_by_key(|s| s.ts);
-    let mut w = 0;
-    for r in 0..v.len() {
-        if w > 0 && v[w - 1].ts == v[r].ts {
-            v[w - 1] = v[r];
-        } else {
-            v[w] = v[r];
-            w += 1;
-        }
-    }
-    v.truncate(w);
-}
-
-/// Merges two sorted, unique runs; on equal timestamps `b` wins.
-pub(crate) fn merge_prefer_second(a: &[Sample], b: &[Sample], out: &mut Vec<Sample>) {
-    out.reserve(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if a[i].ts < b[j].ts {
-            out.push(a[i]);
-            i += 1;
-        } else {
-            if a[i].ts == b[j].ts {
-                i += 1;
-            }
-            out.push(b[j]);
-            j += 1;
-        }
-    }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
 }

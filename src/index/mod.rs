@@ -128,6 +128,11 @@ impl SeriesIndex {
         ids
     }
 
+    /// Every series id, sorted.
+    pub fn all_ids(&self) -> Vec<u64> {
+        self.inner.read().all.clone()
+    }
+
     /// Distinct values of a label name, sorted.
     pub fn label_values(&self, name: &str) -> Vec<String> {
         let g = self.inner.read();

@@ -1,0 +1,119 @@
+//! The compaction executor: merges segments of one tier into one, resolving
+//! duplicates by write order and dropping expired data, then swaps the manifest
+//! in one publication and unlinks the inputs.
+//!
+//! Crash safety: the output is renamed into place before the manifest names it,
+//! and the inputs are unlinked only after the manifest stops naming them. A crash
+//! between the steps leaves an unlisted file, which open deletes; the data is in
+//! exactly one listed place at every moment.
+
+use std::sync::Arc;
+
+use super::items::{read_items, write_series, Item};
+use super::seal::record_of;
+use super::{Inner, LiveSegment};
+use crate::error::{Error, Result};
+use crate::manifest::FLAG_ROLLED_UP;
+use crate::merge::merge_runs;
+use crate::segment::{Segment, SegmentWriter, WriterOptions};
+
+/// What one merge did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MergeOutcome {
+    pub inputs: usize,
+    pub items_in: u64,
+    pub items_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl Inner {
+    /// Merges the segments `ids` (all of tier `tier`) into one of `level`. Items of a
+    /// series older than `keep_from(series)` are dropped. The output keeps the highest
+    /// rank of its inputs; the caller guarantees no other overlapping segment lies
+    /// between their ranks (the planner's invariant).
+    pub(crate) fn merge_segments<T: Item>(
+        &self,
+        tier: u8,
+        ids: &[u64],
+        level: u8,
+        keep_from: &dyn Fn(u64) -> i64,
+    ) -> Result<MergeOutcome> {
+        let _one = self.compact_lock.lock();
+        let snap = self.snapshot();
+        let inputs: Vec<Arc<LiveSegment>> =
+            snap.tiers[usize::from(tier)].iter().filter(|s| ids.contains(&s.info().id)).cloned().collect();
+        if inputs.len() != ids.len() || inputs.is_empty() {
+            return Err(Error::InvalidArgument(format!("segments {ids:?} are not all live in tier {tier}")));
+        }
+        let rank = inputs.iter().map(|s| s.rank).max().unwrap_or(0);
+        let rolled = {
+            let m = self.manifest.lock();
+            m.segments.iter().filter(|r| ids.contains(&r.id)).all(|r| r.flags & FLAG_ROLLED_UP != 0)
+        };
+        let mut out = MergeOutcome { inputs: inputs.len(), ..Default::default() };
+        for s in &inputs {
+            out.items_in += s.info().samples;
+            out.bytes_in += s.info().file_size;
+        }
+
+        let mut series: Vec<u64> = inputs.iter().flat_map(|s| s.series().iter().map(|e| e.id)).collect();
+        series.sort_unstable();
+        series.dedup();
+        let (id, _) = self.allocate_segment(false);
+        let mut w = SegmentWriter::create(&self.segment_dir(), id, tier, WriterOptions::default())?;
+        let mut buf = Vec::new();
+        for sid in series {
+            let floor = keep_from(sid);
+            let mut runs: Vec<Vec<T>> = Vec::with_capacity(inputs.len());
+            for s in &inputs {
+                let mut v = Vec::new();
+                read_items(s, sid, floor, i64::MAX, &mut v)?;
+                runs.push(v);
+            }
+            let merged = merge_runs(runs);
+            if merged.is_empty() {
+                continue;
+            }
+            let labels = inputs
+                .iter()
+                .find_map(|s| s.find(sid).map(|e| e.labels.clone()))
+                .ok_or(Error::UnknownSeries { series: sid })?;
+            write_series(&mut w, sid, &labels, &merged, &mut buf)?;
+            out.items_out += merged.len() as u64;
+        }
+        let live = if out.items_out == 0 {
+            w.abort();
+            None
+        } else {
+            let info = w.finish()?;
+            out.bytes_out = info.file_size;
+            Some(Arc::new(LiveSegment::new(Segment::open(&info.path)?, rank, level, rolled)))
+        };
+        self.publish(|m| {
+            m.segments.retain(|r| !ids.contains(&r.id));
+            if let Some(s) = &live {
+                let mut rec = record_of(s);
+                rec.flags = if rolled { FLAG_ROLLED_UP } else { 0 };
+                m.segments.push(rec);
+            }
+        })?;
+        {
+            let mut st = self.state.write();
+            *st = Arc::new(st.with_segments(ids, live.into_iter().collect()));
+        }
+        self.unlink_segments(&inputs);
+        Ok(out)
+    }
+
+    /// Deletes files of segments that have left the manifest. Open mappings stay
+    /// valid until the last reader drops its `Arc`; a failure only leaves an
+    /// unlisted file that the next open removes.
+    pub(crate) fn unlink_segments(&self, gone: &[Arc<LiveSegment>]) {
+        for s in gone {
+            if let Err(e) = std::fs::remove_file(&s.info().path) {
+                log::warn!("removing {}: {e}", s.info().path.display());
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The downsampler: turns each sealed raw segment into 5-minute buckets, and
+//! each 5-minute segment into hourly buckets.
+//!
+//! A bucket is always recomputed whole from every sealed segment of the finer
+//! tier (merged by write order), never patched, so late data that lands in a
+//! new segment yields a new, complete version of the buckets it touches; the
+//! newer version wins on read because it has the higher rank.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::items::{read_items, write_series};
+use super::seal::record_of;
+use super::{Inner, LiveSegment, State};
+use crate::error::Result;
+use crate::manifest::FLAG_ROLLED_UP;
+use crate::merge::merge_runs;
+use crate::rollup::{rollup, rollup_buckets, Bucket, FIVE_MIN_MS, HOUR_MS};
+use crate::sample::Sample;
+use crate::segment::{Segment, SegmentWriter, WriterOptions};
+
+/// Bucket width of each rollup tier, indexed by tier (raw has none).
+pub(crate) const TIER_WIDTH: [i64; 3] = [0, FIVE_MIN_MS, HOUR_MS];
+
+impl Inner {
+    /// Rolls up every segment not yet rolled into the next tier. Returns how many
+    /// rollup segments were written.
+    pub(crate) fn downsample(&self) -> Result<usize> {
+        let _one = self.compact_lock.lock();
+        let mut written = 0;
+        for src_tier in [0u8, 1] {
+            while let Some(src) = self.next_unrolled(src_tier) {
+                written += usize::from(self.roll_up(src_tier, &src)?);
+            }
+        }
+        Ok(written)
+    }
+
+    fn next_unrolled(&self, tier: u8) -> Option<Arc<LiveSegment>> {
+        let snap = self.snapshot();
+        let m = self.manifest.lock();
+        snap.tiers[usize::from(tier)]
+            .iter()
+            .find(|s| m.segments.iter().any(|r| r.id == s.info().id && r.flags & FLAG_ROLLED_UP == 0))
+            .cloned()
+    }
+
+    /// Writes the buckets of tier `src_tier + 1` touched by `src`, then marks `src` rolled.
+    fn roll_up(&self, src_tier: u8, src: &LiveSegment) -> Result<bool> {
+        let dst_tier = src_tier + 1;
+        let width = TIER_WIDTH[usize::from(dst_tier)];
+        let snap = self.snapshot();
+        let (id, rank) = self.allocate_segment(true);
+        let mut w = SegmentWriter::create(&self.segment_dir(), id, dst_tier, WriterOptions::default())?;
+        let mut buf = Vec::new();
+        let mut any = false;
+        for entry in src.series() {
+            let (Some(first), Some(last)) = (entry.chunks.first(), entry.chunks.iter().map(|c| c.meta.max_t).max())
+            else {
+                continue;
+            };
+            let from = first.meta.min_t.div_euclid(width) * width;
+            let to = last.div_euclid(width).saturating_mul(width).saturating_add(width - 1);
+            let buckets = self.recompute(&snap, src_tier, entry.id, from, to, width)?;
+            if buckets.is_empty() {
+                continue;
+            }
+            write_series(&mut w, entry.id, &entry.labels, &buckets, &mut buf)?;
+            any = true;
+        }
+        let live = if any {
+            let info = w.finish()?;
+            Some(Arc::new(LiveSegment::new(Segment::open(&info.path)?, rank, 0, false)))
+        } else {
+            w.abort();
+            None
+        };
+        let src_id = src.info().id;
+        self.publish(|m| {
+            if let Some(r) = m.segments.iter_mut().find(|r| r.id == src_id) {
+                r.flags |= FLAG_ROLLED_UP;
+            }
+            if let Some(s) = &live {
+                m.segments.push(record_of(s));
+            }
+        })?;
+        src.rolled.store(true, Ordering::Release);
+        let mut st = self.state.write();
+        *st = Arc::new(st.with_segments(&[], live.into_iter().collect()));
+        Ok(any)
+    }
+
+    /// The complete buckets of `[from, to]` for one series, from every segment of the finer tier.
+    fn recompute(&self, snap: &State, src_tier: u8, id: u64, from: i64, to: i64, width: i64) -> Result<Vec<Bucket>> {
+        let sources = &snap.tiers[usize::from(src_tier)];
+        if src_tier == 0 {
+            let mut runs: Vec<Vec<Sample>> = Vec::new();
+            for s in sources.iter().filter(|s| overlaps(s, from, to)) {
+                let mut v = Vec::new();
+                read_items(s, id, from, to, &mut v)?;
+                runs.push(v);
+            }
+            return rollup(&merge_runs(runs), width);
+        }
+        let mut runs: Vec<Vec<Bucket>> = Vec::new();
+        for s in sources.iter().filter(|s| overlaps(s, from, to)) {
+            let mut v = Vec::new();
+            read_items(s, id, from, to, &mut v)?;
+            runs.push(v);
+        }
+        rollup_buckets(&merge_runs(runs), width)
+    }
+}
+
+fn overlaps(s: &LiveSegment, from: i64, to: i64) -> bool {
+    s.info().min_t <= to && s.info().max_t >= from
+}

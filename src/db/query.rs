@@ -1,0 +1,119 @@
+//! `Db::query`: selects series, reads them from the chosen tier, and hands them
+//! to the evaluator in `query/`.
+//!
+//! A rollup tier never lags the truth: for each series, buckets from the first
+//! one that may hold data not yet rolled up (in a head, or in a segment the
+//! downsampler has not reached) are computed from raw data instead of the tier.
+
+use std::sync::atomic::Ordering;
+
+use super::items::read_items;
+use super::querier::read_merged;
+use super::{now_ms, Inner, State};
+use crate::error::Result;
+use crate::labels::Labels;
+use crate::merge::merge_runs;
+use crate::query::{choose_tier, evaluate, Query, QueryResult, SeriesData, Summary, Tier};
+use crate::retention::oldest_retained;
+use crate::rollup::{rollup, Bucket};
+use crate::sample::Sample;
+
+impl Inner {
+    pub(crate) fn query(&self, q: &Query) -> Result<QueryResult> {
+        q.validate()?;
+        let snap = self.snapshot();
+        let now = now_ms();
+        let tier = choose_tier(q, now, self.tier_available_from(&snap, now))?;
+        let range = q.time_range();
+        let (mint, maxt) = (range.start, range.end.saturating_sub(1));
+        let mut input = Vec::new();
+        for id in self.index.select(q.matchers()) {
+            let Some(labels) = self.index.labels(id) else { continue };
+            let t = tier.index().unwrap_or(0);
+            let floor = self.retention.read().min_ts(&labels, t as u8, now);
+            let from = mint.max(floor);
+            let data = if t == 0 {
+                let s = read_merged(&snap, id, from, maxt)?;
+                (!s.is_empty()).then_some(SeriesData::Raw(s))
+            } else {
+                let width = tier.resolution_ms().unwrap_or(1);
+                // Buckets straddling the retention floor are hidden whole.
+                let from = if from > mint { from.div_euclid(width) * width + width } else { mint };
+                let b = self.tier_buckets(&snap, t, id, from, maxt, width)?;
+                (!b.is_empty()).then_some(SeriesData::Buckets { width_ms: width, buckets: b })
+            };
+            if let Some(d) = data {
+                input.push((labels, d));
+            }
+        }
+        evaluate(q, input, tier)
+    }
+
+    /// Buckets of tier `t` for one series over `[mint, maxt]` (`mint` aligned).
+    fn tier_buckets(&self, snap: &State, t: usize, id: u64, mint: i64, maxt: i64, width: i64) -> Result<Vec<Bucket>> {
+        let fresh = self.fresh_from(snap, t, id);
+        let cut = fresh.map_or(i64::MAX, |f| f.div_euclid(width) * width);
+        let mut runs: Vec<Vec<Bucket>> = Vec::new();
+        if cut > mint {
+            let upto = maxt.min(cut - 1);
+            for s in snap.tiers[t].iter().filter(|s| s.info().min_t <= upto && s.info().max_t >= mint) {
+                let mut v = Vec::new();
+                read_items(s, id, mint, upto, &mut v)?;
+                runs.push(v);
+            }
+        }
+        let mut buckets = merge_runs(runs);
+        if cut <= maxt {
+            let raw = read_merged(snap, id, cut.max(mint), maxt)?;
+            buckets.extend(rollup(&raw, width)?);
+        }
+        Ok(buckets)
+    }
+
+    /// The oldest timestamp of series `id` that tier `t` may not reflect yet.
+    fn fresh_from(&self, snap: &State, t: usize, id: u64) -> Option<i64> {
+        let mut fresh: Option<i64> = None;
+        let mut see = |ts: i64| fresh = Some(fresh.map_or(ts, |f: i64| f.min(ts)));
+        for h in snap.frozen.iter().chain([&snap.head]) {
+            if let Some(ts) = h.min_ts(id) {
+                see(ts);
+            }
+        }
+        for tier in &snap.tiers[..t] {
+            for s in tier.iter().filter(|s| !s.rolled.load(Ordering::Acquire)) {
+                if let Some(c) = s.find(id).and_then(|e| e.chunks.first()) {
+                    see(c.meta.min_t);
+                }
+            }
+        }
+        fresh
+    }
+
+    /// Per tier, the oldest timestamp it holds that retention still shows.
+    fn tier_available_from(&self, snap: &State, now: i64) -> [Option<i64>; 3] {
+        let policy = self.retention.read();
+        let mut out = [None; 3];
+        for (t, slot) in out.iter_mut().enumerate() {
+            let mut oldest = snap.tiers[t].iter().map(|s| s.info().min_t).min();
+            if t == 0 {
+                let heads = snap.frozen.iter().chain([&snap.head]).filter_map(|h| h.time_range()).map(|r| r.0);
+                oldest = oldest.into_iter().chain(heads).min();
+            }
+            let floor = oldest_retained(now, policy.longest(t as u8));
+            *slot = oldest.map(|o| o.max(floor));
+        }
+        out
+    }
+
+    /// count/min/max/avg/p50/p95/p99 of each matching series' raw samples in the range.
+    pub(crate) fn summaries(&self, q: &Query) -> Result<Vec<(Labels, Summary)>> {
+        let raw = self.query(&q.clone().agg(crate::query::Agg::Raw).tier(Tier::Raw))?;
+        Ok(raw.series.into_iter().map(|s| (s.labels, Summary::of(&s.points))).collect())
+    }
+
+    /// Raw samples of one series visible now (retention applied), for metric info.
+    pub(crate) fn visible_raw(&self, snap: &State, id: u64, labels: &Labels) -> Result<Vec<Sample>> {
+        let floor = self.retention.read().min_ts(labels, 0, now_ms());
+        read_merged(snap, id, floor, i64::MAX)
+    }
+}

@@ -1,0 +1,290 @@
+//! The evaluation core: per-series data in, result series out.
+//!
+//! Every aggregation except Raw/Stddev/Quantile goes through the same path:
+//! each series' data becomes one [`Bucket`] per step bucket (raw samples via
+//! [`Bucket::from_samples`], tier buckets via [`Bucket::merge`]), a group's
+//! series are folded with [`Bucket::combine`], and the point value is read off
+//! the bucket. Raw input and tier input thus meet in the same structure, which
+//! is what makes tier answers equal raw answers over aligned buckets.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use super::summary::{population_stddev, quantile_of};
+use super::{Agg, Query, QueryResult, ResultSeries, Tier};
+use crate::error::{Error, Result};
+use crate::labels::{Labels, METRIC_NAME};
+use crate::rollup::{align, check_buckets, Bucket};
+use crate::sample::Sample;
+
+/// One series' data over the query range, as the engine read it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeriesData {
+    /// Samples sorted by strictly increasing ts: merged across sources and
+    /// deduplicated (last write wins) by the engine. Samples outside the query
+    /// range are ignored.
+    Raw(Vec<Sample>),
+    /// Rollup buckets of `width_ms`, sorted, already merged across sources
+    /// (one bucket per start). Buckets starting outside the range are ignored.
+    Buckets { width_ms: i64, buckets: Vec<Bucket> },
+}
+
+/// Whether `agg` must read raw samples: Raw, Stddev and Quantile cannot be
+/// answered from rollup buckets (they keep no samples and no sum of squares).
+pub fn needs_raw(agg: Agg) -> bool {
+    matches!(agg, Agg::Raw | Agg::Stddev | Agg::Quantile(_))
+}
+
+/// Maps a timestamp to its result point's timestamp.
+#[derive(Clone, Copy)]
+struct Grid {
+    start: i64,
+    step: Option<i64>,
+}
+
+impl Grid {
+    fn key(&self, ts: i64) -> i64 {
+        match self.step {
+            // validate() checked that the range start aligns without overflow,
+            // and every ts here is >= the range start, so this never falls back.
+            Some(step) => align(ts, step).unwrap_or(self.start),
+            None => self.start,
+        }
+    }
+}
+
+/// Input after checks, restricted to the range; never empty.
+enum Data {
+    Samples(Vec<Sample>),
+    Buckets(Vec<Bucket>),
+}
+
+/// Evaluates `q` over `input` (one entry per selected series), answered by
+/// `tier_answered` (never `Auto`). See `docs/QUERY.md` for the semantics.
+///
+/// Errors (`Error::InvalidArgument`) when the query is invalid, samples are not
+/// strictly increasing, or bucket input does not fit: buckets for a tier whose
+/// width differs from `width_ms`, an aggregation that needs raw samples, a step
+/// that is not a multiple of the width, range edges not multiples of the width,
+/// or buckets failing [`check_buckets`] at that width.
+pub fn evaluate(q: &Query, input: Vec<(Labels, SeriesData)>, tier_answered: Tier) -> Result<QueryResult> {
+    q.validate()?;
+    if tier_answered == Tier::Auto {
+        return Err(Error::InvalidArgument("the answering tier must be Raw, FiveMin or Hour, not Auto".into()));
+    }
+    let range = q.time_range();
+    let grid = Grid { start: range.start, step: q.step_ms() };
+    let mut series = Vec::with_capacity(input.len());
+    for (labels, data) in input {
+        if let Some(d) = prepare(q, tier_answered, &labels, data)? {
+            series.push((labels, d));
+        }
+    }
+    // Fixed member order: makes float sums and first/last ties deterministic.
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let agg = q.aggregation();
+    let mut out: Vec<ResultSeries> = Vec::new();
+    if agg == Agg::Raw {
+        for (labels, data) in series {
+            // prepare() only lets samples through for Agg::Raw.
+            if let Data::Samples(s) = data {
+                out.push(ResultSeries { labels, points: raw_points(s, grid) });
+            }
+        }
+    } else {
+        // Seconds a Rate divides by: the step, or the whole range.
+        let width = q.step_ms().map_or(i128::from(range.end) - i128::from(range.start), i128::from);
+        let secs = width as f64 / 1000.0;
+        for (labels, members) in groups(q, series)? {
+            let points = match agg {
+                Agg::Stddev | Agg::Quantile(_) => population_points(&members, grid, agg),
+                _ => bucket_points(&members, grid, agg, secs),
+            };
+            out.push(ResultSeries { labels, points });
+        }
+    }
+    out.retain(|s| !s.points.is_empty());
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    if let Some(k) = q.top_k_limit() {
+        let mut ranked: Vec<(f64, ResultSeries)> = out.into_iter().map(|s| (mean(&s.points), s)).collect();
+        ranked.sort_by(|a, b| rank_desc(a.0, b.0).then_with(|| a.1.labels.cmp(&b.1.labels)));
+        ranked.truncate(k);
+        out = ranked.into_iter().map(|(_, s)| s).collect();
+    }
+    Ok(QueryResult { tier: tier_answered, series: out })
+}
+
+/// Checks one input series and cuts it to the range; `None` when nothing is left.
+fn prepare(q: &Query, tier: Tier, labels: &Labels, data: SeriesData) -> Result<Option<Data>> {
+    let range = q.time_range();
+    let bad = |m: String| Err(Error::InvalidArgument(format!("series {labels}: {m}")));
+    match data {
+        SeriesData::Raw(mut samples) => {
+            if let Some(i) = samples.windows(2).position(|w| w[0].ts >= w[1].ts) {
+                return bad(format!(
+                    "samples must be sorted by strictly increasing timestamp (ts {} is followed by {})",
+                    samples[i].ts,
+                    samples[i + 1].ts
+                ));
+            }
+            let lo = samples.partition_point(|s| s.ts < range.start);
+            let hi = samples.partition_point(|s| s.ts < range.end);
+            samples.truncate(hi);
+            samples.drain(..lo);
+            Ok((!samples.is_empty()).then_some(Data::Samples(samples)))
+        }
+        SeriesData::Buckets { width_ms, mut buckets } => {
+            let agg = q.aggregation();
+            if needs_raw(agg) {
+                return bad(format!("Agg::{agg:?} needs raw samples, not rollup buckets"));
+            }
+            if tier.resolution_ms() != Some(width_ms) {
+                return bad(format!("{width_ms} ms buckets cannot answer for tier {tier:?}"));
+            }
+            if let Some(step) = q.step_ms() {
+                if step % width_ms != 0 {
+                    return bad(format!("step {step} ms is not a multiple of the {width_ms} ms buckets"));
+                }
+            }
+            if range.start.rem_euclid(width_ms) != 0 || range.end.rem_euclid(width_ms) != 0 {
+                return bad(format!(
+                    "range [{}, {}) is not aligned to the {width_ms} ms buckets; use raw samples",
+                    range.start, range.end
+                ));
+            }
+            if let Err((i, why)) = check_buckets(&buckets, Some(width_ms)) {
+                return bad(format!("bucket {i}: {why}"));
+            }
+            buckets.retain(|b| range.contains(&b.start));
+            Ok((!buckets.is_empty()).then_some(Data::Buckets(buckets)))
+        }
+    }
+}
+
+/// Splits series (sorted by labels) into result groups, each with its labels
+/// and its members in label order. Without group_by every series is a group.
+fn groups(q: &Query, series: Vec<(Labels, Data)>) -> Result<Vec<(Labels, Vec<Data>)>> {
+    let Some(names) = q.grouping() else {
+        return Ok(series.into_iter().map(|(l, d)| (l, vec![d])).collect());
+    };
+    type Key = Vec<(String, String)>;
+    let mut by_key: BTreeMap<Key, (Vec<Labels>, Vec<Data>)> = BTreeMap::new();
+    for (labels, data) in series {
+        let key: Key = names.iter().filter_map(|n| labels.get(n).map(|v| (n.clone(), v.to_string()))).collect();
+        let e = by_key.entry(key).or_default();
+        e.0.push(labels);
+        e.1.push(data);
+    }
+    let mut out = Vec::with_capacity(by_key.len());
+    for (mut pairs, (members, data)) in by_key {
+        // The metric name survives grouping when every member has the same one.
+        let name = members[0].metric_name();
+        if !names.iter().any(|n| n == METRIC_NAME) && name.is_some() && members.iter().all(|m| m.metric_name() == name)
+        {
+            pairs.push((METRIC_NAME.to_string(), name.unwrap_or_default().to_string()));
+        }
+        let labels = Labels::from_pairs(pairs).map_err(|_| {
+            Error::InvalidArgument(format!(
+                "group_by {names:?}: series such as {} carry none of these labels and the group shares no \
+                 metric name, so its result would have no labels; group by a label they carry",
+                members[0]
+            ))
+        })?;
+        out.push((labels, data));
+    }
+    Ok(out)
+}
+
+/// One bucket per step bucket for one series.
+fn step_buckets(d: &Data, grid: Grid) -> Vec<Bucket> {
+    let mut out: Vec<Bucket> = Vec::new();
+    match d {
+        Data::Samples(samples) => {
+            for run in samples.chunk_by(|a, b| grid.key(a.ts) == grid.key(b.ts)) {
+                out.push(Bucket::from_samples(grid.key(run[0].ts), run));
+            }
+        }
+        Data::Buckets(buckets) => {
+            for b in buckets {
+                let key = grid.key(b.start);
+                match out.last_mut() {
+                    Some(o) if o.start == key => o.merge(b),
+                    _ => out.push(Bucket { start: key, ..*b }),
+                }
+            }
+        }
+    }
+    out
+}
+
+fn bucket_points(members: &[Data], grid: Grid, agg: Agg, secs: f64) -> Vec<Sample> {
+    let mut acc: BTreeMap<i64, Bucket> = BTreeMap::new();
+    for d in members {
+        for b in step_buckets(d, grid) {
+            acc.entry(b.start).or_insert_with(|| Bucket::empty(b.start)).combine(&b);
+        }
+    }
+    acc.values().filter(|b| b.count > 0).map(|b| Sample::new(b.start, bucket_value(agg, b, secs))).collect()
+}
+
+/// The point value of a non-empty (possibly group-combined) bucket.
+fn bucket_value(agg: Agg, b: &Bucket, secs: f64) -> f64 {
+    match agg {
+        Agg::Avg => b.sum / b.count as f64,
+        Agg::Sum => b.sum,
+        Agg::Min => b.min,
+        Agg::Max => b.max,
+        Agg::Count => b.count as f64,
+        Agg::First => b.first,
+        Agg::Last => b.last,
+        Agg::Increase => b.increase,
+        Agg::Rate => b.increase / secs,
+        // Not routed here (raw-only aggregations).
+        Agg::Raw | Agg::Stddev | Agg::Quantile(_) => f64::NAN,
+    }
+}
+
+/// Stddev and Quantile: all member values of a step bucket as one population.
+fn population_points(members: &[Data], grid: Grid, agg: Agg) -> Vec<Sample> {
+    let mut acc: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+    for d in members {
+        if let Data::Samples(samples) = d {
+            for s in samples {
+                acc.entry(grid.key(s.ts)).or_default().push(s.value);
+            }
+        }
+    }
+    acc.into_iter()
+        .map(|(ts, values)| {
+            let v = match agg {
+                Agg::Quantile(q) => quantile_of(&values, q),
+                _ => population_stddev(&values),
+            };
+            Sample::new(ts, v)
+        })
+        .collect()
+}
+
+/// Agg::Raw: every sample without a step, else the last sample of each step
+/// bucket, with its own timestamp.
+fn raw_points(samples: Vec<Sample>, grid: Grid) -> Vec<Sample> {
+    if grid.step.is_none() {
+        return samples;
+    }
+    samples.chunk_by(|a, b| grid.key(a.ts) == grid.key(b.ts)).filter_map(|run| run.last().copied()).collect()
+}
+
+fn mean(points: &[Sample]) -> f64 {
+    points.iter().map(|p| p.value).sum::<f64>() / points.len() as f64
+}
+
+/// Larger means first; NaN after everything.
+fn rank_desc(a: f64, b: f64) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        (false, false) => b.partial_cmp(&a).unwrap_or(Ordering::Equal),
+    }
+}

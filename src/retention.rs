@@ -1,0 +1,820 @@
+//! Retention: how long each series' data is kept in each tier, and pure helpers that
+//! decide which segments have expired or must go to respect a disk cap. No I/O.
+//!
+//! A policy has per-tier defaults and rules. A rule selects series by a shell-style glob
+//! on the metric name plus label matchers and gives them their own per-tier durations;
+//! among matching rules the highest priority wins, ties going to the rule added first.
+//! A sample at `ts` is retained while `ts >= now - duration` (see [`oldest_retained`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::compact::SegmentMeta;
+use crate::error::{Error, Result};
+use crate::labels::{Labels, Matcher};
+
+/// Tier numbers, as in the manifest.
+pub const TIER_RAW: u8 = 0;
+pub const TIER_5M: u8 = 1;
+pub const TIER_1H: u8 = 2;
+
+/// A segment straddling the retention boundary is worth rewriting when more than this
+/// percentage of its time span has expired.
+pub const PARTIAL_EXPIRY_PERCENT: u32 = 10;
+
+/// Longest metric glob accepted, in bytes.
+pub const MAX_GLOB_LEN: usize = 1024;
+
+const DAY: u64 = 24 * 3600;
+
+/// How long data is kept in each tier. "Forever" is [`TierDurations::FOREVER`]
+/// (`Duration::MAX`); any duration of `i64::MAX` ms or more behaves the same. Plain
+/// durations rather than `Option`s keep comparisons (the longest of several) trivial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TierDurations {
+    pub raw: Duration,
+    pub five_min: Duration,
+    pub hour: Duration,
+}
+
+impl Default for TierDurations {
+    /// raw 7 days, 5-minute rollups 30 days, hourly rollups 365 days.
+    fn default() -> Self {
+        TierDurations::new(Duration::from_secs(7 * DAY), Duration::from_secs(30 * DAY), Duration::from_secs(365 * DAY))
+    }
+}
+
+impl TierDurations {
+    pub const FOREVER: Duration = Duration::MAX;
+
+    pub const fn new(raw: Duration, five_min: Duration, hour: Duration) -> Self {
+        TierDurations { raw, five_min, hour }
+    }
+
+    /// The same duration in every tier.
+    pub const fn uniform(d: Duration) -> Self {
+        TierDurations::new(d, d, d)
+    }
+
+    pub const fn forever() -> Self {
+        TierDurations::uniform(Self::FOREVER)
+    }
+
+    /// The duration of `tier`. An unknown tier keeps its data forever: never delete what
+    /// we do not understand.
+    pub fn get(&self, tier: u8) -> Duration {
+        match tier {
+            TIER_RAW => self.raw,
+            TIER_5M => self.five_min,
+            TIER_1H => self.hour,
+            _ => Self::FOREVER,
+        }
+    }
+
+    /// Every duration must be positive: a zero would expire data as it is written.
+    pub fn validate(&self) -> Result<()> {
+        for (tier, d) in [("raw", self.raw), ("5m", self.five_min), ("1h", self.hour)] {
+            if d.is_zero() {
+                return Err(Error::InvalidArgument(format!("{tier} retention must be positive")));
+            }
+        }
+        Ok(())
+    }
+
+    fn max(self, o: TierDurations) -> TierDurations {
+        TierDurations::new(self.raw.max(o.raw), self.five_min.max(o.five_min), self.hour.max(o.hour))
+    }
+}
+
+impl fmt::Display for TierDurations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "raw {}, 5m {}, 1h {}", Human(self.raw), Human(self.five_min), Human(self.hour))
+    }
+}
+
+/// A duration in the largest unit that divides it: `7d`, `36h`, `90s`, or `forever`.
+struct Human(Duration);
+
+impl fmt::Display for Human {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms >= i64::MAX as u128 {
+            return f.write_str("forever");
+        }
+        for (unit, name) in [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s")] {
+            if ms > 0 && ms.is_multiple_of(unit) {
+                return write!(f, "{}{name}", ms / unit);
+            }
+        }
+        write!(f, "{ms}ms")
+    }
+}
+
+/// The oldest timestamp still retained at `now_ms` when data is kept for `keep`
+/// (saturating: `i64::MIN` for forever).
+pub fn oldest_retained(now_ms: i64, keep: Duration) -> i64 {
+    match i64::try_from(keep.as_millis()) {
+        Ok(ms) if ms < i64::MAX => now_ms.saturating_sub(ms),
+        _ => i64::MIN,
+    }
+}
+
+/// One item of a compiled glob; each matches exactly one byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    Byte(u8),
+    Any,
+    Class { negated: bool, ranges: Vec<(u8, u8)> },
+}
+
+impl Tok {
+    fn matches(&self, b: u8) -> bool {
+        match self {
+            Tok::Byte(c) => *c == b,
+            Tok::Any => true,
+            Tok::Class { negated, ranges } => ranges.iter().any(|&(lo, hi)| lo <= b && b <= hi) != *negated,
+        }
+    }
+}
+
+/// A compiled shell-style glob: `*` (any run), `?` (one character), `[abc]`, `[a-z]`,
+/// `[!a]` or `[^a]` (a class; a `]` right after the opening is literal), and `\x` for a
+/// literal `x`. Matching works on bytes; metric names are ASCII.
+///
+/// Stored as the star-free parts between the stars. Matching anchors the first part at the
+/// start and the last at the end, and finds each middle part at its leftmost position after
+/// the previous one. Leftmost is always safe (a star can absorb whatever is skipped), so
+/// nothing is ever retried: O(text × pattern) at worst, never exponential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Glob {
+    /// One more than the number of stars; consecutive stars count as one.
+    parts: Vec<Vec<Tok>>,
+}
+
+impl Glob {
+    fn parse(pattern: &str) -> std::result::Result<Glob, String> {
+        if pattern.is_empty() {
+            return Err("empty glob".into());
+        }
+        if pattern.len() > MAX_GLOB_LEN {
+            return Err(format!("longer than {MAX_GLOB_LEN} bytes"));
+        }
+        let b = pattern.as_bytes();
+        let mut parts: Vec<Vec<Tok>> = vec![Vec::new()];
+        let mut i = 0;
+        while i < b.len() {
+            let after_star = parts.len() > 1;
+            let cur = parts.last_mut().expect("never empty");
+            match b[i] {
+                b'*' if cur.is_empty() && after_star => {}
+                b'*' => parts.push(Vec::new()),
+                b'?' => cur.push(Tok::Any),
+                b'[' => {
+                    let (tok, next) = parse_class(pattern, i)?;
+                    cur.push(tok);
+                    i = next;
+                    continue;
+                }
+                b']' => return Err(format!("unmatched ']' at byte {i}")),
+                b'\\' => match b.get(i + 1) {
+                    Some(&c) if is_metric_byte(c) => {
+                        cur.push(Tok::Byte(c));
+                        i += 1;
+                    }
+                    Some(_) => return Err(bad_char(pattern, i + 1)),
+                    None => return Err("trailing '\\'".into()),
+                },
+                c if is_metric_byte(c) => cur.push(Tok::Byte(c)),
+                _ => return Err(bad_char(pattern, i)),
+            }
+            i += 1;
+        }
+        Ok(Glob { parts })
+    }
+
+    fn matches(&self, text: &[u8]) -> bool {
+        let n = self.parts.len();
+        if n == 1 {
+            return fits(&self.parts[0], text);
+        }
+        let (first, last) = (&self.parts[0], &self.parts[n - 1]);
+        if text.len() < first.len() + last.len() {
+            return false;
+        }
+        let end = text.len() - last.len();
+        if !fits(first, &text[..first.len()]) || !fits(last, &text[end..]) {
+            return false;
+        }
+        let mut pos = first.len();
+        for part in &self.parts[1..n - 1] {
+            match find(part, &text[pos..end]) {
+                Some(at) => pos += at + part.len(),
+                None => return false,
+            }
+        }
+        true
+    }
+}
+
+/// Parses the class opening at byte `start`; returns it and the index after its `]`.
+fn parse_class(pattern: &str, start: usize) -> std::result::Result<(Tok, usize), String> {
+    let b = pattern.as_bytes();
+    let mut i = start + 1;
+    let negated = matches!(b.get(i), Some(b'!' | b'^'));
+    if negated {
+        i += 1;
+    }
+    let mut ranges = Vec::new();
+    loop {
+        let Some(&lo) = b.get(i) else { return Err(format!("unclosed '[' at byte {start}")) };
+        if lo == b']' && !ranges.is_empty() {
+            return Ok((Tok::Class { negated, ranges }, i + 1));
+        }
+        if !lo.is_ascii() {
+            return Err(bad_char(pattern, i));
+        }
+        match (b.get(i + 1), b.get(i + 2)) {
+            (Some(b'-'), Some(&hi)) if hi != b']' => {
+                if !hi.is_ascii() {
+                    return Err(bad_char(pattern, i + 2));
+                }
+                if hi < lo {
+                    return Err(format!("reversed range '{}-{}' at byte {i}", lo as char, hi as char));
+                }
+                ranges.push((lo, hi));
+                i += 3;
+            }
+            _ => {
+                ranges.push((lo, lo));
+                i += 1;
+            }
+        }
+    }
+}
+
+fn is_metric_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b':'
+}
+
+fn bad_char(pattern: &str, i: usize) -> String {
+    let c = pattern.get(i..).and_then(|s| s.chars().next()).unwrap_or('\u{fffd}');
+    format!("{c:?} at byte {i} can never occur in a metric name")
+}
+
+/// Whether the star-free `toks` match exactly `text`.
+fn fits(toks: &[Tok], text: &[u8]) -> bool {
+    toks.len() == text.len() && toks.iter().zip(text).all(|(t, &b)| t.matches(b))
+}
+
+/// Leftmost position in `hay` where the star-free `toks` match.
+fn find(toks: &[Tok], hay: &[u8]) -> Option<usize> {
+    let n = toks.len();
+    (n <= hay.len()).then(|| (0..=hay.len() - n).find(|&at| fits(toks, &hay[at..at + n]))).flatten()
+}
+
+/// Gives the series it selects their own per-tier retention.
+#[derive(Debug, Clone)]
+pub struct RetentionRule {
+    name: String,
+    metric_glob: String,
+    glob: Glob,
+    matchers: Vec<Matcher>,
+    priority: i32,
+    durations: TierDurations,
+}
+
+impl RetentionRule {
+    /// A rule selecting series whose metric name matches `metric_glob` (shell-style: `*`,
+    /// `?`, `[abc]`, `[a-z]`, `[!a]`) and every matcher. A series without a metric name is
+    /// matched as if its name were empty. Fails with `Error::InvalidArgument` naming the
+    /// problem for an empty name, a bad glob or a zero duration.
+    pub fn new(
+        name: impl Into<String>,
+        metric_glob: impl Into<String>,
+        matchers: Vec<Matcher>,
+        priority: i32,
+        durations: TierDurations,
+    ) -> Result<RetentionRule> {
+        let (name, metric_glob) = (name.into(), metric_glob.into());
+        let bad = |m: String| Error::InvalidArgument(format!("retention rule {name:?}: {m}"));
+        if name.is_empty() {
+            return Err(Error::InvalidArgument("retention rule name must not be empty".into()));
+        }
+        let glob = Glob::parse(&metric_glob).map_err(|e| bad(format!("bad metric glob {metric_glob:?}: {e}")))?;
+        durations.validate().map_err(|e| bad(e.to_string()))?;
+        Ok(RetentionRule { name, metric_glob, glob, matchers, priority, durations })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn metric_glob(&self) -> &str {
+        &self.metric_glob
+    }
+    pub fn matchers(&self) -> &[Matcher] {
+        &self.matchers
+    }
+    pub fn priority(&self) -> i32 {
+        self.priority
+    }
+    pub fn durations(&self) -> &TierDurations {
+        &self.durations
+    }
+
+    /// Whether the rule selects the series.
+    pub fn matches(&self, labels: &Labels) -> bool {
+        self.glob.matches(labels.metric_name().unwrap_or("").as_bytes())
+            && self.matchers.iter().all(|m| m.matches_labels(labels))
+    }
+}
+
+/// Per-tier defaults, rules (in the order added) and an optional cap on disk bytes.
+#[derive(Debug, Clone, Default)]
+pub struct RetentionPolicy {
+    default: TierDurations,
+    rules: Vec<RetentionRule>,
+    max_disk_bytes: Option<u64>,
+}
+
+impl RetentionPolicy {
+    /// A policy with these defaults, no rules and no disk cap.
+    pub fn new(default: TierDurations) -> Result<RetentionPolicy> {
+        default.validate().map_err(|e| Error::InvalidArgument(format!("default retention: {e}")))?;
+        Ok(RetentionPolicy { default, rules: Vec::new(), max_disk_bytes: None })
+    }
+
+    /// Adds a rule after the existing ones (it loses priority ties to them). Rule names
+    /// are unique.
+    pub fn add_rule(&mut self, rule: RetentionRule) -> Result<()> {
+        if self.rules.iter().any(|r| r.name == rule.name) {
+            return Err(Error::InvalidArgument(format!("retention rule {:?} already exists", rule.name)));
+        }
+        self.rules.push(rule);
+        Ok(())
+    }
+
+    pub fn with_rule(mut self, rule: RetentionRule) -> Result<RetentionPolicy> {
+        self.add_rule(rule)?;
+        Ok(self)
+    }
+
+    /// Removes the rule named `name`; false when there is none.
+    pub fn remove_rule(&mut self, name: &str) -> bool {
+        let before = self.rules.len();
+        self.rules.retain(|r| r.name != name);
+        self.rules.len() != before
+    }
+
+    /// Caps the bytes of segments, WAL and head together; `None` for no cap.
+    pub fn with_max_disk_bytes(mut self, cap: Option<u64>) -> RetentionPolicy {
+        self.max_disk_bytes = cap;
+        self
+    }
+
+    pub fn default_durations(&self) -> &TierDurations {
+        &self.default
+    }
+    pub fn rules(&self) -> &[RetentionRule] {
+        &self.rules
+    }
+    pub fn max_disk_bytes(&self) -> Option<u64> {
+        self.max_disk_bytes
+    }
+
+    /// The durations that apply to a series, and the name of the rule that set them
+    /// (`None` for the defaults). Highest priority wins; ties go to the rule added first.
+    pub fn effective(&self, labels: &Labels) -> (&TierDurations, Option<&str>) {
+        let mut best: Option<&RetentionRule> = None;
+        for r in &self.rules {
+            // Skip the matching work for rules that could not win anyway.
+            if best.is_none_or(|b| r.priority > b.priority) && r.matches(labels) {
+                best = Some(r);
+            }
+        }
+        match best {
+            Some(r) => (&r.durations, Some(r.name.as_str())),
+            None => (&self.default, None),
+        }
+    }
+
+    /// The oldest timestamp of the series still retained in `tier` at `now_ms`.
+    pub fn min_ts(&self, labels: &Labels, tier: u8, now_ms: i64) -> i64 {
+        oldest_retained(now_ms, self.effective(labels).0.get(tier))
+    }
+
+    /// The longest retention of `tier` over the defaults and every rule: nothing in the tier
+    /// older than this is retained for any series (a cheap pre-check on the write path).
+    pub fn longest(&self, tier: u8) -> Duration {
+        self.rules.iter().map(|r| r.durations.get(tier)).fold(self.default.get(tier), Duration::max)
+    }
+
+    /// [`longest`](Self::longest) for every tier at once, for the segment helpers.
+    pub fn longest_all(&self) -> TierDurations {
+        self.rules.iter().fold(self.default, |acc, r| acc.max(r.durations))
+    }
+
+    /// Rules in precedence order (priority, then order added), defaults and the disk cap.
+    /// `matching_series` is left for the engine to fill.
+    pub fn summary(&self) -> RetentionSummary {
+        let mut rules: Vec<&RetentionRule> = self.rules.iter().collect();
+        rules.sort_by_key(|r| std::cmp::Reverse(r.priority)); // stable: ties keep their order
+        RetentionSummary {
+            defaults: self.default,
+            rules: rules
+                .into_iter()
+                .map(|r| RuleSummary {
+                    name: r.name.clone(),
+                    metric_glob: r.metric_glob.clone(),
+                    matchers: r.matchers.iter().map(|m| m.to_string()).collect(),
+                    priority: r.priority,
+                    durations: r.durations,
+                    matching_series: None,
+                })
+                .collect(),
+            max_disk_bytes: self.max_disk_bytes,
+        }
+    }
+}
+
+/// A description of a policy for `db.retention_summary()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionSummary {
+    pub defaults: TierDurations,
+    /// In precedence order: the first matching rule in this list applies.
+    pub rules: Vec<RuleSummary>,
+    pub max_disk_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSummary {
+    pub name: String,
+    pub metric_glob: String,
+    /// Each matcher in Prometheus notation, e.g. `host="h1"`.
+    pub matchers: Vec<String>,
+    pub priority: i32,
+    pub durations: TierDurations,
+    /// How many series the rule governs (it matches them and no higher rule does); filled
+    /// by the engine, which knows the series.
+    pub matching_series: Option<u64>,
+}
+
+impl fmt::Display for RetentionSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "default: {}", self.defaults)?;
+        match self.max_disk_bytes {
+            Some(cap) => writeln!(f, "disk cap: {cap} bytes")?,
+            None => writeln!(f, "disk cap: none")?,
+        }
+        for r in &self.rules {
+            write!(
+                f,
+                "rule {:?} (priority {}): {}{{{}}}: {}",
+                r.name,
+                r.priority,
+                r.metric_glob,
+                r.matchers.join(","),
+                r.durations
+            )?;
+            if let Some(n) = r.matching_series {
+                write!(f, "; {n} series")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
+/// Segments whose newest sample is older than the longest retention of their tier: no
+/// series keeps anything in them, so they can be deleted whole. Pass
+/// [`RetentionPolicy::longest_all`]. Oldest first.
+pub fn expired_segments(metas: &[SegmentMeta], longest: &TierDurations, now_ms: i64) -> Vec<u64> {
+    let mut out: Vec<&SegmentMeta> =
+        metas.iter().filter(|s| s.max_t < oldest_retained(now_ms, longest.get(s.tier))).collect();
+    out.sort_by_key(|s| (s.max_t, s.id));
+    out.into_iter().map(|s| s.id).collect()
+}
+
+/// Segments that straddle the retention boundary of their tier with more than
+/// [`PARTIAL_EXPIRY_PERCENT`] of their time span expired: worth rewriting at the next
+/// compaction. With [`RetentionPolicy::longest_all`] the expired part is expired for every
+/// series; the engine may pass shorter durations to also catch data expired by rules.
+/// Ordered by `min_t`.
+pub fn partially_expired(metas: &[SegmentMeta], retention: &TierDurations, now_ms: i64) -> Vec<u64> {
+    let mut out: Vec<&SegmentMeta> = metas
+        .iter()
+        .filter(|s| {
+            let cut = oldest_retained(now_ms, retention.get(s.tier));
+            // Inclusive ms counts, in i128 so that extreme timestamps cannot overflow.
+            let expired = cut as i128 - s.min_t as i128;
+            let span = s.max_t as i128 - s.min_t as i128 + 1;
+            s.min_t < cut && cut <= s.max_t && expired * 100 > i128::from(PARTIAL_EXPIRY_PERCENT) * span
+        })
+        .collect();
+    out.sort_by_key(|s| (s.min_t, s.id));
+    out.into_iter().map(|s| s.id).collect()
+}
+
+/// Segments to delete, in order, until segments plus `other_bytes` (WAL and head) fit in
+/// `cap`: oldest `max_t` first, the finer tier first on ties (the coarser one summarizes
+/// it). The newest segment of each tier is never returned, so every tier keeps its latest
+/// data; the result may therefore leave the total above the cap. The engine should leave
+/// out of `metas` any segment not yet downsampled or in use by a running compaction.
+pub fn over_disk_cap(metas: &[SegmentMeta], other_bytes: u64, cap: u64) -> Vec<u64> {
+    let mut total: u128 = other_bytes as u128 + metas.iter().map(|s| s.bytes as u128).sum::<u128>();
+    if total <= cap as u128 {
+        return Vec::new();
+    }
+    let mut newest: BTreeMap<u8, &SegmentMeta> = BTreeMap::new();
+    for s in metas {
+        let n = newest.entry(s.tier).or_insert(s);
+        if (s.max_t, s.rank, s.id) > (n.max_t, n.rank, n.id) {
+            *n = s;
+        }
+    }
+    let mut order: Vec<&SegmentMeta> = metas.iter().filter(|s| newest[&s.tier].id != s.id).collect();
+    order.sort_by_key(|s| (s.max_t, s.tier, s.rank, s.id));
+    let mut out = Vec::new();
+    for s in order {
+        if total <= cap as u128 {
+            break;
+        }
+        total -= s.bytes as u128;
+        out.push(s.id);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const D: i64 = 86_400_000;
+
+    fn days(n: u64) -> Duration {
+        Duration::from_secs(n * DAY)
+    }
+
+    fn glob(p: &str) -> Glob {
+        Glob::parse(p).unwrap()
+    }
+
+    fn m(g: &Glob, s: &str) -> bool {
+        g.matches(s.as_bytes())
+    }
+
+    fn cpu(host: &str) -> Labels {
+        Labels::metric("container_cpu_usage_percent", [("host", host)]).unwrap()
+    }
+
+    fn seg(id: u64, tier: u8, min_t: i64, max_t: i64, bytes: u64) -> SegmentMeta {
+        SegmentMeta { id, rank: id, tier, level: 0, min_t, max_t, samples: 1, bytes }
+    }
+
+    #[test]
+    fn defaults_and_forever() {
+        let d = TierDurations::default();
+        assert_eq!((d.raw, d.five_min, d.hour), (days(7), days(30), days(365)));
+        assert_eq!(d.to_string(), "raw 7d, 5m 30d, 1h 365d");
+        assert_eq!(d.get(7), TierDurations::FOREVER);
+        assert_eq!(TierDurations::forever().to_string(), "raw forever, 5m forever, 1h forever");
+        let odd = TierDurations::new(Duration::from_secs(36 * 3600), Duration::from_secs(90), Duration::from_millis(5));
+        assert_eq!(odd.to_string(), "raw 36h, 5m 90s, 1h 5ms");
+        assert!(TierDurations::new(days(1), Duration::ZERO, days(1))
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("5m"));
+        assert!(RetentionPolicy::new(TierDurations::uniform(Duration::ZERO)).is_err());
+    }
+
+    #[test]
+    fn oldest_retained_saturates() {
+        assert_eq!(oldest_retained(10 * D, days(7)), 3 * D);
+        assert_eq!(oldest_retained(10 * D, TierDurations::FOREVER), i64::MIN);
+        assert_eq!(oldest_retained(i64::MIN + 5, days(1)), i64::MIN);
+        assert_eq!(oldest_retained(0, Duration::from_millis(i64::MAX as u64 - 1)), i64::MIN + 2);
+        assert_eq!(oldest_retained(i64::MAX, Duration::from_millis(1)), i64::MAX - 1);
+    }
+
+    #[test]
+    fn glob_syntax() {
+        let g = glob("container_cpu_*");
+        assert!(m(&g, "container_cpu_usage_percent") && m(&g, "container_cpu_") && !m(&g, "container_mem"));
+        let g = glob("cpu_?");
+        assert!(m(&g, "cpu_1") && !m(&g, "cpu_") && !m(&g, "cpu_12"));
+        let g = glob("node_[abc]*");
+        assert!(m(&g, "node_a") && m(&g, "node_cpu") && !m(&g, "node_d"));
+        let g = glob("x[a-c0-9]");
+        assert!(m(&g, "xb") && m(&g, "x7") && !m(&g, "xd"));
+        let g = glob("x[!a-c]");
+        assert!(!m(&g, "xb") && m(&g, "xd"));
+        assert!(m(&glob("x[^a]"), "xb"));
+        assert!(m(&glob("x[]a]"), "x]") && m(&glob("x[a-]"), "x-") && m(&glob("x[!]]"), "xa"));
+        assert!(m(&glob("a\\_b"), "a_b"));
+        for p in ["*", "**", "***"] {
+            assert!(m(&glob(p), "") && m(&glob(p), "anything"));
+        }
+        let g = glob("*a**b*");
+        assert!(m(&g, "ab") && m(&g, "xaxbx") && !m(&g, "ba"));
+        let g = glob("a*a");
+        assert!(m(&g, "aa") && m(&g, "aba") && !m(&g, "a"));
+        let g = glob("exact");
+        assert!(m(&g, "exact") && !m(&g, "exactly") && !m(&g, "exac"));
+    }
+
+    #[test]
+    fn bad_globs_are_named() {
+        let cases = [
+            ("", "empty glob"),
+            ("cpu[ab", "unclosed '[' at byte 3"),
+            ("cpu[", "unclosed '['"),
+            ("cpu[!]", "unclosed '['"),
+            ("x[z-a]", "reversed range 'z-a' at byte 2"),
+            ("cpu]", "unmatched ']' at byte 3"),
+            ("cpu usage", "' ' at byte 3 can never occur in a metric name"),
+            ("cpu-*", "'-' at byte 3"),
+            ("cpué", "'é' at byte 3"),
+            ("cpu\\", "trailing '\\'"),
+            ("cpu\\-", "'-' at byte 4"),
+        ];
+        for (p, want) in cases {
+            let e = RetentionRule::new("r", p, vec![], 0, TierDurations::default()).unwrap_err();
+            let msg = e.to_string();
+            assert!(matches!(e, Error::InvalidArgument(_)), "{p:?}: {e:?}");
+            assert!(msg.contains("retention rule \"r\"") && msg.contains(want), "{p:?}: {msg}");
+        }
+        assert!(Glob::parse(&"a".repeat(MAX_GLOB_LEN + 1)).unwrap_err().contains("longer"));
+        assert!(RetentionRule::new("", "x", vec![], 0, TierDurations::default()).is_err());
+        let zero = TierDurations::uniform(Duration::ZERO);
+        assert!(RetentionRule::new("r", "x", vec![], 0, zero).unwrap_err().to_string().contains("positive"));
+    }
+
+    #[test]
+    fn pathological_globs_stay_linear() {
+        let text = "a".repeat(100_000);
+        let mut with_b = text.clone();
+        with_b.push('b');
+        let start = Instant::now();
+        let p = format!("*{}*b", "a*".repeat(200));
+        assert!(!m(&glob(&p), &text) && m(&glob(&p), &with_b));
+        let p = format!("*{}b*", "a".repeat(60));
+        assert!(!m(&glob(&p), &text) && m(&glob(&p), &with_b));
+        let p = format!("*{}*", "?*".repeat(300));
+        assert!(m(&glob(&p), &text));
+        assert!(!m(&glob(&"a*".repeat(500)), &"a".repeat(499)));
+        // Exponential backtracking would take ages; quadratic blow-ups seconds.
+        assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    }
+
+    /// Reference matcher: plain recursion over the pattern, fine for short inputs.
+    fn reference(toks: &[Option<Tok>], text: &[u8]) -> bool {
+        match toks.split_first() {
+            None => text.is_empty(),
+            Some((None, rest)) => (0..=text.len()).any(|k| reference(rest, &text[k..])),
+            Some((Some(t), rest)) => text.first().is_some_and(|&b| t.matches(b)) && reference(rest, &text[1..]),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn glob_agrees_with_a_naive_matcher(
+            pat in prop::collection::vec(prop::sample::select(vec!["a", "b", "*", "?", "[ab]", "[!a]"]), 0..8),
+            text in "[abc]{0,12}",
+        ) {
+            let pattern: String = pat.concat();
+            prop_assume!(!pattern.is_empty());
+            let g = glob(&pattern);
+            let mut toks: Vec<Option<Tok>> = Vec::new();
+            for (i, part) in g.parts.iter().enumerate() {
+                if i > 0 {
+                    toks.push(None);
+                }
+                toks.extend(part.iter().cloned().map(Some));
+            }
+            prop_assert_eq!(g.matches(text.as_bytes()), reference(&toks, text.as_bytes()), "{} vs {}", pattern, text);
+        }
+    }
+
+    fn seed_rule() -> RetentionRule {
+        // add_retention_rule(metric_pattern="container_cpu_*", retention_days=7,
+        //                    labels={"host": "host_1"}, priority=10)
+        RetentionRule::new(
+            "cpu-host1",
+            "container_cpu_*",
+            vec![Matcher::eq("host", "host_1")],
+            10,
+            TierDurations::uniform(days(7)),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn effective_picks_the_highest_priority_then_the_first_added() {
+        let mut p = RetentionPolicy::default();
+        assert_eq!(p.effective(&cpu("host_1")), (&TierDurations::default(), None));
+        p.add_rule(seed_rule()).unwrap();
+        assert_eq!(p.effective(&cpu("host_1")).1, Some("cpu-host1"));
+        assert_eq!(p.effective(&cpu("host_2")).1, None);
+        let long = TierDurations::uniform(days(90));
+        p.add_rule(RetentionRule::new("all-cpu", "container_cpu_*", vec![], 10, long).unwrap()).unwrap();
+        assert_eq!(p.effective(&cpu("host_1")).1, Some("cpu-host1"), "tie goes to the rule added first");
+        assert_eq!(p.effective(&cpu("host_2")), (&long, Some("all-cpu")));
+        p.add_rule(RetentionRule::new("urgent", "*", vec![], 11, TierDurations::uniform(days(1))).unwrap()).unwrap();
+        assert_eq!(p.effective(&cpu("host_1")).1, Some("urgent"));
+        assert!(p.add_rule(seed_rule()).unwrap_err().to_string().contains("already exists"));
+        assert!(p.remove_rule("urgent") && !p.remove_rule("urgent"));
+        assert_eq!(p.effective(&cpu("host_1")).1, Some("cpu-host1"));
+        // A series without a metric name is matched by name "".
+        let nameless = Labels::from_pairs([("host", "host_1")]).unwrap();
+        assert_eq!(p.effective(&nameless).1, None);
+        p.add_rule(RetentionRule::new("any", "*", vec![], -5, long).unwrap()).unwrap();
+        assert_eq!(p.effective(&nameless).1, Some("any"));
+    }
+
+    #[test]
+    fn min_ts_and_longest() {
+        let mut p = RetentionPolicy::new(TierDurations::default()).unwrap();
+        p.add_rule(seed_rule()).unwrap();
+        let forever = TierDurations::new(days(1), days(2), TierDurations::FOREVER);
+        p.add_rule(RetentionRule::new("keep", "node_*", vec![], 0, forever).unwrap()).unwrap();
+        let now = 400 * D;
+        assert_eq!(p.min_ts(&cpu("host_1"), TIER_5M, now), now - 7 * D);
+        assert_eq!(p.min_ts(&cpu("host_2"), TIER_5M, now), now - 30 * D);
+        let node = Labels::metric("node_load1", [("host", "a")]).unwrap();
+        assert_eq!(p.min_ts(&node, TIER_1H, now), i64::MIN);
+        assert_eq!(p.min_ts(&node, TIER_RAW, i64::MIN + 1), i64::MIN);
+        assert_eq!(p.longest(TIER_RAW), days(7));
+        assert_eq!(p.longest(TIER_5M), days(30));
+        assert_eq!(p.longest(TIER_1H), TierDurations::FOREVER);
+        assert_eq!(p.longest_all(), TierDurations::new(days(7), days(30), TierDurations::FOREVER));
+    }
+
+    #[test]
+    fn summary_lists_rules_in_precedence_order() {
+        let p = RetentionPolicy::default()
+            .with_rule(RetentionRule::new("low", "a*", vec![], 1, TierDurations::default()).unwrap())
+            .unwrap()
+            .with_rule(seed_rule())
+            .unwrap()
+            .with_max_disk_bytes(Some(1 << 30));
+        let mut s = p.summary();
+        assert_eq!(s.rules.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), vec!["cpu-host1", "low"]);
+        assert_eq!(s.rules[0].matchers, vec!["host=\"host_1\"".to_string()]);
+        s.rules[0].matching_series = Some(12);
+        let text = s.to_string();
+        assert!(text.contains("default: raw 7d, 5m 30d, 1h 365d"), "{text}");
+        assert!(text.contains("disk cap: 1073741824 bytes"), "{text}");
+        assert!(
+            text.contains(
+                "rule \"cpu-host1\" (priority 10): container_cpu_*{host=\"host_1\"}: raw 7d, 5m 7d, 1h 7d; 12 series"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn expired_and_partially_expired_segments() {
+        let longest = TierDurations::new(days(7), days(30), TierDurations::FOREVER);
+        let now = 100 * D;
+        let metas = [
+            seg(1, TIER_RAW, 80 * D, 92 * D, 1),          // max_t older than now - 7d
+            seg(2, TIER_RAW, 92 * D, 93 * D, 1),          // straddles: 1 of 1 day expired
+            seg(3, TIER_RAW, 92 * D + D / 20, 94 * D, 1), // straddles: 0.95 d of 1.95 d expired
+            seg(4, TIER_5M, 60 * D, 69 * D, 1),           // 5m keeps 30 d: expired
+            seg(5, TIER_1H, 0, D, 1),                     // 1h forever
+            seg(6, TIER_RAW, 93 * D, 99 * D, 1),          // fully retained
+            seg(7, 9, 0, 1, 1),                           // unknown tier: forever
+        ];
+        assert_eq!(expired_segments(&metas, &longest, now), vec![4, 1], "oldest max_t first");
+        // Boundary at 93 d. Segment 2: [92 d, 93 d] has 1 d of 1 d + 1 ms expired. Segment 3:
+        // 0.95 d of 1.95 d expired. Segment 6 starts exactly at the boundary: retained.
+        assert_eq!(partially_expired(&metas, &longest, now), vec![2, 3]);
+        let just = [seg(8, TIER_RAW, 93 * D - D / 10, 93 * D + 9 * D / 10 - 1, 1)]; // exactly 10 %
+        assert!(partially_expired(&just, &longest, now).is_empty());
+        let over = [seg(9, TIER_RAW, 93 * D - D / 10 - 1, 93 * D + 9 * D / 10 - 1, 1)];
+        assert_eq!(partially_expired(&over, &longest, now), vec![9]);
+    }
+
+    #[test]
+    fn disk_cap_drops_oldest_first_and_keeps_each_tiers_newest() {
+        let metas = [
+            seg(1, TIER_RAW, 10, 20, 100),
+            seg(2, TIER_RAW, 20, 30, 100),
+            seg(3, TIER_1H, 0, 20, 10),
+            seg(4, TIER_5M, 0, 20, 50),
+            seg(5, TIER_5M, 20, 25, 50),
+        ];
+        assert!(over_disk_cap(&metas, 0, 310).is_empty());
+        // Oldest max_t first; at max_t 20 the finer tier first; 3 is the newest 1h segment.
+        assert_eq!(over_disk_cap(&metas, 0, 300), vec![1]);
+        assert_eq!(over_disk_cap(&metas, 0, 160), vec![1, 4]);
+        // Never the newest of a tier, even when the cap cannot be met.
+        assert_eq!(over_disk_cap(&metas, 1000, 0), vec![1, 4]);
+        assert_eq!(over_disk_cap(&[seg(1, TIER_RAW, 0, 1, u64::MAX)], u64::MAX, 0), Vec::<u64>::new());
+    }
+}
