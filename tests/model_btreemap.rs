@@ -1,6 +1,6 @@
 //! The engine against a BTreeMap model: random appends (in and out of order,
 //! duplicates, NaN and other special values), commits, rollbacks, flushes,
-//! reopens, range selects and latest lookups.
+//! compactions, reopens, range selects and latest lookups.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +12,7 @@ enum Op {
     Commit(Vec<(u8, i64, u64)>),
     Rollback(Vec<(u8, i64, u64)>),
     Flush,
+    Compact,
     Reopen,
     Select { series: Option<u8>, start: i64, end: i64 },
     Latest(u8),
@@ -37,6 +38,7 @@ fn op() -> impl Strategy<Value = Op> {
         10 => batch().prop_map(Op::Commit),
         1 => batch().prop_map(Op::Rollback),
         2 => Just(Op::Flush),
+        1 => Just(Op::Compact),
         2 => Just(Op::Reopen),
         4 => (prop::option::of(0u8..5), -10i64..310, 0i64..320)
             .prop_map(|(series, start, len)| Op::Select { series, start, end: start + len }),
@@ -55,8 +57,20 @@ fn opts() -> Options {
         .retention(RetentionPolicy::new(TierDurations::forever()).unwrap())
 }
 
+/// The model checks logic, not durability: a tmpfs (where fsync costs nothing)
+/// keeps 256 cases fast. Durability has its own crash tests.
+fn scratch_dir() -> tempfile::TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(d) = tempfile::tempdir_in(shm) {
+            return d;
+        }
+    }
+    tempfile::tempdir().unwrap()
+}
+
 fn run(ops: Vec<Op>) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch_dir();
     let mut db = Some(Db::open(dir.path(), opts()).unwrap());
     let mut model: BTreeMap<(u8, i64), u64> = BTreeMap::new();
     for op in ops {
@@ -82,6 +96,9 @@ fn run(ops: Vec<Op>) {
                 app.commit().unwrap();
             }
             Op::Flush => d.flush().unwrap(),
+            Op::Compact => {
+                d.compact().unwrap();
+            }
             Op::Reopen => {
                 db.take().unwrap().close().unwrap();
                 db = Some(Db::open(dir.path(), opts()).unwrap());

@@ -1,6 +1,7 @@
 //! Write batches: append, then commit (durable per `SyncMode`) or roll back.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{now_ms, Inner};
 use crate::error::{Error, Result};
@@ -27,7 +28,8 @@ impl SeriesRef {
 pub struct Appender {
     inner: Arc<Inner>,
     /// Samples at or after this pass the retention check without a lookup: it is
-    /// now minus the longest raw retention of any rule, refreshed at each commit.
+    /// now minus the shortest raw retention of the default and every rule, so no
+    /// rule can refuse them. Refreshed at each commit.
     fast_floor: i64,
     batch: Vec<WalSample>,
     frame: Vec<u8>,
@@ -144,5 +146,7 @@ impl Appender {
 }
 
 fn fast_floor(inner: &Inner) -> i64 {
-    crate::retention::oldest_retained(now_ms(), inner.retention.read().longest(0))
+    let policy = inner.retention.read();
+    let shortest = policy.rules().iter().map(|r| r.durations().raw).fold(policy.default_durations().raw, Duration::min);
+    crate::retention::oldest_retained(now_ms(), shortest)
 }
