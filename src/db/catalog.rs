@@ -96,6 +96,13 @@ impl Db {
         self.inner.maintain()
     }
 
+    /// Rolls sealed raw data into the 5-minute tier and that into the hourly tier now.
+    /// Returns how many rollup segments were written.
+    pub fn downsample(&self) -> Result<usize> {
+        self.inner.check_writable()?;
+        self.inner.downsample()
+    }
+
     /// Applies retention now: drops expired segments, trims straddling ones, enforces
     /// the disk cap. Queries already hide expired data; this frees the disk.
     pub fn apply_retention(&self) -> Result<CompactionReport> {

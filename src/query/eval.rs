@@ -51,6 +51,14 @@ impl Grid {
             None => self.start,
         }
     }
+
+    /// The first timestamp after the bucket that starts at `key`.
+    fn end(&self, key: i64) -> i64 {
+        match self.step {
+            Some(step) => key.saturating_add(step),
+            None => i64::MAX,
+        }
+    }
 }
 
 /// Input after checks, restricted to the range; never empty.
@@ -201,8 +209,17 @@ fn step_buckets(d: &Data, grid: Grid) -> Vec<Bucket> {
     let mut out: Vec<Bucket> = Vec::new();
     match d {
         Data::Samples(samples) => {
-            for run in samples.chunk_by(|a, b| grid.key(a.ts) == grid.key(b.ts)) {
-                out.push(Bucket::from_samples(grid.key(run[0].ts), run));
+            // One division per bucket, not per sample: samples are sorted.
+            let mut i = 0;
+            while let Some(first) = samples.get(i) {
+                let key = grid.key(first.ts);
+                let end = grid.end(key);
+                let mut b = Bucket::empty(key);
+                while let Some(s) = samples.get(i).filter(|s| s.ts < end || end == i64::MAX) {
+                    b.push(*s);
+                    i += 1;
+                }
+                out.push(b);
             }
         }
         Data::Buckets(buckets) => {

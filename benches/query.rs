@@ -1,0 +1,149 @@
+//! Query-layer benchmarks: raw against rollup tiers in the same run, and
+//! compaction throughput. `cargo bench --bench query`.
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, Criterion, Throughput};
+use strata::loadgen::Devops;
+use strata::{Agg, Db, Matcher, Options, Query, RetentionPolicy, SyncMode, Tier, TierDurations};
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+const T0: i64 = 1_700_000_000_000 / DAY * DAY;
+
+fn opts() -> Options {
+    Options::default()
+        .sync(SyncMode::Never)
+        .background(false)
+        .head_memory_budget(1 << 30)
+        .retention(RetentionPolicy::new(TierDurations::forever()).unwrap())
+}
+
+/// `days` of the devops set (100 hosts × 10 fields) at `interval_ms`, sealed every 2 h.
+fn build(days: i64, interval_ms: i64, downsample: bool) -> (tempfile::TempDir, Db, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let mut g = Devops::new(100, interval_ms, T0, 42);
+    let mut app = db.appender();
+    let refs: Vec<_> = (0..g.num_series()).map(|i| app.series(&g.labels(i)).unwrap()).collect();
+    let steps = days * DAY / interval_ms;
+    let per_block = 2 * HOUR / interval_ms;
+    let mut step = Vec::new();
+    for n in 0..steps {
+        step.clear();
+        g.next_step(&mut step);
+        for &(i, ts, v) in &step {
+            app.append(refs[i], ts, v).unwrap();
+        }
+        app.commit().unwrap();
+        if n % per_block == per_block - 1 {
+            db.flush().unwrap();
+        }
+    }
+    db.flush().unwrap();
+    if downsample {
+        db.downsample().unwrap();
+    }
+    (dir, db, (steps as u64) * g.num_series() as u64)
+}
+
+fn q(tier: Tier) -> Query {
+    Query::new().tier(tier)
+}
+
+fn bench_24h(c: &mut Criterion) {
+    let (_dir, db, _) = build(1, 10_000, true);
+    db.compact().unwrap();
+    let one = [Matcher::eq("__name__", "cpu_usage_user"), Matcher::eq("hostname", "host_7")];
+    let all = [Matcher::regex("__name__", "cpu_.*").unwrap()];
+    let user = [Matcher::eq("__name__", "cpu_usage_user")];
+    let range = T0..T0 + DAY;
+    let mut g = c.benchmark_group("query_24h");
+    g.sample_size(20).measurement_time(Duration::from_secs(4));
+    for tier in [Tier::Raw, Tier::FiveMin] {
+        let query = q(tier).select(one.clone()).range(range.clone()).step(Duration::from_secs(300)).agg(Agg::Avg);
+        g.bench_function(format!("avg_5m_one_series/{tier:?}"), |b| {
+            b.iter(|| assert_eq!(db.query(&query).unwrap().series[0].points.len(), 288))
+        });
+    }
+    for tier in [Tier::Raw, Tier::FiveMin, Tier::Hour] {
+        let query = q(tier)
+            .select(user.clone())
+            .range(range.clone())
+            .step(Duration::from_secs(3600))
+            .agg(Agg::Max)
+            .group_by(Vec::<String>::new());
+        g.bench_function(format!("max_1h_across_100_hosts/{tier:?}"), |b| {
+            b.iter(|| assert_eq!(db.query(&query).unwrap().series.len(), 1))
+        });
+    }
+    for tier in [Tier::Raw, Tier::FiveMin, Tier::Hour] {
+        let query = q(tier)
+            .select(all.clone())
+            .range(range.clone())
+            .step(Duration::from_secs(3600))
+            .agg(Agg::Max)
+            .group_by(["hostname"]);
+        g.bench_function(format!("max_1h_by_host_1000_series/{tier:?}"), |b| {
+            b.iter(|| assert_eq!(db.query(&query).unwrap().series.len(), 100))
+        });
+    }
+    g.bench_function("latest_1000_series", |b| b.iter(|| assert_eq!(db.latest(&all).unwrap().len(), 1000)));
+    g.finish();
+}
+
+fn bench_30d(c: &mut Criterion) {
+    // 30 days at one sample a minute: 43.2 M samples, rolled up to 5m and 1h.
+    let (_dir, db, samples) = build(30, 60_000, true);
+    println!("report: 30 d set: {samples} samples, stats {:?}", db.stats().unwrap());
+    let all = [Matcher::regex("__name__", "cpu_.*").unwrap()];
+    let mut g = c.benchmark_group("query_30d");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    for tier in [Tier::Hour, Tier::FiveMin] {
+        let query = q(tier).select(all.clone()).range(T0..T0 + 30 * DAY).step(Duration::from_secs(3600)).agg(Agg::Max);
+        g.bench_function(format!("max_1h_1000_series/{tier:?}"), |b| {
+            b.iter(|| assert_eq!(db.query(&query).unwrap().series.len(), 1000))
+        });
+    }
+    g.finish();
+}
+
+/// Merges the 2 h segments of 24 h of devops data (already rolled up) with the
+/// default planner; throughput counts every item the merges read.
+fn bench_compaction(c: &mut Criterion) {
+    let (_dir, db, _) = build(1, 10_000, true);
+    let t = Instant::now();
+    let r = db.compact().unwrap();
+    let took = t.elapsed();
+    println!(
+        "report: compaction merged {} items into {} in {:?} = {:.1} M items/s ({r:?})",
+        r.items_in,
+        r.items_out,
+        took,
+        r.items_in as f64 / took.as_secs_f64() / 1e6
+    );
+    let items = r.items_in;
+    let mut g = c.benchmark_group("compaction");
+    g.sample_size(10).measurement_time(Duration::from_secs(20)).throughput(Throughput::Elements(items));
+    g.bench_function("merge_24h_of_2h_segments", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let (_dir, db, _) = build(1, 10_000, true);
+                let t = Instant::now();
+                let r = db.compact().unwrap();
+                total += t.elapsed();
+                assert_eq!(r.items_in, items, "the same plan every time");
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_24h, bench_30d, bench_compaction);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
