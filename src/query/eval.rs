@@ -236,13 +236,25 @@ fn step_buckets(d: &Data, grid: Grid) -> Vec<Bucket> {
 }
 
 fn bucket_points(members: &[Data], grid: Grid, agg: Agg, secs: f64) -> Vec<Sample> {
-    let mut acc: BTreeMap<i64, Bucket> = BTreeMap::new();
-    for d in members {
-        for b in step_buckets(d, grid) {
-            acc.entry(b.start).or_insert_with(|| Bucket::empty(b.start)).combine(&b);
+    let point = |b: &Bucket| Sample::new(b.start, bucket_value(agg, b, secs));
+    if let [only] = members {
+        return step_buckets(only, grid).iter().filter(|b| b.count > 0).map(point).collect();
+    }
+    // Each member's buckets are sorted by start: a stable sort of the concatenation
+    // keeps member order within a start, then equal starts fold together.
+    let mut all: Vec<Bucket> = members.iter().flat_map(|d| step_buckets(d, grid)).collect();
+    all.sort_by_key(|b| b.start);
+    let mut out = Vec::new();
+    for run in all.chunk_by(|a, b| a.start == b.start) {
+        let mut acc = Bucket::empty(run[0].start);
+        for b in run {
+            acc.combine(b);
+        }
+        if acc.count > 0 {
+            out.push(point(&acc));
         }
     }
-    acc.values().filter(|b| b.count > 0).map(|b| Sample::new(b.start, bucket_value(agg, b, secs))).collect()
+    out
 }
 
 /// The point value of a non-empty (possibly group-combined) bucket.
