@@ -16,7 +16,7 @@ mod head;
 mod index;
 mod labels;
 pub mod loadgen;
-mod manifest;
+pub mod manifest;
 mod merge;
 mod options;
 pub mod query;
@@ -24,10 +24,13 @@ pub mod retention;
 pub mod rollup;
 mod sample;
 pub mod segment;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod wal;
 
 pub use db::{
-    Appender, CompactionReport, Db, MetricInfo, MetricList, Querier, RecoveryReport, SeriesRef, SeriesSet, Stats,
+    Appender, CompactionReport, Db, MetricInfo, MetricList, Querier, RecoveryReport, SampleBatch, SeriesRef, SeriesSet,
+    Stats, Subscription, WalStats,
 };
 pub use error::{Error, Result};
 pub use labels::{Labels, MatchOp, Matcher, METRIC_NAME};

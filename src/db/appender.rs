@@ -140,6 +140,7 @@ impl Appender {
             inner.poison(e);
         }
         durable?;
+        inner.subscribers.publish(&inner.index, &self.batch);
         inner.after_commit(&head);
         Ok(())
     }

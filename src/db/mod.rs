@@ -18,6 +18,7 @@ mod maintain;
 mod querier;
 mod query;
 mod seal;
+mod subscribe;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -41,6 +42,7 @@ pub use appender::{Appender, SeriesRef};
 pub use catalog::{MetricInfo, MetricList};
 pub use maintain::CompactionReport;
 pub use querier::{Querier, SeriesSet};
+pub use subscribe::{SampleBatch, Subscription};
 
 const WAL_DIR: &str = "wal";
 const SEGMENT_DIR: &str = "segments";
@@ -85,6 +87,18 @@ impl Stats {
     pub fn samples(&self) -> u64 {
         self.segment_samples[0] + self.head_samples
     }
+}
+
+/// WAL counters since open, as `Db::wal_stats` reports them.
+#[derive(Debug, Clone, Default)]
+pub struct WalStats {
+    pub bytes_written: u64,
+    /// Data fsyncs and their total duration.
+    pub fsyncs: u64,
+    pub fsync_nanos: u64,
+    pub last_fsync_nanos: u64,
+    /// Why writes are refused (poisoned or closed), if they are.
+    pub poisoned: Option<String>,
 }
 
 /// A published segment with its place in write order.
@@ -163,6 +177,8 @@ pub(crate) struct Inner {
     poison: Mutex<Option<String>>,
     closed: AtomicBool,
     pub recovery: RecoveryReport,
+    /// Live-tail subscribers, told about each committed batch.
+    pub subscribers: Arc<subscribe::Registry>,
     /// Starts as `Options::retention`; rules added at run time live until close.
     pub retention: RwLock<crate::retention::RetentionPolicy>,
     pub last_seal: Mutex<std::time::Instant>,
@@ -282,6 +298,7 @@ impl Db {
             closed: AtomicBool::new(false),
             recovery: report,
             retention: RwLock::new(opts.retention.clone()),
+            subscribers: Arc::default(),
             last_seal: Mutex::new(std::time::Instant::now()),
             opts,
             lock: Mutex::new(Some(lock)),
@@ -352,6 +369,25 @@ impl Db {
             .sum();
         (s.oldest, s.newest) = (range.map(|r| r.0), range.map(|r| r.1));
         Ok(s)
+    }
+
+    /// A live feed of every sample committed from now on to a series the matchers
+    /// select (same selection rules as `Querier::select`). A subscriber that falls
+    /// behind loses samples (counted by `Subscription::dropped`); commits never wait.
+    pub fn subscribe(&self, matchers: Vec<Matcher>) -> Subscription {
+        self.inner.subscribers.subscribe(matchers)
+    }
+
+    /// The WAL writer's counters and health, for monitoring.
+    pub fn wal_stats(&self) -> WalStats {
+        let (fsyncs, fsync_nanos) = self.inner.wal.fsyncs();
+        WalStats {
+            bytes_written: self.inner.wal.bytes_written(),
+            fsyncs,
+            fsync_nanos,
+            last_fsync_nanos: self.inner.wal.last_fsync_nanos(),
+            poisoned: self.inner.check_writable().err().map(|e| e.to_string()),
+        }
     }
 
     /// What recovery found when this Db was opened.

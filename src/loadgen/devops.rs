@@ -43,19 +43,7 @@ impl Devops {
 
     /// Labels of series `i` (host `i / 10`, field `i % 10`), named `cpu_<field>`.
     pub fn labels(&self, i: usize) -> Labels {
-        let host = i / CPU_FIELDS.len();
-        let name = format!("cpu_{}", CPU_FIELDS[i % CPU_FIELDS.len()]);
-        Labels::metric(
-            &name,
-            [
-                ("hostname", format!("host_{host}")),
-                ("region", REGIONS[host % REGIONS.len()].to_string()),
-                ("datacenter", format!("{}{}", REGIONS[host % REGIONS.len()], ["a", "b", "c"][host % 3])),
-                ("rack", (host % 100).to_string()),
-                ("os", OS[host % OS.len()].to_string()),
-            ],
-        )
-        .expect("generated labels are valid")
+        labels(i)
     }
 
     /// Fills `out` with the next time step: `(series index, ts, value)` for every series.
@@ -63,11 +51,35 @@ impl Devops {
         let ts = self.start_ms + self.step * self.interval_ms;
         self.step += 1;
         for (i, v) in self.values.iter_mut().enumerate() {
-            let next = (*v + self.rng.next_f64() * 4.0 - 2.0).clamp(0.0, 100.0);
-            *v = (next * 10.0).round() / 10.0;
+            *v = walk(*v, &mut self.rng);
             out.push((i, ts, *v));
         }
     }
+}
+
+/// Labels of devops series `i`: host `i / 10` (with its region, datacenter, rack
+/// and os), field `i % 10`, named `cpu_<field>`.
+pub fn labels(i: usize) -> Labels {
+    let host = i / CPU_FIELDS.len();
+    let name = format!("cpu_{}", CPU_FIELDS[i % CPU_FIELDS.len()]);
+    Labels::metric(
+        &name,
+        [
+            ("hostname", format!("host_{host}")),
+            ("region", REGIONS[host % REGIONS.len()].to_string()),
+            ("datacenter", format!("{}{}", REGIONS[host % REGIONS.len()], ["a", "b", "c"][host % 3])),
+            ("rack", (host % 100).to_string()),
+            ("os", OS[host % OS.len()].to_string()),
+        ],
+    )
+    .expect("generated labels are valid")
+}
+
+/// One step of the devops random walk: `clamp(v + uniform(-2, 2), 0, 100)` to one decimal.
+#[inline]
+fn walk(v: f64, rng: &mut Rng) -> f64 {
+    let next = (v + rng.next_f64() * 4.0 - 2.0).clamp(0.0, 100.0);
+    (next * 10.0).round() / 10.0
 }
 
 #[cfg(test)]

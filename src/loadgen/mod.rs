@@ -1,8 +1,16 @@
 //! Deterministic workloads for benchmarks and the load generator.
+//!
+//! - [`Devops`]: the devops dataset in time order, as the benches use it.
+//! - [`Workload`]: devops or a seed 004 [`Pattern`], split into [`Shard`]s that
+//!   writer threads generate independently, with an optional share of late samples.
 
 mod devops;
+mod pattern;
+mod workload;
 
-pub use devops::Devops;
+pub use devops::{Devops, CPU_FIELDS};
+pub use pattern::{Pattern, PatternSeries};
+pub use workload::{fingerprint, Shard, Workload, WorkloadKind, MAX_DELAY_STEPS};
 
 /// SplitMix64: tiny, fast, and reproducible from a seed on every platform.
 #[derive(Debug, Clone)]

@@ -1,0 +1,118 @@
+//! `strata compact`: merges small and overlapping segments (through `upcoming::compact`).
+
+use std::fmt::Write as _;
+
+use serde_json::json;
+
+use super::upcoming::{self, CompactReport, CompactRequest};
+use super::{human, open_existing, times, CliResult, DataDir};
+
+/// Merge small and overlapping segments now.
+#[derive(clap::Args, Debug)]
+#[command(
+    long_about = "Merge small and overlapping segments into larger time windows, in levels, as the \
+        background compactor does, and report what was merged. With --dry-run, only show the plan.",
+    after_help = "Examples:\n  strata compact --data ./data --dry-run\n  strata compact --data ./data --json"
+)]
+pub struct Args {
+    #[command(flatten)]
+    data: DataDir,
+    /// Show the plan without writing anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// Output JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: Args) -> CliResult {
+    let db = open_existing(&a.data.data)?;
+    let report = upcoming::compact(&db, &CompactRequest { dry_run: a.dry_run })?;
+    db.close()?;
+    if a.json {
+        println!("{}", to_json(&report, a.dry_run));
+    } else {
+        print!("{}", to_text(&report, a.dry_run));
+    }
+    Ok(())
+}
+
+fn to_json(r: &CompactReport, dry_run: bool) -> serde_json::Value {
+    let merges: Vec<serde_json::Value> = r
+        .merges
+        .iter()
+        .map(|m| {
+            json!({"inputs": m.inputs, "output": m.output, "level": m.level, "min_t": m.min_t, "max_t": m.max_t,
+                "samples": m.samples, "bytes_in": m.bytes_in, "bytes_out": m.bytes_out})
+        })
+        .collect();
+    json!({"dry_run": dry_run, "merges": merges, "segments_before": r.segments_before,
+        "segments_after": r.segments_after, "bytes_before": r.bytes_before, "bytes_after": r.bytes_after,
+        "seconds": r.seconds})
+}
+
+fn to_text(r: &CompactReport, dry_run: bool) -> String {
+    let mut o = String::new();
+    if r.merges.is_empty() {
+        o.push_str("nothing to compact\n");
+        return o;
+    }
+    let verb = if dry_run { "would merge" } else { "merged" };
+    for m in &r.merges {
+        let ids: Vec<String> = m.inputs.iter().map(|i| format!("{i:x}")).collect();
+        let _ = writeln!(
+            o,
+            "{verb} segments [{}] into level {} ({} → {}): {} samples, {} → {}",
+            ids.join(", "),
+            m.level,
+            times::format_ts(m.min_t),
+            times::format_ts(m.max_t),
+            human::count(m.samples),
+            human::bytes(m.bytes_in),
+            if dry_run { "?".to_string() } else { human::bytes(m.bytes_out) }
+        );
+    }
+    let _ = writeln!(
+        o,
+        "segments {} → {}, disk {} → {}{}",
+        r.segments_before,
+        if dry_run { "?".to_string() } else { r.segments_after.to_string() },
+        human::bytes(r.bytes_before),
+        if dry_run { "?".to_string() } else { human::bytes(r.bytes_after) },
+        if dry_run { " (dry run: nothing written)".to_string() } else { format!(" in {:.2} s", r.seconds) }
+    );
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::upcoming::Merge;
+
+    #[test]
+    fn formats_reports() {
+        let r = CompactReport {
+            merges: vec![Merge {
+                inputs: vec![1, 2, 10],
+                output: Some(11),
+                level: 1,
+                min_t: 0,
+                max_t: 7_200_000,
+                samples: 1_440_000,
+                bytes_in: 3 << 20,
+                bytes_out: 2 << 20,
+            }],
+            segments_before: 3,
+            segments_after: 1,
+            bytes_before: 3 << 20,
+            bytes_after: 2 << 20,
+            seconds: 0.5,
+        };
+        let t = to_text(&r, false);
+        assert!(t.contains("merged segments [1, 2, a] into level 1") && t.contains("3.0 MiB → 2.0 MiB"), "{t}");
+        assert!(t.contains("segments 3 → 1"), "{t}");
+        assert!(to_text(&r, true).contains("would merge") && to_text(&r, true).contains("dry run"));
+        assert_eq!(to_json(&r, false)["merges"][0]["output"], 11);
+        assert_eq!(to_text(&CompactReport::default(), false), "nothing to compact\n");
+    }
+}

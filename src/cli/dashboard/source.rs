@@ -1,0 +1,160 @@
+//! What the dashboard shows, collected from a database into a [`Snapshot`]
+//! (the view renders snapshots only, so it can be tested without a database).
+//!
+//! Windows end at the newest sample when that is in the past (a directory being
+//! inspected offline), else now; the rate is samples per second of data time over
+//! the last 5 minutes of that window.
+
+use strata::{Db, MatchOp, Matcher, METRIC_NAME};
+
+use super::alert::{Alert, Level};
+use crate::cli::CliResult;
+
+const MINUTE: i64 = 60_000;
+const RATE_WINDOW: i64 = 5 * MINUTE;
+pub const HOUR_BUCKETS: usize = 60;
+pub const DAY_BUCKETS: usize = 96;
+const TOP: usize = 10;
+
+#[derive(Debug, Clone, Default)]
+pub struct TopSeries {
+    pub series: String,
+    /// Samples per second over the rate window.
+    pub rate: f64,
+    pub last: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct AlertState {
+    pub text: String,
+    pub level: Level,
+    /// The worst latest value, and the series that has it.
+    pub value: Option<f64>,
+    pub series: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub dir: String,
+    /// End (exclusive) of the windows, ms.
+    pub window_end: i64,
+    /// The data ends well before now.
+    pub stale: bool,
+    pub series: u64,
+    pub samples: u64,
+    pub disk_bytes: u64,
+    pub bytes_per_sample: Option<f64>,
+    pub head_bytes: u64,
+    pub wal_bytes: u64,
+    pub rate: f64,
+    /// Metric names with their series counts.
+    pub metrics: Vec<(String, usize)>,
+    pub selected: usize,
+    /// Mean over the selected metric's series: per minute of the last hour, per 15 minutes of the last day.
+    pub hour: Vec<Option<f64>>,
+    pub day: Vec<Option<f64>>,
+    pub top: Vec<TopSeries>,
+    pub alerts: Vec<AlertState>,
+}
+
+impl Snapshot {
+    pub fn selected_metric(&self) -> Option<&str> {
+        self.metrics.get(self.selected).map(|(n, _)| n.as_str())
+    }
+
+    /// The level of the worst alert on a metric (by its `__name__="..."` matcher).
+    pub fn metric_level(&self, alerts: &[Alert], metric: &str) -> Option<Level> {
+        alerts
+            .iter()
+            .zip(&self.alerts)
+            .filter(|(a, _)| {
+                a.matchers.iter().any(|m| m.name == METRIC_NAME && m.op == MatchOp::Eq && m.value == metric)
+            })
+            .map(|(_, s)| s.level)
+            .max()
+    }
+}
+
+/// Collects a snapshot; `selected` indexes the metric names (wrapped).
+pub fn collect(db: &Db, dir: &str, alerts: &[Alert], selected: usize, now: i64) -> CliResult<Snapshot> {
+    let st = db.stats()?;
+    let end = st.newest.map_or(now, |n| n.min(now)) + 1;
+    let metrics = db.series_per_value(METRIC_NAME);
+    let selected = if metrics.is_empty() { 0 } else { selected % metrics.len() };
+    let mut snap = Snapshot {
+        dir: dir.to_string(),
+        window_end: end,
+        stale: end < now - RATE_WINDOW,
+        series: st.series,
+        samples: st.samples(),
+        disk_bytes: st.disk_bytes.iter().sum(),
+        bytes_per_sample: (st.segment_samples[0] > 0).then(|| st.disk_bytes[0] as f64 / st.segment_samples[0] as f64),
+        head_bytes: st.head_bytes,
+        wal_bytes: st.wal_bytes,
+        metrics,
+        selected,
+        ..Default::default()
+    };
+    if let Some(name) = snap.selected_metric().map(str::to_string) {
+        (snap.hour, snap.day) = sparklines(db, &name, end)?;
+    }
+    (snap.top, snap.rate) = top_series(db, end)?;
+    snap.alerts = alerts
+        .iter()
+        .map(|a| {
+            let latest = db.latest(&a.matchers)?;
+            let value = a.worst(latest.iter().map(|(_, s)| s.value));
+            let series = value.and_then(|v| latest.iter().find(|(_, s)| s.value == v).map(|(l, _)| l.to_string()));
+            Ok(AlertState { text: a.text.clone(), level: a.level(value), value, series })
+        })
+        .collect::<CliResult<_>>()?;
+    Ok(snap)
+}
+
+/// Per-bucket means of one metric over the last hour and the last day.
+type Buckets = Vec<Option<f64>>;
+
+fn sparklines(db: &Db, metric: &str, end: i64) -> CliResult<(Buckets, Buckets)> {
+    let day_start = end - 24 * 60 * MINUTE;
+    let hour_start = end - 60 * MINUTE;
+    let mut hour = vec![(0.0f64, 0u32); HOUR_BUCKETS];
+    let mut day = vec![(0.0f64, 0u32); DAY_BUCKETS];
+    let q = db.querier(day_start..end);
+    for item in q.select(&[Matcher::eq(METRIC_NAME, metric)])? {
+        for s in item?.1.filter(|s| s.value.is_finite()) {
+            let d = ((s.ts - day_start) / (15 * MINUTE)) as usize;
+            if let Some(b) = day.get_mut(d) {
+                *b = (b.0 + s.value, b.1 + 1);
+            }
+            if s.ts >= hour_start {
+                if let Some(b) = hour.get_mut(((s.ts - hour_start) / MINUTE) as usize) {
+                    *b = (b.0 + s.value, b.1 + 1);
+                }
+            }
+        }
+    }
+    let mean = |v: Vec<(f64, u32)>| v.into_iter().map(|(s, n)| (n > 0).then(|| s / f64::from(n))).collect();
+    Ok((mean(hour), mean(day)))
+}
+
+/// The series with the most samples per second over the rate window (ties: the
+/// highest latest value), and the total rate.
+fn top_series(db: &Db, end: i64) -> CliResult<(Vec<TopSeries>, f64)> {
+    let secs = (RATE_WINDOW / 1000) as f64;
+    let q = db.querier(end - RATE_WINDOW..end);
+    let mut all: Vec<TopSeries> = Vec::new();
+    let mut total = 0u64;
+    for item in q.select(&[Matcher::regex(METRIC_NAME, ".+")?])? {
+        let (labels, samples) = item?;
+        let samples: Vec<strata::Sample> = samples.collect();
+        total += samples.len() as u64;
+        all.push(TopSeries {
+            series: labels.to_string(),
+            rate: samples.len() as f64 / secs,
+            last: samples.last().map_or(f64::NAN, |s| s.value),
+        });
+    }
+    all.sort_by(|a, b| b.rate.total_cmp(&a.rate).then(b.last.total_cmp(&a.last)));
+    all.truncate(TOP);
+    Ok((all, total as f64 / secs))
+}

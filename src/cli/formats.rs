@@ -1,0 +1,333 @@
+//! The interchange formats of `export`, `import` and `query`, one series or one
+//! sample per line so that both sides stream:
+//!
+//! - JSON lines: `{"metric":{labels},"values":[...],"timestamps":[...]}` per series
+//!   (a long series may span several lines);
+//! - CSV: header `series,timestamp,value`, then `"name{a=""x""}",1700000000000,1.5`;
+//! - Prometheus text (export only): `name{a="x"} 1.5 1700000000000`.
+//!
+//! Values are written as the shortest decimal that parses back to the same f64
+//! (ryu). Non-finite values are strings: `"NaN"`, `"+Inf"`, `"-Inf"`, and a NaN
+//! whose bits differ from the canonical `f64::NAN` (such as Prometheus' stale
+//! marker) as `"NaN:0x7ff0000000000002"`, so that every value round-trips bit
+//! for bit. (Prometheus text cannot carry NaN payloads: there every NaN is `NaN`.)
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use strata::{Labels, Sample};
+
+use super::selector::{parse_series, write_series};
+
+/// Most samples written on one JSON line; longer series continue on the next.
+pub const JSON_LINE_MAX_SAMPLES: usize = 10_000;
+
+/// Appends a value as text: a number, or one of the strings described above (unquoted).
+pub fn write_value(out: &mut String, v: f64) {
+    if v.is_finite() {
+        out.push_str(ryu::Buffer::new().format_finite(v));
+    } else if v.is_nan() {
+        if v.to_bits() == f64::NAN.to_bits() {
+            out.push_str("NaN");
+        } else {
+            let _ = write!(out, "NaN:0x{:016x}", v.to_bits());
+        }
+    } else if v > 0.0 {
+        out.push_str("+Inf");
+    } else {
+        out.push_str("-Inf");
+    }
+}
+
+/// Parses what [`write_value`] writes, plus the usual spellings (`Inf`, `1e3`, `-0`).
+pub fn parse_value(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    match t {
+        "NaN" | "nan" => return Ok(f64::NAN),
+        "+Inf" | "Inf" | "inf" | "+inf" => return Ok(f64::INFINITY),
+        "-Inf" | "-inf" => return Ok(f64::NEG_INFINITY),
+        _ => {}
+    }
+    if let Some(hex) = t.strip_prefix("NaN:0x") {
+        let bits = u64::from_str_radix(hex, 16).map_err(|_| format!("invalid NaN payload {s:?}"))?;
+        let v = f64::from_bits(bits);
+        return if v.is_nan() { Ok(v) } else { Err(format!("{s:?} is not a NaN bit pattern")) };
+    }
+    t.parse::<f64>().map_err(|_| format!("invalid value {s:?}"))
+}
+
+/// Appends a JSON string literal.
+fn json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Appends one series as JSON lines (several if it has more than
+/// [`JSON_LINE_MAX_SAMPLES`] samples). An empty series writes nothing.
+pub fn write_json_lines(out: &mut String, labels: &Labels, samples: &[Sample]) {
+    for part in samples.chunks(JSON_LINE_MAX_SAMPLES) {
+        out.push_str("{\"metric\":");
+        write_json_labels(out, labels);
+        out.push_str(",\"values\":[");
+        for (i, s) in part.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            if s.value.is_finite() {
+                write_value(out, s.value);
+            } else {
+                out.push('"');
+                write_value(out, s.value);
+                out.push('"');
+            }
+        }
+        out.push_str("],\"timestamps\":[");
+        for (i, s) in part.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{}", s.ts);
+        }
+        out.push_str("]}\n");
+    }
+}
+
+/// `{"__name__":"cpu","host":"a"}`.
+pub fn write_json_labels(out: &mut String, labels: &Labels) {
+    out.push('{');
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_string(out, k);
+        out.push(':');
+        json_string(out, v);
+    }
+    out.push('}');
+}
+
+/// A JSON value that is a number or one of the value strings.
+struct JsonValue(f64);
+
+impl<'de> Deserialize<'de> for JsonValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = JsonValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number or one of \"NaN\", \"+Inf\", \"-Inf\"")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<JsonValue, E> {
+                Ok(JsonValue(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<JsonValue, E> {
+                Ok(JsonValue(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<JsonValue, E> {
+                Ok(JsonValue(v as f64))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<JsonValue, E> {
+                parse_value(v).map(JsonValue).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Deserialize)]
+struct JsonLine {
+    metric: BTreeMap<String, String>,
+    values: Vec<JsonValue>,
+    timestamps: Vec<i64>,
+}
+
+/// Parses one JSON line into a series and its samples.
+pub fn parse_json_line(line: &str) -> Result<(Labels, Vec<Sample>), String> {
+    let l: JsonLine = serde_json::from_str(line).map_err(|e| format!("invalid JSON line: {e}"))?;
+    if l.values.len() != l.timestamps.len() {
+        return Err(format!("{} values but {} timestamps", l.values.len(), l.timestamps.len()));
+    }
+    let labels = Labels::from_pairs(l.metric).map_err(|e| format!("invalid labels: {e}"))?;
+    let samples = l.timestamps.iter().zip(&l.values).map(|(&ts, v)| Sample::new(ts, v.0)).collect();
+    Ok((labels, samples))
+}
+
+pub const CSV_HEADER: &str = "series,timestamp,value\n";
+
+/// Appends CSV rows for one series; the series text is written once and reused.
+pub fn write_csv_rows(out: &mut String, labels: &Labels, samples: &[Sample]) {
+    let mut series = String::new();
+    write_series(&mut series, labels);
+    let quoted = format!("\"{}\"", series.replace('"', "\"\""));
+    for s in samples {
+        out.push_str(&quoted);
+        let _ = write!(out, ",{},", s.ts);
+        write_value(out, s.value);
+        out.push('\n');
+    }
+}
+
+/// Splits one CSV row into its three fields (the first may be quoted).
+pub fn split_csv_row(line: &str) -> Result<(String, &str, &str), String> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    let (series, rest) = if let Some(body) = line.strip_prefix('"') {
+        let mut s = String::new();
+        let mut it = body.char_indices().peekable();
+        let mut end = None;
+        while let Some((i, c)) = it.next() {
+            if c == '"' {
+                if it.peek().is_some_and(|&(_, n)| n == '"') {
+                    s.push('"');
+                    it.next();
+                } else {
+                    end = Some(i + 1);
+                    break;
+                }
+            } else {
+                s.push(c);
+            }
+        }
+        let end = end.ok_or("unterminated quoted field")?;
+        let rest = body[end..].strip_prefix(',').ok_or("expected ',' after the quoted series")?;
+        (s, rest)
+    } else {
+        let (a, b) = line.split_once(',').ok_or("expected 3 fields: series,timestamp,value")?;
+        (a.to_string(), b)
+    };
+    let (ts, value) = rest.split_once(',').ok_or("expected 3 fields: series,timestamp,value")?;
+    Ok((series, ts, value))
+}
+
+/// Parses one CSV row.
+pub fn parse_csv_row(line: &str) -> Result<(Labels, Sample), String> {
+    let (series, ts, value) = split_csv_row(line)?;
+    let labels = parse_series(&series)?;
+    let ts: i64 = ts.trim().parse().map_err(|_| format!("invalid timestamp {ts:?} (expected epoch milliseconds)"))?;
+    Ok((labels, Sample::new(ts, parse_value(value)?)))
+}
+
+/// Appends Prometheus text lines. Returns false (writing nothing) for a series
+/// without a metric name, which that format cannot express.
+pub fn write_prometheus(out: &mut String, labels: &Labels, samples: &[Sample]) -> bool {
+    if labels.metric_name().is_none() {
+        return false;
+    }
+    let mut series = String::new();
+    write_series(&mut series, labels);
+    if labels.len() == 1 {
+        series.truncate(series.len() - 2); // `name{}` → `name`
+    }
+    for s in samples {
+        out.push_str(&series);
+        out.push(' ');
+        if s.value.is_nan() {
+            out.push_str("NaN");
+        } else {
+            write_value(out, s.value);
+        }
+        let _ = writeln!(out, " {}", s.ts);
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STALE: u64 = 0x7ff0_0000_0000_0002;
+
+    fn awkward() -> Vec<Sample> {
+        let vals = [
+            1.5,
+            -0.0,
+            0.1 + 0.2,
+            f64::NAN,
+            -f64::NAN,
+            f64::from_bits(STALE),
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            1e300,
+            123456789.0,
+        ];
+        vals.iter().enumerate().map(|(i, &v)| Sample::new(i as i64 * 1000 - 3, v)).collect()
+    }
+
+    fn labels() -> Labels {
+        Labels::from_pairs([("__name__", "m"), ("q", "a\"b,c\\d\ne\u{1}é")]).unwrap()
+    }
+
+    #[test]
+    fn values_round_trip_bit_for_bit() {
+        for s in awkward() {
+            let mut t = String::new();
+            write_value(&mut t, s.value);
+            assert_eq!(parse_value(&t).unwrap().to_bits(), s.value.to_bits(), "{t}");
+        }
+        let mut t = String::new();
+        write_value(&mut t, f64::from_bits(STALE));
+        assert_eq!(t, "NaN:0x7ff0000000000002");
+        assert!(parse_value("NaN:0x3ff0000000000000").is_err());
+        assert!(parse_value("twelve").is_err());
+    }
+
+    #[test]
+    fn json_lines_round_trip() {
+        let mut out = String::new();
+        write_json_lines(&mut out, &labels(), &awkward());
+        assert_eq!(out.lines().count(), 1);
+        let (l, s) = parse_json_line(out.trim_end()).unwrap();
+        assert_eq!((l, s), (labels(), awkward()));
+        assert!(out.contains(r#""values":[1.5,-0.0,0.30000000000000004,"NaN","NaN:0xfff8000000000000""#), "{out}");
+        assert!(parse_json_line(r#"{"metric":{"a":"b"},"values":[1],"timestamps":[]}"#).is_err());
+        assert!(parse_json_line(r#"{"metric":{"a":"b"},"values":["x"],"timestamps":[1]}"#).is_err());
+        assert!(parse_json_line("{").is_err());
+        // Long series are split over several lines.
+        let many: Vec<Sample> = (0..JSON_LINE_MAX_SAMPLES as i64 + 1).map(|t| Sample::new(t, 1.0)).collect();
+        let mut out = String::new();
+        write_json_lines(&mut out, &labels(), &many);
+        assert_eq!(out.lines().count(), 2);
+    }
+
+    #[test]
+    fn csv_round_trips() {
+        let mut out = String::new();
+        write_csv_rows(&mut out, &labels(), &awkward());
+        let back: Vec<(Labels, Sample)> = out.lines().map(|l| parse_csv_row(l).unwrap()).collect();
+        assert!(back.iter().all(|(l, _)| *l == labels()));
+        assert_eq!(back.into_iter().map(|(_, s)| s).collect::<Vec<_>>(), awkward());
+        assert!(parse_csv_row("\"{}\",1,2").is_err(), "no labels");
+        assert!(parse_csv_row("m,notanumber,2").unwrap_err().contains("invalid timestamp"));
+        assert!(parse_csv_row("\"m{a=\"\"b\"\"}").is_err());
+        assert_eq!(parse_csv_row("up,5,1").unwrap().1, Sample::new(5, 1.0));
+    }
+
+    #[test]
+    fn prometheus_text() {
+        let mut out = String::new();
+        let l = Labels::from_pairs([("__name__", "up")]).unwrap();
+        assert!(write_prometheus(&mut out, &l, &[Sample::new(1, f64::from_bits(STALE)), Sample::new(2, -1.0)]));
+        assert_eq!(out, "up NaN 1\nup -1.0 2\n");
+        out.clear();
+        assert!(write_prometheus(&mut out, &labels(), &[Sample::new(3, f64::INFINITY)]));
+        assert_eq!(out, "m{q=\"a\\\"b,c\\\\d\\ne\u{1}é\"} +Inf 3\n");
+        assert!(!write_prometheus(&mut out, &Labels::from_pairs([("job", "x")]).unwrap(), &[]));
+    }
+}

@@ -1,0 +1,155 @@
+//! `strata import`: JSON lines or CSV (as `strata export` writes them), plain or
+//! gzip, streamed line by line into the database in batches.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::ValueEnum;
+use strata::{Db, Labels, Options, SeriesRef};
+
+use super::formats::{parse_csv_row, parse_json_line, CSV_HEADER};
+use super::{human, io_err, progress_bar, CliError, CliResult, DataDir};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// JSON lines if the first character is '{', CSV otherwise
+    Auto,
+    Json,
+    Csv,
+}
+
+/// Import JSON lines or CSV written by `strata export`.
+#[derive(clap::Args, Debug)]
+#[command(
+    long_about = "Import JSON lines or CSV as written by `strata export` (gzip is detected by its magic \
+        bytes), creating the data directory if needed. Samples are committed in batches; a bad line \
+        stops the import with its line number, after the batches before it were committed.",
+    after_help = "Examples:\n  strata import --data ./restored cpu.json\n  strata import --data ./restored all.csv.gz\n  \
+        zcat dump.json.gz | strata import --data ./restored -"
+)]
+pub struct Args {
+    #[command(flatten)]
+    data: DataDir,
+    /// Input file, or - for stdin.
+    #[arg(value_name = "FILE")]
+    input: PathBuf,
+    #[arg(long, value_enum, default_value = "auto")]
+    format: Format,
+    /// Samples per commit.
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+    batch: u64,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: Args) -> CliResult {
+    let (raw, size): (Box<dyn Read>, Option<u64>) = if a.input.as_os_str() == "-" {
+        (Box::new(io::stdin().lock()), None)
+    } else {
+        let f = File::open(&a.input).map_err(io_err(format!("opening {}", a.input.display())))?;
+        let size = f.metadata().ok().map(|m| m.len());
+        (Box::new(f), size)
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, raw);
+    let peek = reader.fill_buf().map_err(io_err("reading the input"))?;
+    let gzip = peek.starts_with(&[0x1f, 0x8b]);
+    let mut lines: Box<dyn BufRead> = if gzip {
+        Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(reader)))
+    } else {
+        Box::new(reader)
+    };
+    let first = lines.fill_buf().map_err(io_err("reading the input"))?;
+    let json = match a.format {
+        Format::Json => true,
+        Format::Csv => false,
+        Format::Auto => first.iter().find(|b| !b.is_ascii_whitespace()).is_none_or(|&b| b == b'{'),
+    };
+
+    let db = Db::open(&a.data.data, Options::default())?;
+    let t0 = Instant::now();
+    // Progress by input bytes when the (uncompressed) size is known.
+    let pb = progress_bar(if gzip { None } else { size }, a.json);
+    let mut imp = Importer { app: db.appender(), refs: HashMap::new(), batch: a.batch, series: 0, samples: 0 };
+    let mut line = String::new();
+    let (mut lineno, mut read) = (0u64, 0u64);
+    loop {
+        line.clear();
+        let n = lines.read_line(&mut line).map_err(io_err(format!("reading line {}", lineno + 1)))?;
+        if n == 0 {
+            break;
+        }
+        lineno += 1;
+        read += n as u64;
+        let text = line.trim_end_matches(['\n', '\r']);
+        if text.trim().is_empty() || (!json && lineno == 1 && line == CSV_HEADER) {
+            continue;
+        }
+        let at = |e: String| CliError::new(format!("{} line {lineno}: {e}", a.input.display()));
+        if json {
+            let (labels, samples) = parse_json_line(text).map_err(at)?;
+            for s in samples {
+                imp.add(&labels, s.ts, s.value).map_err(|e| at(e.to_string()))?;
+            }
+        } else {
+            let (labels, s) = parse_csv_row(text).map_err(at)?;
+            imp.add(&labels, s.ts, s.value).map_err(|e| at(e.to_string()))?;
+        }
+        if lineno.is_multiple_of(1024) {
+            pb.set_position(read);
+            pb.set_message(format!("{} samples", human::count(imp.samples)));
+        }
+    }
+    imp.app.commit()?;
+    let (series, samples) = (imp.series, imp.samples);
+    drop(imp);
+    db.close()?;
+    pb.finish_and_clear();
+    let secs = t0.elapsed().as_secs_f64();
+    if a.json {
+        let v = serde_json::json!({"series": series, "samples": samples, "lines": lineno, "seconds": secs,
+            "format": if json { "json" } else { "csv" }, "gzip": gzip});
+        println!("{v}");
+    } else {
+        println!(
+            "imported {} samples of {} series from {} lines in {secs:.2} s ({})",
+            human::count(samples),
+            human::count(series),
+            human::count(lineno),
+            human::rate(samples as f64 / secs.max(1e-9))
+        );
+    }
+    Ok(())
+}
+
+/// Resolves each series once and commits every `batch` samples.
+struct Importer {
+    app: strata::Appender,
+    refs: HashMap<Labels, SeriesRef>,
+    batch: u64,
+    series: u64,
+    samples: u64,
+}
+
+impl Importer {
+    fn add(&mut self, labels: &Labels, ts: i64, v: f64) -> strata::Result<()> {
+        let r = match self.refs.get(labels) {
+            Some(r) => *r,
+            None => {
+                let r = self.app.series(labels)?;
+                self.refs.insert(labels.clone(), r);
+                self.series += 1;
+                r
+            }
+        };
+        self.app.append(r, ts, v)?;
+        self.samples += 1;
+        if self.app.len() as u64 >= self.batch {
+            self.app.commit()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,138 @@
+//! The HTTP server (`strata serve`): the seed-004 JSON API, Prometheus remote
+//! write/read, the InfluxDB line protocol, export/import, a live tail and
+//! self-metrics over one `Db`. See `docs/SERVER.md` for every endpoint.
+//!
+//! Layout, one concern per file:
+//! - `conn`: accept loop, hyper connection settings (header timeout), graceful shutdown;
+//! - `routes/`: the router and the seed-004 handlers;
+//! - `remote_write`, `remote_read`, `prompb`: the Prometheus protocols;
+//! - `line_protocol`, `export`, `import`, `stream`: the other ecosystem paths;
+//! - `body`, `limits`, `auth`, `error`, `metrics`, `selector`, `time`, `values`: shared pieces.
+//!
+//! Engine calls block (a commit under `SyncMode::Always` waits for fsync), so every
+//! one runs on tokio's blocking pool, never on a runtime worker.
+
+mod auth;
+mod batch;
+mod body;
+mod chunks;
+mod conn;
+mod error;
+mod export;
+mod import;
+mod limits;
+mod line_protocol;
+mod metrics;
+pub mod prompb;
+mod remote_read;
+mod remote_write;
+mod routes;
+pub mod selector;
+mod stream;
+mod time;
+mod values;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+use crate::{Db, Options};
+
+pub use error::ServerError;
+pub use limits::Limits;
+
+/// Everything `strata serve` needs. `Default` gives a server on 127.0.0.1:9464 over `./data`.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Data directory. Default: `./data`.
+    pub data: PathBuf,
+    /// Address to listen on. Default: `127.0.0.1:9464`.
+    pub listen: SocketAddr,
+    /// File holding the bearer token (its trimmed contents). Default: none, no auth.
+    pub auth_token_file: Option<PathBuf>,
+    /// Allow listening on a non-loopback address without a token. Default: false.
+    pub insecure: bool,
+    /// Engine options for `Db::open`.
+    pub options: Options,
+    pub limits: Limits,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            data: PathBuf::from("./data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            auth_token_file: None,
+            insecure: false,
+            options: Options::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// State shared by every handler.
+pub(crate) struct AppState {
+    pub db: Arc<Db>,
+    pub limits: Limits,
+    pub token: Option<Vec<u8>>,
+    pub metrics: metrics::Metrics,
+    /// Flips to true when shutdown starts; long-lived responses (streams) end on it.
+    pub shutdown: watch::Receiver<bool>,
+    /// Permits for concurrent `/stream` subscribers.
+    pub streams: Arc<Semaphore>,
+    pub started: Instant,
+}
+
+pub(crate) type Shared = Arc<AppState>;
+
+/// Opens the database, serves until SIGTERM or SIGINT, then shuts down gracefully:
+/// stops accepting, lets in-flight requests finish (up to `Limits::shutdown_timeout`),
+/// and closes the database so everything acknowledged is durable.
+pub fn run(cfg: ServeConfig) -> Result<(), ServerError> {
+    // Refuse an unsafe configuration before touching the data directory.
+    auth::load_token(&cfg, cfg.listen)?;
+    let db = Arc::new(Db::open(&cfg.data, cfg.options.clone()).map_err(ServerError::Db)?);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("strata-http")
+        .build()
+        .map_err(|e| ServerError::io("starting the tokio runtime", e))?;
+    let served = rt.block_on(async {
+        let listener =
+            TcpListener::bind(cfg.listen).await.map_err(|e| ServerError::io(format!("binding {}", cfg.listen), e))?;
+        log::info!("strata listening on http://{}", cfg.listen);
+        serve(db.clone(), listener, cfg, conn::shutdown_signal()).await
+    });
+    // In-flight blocking engine calls have finished: their requests were waited for.
+    rt.shutdown_timeout(std::time::Duration::from_secs(5));
+    let closed = db.close().map_err(ServerError::Db);
+    served.and(closed)
+}
+
+/// Serves on `listener` until `shutdown` completes, then drains in-flight requests.
+/// Does not close `db`: the caller owns it. Tests use this with `127.0.0.1:0`.
+pub async fn serve(
+    db: Arc<Db>,
+    listener: TcpListener,
+    cfg: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let addr = listener.local_addr().map_err(|e| ServerError::io("reading the listener's address", e))?;
+    let token = auth::load_token(&cfg, addr)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let state = Arc::new(AppState {
+        db,
+        streams: Arc::new(Semaphore::new(cfg.limits.max_streams)),
+        limits: cfg.limits,
+        token,
+        metrics: metrics::Metrics::default(),
+        shutdown: stop_rx,
+        started: Instant::now(),
+    });
+    conn::accept_loop(listener, state, stop_tx, shutdown).await
+}

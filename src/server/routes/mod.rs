@@ -1,0 +1,112 @@
+//! The router: which handler serves which path, and the layers around them.
+//! Handlers parse their own query strings and bodies so that every error,
+//! including a malformed parameter, is a JSON `{"error": ...}` naming it.
+
+mod health;
+mod ingest;
+mod query;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use axum::Router;
+
+use super::error::ApiError;
+use super::{auth, export, import, line_protocol, metrics, remote_read, remote_write, stream, Shared};
+
+pub(crate) fn router(state: Shared) -> Router {
+    let protected = Router::new()
+        // Seed 004: health, status, ingest, discovery, raw reads.
+        .route("/", get(health::root))
+        .route("/db/status", get(health::db_status))
+        .route("/metrics/ingest", post(ingest::ingest))
+        .route("/metrics/list", get(query::list_metrics))
+        .route("/query/raw", get(query::raw))
+        // Seed 004 endpoints served by the query layer (`db.query`) plug in here:
+        //   .route("/query", post(query::aggregate))
+        //   .route("/query/rollup", get(query::rollup))
+        //   .route("/rollups", get(query::rollups))
+        //   .route("/metrics/{metric_name}/info", get(query::metric_info))
+        // Ecosystem write and read paths.
+        .route("/api/v1/write", post(remote_write::write))
+        .route("/api/v1/read", post(remote_read::read))
+        .route("/write", post(line_protocol::write))
+        .route("/api/v2/write", post(line_protocol::write))
+        .route("/export", get(export::export))
+        .route("/import", post(import::import))
+        .route("/stream", get(stream::stream))
+        .route("/metrics", get(metrics::handler))
+        .route_layer(from_fn_with_state(state.clone(), auth::require));
+    Router::new()
+        .route("/health", get(health::health))
+        .merge(protected)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(state.clone(), metrics::track))
+        // Bodies are read by `body::read` under `Limits`, never by axum's extractors.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(axum::http::StatusCode::NOT_FOUND, format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!("method {method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// A parsed query string: repeated keys kept, in order.
+pub(crate) struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn parse(raw: Option<&str>) -> Result<Params, ApiError> {
+        let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(raw.unwrap_or(""))
+            .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?;
+        Ok(Params(pairs))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `key` (and of `key[]`, the PHP-style spelling some clients send).
+    pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0.iter().filter(move |(k, _)| k == key || k.strip_suffix("[]") == Some(key)).map(|(_, v)| v.as_str())
+    }
+
+    /// An optional timestamp parameter (RFC 3339 or epoch ms).
+    pub fn time(&self, key: &str) -> Result<Option<i64>, ApiError> {
+        match self.get(key).filter(|s| !s.trim().is_empty()) {
+            None => Ok(None),
+            Some(s) => {
+                super::time::parse_timestamp(s).map(Some).map_err(|e| ApiError::bad_request(format!("{key}: {e}")))
+            }
+        }
+    }
+
+    /// An optional positive integer parameter.
+    pub fn usize(&self, key: &str) -> Result<Option<usize>, ApiError> {
+        match self.get(key).filter(|s| !s.trim().is_empty()) {
+            None => Ok(None),
+            Some(s) => s
+                .trim()
+                .parse::<usize>()
+                .map(Some)
+                .map_err(|_| ApiError::bad_request(format!("{key}: expected a non-negative integer, got {s:?}"))),
+        }
+    }
+}
+
+/// `[start, end]` inclusive as the half-open `[start, end + 1)` the querier takes.
+pub(crate) fn inclusive_range(start: Option<i64>, end: Option<i64>) -> Result<std::ops::Range<i64>, ApiError> {
+    let (s, e) = (start.unwrap_or(i64::MIN), end.unwrap_or(i64::MAX));
+    if s > e {
+        return Err(ApiError::bad_request(format!("start {s} is after end {e}")));
+    }
+    Ok(s..e.saturating_add(1))
+}

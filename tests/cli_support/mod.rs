@@ -1,0 +1,53 @@
+//! Helpers shared by the `tests/cli_*.rs` suites: run the built `strata` binary.
+
+#![allow(dead_code)] // each suite uses a different subset
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `strata` with `args`; returns its output whatever the exit code.
+pub fn strata(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata")).args(args).output().expect("the strata binary runs")
+}
+
+/// Runs `strata` and expects success; returns stdout.
+pub fn ok(args: &[&str]) -> String {
+    let out = strata(args);
+    assert!(out.status.success(), "strata {args:?} failed: {}\n{}", stderr(&out), stdout(&out));
+    stdout(&out)
+}
+
+/// Runs `strata` and expects failure (exit 1); returns stderr and stdout together.
+pub fn fails(args: &[&str]) -> String {
+    let out = strata(args);
+    assert_eq!(out.status.code(), Some(1), "strata {args:?} should fail: {}\n{}", stderr(&out), stdout(&out));
+    format!("{}{}", stderr(&out), stdout(&out))
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Loads `hosts` devops hosts over `duration` into `dir`; returns the JSON report.
+pub fn load_devops(dir: &Path, hosts: usize, duration: &str) -> serde_json::Value {
+    let d = dir.to_str().unwrap();
+    let h = hosts.to_string();
+    json(&ok(&["load", "--data", d, "--hosts", &h, "--duration", duration, "--json"]))
+}
+
+/// Serializes the tests of one binary that open a `Db` in this process while
+/// others spawn `strata`: a child forked while a Db is open inherits the LOCK's
+/// descriptor until it execs, so a quick close-and-reopen here could find the
+/// directory still locked. Holding this for the whole test avoids the overlap.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
