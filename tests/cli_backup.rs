@@ -7,10 +7,10 @@ mod cli_support;
 use std::os::unix::fs::MetadataExt;
 
 use cli_support::{fails, json, load_devops, ok};
-use strata::{Db, Labels, Matcher, Options};
+use strata::{Db, Labels, Matcher};
 
 fn count(dir: &std::path::Path) -> (usize, u64) {
-    let db = Db::open(dir, Options::default().background(false)).unwrap();
+    let db = Db::open(dir, cli_support::keep_all().background(false)).unwrap();
     let q = db.querier(i64::MIN..i64::MAX);
     let mut n = (0, 0);
     for s in q.select(&[Matcher::regex("__name__", ".+").unwrap()]).unwrap() {
@@ -27,7 +27,7 @@ fn backup_holds_every_acknowledged_sample() {
     load_devops(src.path(), 5, "1h"); // sealed into a segment
                                       // More samples acknowledged but only in the WAL and head.
     {
-        let db = Db::open(src.path(), Options::default()).unwrap();
+        let db = Db::open(src.path(), cli_support::keep_all()).unwrap();
         let mut app = db.appender();
         let l = Labels::metric("late", [("k", "v")]).unwrap();
         for t in 0..500 {
@@ -65,7 +65,7 @@ fn backup_refuses_a_locked_source_and_a_non_empty_destination() {
     std::fs::write(dest.path().join("x"), b"x").unwrap();
     assert!(fails(&["backup", dest.path().to_str().unwrap(), "--data", s]).contains("is not empty"));
 
-    let db = Db::open(src.path(), Options::default()).unwrap(); // as a running server would
+    let db = Db::open(src.path(), cli_support::keep_all()).unwrap(); // as a running server would
     let target = dest.path().join("new");
     let e = fails(&["backup", target.to_str().unwrap(), "--data", s]);
     assert!(e.contains("in use by another process") && e.contains("backup endpoint"), "{e}");

@@ -8,13 +8,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use cli_support::{json, load_devops, stdout, strata};
-use strata::{Db, Labels, Options};
+use strata::{Db, Labels};
 
 /// A database with a sealed segment (from `load`) and three commits left in the WAL.
 fn fixture() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     load_devops(dir.path(), 2, "1h");
-    let db = Db::open(dir.path(), Options::default()).unwrap();
+    let db = Db::open(dir.path(), cli_support::keep_all()).unwrap();
     let mut app = db.appender();
     for k in 0..3 {
         let l = Labels::metric("wal_only", [("k", k.to_string())]).unwrap();
@@ -62,7 +62,7 @@ fn clean_directory_passes_and_is_left_untouched_even_while_open() {
     let dir = fixture();
     let d = dir.path().to_str().unwrap();
     // A Db held open by this process (as a server would) does not stop the check.
-    let db = Db::open(dir.path(), Options::default().background(false)).unwrap();
+    let db = Db::open(dir.path(), cli_support::keep_all().background(false)).unwrap();
     let before = snapshot(dir.path());
     let out = strata(&["check", "--data", d]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use cli_support::{fails, json, ok};
-use strata::{Db, Labels, Matcher, Options};
+use strata::{Db, Labels, Matcher};
 
 const STALE: u64 = 0x7ff0_0000_0000_0002;
 
@@ -17,7 +17,7 @@ type Data = BTreeMap<Labels, Vec<(i64, u64)>>;
 
 /// Reads every series as (ts, value bits).
 fn read_all(dir: &Path) -> Data {
-    let db = Db::open(dir, Options::default().background(false)).unwrap();
+    let db = Db::open(dir, cli_support::keep_all().background(false)).unwrap();
     let q = db.querier(i64::MIN..i64::MAX);
     let mut out = Data::new();
     for s in q.select(&[Matcher::regex("__name__", ".+").unwrap()]).unwrap() {
@@ -30,7 +30,7 @@ fn read_all(dir: &Path) -> Data {
 /// Series with awkward labels and values, part sealed into a segment, part in the WAL.
 fn fixture() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path(), Options::default().background(false)).unwrap();
+    let db = Db::open(dir.path(), cli_support::keep_all().background(false)).unwrap();
     let specials = [
         f64::NAN,
         -f64::NAN,
@@ -97,7 +97,7 @@ fn export_import_round_trips_bit_for_bit() {
     }
     // Stdin works too, and the JSON names NaN payloads.
     let text = ok(&["export", "--data", src.path().to_str().unwrap(), "--match", "m_0{i=\"0\"}"]);
-    assert!(text.contains("\"NaN:0x7ff0000000000002\"") && text.contains("\"+Inf\"") && text.contains("-0.0"));
+    assert!(text.contains("\"NaN(0x7ff0000000000002)\"") && text.contains("\"+Inf\"") && text.contains("-0.0"));
 }
 
 #[test]

@@ -205,7 +205,7 @@ fn http_json_and_remote_write() {
     {
         let reqs = seen.lock().unwrap();
         assert_eq!(reqs.len(), 1);
-        assert_eq!(reqs[0].0, "/api/v1/import");
+        assert_eq!(reqs[0].0, "/import");
         let text = String::from_utf8(reqs[0].2.clone()).unwrap();
         let values: usize = text.lines().map(|l| json(l)["values"].as_array().unwrap().len()).sum();
         assert_eq!((text.lines().count(), values), (4, 4 * 60));

@@ -4,12 +4,12 @@
 mod cli_support;
 
 use cli_support::{fails, json, ok};
-use strata::{Db, Labels, Options};
+use strata::{Db, Labels};
 
 /// Two series of `m` with samples at 1 s..=5 s (epoch ms 1000..=5000), one NaN.
 fn fixture() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path(), Options::default()).unwrap();
+    let db = Db::open(dir.path(), cli_support::keep_all()).unwrap();
     let mut app = db.appender();
     for h in ["a", "b"] {
         let l = Labels::metric("m", [("host", h)]).unwrap();
@@ -64,8 +64,8 @@ fn query_errors_say_what_was_wrong() {
     assert!(e.contains("invalid selector: missing '}' at column 12"), "{e}");
     let e = fails(&["query", "m", "--data", d, "--start", "yesterday"]);
     assert!(e.contains("--start: invalid time \"yesterday\""), "{e}");
-    let e = fails(&["query", "m", "--data", d, "--start", "0", "--step", "5m", "--agg", "avg", "--group-by", "host"]);
-    assert!(e.contains("needs the query layer") && e.contains("--agg avg --step 5m --group-by host"), "{e}");
+    let e = fails(&["query", "m", "--data", d, "--start", "0", "--step", "5m", "--agg", "stddev", "--tier", "1h"]);
+    assert!(e.contains("query:") && e.contains("raw"), "an explicit tier that cannot answer is refused: {e}");
     let e = fails(&["query", "{host=\"\"}", "--data", d]);
     assert!(e.contains("does not match the empty string"), "{e}");
     let e = fails(&["query", "m", "--data", "/nonexistent/strata"]);
@@ -73,15 +73,71 @@ fn query_errors_say_what_was_wrong() {
 }
 
 #[test]
-fn compact_and_retention_fail_clearly_until_their_layers_land() {
+fn aggregated_queries_go_through_the_query_layer() {
     let _serial = cli_support::serial();
     let dir = fixture();
     let d = dir.path().to_str().unwrap();
-    let e = fails(&["compact", "--data", d, "--dry-run"]);
-    assert!(e.contains("not in this build yet") && e.contains("nothing was changed"), "{e}");
-    let e = fails(&["retention", "--data", d, "--raw", "3d", "--max-disk", "1GiB", "--apply"]);
-    assert!(e.contains("raw 3d") && e.contains("disk cap 1.0 GiB") && e.contains("nothing was changed"), "{e}");
+    // Sum by host over 2 s steps: a = 1.5 | 3.0+4.5 | 6.0+7.5, b has a NaN in its second bucket.
+    let j = json(&ok(&[
+        "query",
+        "m",
+        "--data",
+        d,
+        "--start",
+        "0",
+        "--end",
+        "5999",
+        "--step",
+        "2s",
+        "--agg",
+        "sum",
+        "--group-by",
+        "host",
+        "--json",
+    ]));
+    let series = j["series"].as_array().unwrap();
+    assert_eq!(series.len(), 2);
+    assert_eq!(series[0]["metric"]["host"], "a");
+    assert_eq!(series[0]["timestamps"], serde_json::json!([0, 2000, 4000]));
+    assert_eq!(series[0]["values"], serde_json::json!([1.5, 7.5, 13.5]));
+    assert_eq!(series[1]["values"][1], "NaN");
+    // Max across both hosts with top-k, and a quantile.
+    let j = json(&ok(&[
+        "query",
+        "m",
+        "--data",
+        d,
+        "--start",
+        "0",
+        "--end",
+        "5999",
+        "--agg",
+        "max",
+        "--group-by",
+        "",
+        "--json",
+    ]));
+    assert_eq!(j["series"][0]["values"], serde_json::json!([7.5]));
+    let j = json(&ok(&[
+        "query", "m", "--data", d, "--start", "0", "--end", "5999", "--agg", "count", "--top-k", "1", "--json",
+    ]));
+    assert_eq!(j["series"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn compact_and_retention_report_what_they_do() {
+    let _serial = cli_support::serial();
+    let dir = fixture();
+    let d = dir.path().to_str().unwrap();
+    ok(&["compact", "--data", d, "--dry-run"]);
+    let j = json(&ok(&["compact", "--data", d, "--json"]));
+    assert_eq!(j["dry_run"], false);
+    // Data from 1970 is past a 3-day raw retention: reported, then dropped with --apply.
+    let j = json(&ok(&["retention", "--data", d, "--raw", "3d", "--json"]));
+    assert_eq!(j["applied"], false);
     let usage = cli_support::strata(&["retention", "--data", d, "--raw", "3 days"]);
     assert_eq!(usage.status.code(), Some(2));
     assert!(cli_support::stderr(&usage).contains("invalid duration"));
+    let bad = cli_support::strata(&["stats", "--data", d, "--retention", "raw=0s"]);
+    assert_eq!(bad.status.code(), Some(2), "a zero retention is refused at parse time");
 }

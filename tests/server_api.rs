@@ -239,7 +239,13 @@ fn cardinality_cap_is_422_with_the_engine_text() {
 #[test]
 fn raw_query_budget() {
     let limits = Limits { max_query_samples: 5, ..Limits::default() };
-    let s = start_with(Options::default().background(false), limits, None);
+    let s = start_with(
+        Options::default()
+            .retention(strata::RetentionPolicy::new(strata::TierDurations::forever()).unwrap())
+            .background(false),
+        limits,
+        None,
+    );
     assert_eq!(s.post("/write?precision=s", b"m v=1 1\nm v=2 2\nm v=3 3\n").status, 204);
     assert_eq!(raw_count(&s, "m_v"), 3);
     assert_eq!(s.post("/write?precision=s", b"m v=1 4\nm v=2 5\nm v=3 6\n").status, 204);

@@ -15,7 +15,7 @@ use std::time::Instant;
 use strata::manifest::{Manifest, FILE_NAME as MANIFEST};
 use strata::segment;
 
-use strata::{Db, Options};
+use strata::Db;
 
 use super::{fail, human, io_err, CliResult, DataDir};
 
@@ -58,7 +58,7 @@ pub fn run(a: Args) -> CliResult {
     if !a.data.data.join(MANIFEST).is_file() {
         return fail(format!("{} is not a Strata data directory (it has no MANIFEST)", a.data.data.display()));
     }
-    let db = match Db::open(&a.data.data, Options::default().background(false)) {
+    let db = match Db::open(&a.data.data, super::base_options().background(false)) {
         Err(strata::Error::Locked { .. }) => {
             return fail(format!(
                 "{} is in use by another process (a running `strata serve`?); a live server is backed up \

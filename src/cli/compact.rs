@@ -1,10 +1,10 @@
-//! `strata compact`: merges small and overlapping segments (through `upcoming::compact`).
+//! `strata compact`: merges small and overlapping segments (through `ops::compact`).
 
 use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::upcoming::{self, CompactReport, CompactRequest};
+use super::ops::{self, CompactReport, CompactRequest};
 use super::{human, open_existing, times, CliResult, DataDir};
 
 /// Merge small and overlapping segments now.
@@ -27,7 +27,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> CliResult {
     let db = open_existing(&a.data.data)?;
-    let report = upcoming::compact(&db, &CompactRequest { dry_run: a.dry_run })?;
+    let report = ops::compact(&db, &CompactRequest { dry_run: a.dry_run })?;
     db.close()?;
     if a.json {
         println!("{}", to_json(&report, a.dry_run));
@@ -87,7 +87,7 @@ fn to_text(r: &CompactReport, dry_run: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::upcoming::Merge;
+    use crate::cli::ops::Merge;
 
     #[test]
     fn formats_reports() {

@@ -31,7 +31,7 @@ pub enum Format {
 #[command(
     long_about = "Export series as JSON lines (default), CSV or Prometheus text, streaming one series at a \
         time. Values are exact: every float is written as its shortest round-trip decimal, NaN and \
-        infinities as \"NaN\", \"+Inf\", \"-Inf\" (NaN payloads as \"NaN:0x...\"), so `strata import` \
+        infinities as \"NaN\", \"+Inf\", \"-Inf\" (NaN payloads as \"NaN(0x...)\"), so `strata import` \
         restores them bit for bit.",
     after_help = "Examples:\n  strata export --data ./data --match 'cpu_usage_user' --start -1d -o cpu.json\n  \
         strata export --format csv --gzip -o all.csv.gz\n  strata export --format prometheus --match '{hostname=\"host_1\"}'"

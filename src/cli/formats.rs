@@ -9,7 +9,7 @@
 //! Values are written as the shortest decimal that parses back to the same f64
 //! (ryu). Non-finite values are strings: `"NaN"`, `"+Inf"`, `"-Inf"`, and a NaN
 //! whose bits differ from the canonical `f64::NAN` (such as Prometheus' stale
-//! marker) as `"NaN:0x7ff0000000000002"`, so that every value round-trips bit
+//! marker) as `"NaN(0x7ff0000000000002)"` (the server's spelling too), so that every value round-trips bit
 //! for bit. (Prometheus text cannot carry NaN payloads: there every NaN is `NaN`.)
 
 use std::collections::BTreeMap;
@@ -32,7 +32,7 @@ pub fn write_value(out: &mut String, v: f64) {
         if v.to_bits() == f64::NAN.to_bits() {
             out.push_str("NaN");
         } else {
-            let _ = write!(out, "NaN:0x{:016x}", v.to_bits());
+            let _ = write!(out, "NaN(0x{:016x})", v.to_bits());
         }
     } else if v > 0.0 {
         out.push_str("+Inf");
@@ -50,7 +50,9 @@ pub fn parse_value(s: &str) -> Result<f64, String> {
         "-Inf" | "-inf" => return Ok(f64::NEG_INFINITY),
         _ => {}
     }
-    if let Some(hex) = t.strip_prefix("NaN:0x") {
+    // `NaN(0x..)` is what both the CLI and the server write; `NaN:0x..` is accepted too.
+    let payload = t.strip_prefix("NaN(0x").and_then(|r| r.strip_suffix(')')).or_else(|| t.strip_prefix("NaN:0x"));
+    if let Some(hex) = payload {
         let bits = u64::from_str_radix(hex, 16).map_err(|_| format!("invalid NaN payload {s:?}"))?;
         let v = f64::from_bits(bits);
         return if v.is_nan() { Ok(v) } else { Err(format!("{s:?} is not a NaN bit pattern")) };
@@ -283,7 +285,7 @@ mod tests {
         }
         let mut t = String::new();
         write_value(&mut t, f64::from_bits(STALE));
-        assert_eq!(t, "NaN:0x7ff0000000000002");
+        assert_eq!(t, "NaN(0x7ff0000000000002)");
         assert!(parse_value("NaN:0x3ff0000000000000").is_err());
         assert!(parse_value("twelve").is_err());
     }
@@ -295,7 +297,7 @@ mod tests {
         assert_eq!(out.lines().count(), 1);
         let (l, s) = parse_json_line(out.trim_end()).unwrap();
         assert_eq!((l, s), (labels(), awkward()));
-        assert!(out.contains(r#""values":[1.5,-0.0,0.30000000000000004,"NaN","NaN:0xfff8000000000000""#), "{out}");
+        assert!(out.contains(r#""values":[1.5,-0.0,0.30000000000000004,"NaN","NaN(0xfff8000000000000)""#), "{out}");
         assert!(parse_json_line(r#"{"metric":{"a":"b"},"values":[1],"timestamps":[]}"#).is_err());
         assert!(parse_json_line(r#"{"metric":{"a":"b"},"values":["x"],"timestamps":[1]}"#).is_err());
         assert!(parse_json_line("{").is_err());

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::ValueEnum;
-use strata::{Db, Labels, Options, SeriesRef};
+use strata::{Db, Labels, SeriesRef};
 
 use super::formats::{parse_csv_row, parse_json_line, CSV_HEADER};
 use super::{human, io_err, progress_bar, CliError, CliResult, DataDir};
@@ -69,7 +69,7 @@ pub fn run(a: Args) -> CliResult {
         Format::Auto => first.iter().find(|b| !b.is_ascii_whitespace()).is_none_or(|&b| b == b'{'),
     };
 
-    let db = Db::open(&a.data.data, Options::default())?;
+    let db = Db::open(&a.data.data, super::base_options())?;
     let t0 = Instant::now();
     // Progress by input bytes when the (uncompressed) size is known.
     let pb = progress_bar(if gzip { None } else { size }, a.json);

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde_json::json;
 use strata::loadgen::{fingerprint, Shard, Workload, WorkloadKind};
-use strata::{Db, Labels, Matcher, Options, SyncMode};
+use strata::{Db, Labels, Matcher, SyncMode};
 
 use super::load_http::{HttpSink, Protocol};
 use super::serve::parse_sync;
@@ -163,7 +163,7 @@ pub fn run(a: Args) -> CliResult {
     let pb = progress_bar(Some(w.total_samples()), a.json);
 
     let db = match &http {
-        None => Some(Db::open(&a.data.data, Options::default().sync(a.sync))?),
+        None => Some(Db::open(&a.data.data, super::base_options().sync(a.sync))?),
         Some(_) => None,
     };
     let t0 = Instant::now();

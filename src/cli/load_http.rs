@@ -4,7 +4,7 @@
 //! - `line`: InfluxDB line protocol to `/write?precision=ms`. A metric `cpu_usage_user`
 //!   is sent as measurement `cpu`, field `usage_user` (the server joins them with `_`,
 //!   as VictoriaMetrics does); samples of one host and time share a line.
-//! - `json`: the JSON lines of `strata export` to `/api/v1/import`.
+//! - `json`: the JSON lines of `strata export` to `/import`.
 //! - `remote-write`: Prometheus remote-write 0.1 (protobuf, snappy block format) to
 //!   `/api/v1/write`. The protobuf messages are written out below with `prost`.
 
@@ -32,7 +32,7 @@ impl Protocol {
     fn default_path(self) -> &'static str {
         match self {
             Protocol::Line => "/write?precision=ms",
-            Protocol::Json => "/api/v1/import",
+            Protocol::Json => "/import",
             Protocol::RemoteWrite => "/api/v1/write",
         }
     }

@@ -16,6 +16,7 @@ mod human;
 mod import;
 mod load;
 mod load_http;
+mod ops;
 mod plot;
 mod query;
 mod retention;
@@ -23,7 +24,6 @@ mod selector;
 mod serve;
 mod stats;
 mod times;
-mod upcoming;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,8 +44,50 @@ use strata::{Db, Options};
         strata query 'cpu_usage_user{hostname=\"host_1\"}' --start -1h"
 )]
 struct Cli {
+    /// Retention for every data directory this command opens: `forever`, or any of
+    /// `raw=7d,5m=30d,1h=365d` (a tier may be `forever`). Samples older than the raw
+    /// retention are refused and older data is hidden. Default: raw 7d, 5m 30d, 1h 365d.
+    #[arg(long, global = true, value_name = "SPEC", value_parser = parse_retention)]
+    retention: Option<strata::RetentionPolicy>,
     #[command(subcommand)]
     command: Command,
+}
+
+static RETENTION: std::sync::OnceLock<strata::RetentionPolicy> = std::sync::OnceLock::new();
+
+/// Options every subcommand starts from: the defaults plus `--retention`.
+pub fn base_options() -> Options {
+    Options::default().retention(RETENTION.get().cloned().unwrap_or_default())
+}
+
+fn parse_retention(spec: &str) -> Result<strata::RetentionPolicy, String> {
+    use std::time::Duration;
+    use strata::TierDurations;
+    let forever = TierDurations::FOREVER;
+    let mut d = TierDurations::default();
+    if spec.trim() == "forever" {
+        d = TierDurations::forever();
+    } else {
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (tier, value) = part.split_once('=').ok_or(format!("expected tier=duration, got {part:?}"))?;
+            let v = if value == "forever" {
+                forever
+            } else {
+                let ms = times::parse_duration(value)?;
+                if ms <= 0 {
+                    return Err(format!("retention for {tier} must be positive"));
+                }
+                Duration::from_millis(ms as u64)
+            };
+            match tier {
+                "raw" => d.raw = v,
+                "5m" => d.five_min = v,
+                "1h" => d.hour = v,
+                other => return Err(format!("unknown tier {other:?}: use raw, 5m or 1h")),
+            }
+        }
+    }
+    strata::RetentionPolicy::new(d).map_err(|e| e.to_string())
 }
 
 #[derive(Subcommand)]
@@ -66,6 +108,9 @@ enum Command {
 /// Parses the command line, runs the subcommand, prints any error.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(p) = cli.retention {
+        let _ = RETENTION.set(p);
+    }
     let result = match cli.command {
         Command::Serve(a) => serve::run(a).map(|()| ExitCode::SUCCESS),
         Command::Load(a) => load::run(a).map(|()| ExitCode::SUCCESS),
@@ -143,7 +188,7 @@ pub fn open_existing(dir: &Path) -> CliResult<Db> {
     if !dir.join(strata::manifest::FILE_NAME).is_file() {
         return fail(format!("{} is not a Strata data directory (it has no MANIFEST)", dir.display()));
     }
-    Ok(Db::open(dir, Options::default().background(false))?)
+    Ok(Db::open(dir, base_options().background(false))?)
 }
 
 /// A progress bar on stderr, hidden when `quiet` or when stderr is not a terminal.

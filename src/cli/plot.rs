@@ -5,8 +5,8 @@
 
 use std::fmt::Write as _;
 
+use super::ops::ResultSeries;
 use super::times::format_ts;
-use super::upcoming::ResultSeries;
 
 const GLYPHS: [char; 8] = ['*', '+', 'o', 'x', '#', '@', '%', '&'];
 const Y_LABEL_WIDTH: usize = 10;

@@ -2,7 +2,7 @@
 //! ASCII-plot output.
 //!
 //! Execution goes through [`execute`]: raw reads use `db.querier` here; everything
-//! else (step, aggregation, grouping, top-k, tiers) goes to `upcoming::query`,
+//! else (step, aggregation, grouping, top-k, tiers) goes to `ops::query`,
 //! the one place where the query layer plugs in.
 
 use std::fmt::Write as _;
@@ -11,8 +11,8 @@ use std::io::{self, IsTerminal, Write};
 use strata::Db;
 
 use super::formats::{write_csv_rows, write_json_labels, write_value, CSV_HEADER};
+use super::ops::{self, Agg, QueryRequest, ResultSeries, Tier};
 use super::selector::parse_selector;
-use super::upcoming::{self, Agg, QueryRequest, ResultSeries, Tier};
 use super::{fail, open_existing, plot, times, CliError, CliResult, DataDir};
 
 /// Query series over a time range.
@@ -107,9 +107,6 @@ fn request(a: &Args, now: i64) -> CliResult<QueryRequest> {
     if a.agg != Agg::Quantile && a.quantile.is_some() {
         return fail("--quantile only applies to --agg quantile");
     }
-    if a.agg != Agg::Raw && step.is_none() && a.group_by.is_empty() {
-        return fail(format!("--agg {:?} needs --step (e.g. --step 5m) or --group-by", a.agg).to_lowercase());
-    }
     if a.top_k == Some(0) {
         return fail("--top-k must be at least 1");
     }
@@ -134,7 +131,7 @@ pub fn execute(db: &Db, req: &QueryRequest) -> CliResult<Vec<ResultSeries>> {
         && req.top_k.is_none()
         && matches!(req.tier, Tier::Auto | Tier::Raw);
     if !raw {
-        return upcoming::query(db, req);
+        return ops::query(db, req);
     }
     let q = db.querier(req.start..req.end.saturating_add(1));
     let mut out = Vec::new();
@@ -256,12 +253,11 @@ mod tests {
 
     #[test]
     fn rejects_bad_requests_clearly() {
-        let cases: [(&[&str], &str); 7] = [
+        let cases: [(&[&str], &str); 6] = [
             (&["cpu{"], "missing '}'"),
             (&["up", "--start", "soon"], "--start: invalid time"),
             (&["up", "--start", "now", "--end", "-1h"], "is after --end"),
             (&["up", "--step", "0"], "--step must be positive"),
-            (&["up", "--agg", "avg"], "needs --step"),
             (&["up", "--agg", "quantile", "--step", "1m"], "needs --quantile"),
             (&["up", "--top-k", "0"], "at least 1"),
         ];

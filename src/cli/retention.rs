@@ -1,11 +1,11 @@
 //! `strata retention`: shows, and with --apply drops, data past retention
-//! (through `upcoming::retention`).
+//! (through `ops::retention`).
 
 use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::upcoming::{self, RetentionReport, RetentionRequest};
+use super::ops::{self, RetentionReport, RetentionRequest};
 use super::{human, open_existing, times, CliError, CliResult, DataDir};
 
 const TIERS: [&str; 3] = ["raw", "5m", "1h"];
@@ -55,7 +55,7 @@ pub fn run(a: Args) -> CliResult {
         apply: a.apply,
     };
     let db = open_existing(&a.data.data)?;
-    let report = upcoming::retention(&db, &req)?;
+    let report = ops::retention(&db, &req)?;
     db.close()?;
     if a.json {
         println!("{}", to_json(&report));
@@ -121,7 +121,7 @@ fn to_text(r: &RetentionReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::upcoming::Expired;
+    use crate::cli::ops::Expired;
 
     #[test]
     fn formats_reports() {

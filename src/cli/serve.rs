@@ -57,7 +57,7 @@ pub fn run(a: Args) -> CliResult {
         listen: a.listen,
         auth_token_file: a.auth_token_file,
         insecure: a.insecure,
-        options: strata::Options::default().sync(a.sync),
+        options: super::base_options().sync(a.sync),
         ..Default::default()
     };
     strata::server::run(cfg).map_err(|e| super::CliError::new(format!("server: {e}")))

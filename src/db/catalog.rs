@@ -96,6 +96,21 @@ impl Db {
         self.inner.maintain()
     }
 
+    /// Every live segment's metadata (all tiers), as the compaction planner sees it.
+    pub fn segments(&self) -> Vec<crate::compact::SegmentMeta> {
+        self.inner.segment_metas()
+    }
+
+    /// The merges `compact()` would run now (after downsampling), without running them.
+    pub fn compaction_plan(&self) -> Vec<crate::compact::Plan> {
+        crate::compact::plan_compactions(&self.inner.segment_metas(), &self.inner.opts.compaction)
+    }
+
+    /// The retention policy in force.
+    pub fn retention_policy(&self) -> RetentionPolicy {
+        self.inner.retention.read().clone()
+    }
+
     /// Rolls sealed raw data into the 5-minute tier and that into the hourly tier now.
     /// Returns how many rollup segments were written.
     pub fn downsample(&self) -> Result<usize> {

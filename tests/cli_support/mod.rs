@@ -6,8 +6,18 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 /// Runs `strata` with `args`; returns its output whatever the exit code.
+/// The fixtures use fixed, old timestamps, so every run keeps data forever.
 pub fn strata(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strata")).args(args).output().expect("the strata binary runs")
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .args(["--retention", "forever"])
+        .output()
+        .expect("the strata binary runs")
+}
+
+/// Options for fixtures written in-process: no retention, like the binary's runs.
+pub fn keep_all() -> strata::Options {
+    strata::Options::default().retention(strata::RetentionPolicy::new(strata::TierDurations::forever()).unwrap())
 }
 
 /// Runs `strata` and expects success; returns stdout.

@@ -24,7 +24,10 @@ pub struct TestServer {
 }
 
 pub fn opts() -> Options {
-    Options::default().sync(SyncMode::Never).background(false)
+    Options::default()
+        .retention(strata::RetentionPolicy::new(strata::TierDurations::forever()).unwrap())
+        .sync(SyncMode::Never)
+        .background(false)
 }
 
 pub fn start() -> TestServer {
