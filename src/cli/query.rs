@@ -110,6 +110,12 @@ fn request(a: &Args, now: i64) -> CliResult<QueryRequest> {
     if a.top_k == Some(0) {
         return fail("--top-k must be at least 1");
     }
+    // With a step, widen the range to whole steps: buckets are aligned to multiples
+    // of the step anyway, and only whole buckets can be answered from a rollup tier.
+    let (start, end) = match step.filter(|s| *s > 0) {
+        Some(s) => (start.div_euclid(s) * s, end.div_euclid(s).saturating_mul(s).saturating_add(s - 1)),
+        None => (start, end),
+    };
     Ok(QueryRequest {
         matchers,
         start,
