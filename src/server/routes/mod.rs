@@ -23,11 +23,11 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/metrics/ingest", post(ingest::ingest))
         .route("/metrics/list", get(query::list_metrics))
         .route("/query/raw", get(query::raw))
-        // Seed 004 endpoints served by the query layer (`db.query`) plug in here:
-        //   .route("/query", post(query::aggregate))
-        //   .route("/query/rollup", get(query::rollup))
-        //   .route("/rollups", get(query::rollups))
-        //   .route("/metrics/{metric_name}/info", get(query::metric_info))
+        // Seed 004 endpoints served by the query layer (`db.query`).
+        .route("/query", post(query::aggregate))
+        .route("/query/rollup", get(query::rollup))
+        .route("/rollups", get(query::rollups))
+        .route("/metrics/{metric_name}/info", get(query::metric_info))
         // Ecosystem write and read paths.
         .route("/api/v1/write", post(remote_write::write))
         .route("/api/v1/read", post(remote_read::read))
