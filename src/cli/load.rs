@@ -48,7 +48,7 @@ pub struct Args {
     /// Wire format for an HTTP target.
     #[arg(long, value_enum, default_value = "line")]
     protocol: Protocol,
-    /// Endpoint path for an HTTP target (default by protocol: /write?precision=ms, /api/v1/import, /api/v1/write).
+    /// Endpoint path for an HTTP target (default by protocol: /write?precision=ms, /import, /api/v1/write).
     #[arg(long)]
     path: Option<String>,
     /// File holding a bearer token for an HTTP target.
