@@ -29,8 +29,8 @@ pub mod server;
 pub mod wal;
 
 pub use db::{
-    Appender, CompactionReport, Db, MetricInfo, MetricList, Querier, RecoveryReport, SampleBatch, SeriesRef, SeriesSet,
-    Stats, Subscription, WalStats,
+    Appender, BackupReport, CompactionReport, Db, MetricInfo, MetricList, Querier, RecoveryReport, SampleBatch,
+    SeriesRef, SeriesSet, Stats, Subscription, WalStats,
 };
 pub use error::{Error, Result};
 pub use labels::{Labels, MatchOp, Matcher, METRIC_NAME};

@@ -30,6 +30,10 @@ pub struct Args {
     /// Allow serving without a token on a non-loopback address.
     #[arg(long)]
     insecure: bool,
+    /// Directory where `POST /backup` (and `strata backup --url`) writes snapshots; without
+    /// it the endpoint is disabled.
+    #[arg(long, value_name = "DIR")]
+    backup_dir: Option<std::path::PathBuf>,
     /// WAL durability: always (fsync before acknowledging), never, or an fsync interval such as 1s.
     #[arg(long, default_value = "1s", value_parser = parse_sync)]
     sync: SyncMode,
@@ -58,6 +62,7 @@ pub fn run(a: Args) -> CliResult {
         auth_token_file: a.auth_token_file,
         insecure: a.insecure,
         options: super::base_options().sync(a.sync),
+        backup_dir: a.backup_dir,
         ..Default::default()
     };
     strata::server::run(cfg).map_err(|e| super::CliError::new(format!("server: {e}")))
@@ -65,7 +70,7 @@ pub fn run(a: Args) -> CliResult {
 
 #[cfg(not(feature = "server"))]
 pub fn run(a: Args) -> CliResult {
-    let _ = (a.data, a.listen, a.auth_token_file, a.insecure, a.sync);
+    let _ = (a.data, a.listen, a.auth_token_file, a.insecure, a.sync, a.backup_dir);
     super::fail("this strata binary was built without the `server` feature")
 }
 

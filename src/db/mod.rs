@@ -10,6 +10,7 @@
 //!   no sample is in a live segment and replayed, and none is in neither.
 
 mod appender;
+mod backup;
 mod catalog;
 mod compact;
 mod downsample;
@@ -39,6 +40,7 @@ use crate::segment::{self, Segment};
 use crate::wal::{self, Record, WalOptions, WalWriter};
 
 pub use appender::{Appender, SeriesRef};
+pub use backup::BackupReport;
 pub use catalog::{MetricInfo, MetricList};
 pub use maintain::CompactionReport;
 pub use querier::{Querier, SeriesSet};

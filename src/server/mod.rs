@@ -60,6 +60,9 @@ pub struct ServeConfig {
     /// Engine options for `Db::open`.
     pub options: Options,
     pub limits: Limits,
+    /// Where `POST /backup` writes snapshots (one new directory each). Default: none,
+    /// and the endpoint is disabled.
+    pub backup_dir: Option<PathBuf>,
 }
 
 impl Default for ServeConfig {
@@ -71,6 +74,7 @@ impl Default for ServeConfig {
             insecure: false,
             options: Options::default(),
             limits: Limits::default(),
+            backup_dir: None,
         }
     }
 }
@@ -86,6 +90,7 @@ pub(crate) struct AppState {
     /// Permits for concurrent `/stream` subscribers.
     pub streams: Arc<Semaphore>,
     pub started: Instant,
+    pub backup_dir: Option<PathBuf>,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -133,6 +138,7 @@ pub async fn serve(
         metrics: metrics::Metrics::default(),
         shutdown: stop_rx,
         started: Instant::now(),
+        backup_dir: cfg.backup_dir,
     });
     conn::accept_loop(listener, state, stop_tx, shutdown).await
 }

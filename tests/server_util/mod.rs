@@ -35,6 +35,11 @@ pub fn start() -> TestServer {
 }
 
 pub fn start_with(options: Options, limits: Limits, token: Option<&str>) -> TestServer {
+    start_configured(options, limits, token, false)
+}
+
+/// As `start_with`; with `backups`, `POST /backup` writes under `<dir>/backups`.
+pub fn start_configured(options: Options, limits: Limits, token: Option<&str>, backups: bool) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(Db::open(dir.path().join("data"), options.clone()).unwrap());
     let token_file = token.map(|t| {
@@ -42,7 +47,8 @@ pub fn start_with(options: Options, limits: Limits, token: Option<&str>) -> Test
         std::fs::write(&p, format!("  {t}\n")).unwrap();
         p
     });
-    let cfg = ServeConfig { auth_token_file: token_file, options, limits, ..ServeConfig::default() };
+    let backup_dir = backups.then(|| dir.path().join("backups"));
+    let cfg = ServeConfig { auth_token_file: token_file, options, limits, backup_dir, ..ServeConfig::default() };
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let db2 = db.clone();

@@ -2,6 +2,7 @@
 //! Handlers parse their own query strings and bodies so that every error,
 //! including a malformed parameter, is a JSON `{"error": ...}` naming it.
 
+mod admin;
 mod health;
 mod ingest;
 mod query;
@@ -37,6 +38,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/import", post(import::import))
         .route("/stream", get(stream::stream))
         .route("/metrics", get(metrics::handler))
+        .route("/backup", post(admin::backup))
         .route_layer(from_fn_with_state(state.clone(), auth::require));
     Router::new()
         .route("/health", get(health::health))
