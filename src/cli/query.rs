@@ -248,7 +248,8 @@ mod tests {
             "host,region",
         ])
         .unwrap();
-        assert_eq!((r.start, r.end, r.step), (10_000_000 - 3_600_000, 10_000_000, Some(300_000)));
+        // With a step the range widens to whole steps: 6.4e6 down to 6.3e6, 1e7 up to the end of its step.
+        assert_eq!((r.start, r.end, r.step), (6_300_000, 10_199_999, Some(300_000)));
         assert_eq!(
             (r.agg, r.group_by.clone(), r.tier),
             (Agg::Avg, vec!["host".to_string(), "region".into()], Tier::Auto)
