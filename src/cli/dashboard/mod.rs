@@ -1,35 +1,51 @@
-//! `strata dashboard`: a terminal UI (ratatui + crossterm) over a data directory:
-//! summary, alerts, per-metric sparklines, top series; refreshed every few seconds.
+//! `strata dashboard`: a terminal UI (ratatui + crossterm) over a data directory
+//! or a running server: summary, alerts, per-metric sparklines, top series;
+//! refreshed every few seconds.
 
 mod alert;
+mod prom;
+mod remote;
 mod source;
 mod view;
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind};
 use ratatui::Terminal;
-use strata::Db;
 
 use self::alert::Alert;
-use super::{fail, open_existing, times, CliError, CliResult, DataDir};
+use self::remote::HttpSource;
+use self::source::{Snapshot, Source};
+use super::{fail, open_existing, times, CliError, CliResult};
 
 /// A terminal dashboard: summary, alerts, sparklines, top series.
 #[derive(clap::Args, Debug)]
 #[command(
-    long_about = "A terminal dashboard over a data directory: a summary (series, samples, ingest rate, \
-        disk, compression), threshold alerts coloured green / yellow / red, sparklines of one metric \
-        (mean over its series) for the last hour and the last day, and the top series by sample rate. \
-        It refreshes every --refresh; ←/→ or j/k switch the metric, r refreshes, q quits. The directory \
-        is opened (and locked) for the dashboard's lifetime; --once prints one frame and exits.",
+    long_about = "A terminal dashboard over a data directory (--data) or a running server (--url): a \
+        summary (series, samples, ingest rate, disk, compression), threshold alerts coloured green / \
+        yellow / red, sparklines of one metric (mean over its series) for the last hour and the last \
+        day, and the top series by sample rate. It refreshes every --refresh; ←/→ or j/k switch the \
+        metric, r refreshes, q quits. A directory is opened (and locked) for the dashboard's lifetime; \
+        while `strata serve` holds it, use --url instead. If a refresh fails (server down, 401, 5xx) \
+        the last frame stays up with the error on the bottom line, and the next refresh retries. \
+        --once prints one frame and exits (exit 1 if collecting it fails).",
     after_help = "Examples:\n  strata dashboard --data ./data --alert 'cpu_usage_user>90' --alert 'cpu_usage_idle<10:5'\n  \
+        strata dashboard --url http://127.0.0.1:9464 --auth-token-file ./token\n  \
         strata dashboard --data ./data --once"
 )]
 pub struct Args {
-    #[command(flatten)]
-    data: DataDir,
+    /// Data directory of the database [default: ./data].
+    #[arg(long, value_name = "DIR", conflicts_with = "url")]
+    data: Option<PathBuf>,
+    /// Read from a running `strata serve` at this base URL instead, e.g. http://127.0.0.1:9464.
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// File holding the server's bearer token (with --url).
+    #[arg(long, value_name = "FILE", requires = "url")]
+    auth_token_file: Option<PathBuf>,
     /// Threshold alert, repeatable: SELECTOR>CRIT, SELECTOR<CRIT, or SELECTOR>WARN:CRIT.
     #[arg(long = "alert", value_name = "RULE", value_parser = Alert::parse)]
     alerts: Vec<Alert>,
@@ -59,19 +75,23 @@ pub fn run(a: Args) -> CliResult {
     if a.refresh <= 0 {
         return fail("--refresh must be positive");
     }
-    let db = open_existing(&a.data.data)?;
-    let dir = a.data.data.display().to_string();
-    let first = db.series_per_value(strata::METRIC_NAME);
+    let mut src = match &a.url {
+        Some(url) => Source::Remote(HttpSource::new(url, a.auth_token_file.as_deref())?),
+        None => {
+            let dir = a.data.clone().unwrap_or_else(|| PathBuf::from("./data"));
+            Source::Local { db: open_existing(&dir)?, dir: dir.display().to_string() }
+        }
+    };
     let mut selected = match &a.metric {
-        Some(m) => match first.iter().position(|(n, _)| n == m) {
+        Some(m) => match src.metrics()?.iter().position(|(n, _)| n == m) {
             Some(i) => i,
-            None => return fail(format!("no metric named {m:?} in {dir}")),
+            None => return fail(format!("no metric named {m:?} in {}", src.label())),
         },
         None => 0,
     };
     let refresh_secs = (a.refresh / 1000).max(1) as u64;
     if a.once {
-        let snap = source::collect(&db, &dir, &a.alerts, selected, times::now_ms())?;
+        let snap = src.collect(&a.alerts, selected, times::now_ms())?;
         let (w, h) = a.size;
         let mut t = Terminal::new(TestBackend::new(w, h)).map_err(|e| CliError::new(e.to_string()))?;
         t.draw(|f| view::render(f, &snap, &a.alerts, refresh_secs)).map_err(|e| CliError::new(e.to_string()))?;
@@ -89,28 +109,37 @@ pub fn run(a: Args) -> CliResult {
         return fail("the dashboard needs a terminal; use --once to print one frame");
     }
     let mut term = ratatui::try_init().map_err(|e| CliError::new(format!("setting up the terminal: {e}")))?;
-    let result = event_loop(&mut term, &db, &dir, &a.alerts, &mut selected, a.refresh as u64, refresh_secs);
+    let result = event_loop(&mut term, &mut src, &a.alerts, &mut selected, a.refresh as u64, refresh_secs);
     let restored = ratatui::try_restore();
     result?;
     restored.map_err(|e| CliError::new(format!("restoring the terminal: {e}")))
 }
 
+/// A fresh snapshot, or the previous one carrying the error: a server that is
+/// down or refuses us is shown on the status line, and the next refresh retries.
+fn refresh(src: &mut Source, alerts: &[Alert], selected: usize, prev: Snapshot) -> Snapshot {
+    match src.collect(alerts, selected, times::now_ms()) {
+        Ok(s) => s,
+        Err(e) => Snapshot { error: Some(e.to_string()), ..prev },
+    }
+}
+
 fn event_loop(
     term: &mut ratatui::DefaultTerminal,
-    db: &Db,
-    dir: &str,
+    src: &mut Source,
     alerts: &[Alert],
     selected: &mut usize,
     refresh_ms: u64,
     refresh_secs: u64,
 ) -> CliResult {
     let io = |e: std::io::Error| CliError::new(format!("terminal: {e}"));
-    let mut snap = source::collect(db, dir, alerts, *selected, times::now_ms())?;
+    let empty = Snapshot { dir: src.label().to_string(), window_end: times::now_ms() + 1, ..Default::default() };
+    let mut snap = refresh(src, alerts, *selected, empty);
     let mut last = Instant::now();
     loop {
         term.draw(|f| view::render(f, &snap, alerts, refresh_secs)).map_err(io)?;
         let wait = Duration::from_millis(refresh_ms).saturating_sub(last.elapsed());
-        let mut refresh = wait.is_zero();
+        let mut again = wait.is_zero();
         if event::poll(wait).map_err(io)? {
             if let Event::Key(k) = event::read().map_err(io)? {
                 if k.kind == KeyEventKind::Press {
@@ -122,12 +151,12 @@ fn event_loop(
                         KeyCode::Char('r') => {}
                         _ => continue,
                     }
-                    refresh = true;
+                    again = true;
                 }
             }
         }
-        if refresh {
-            snap = source::collect(db, dir, alerts, *selected, times::now_ms())?;
+        if again {
+            snap = refresh(src, alerts, *selected, snap);
             last = Instant::now();
         }
     }

@@ -1,5 +1,6 @@
-//! What the dashboard shows, collected from a database into a [`Snapshot`]
-//! (the view renders snapshots only, so it can be tested without a database).
+//! What the dashboard shows, collected into a [`Snapshot`] from a [`Source`]: a
+//! database opened here, or a server's HTTP API (`remote.rs`). The view renders
+//! snapshots only, so it neither knows nor cares where they came from.
 //!
 //! Windows end at the newest sample when that is in the past (a directory being
 //! inspected offline), else now; the rate is samples per second of data time over
@@ -8,13 +9,48 @@
 use strata::{Db, MatchOp, Matcher, METRIC_NAME};
 
 use super::alert::{Alert, Level};
+use super::remote::HttpSource;
 use crate::cli::CliResult;
 
-const MINUTE: i64 = 60_000;
-const RATE_WINDOW: i64 = 5 * MINUTE;
+pub const MINUTE: i64 = 60_000;
+pub const RATE_WINDOW: i64 = 5 * MINUTE;
 pub const HOUR_BUCKETS: usize = 60;
 pub const DAY_BUCKETS: usize = 96;
-const TOP: usize = 10;
+pub const TOP: usize = 10;
+
+/// Where snapshots come from.
+pub enum Source {
+    /// A data directory, opened (and locked) by the dashboard; `dir` is for display.
+    Local { db: Db, dir: String },
+    /// A running server (`--url`).
+    Remote(HttpSource),
+}
+
+impl Source {
+    /// The directory or URL, for the title and messages.
+    pub fn label(&self) -> &str {
+        match self {
+            Source::Local { dir, .. } => dir,
+            Source::Remote(h) => h.url(),
+        }
+    }
+
+    /// Metric names with their series counts, sorted by name.
+    pub fn metrics(&self) -> CliResult<Vec<(String, usize)>> {
+        match self {
+            Source::Local { db, .. } => Ok(db.series_per_value(METRIC_NAME)),
+            Source::Remote(h) => h.metrics(),
+        }
+    }
+
+    /// Collects a snapshot; `selected` indexes the metric names (wrapped).
+    pub fn collect(&mut self, alerts: &[Alert], selected: usize, now: i64) -> CliResult<Snapshot> {
+        match self {
+            Source::Local { db, dir } => collect(db, dir, alerts, selected, now),
+            Source::Remote(h) => h.collect(alerts, selected, now),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct TopSeries {
@@ -55,6 +91,9 @@ pub struct Snapshot {
     pub day: Vec<Option<f64>>,
     pub top: Vec<TopSeries>,
     pub alerts: Vec<AlertState>,
+    /// Why the latest refresh failed (or what is wrong with the source); the
+    /// rest of the snapshot is then the last one that succeeded.
+    pub error: Option<String>,
 }
 
 impl Snapshot {
@@ -75,8 +114,8 @@ impl Snapshot {
     }
 }
 
-/// Collects a snapshot; `selected` indexes the metric names (wrapped).
-pub fn collect(db: &Db, dir: &str, alerts: &[Alert], selected: usize, now: i64) -> CliResult<Snapshot> {
+/// Collects a snapshot from a database; `selected` indexes the metric names (wrapped).
+fn collect(db: &Db, dir: &str, alerts: &[Alert], selected: usize, now: i64) -> CliResult<Snapshot> {
     let st = db.stats()?;
     let end = st.newest.map_or(now, |n| n.min(now)) + 1;
     let metrics = db.series_per_value(METRIC_NAME);
@@ -103,16 +142,21 @@ pub fn collect(db: &Db, dir: &str, alerts: &[Alert], selected: usize, now: i64) 
         .iter()
         .map(|a| {
             let latest = db.latest(&a.matchers)?;
-            let value = a.worst(latest.iter().map(|(_, s)| s.value));
-            let series = value.and_then(|v| latest.iter().find(|(_, s)| s.value == v).map(|(l, _)| l.to_string()));
-            Ok(AlertState { text: a.text.clone(), level: a.level(value), value, series })
+            Ok(alert_state(a, latest.into_iter().map(|(l, s)| (l.to_string(), s.value)).collect()))
         })
         .collect::<CliResult<_>>()?;
     Ok(snap)
 }
 
+/// An alert graded by the latest values of its series (`(series, value)`).
+pub fn alert_state(a: &Alert, latest: Vec<(String, f64)>) -> AlertState {
+    let value = a.worst(latest.iter().map(|(_, v)| *v));
+    let series = value.and_then(|v| latest.into_iter().find(|(_, x)| *x == v).map(|(l, _)| l));
+    AlertState { text: a.text.clone(), level: a.level(value), value, series }
+}
+
 /// Per-bucket means of one metric over the last hour and the last day.
-type Buckets = Vec<Option<f64>>;
+pub type Buckets = Vec<Option<f64>>;
 
 fn sparklines(db: &Db, metric: &str, end: i64) -> CliResult<(Buckets, Buckets)> {
     let day_start = end - 24 * 60 * MINUTE;

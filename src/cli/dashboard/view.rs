@@ -58,7 +58,15 @@ pub fn render(f: &mut Frame, snap: &Snapshot, alerts: &[Alert], refresh_secs: u6
     render_top(f, snap, top_area);
 
     let keys = " ←/→ or j/k: switch metric   r: refresh now   q: quit ";
-    f.render_widget(Paragraph::new(keys).style(Style::new().fg(Color::DarkGray)), help);
+    // A failed refresh takes the bottom line, in red, ahead of the key help.
+    let line = match &snap.error {
+        Some(e) => Line::from(vec![
+            Span::styled(format!(" ⚠ {e} "), Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)),
+            Span::styled(keys, Style::new().fg(Color::DarkGray)),
+        ]),
+        None => Line::from(Span::styled(keys, Style::new().fg(Color::DarkGray))),
+    };
+    f.render_widget(Paragraph::new(line), help);
 }
 
 fn render_alerts(f: &mut Frame, snap: &Snapshot, area: Rect) {
@@ -248,6 +256,17 @@ mod tests {
         assert!(find(&b, "last hour (1 min): no data").is_some());
         assert!(find(&b, "no alerts configured").is_some());
         assert!(find(&b, "compression n/a").is_some());
+    }
+
+    #[test]
+    fn shows_a_failed_refresh_on_the_bottom_line() {
+        let snap = Snapshot { error: Some("cannot reach the server at http://h:1".into()), ..snapshot() };
+        let b = draw(&snap, &[]);
+        let (x, y) = find(&b, "⚠ cannot reach the server at http://h:1").unwrap();
+        assert_eq!((y, b[(x, y)].fg), (31, Color::Red));
+        assert!(row(&b, 31).contains("q: quit"));
+        // The last good data stays up.
+        assert!(find(&b, "series 1,000").is_some());
     }
 
     #[test]
