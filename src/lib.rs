@@ -4,6 +4,7 @@
 //! which is sealed into immutable, memory-mapped, compressed segments.
 //! See `docs/ARCHITECTURE.md` for the walk through the modules.
 
+pub mod check;
 pub mod codec;
 pub mod compact;
 mod db;

@@ -1,0 +1,384 @@
+//! Read-only verification of a data directory: the MANIFEST, every listed
+//! segment (structure, every page's checksum, every raw chunk decoded and
+//! compared with its metadata), series ids across files, and every WAL frame.
+//! `strata check` prints what [`check_dir`] returns.
+//!
+//! It takes no lock and writes nothing, so it can run beside a live `Db`. It does
+//! not use `wal::replay`, which truncates torn tails: the WAL is scanned here with
+//! the frame decoder. On a live directory a file may change or vanish during the
+//! scan; the check notices a manifest that changed under it and says so.
+//!
+//! Offsets: a problem found by a checksum or a format rule carries the offset
+//! that `Segment::open`, `Segment::verify` or `Manifest::decode` reports (the
+//! start of the damaged header, page, series table, directory or footer; the
+//! MANIFEST's failing field or its checksum). Problems found by decoding chunks
+//! or by comparing files carry no offset.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::codec::chunk::decode_chunk;
+use crate::error::{Error, Result};
+use crate::labels::Labels;
+use crate::manifest::{Manifest, SegmentRecord, FILE_NAME as MANIFEST};
+use crate::sample::{ChunkMeta, Sample};
+use crate::segment::{self, Segment};
+use crate::wal::record::{decode_frame, decode_header, probe_frame, FrameError, Record, FRAME_HEADER_LEN, HEADER_LEN};
+
+/// Where quarantined segments go (see `Options::repair`).
+pub const QUARANTINE_DIR: &str = "quarantine";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The data is damaged or inconsistent.
+    Error,
+    /// Something the next open cleans up (a torn WAL tail, leftover files).
+    Warning,
+}
+
+/// One finding, with the file and, when known, the byte offset it concerns.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub severity: Severity,
+    pub file: PathBuf,
+    pub offset: Option<u64>,
+    pub message: String,
+}
+
+/// What was checked.
+#[derive(Debug, Clone, Default)]
+pub struct Counts {
+    pub generation: u64,
+    pub segments: u64,
+    pub series: u64,
+    pub chunks: u64,
+    pub samples: u64,
+    pub wal_files: u64,
+    pub wal_records: u64,
+    pub wal_samples: u64,
+}
+
+/// The result of [`check_dir`].
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// The decoded MANIFEST; None when it is missing or damaged (then a problem says so).
+    pub manifest: Option<Manifest>,
+    pub problems: Vec<Problem>,
+    pub counts: Counts,
+}
+
+impl Report {
+    pub fn errors(&self) -> usize {
+        self.problems.iter().filter(|p| p.severity == Severity::Error).count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.problems.len() - self.errors()
+    }
+}
+
+/// Checks the data directory `dir`, reading only. `on_segment(done, total, file)` is
+/// called before each listed segment is checked (for progress display).
+/// Fails only when `dir` is not a directory or not a Strata data directory
+/// (`Error::InvalidArgument`); everything else is a problem in the report.
+pub fn check_dir(dir: &Path, mut on_segment: impl FnMut(usize, usize, &str)) -> Result<Report> {
+    if !dir.is_dir() {
+        return Err(Error::InvalidArgument(format!("{} does not exist or is not a directory", dir.display())));
+    }
+    let mut c = Checker::default();
+    let manifest = check_manifest(&mut c, dir)?;
+    let seg_dir = dir.join("segments");
+    if let Some(m) = &manifest {
+        for (i, rec) in m.segments.iter().enumerate() {
+            on_segment(i, m.segments.len(), &segment::file_name(rec.id));
+            check_segment(&mut c, dir, &seg_dir, rec, m.generation);
+        }
+    }
+    check_strays(&mut c, dir, &seg_dir, manifest.as_ref());
+    check_wal(&mut c, &dir.join("wal"), manifest.as_ref().map_or(0, |m| m.wal_floor));
+    Ok(Report { manifest, problems: c.problems, counts: c.counts })
+}
+
+#[derive(Default)]
+struct Checker {
+    problems: Vec<Problem>,
+    counts: Counts,
+    /// Series id → labels, and back, from segments and WAL series records.
+    ids: HashMap<u64, Labels>,
+    by_labels: HashMap<Labels, u64>,
+}
+
+impl Checker {
+    fn error(&mut self, file: &Path, offset: Option<u64>, message: impl Into<String>) {
+        self.problems.push(Problem { severity: Severity::Error, file: file.into(), offset, message: message.into() });
+    }
+
+    fn warn(&mut self, file: &Path, offset: Option<u64>, message: impl Into<String>) {
+        self.problems.push(Problem { severity: Severity::Warning, file: file.into(), offset, message: message.into() });
+    }
+
+    /// Records an engine error, keeping its file and offset when it has them.
+    fn engine_error(&mut self, fallback: &Path, e: Error) {
+        match e {
+            Error::Corruption { file, offset, reason } => self.error(&file, Some(offset), reason),
+            other => self.error(fallback, None, other.to_string()),
+        }
+    }
+
+    /// Series ids must mean the same labels everywhere, and labels have one id.
+    fn define(&mut self, file: &Path, offset: Option<u64>, id: u64, labels: &Labels) {
+        if let Some(old) = self.ids.get(&id) {
+            if old != labels {
+                let msg = format!("series id {id} is {labels} here but {old} elsewhere");
+                self.error(file, offset, msg);
+            }
+            return;
+        }
+        if let Some(&other) = self.by_labels.get(labels) {
+            let msg = format!("series {labels} has id {id} here but {other} elsewhere");
+            self.error(file, offset, msg);
+            return;
+        }
+        self.ids.insert(id, labels.clone());
+        self.by_labels.insert(labels.clone(), id);
+    }
+}
+
+/// Decodes the manifest. `Ok(None)` when it is missing or broken (reported).
+fn check_manifest(c: &mut Checker, dir: &Path) -> Result<Option<Manifest>> {
+    let path = dir.join(MANIFEST);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !dir.join("segments").is_dir() && !dir.join("wal").is_dir() {
+                return Err(Error::InvalidArgument(format!(
+                    "{} is not a Strata data directory (no MANIFEST, segments or wal)",
+                    dir.display()
+                )));
+            }
+            c.error(&path, None, "MANIFEST is missing");
+            return Ok(None);
+        }
+        Err(e) => {
+            c.error(&path, None, format!("cannot read: {e}"));
+            return Ok(None);
+        }
+    };
+    match Manifest::decode(&bytes, &path) {
+        Ok(m) => {
+            c.counts.generation = m.generation;
+            Ok(Some(m))
+        }
+        Err(e) => {
+            c.engine_error(&path, e);
+            Ok(None)
+        }
+    }
+}
+
+fn check_segment(c: &mut Checker, dir: &Path, seg_dir: &Path, rec: &SegmentRecord, generation: u64) {
+    let path = seg_dir.join(segment::file_name(rec.id));
+    if !path.exists() {
+        // A compaction may have replaced it since the manifest was read.
+        let changed = Manifest::load(dir).ok().flatten().is_some_and(|m| m.generation != generation);
+        if changed {
+            c.warn(&path, None, "vanished during the check and the MANIFEST changed (live database?): re-run");
+        } else {
+            c.error(&path, None, "listed in the MANIFEST but missing");
+        }
+        return;
+    }
+    let seg = match Segment::open(&path) {
+        Ok(s) => s,
+        Err(e) => return c.engine_error(&path, e),
+    };
+    c.counts.segments += 1;
+    let info = seg.info().clone();
+    let expect = (rec.id, rec.tier, rec.min_t, rec.max_t, rec.samples, rec.series, rec.file_size);
+    let found = (info.id, info.tier, info.min_t, info.max_t, info.samples, info.series, info.file_size);
+    if expect != found {
+        c.error(
+            &path,
+            None,
+            format!(
+                "disagrees with the MANIFEST: manifest says (id, tier, min_t, max_t, samples, series, size) = \
+                 {expect:?}, the file {found:?}"
+            ),
+        );
+    }
+    if let Err(e) = seg.verify() {
+        return c.engine_error(&path, e);
+    }
+    for entry in seg.series() {
+        c.define(&path, None, entry.id, &entry.labels);
+    }
+    c.counts.series += info.series;
+    if info.tier != 0 {
+        return; // Rollup tiers use their own chunk encoding: their pages were checked, not decoded.
+    }
+    let Ok(mut cursor) = seg.cursor() else {
+        return c.error(&path, None, "cannot create a decompressor");
+    };
+    let mut buf = Vec::new();
+    let mut bad: Vec<String> = Vec::new();
+    for entry in seg.series() {
+        let mut k = 0usize;
+        let r = cursor.for_each_chunk(
+            entry,
+            |_| true,
+            |meta, bytes| {
+                buf.clear();
+                let what = match decode_chunk(bytes, &mut buf) {
+                    Err(e) => Some(e.to_string()),
+                    Ok(()) => chunk_disagrees(meta, &buf),
+                };
+                if let Some(w) = what {
+                    bad.push(format!("series {} {} chunk {k} (min_t {}): {w}", entry.id, entry.labels, meta.min_t));
+                }
+                k += 1;
+                Ok(())
+            },
+        );
+        if let Err(e) = r {
+            c.engine_error(&path, e);
+        }
+        c.counts.chunks += k as u64;
+    }
+    c.counts.samples += info.samples;
+    const SHOWN: usize = 20;
+    let more = bad.len().saturating_sub(SHOWN);
+    for b in bad.into_iter().take(SHOWN) {
+        c.error(&path, None, b);
+    }
+    if more > 0 {
+        c.error(&path, None, format!("... and {more} more bad chunks"));
+    }
+}
+
+/// Whether decoded samples contradict their chunk's metadata; says how.
+fn chunk_disagrees(meta: &ChunkMeta, s: &[Sample]) -> Option<String> {
+    let (Some(first), Some(last)) = (s.first(), s.last()) else {
+        return Some("decodes to no samples".into());
+    };
+    if s.len() != meta.count as usize {
+        return Some(format!("decodes to {} samples, metadata says {}", s.len(), meta.count));
+    }
+    if first.ts != meta.min_t || last.ts != meta.max_t {
+        return Some(format!("spans {}..{}, metadata says {}..{}", first.ts, last.ts, meta.min_t, meta.max_t));
+    }
+    if let Some(w) = s.windows(2).find(|w| w[0].ts >= w[1].ts) {
+        return Some(format!("timestamps not increasing at {} then {}", w[0].ts, w[1].ts));
+    }
+    let m = ChunkMeta::of(s);
+    let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+    // The sum may be accumulated differently by another writer: allow rounding.
+    let close = |a: f64, b: f64| same(a, b) || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
+    if !same(m.min, meta.min) || !same(m.max, meta.max) || !close(m.sum, meta.sum) {
+        return Some(format!(
+            "values give min {} max {} sum {}, metadata says {} {} {}",
+            m.min, m.max, m.sum, meta.min, meta.max, meta.sum
+        ));
+    }
+    None
+}
+
+/// Files the next open would sweep (temporaries, unpublished segments), and
+/// segments an earlier repair set aside.
+fn check_strays(c: &mut Checker, dir: &Path, seg_dir: &Path, m: Option<&Manifest>) {
+    let listed: HashSet<String> =
+        m.map(|m| m.segments.iter().map(|s| segment::file_name(s.id)).collect()).unwrap_or_default();
+    for d in [dir, seg_dir] {
+        let Ok(rd) = fs::read_dir(d) else { continue };
+        let mut names: Vec<(String, PathBuf)> =
+            rd.flatten().map(|e| (e.file_name().to_string_lossy().into_owned(), e.path())).collect();
+        names.sort();
+        for (name, path) in names {
+            if name.ends_with(".tmp") {
+                c.warn(&path, None, "leftover temporary file; the next open removes it");
+            } else if d == seg_dir && name.ends_with(".seg") && m.is_some() && !listed.contains(&name) {
+                c.warn(&path, None, "segment not in the MANIFEST (never published); the next open removes it");
+            }
+        }
+    }
+    let q = dir.join(QUARANTINE_DIR);
+    let n = fs::read_dir(&q).map(|rd| rd.flatten().count()).unwrap_or(0);
+    if n > 0 {
+        c.warn(&q, None, format!("{n} quarantined file(s): set aside by a repair, not served"));
+    }
+}
+
+fn check_wal(c: &mut Checker, wal_dir: &Path, floor: u64) {
+    let files = match crate::wal::list_segments(wal_dir) {
+        Ok(f) => f,
+        Err(e) => return c.engine_error(wal_dir, e),
+    };
+    let live: Vec<(u64, PathBuf)> = files.into_iter().filter(|(s, _)| *s >= floor).collect();
+    for w in live.windows(2) {
+        if w[0].0 + 1 != w[1].0 {
+            let msg = format!("WAL files {:016x} to {:016x} are missing", w[0].0 + 1, w[1].0 - 1);
+            c.error(&w[1].1, Some(0), msg);
+        }
+    }
+    for (i, (seq, path)) in live.iter().enumerate() {
+        check_wal_file(c, path, *seq, i + 1 == live.len());
+    }
+}
+
+fn check_wal_file(c: &mut Checker, path: &Path, seq: u64, newest: bool) {
+    let data = match fs::read(path) {
+        Ok(d) => d,
+        Err(e) => return c.error(path, None, format!("cannot read: {e}")),
+    };
+    c.counts.wal_files += 1;
+    match decode_header(&data) {
+        Err(reason) if newest && data.len() <= HEADER_LEN => {
+            return c.warn(path, Some(0), format!("torn header ({reason}); the next open removes this file"));
+        }
+        Err(reason) => return c.error(path, Some(0), reason),
+        Ok(s) if s != seq => return c.error(path, Some(0), format!("header names seq {s:016x}, not the file's")),
+        Ok(_) => {}
+    }
+    let mut pos = HEADER_LEN;
+    let mut undefined: Option<(u64, u64, u64)> = None; // (first id, offset, count)
+    while pos < data.len() {
+        match decode_frame(&data[pos..]) {
+            Ok((rec, n)) => {
+                c.counts.wal_records += 1;
+                match rec {
+                    Record::Series(list) => {
+                        for (id, labels) in &list {
+                            c.define(path, Some(pos as u64), *id, labels);
+                        }
+                    }
+                    Record::Samples(batch) => {
+                        c.counts.wal_samples += batch.len() as u64;
+                        for s in batch.iter().filter(|s| !c.ids.contains_key(&s.series)) {
+                            let u = undefined.get_or_insert((s.series, pos as u64, 0));
+                            u.2 += 1;
+                        }
+                    }
+                }
+                pos += n;
+            }
+            Err(e) => {
+                let reason = match e {
+                    FrameError::Incomplete => "frame runs past the end of the file".to_string(),
+                    FrameError::Corrupt(r) => r.to_string(),
+                };
+                let after =
+                    (pos + 1..=data.len().saturating_sub(FRAME_HEADER_LEN + 1)).any(|q| probe_frame(&data[q..]));
+                if newest && !after {
+                    let cut = data.len() - pos;
+                    c.warn(path, Some(pos as u64), format!("torn tail ({reason}): the next open cuts {cut} bytes"));
+                } else {
+                    c.error(path, Some(pos as u64), format!("{reason}, with valid frames after it"));
+                }
+                break;
+            }
+        }
+    }
+    if let Some((id, at, n)) = undefined {
+        c.error(path, Some(at), format!("{n} samples for series never defined (first: id {id})"));
+    }
+}
