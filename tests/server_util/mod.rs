@@ -219,3 +219,27 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Runs `write` on a fresh connection from its own thread while this thread reads
+/// the answer until EOF, a reset or the 30 s read timeout; returns the bytes read.
+/// Write errors are the writer's to ignore: the server may answer (413, 408) and
+/// close before the request is complete. The socket is shut down afterwards, so a
+/// writer still sending fails and returns.
+pub fn exchange(addr: SocketAddr, write: impl FnOnce(&mut TcpStream) + Send + 'static) -> Vec<u8> {
+    let mut s = connect(addr);
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || write(&mut w));
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw); // on a reset, what arrived before it is kept
+    let _ = s.shutdown(std::net::Shutdown::Both);
+    let _ = writer.join();
+    raw
+}
+
+/// One chunk of a `Transfer-Encoding: chunked` body.
+pub fn chunk(data: &[u8]) -> Vec<u8> {
+    let mut out = format!("{:x}\r\n", data.len()).into_bytes();
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+    out
+}
