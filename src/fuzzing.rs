@@ -1,12 +1,15 @@
-//! Entry points for the decode fuzzers. Each must return without panicking for
-//! any input; `fuzz/` drives them with libFuzzer and `tests/fuzz_corpus.rs`
-//! replays the checked-in corpus under `cargo test`.
+//! Entry points for the decode and parse fuzzers. Each must return without
+//! panicking for any input, and asserts what it can of the result (round trips,
+//! invariants); `fuzz/` drives them with libFuzzer and `tests/fuzz_corpus.rs`
+//! replays the checked-in corpus under `cargo test`. The server's parsers need
+//! the `server` feature.
 
 use std::io::Write;
 
 use crate::codec::{chunk, varint, xor::XorChunk};
-use crate::labels::Labels;
+use crate::labels::{Labels, MatchOp, Matcher};
 use crate::manifest::Manifest;
+use crate::rollup::{check_buckets, codec as rollup_codec, Bucket};
 use crate::sample::Sample;
 use crate::segment::Segment;
 use crate::wal;
@@ -100,4 +103,207 @@ pub fn xor_chunk(data: &[u8]) {
         c.append(s.ts, s.value);
     }
     assert_eq!(c.iter().collect::<Vec<_>>(), samples);
+}
+
+/// The rollup chunk decoder: what decodes satisfies the bucket invariants,
+/// re-encodes, and reads back bit for bit; a failed decode leaves `out` alone.
+pub fn rollup(data: &[u8]) {
+    let sentinel = Bucket::empty(7);
+    let mut out = vec![sentinel];
+    if rollup_codec::decode_buckets(data, &mut out).is_err() {
+        assert_eq!(out, [sentinel], "a failed decode changed its output");
+        return;
+    }
+    let got = &out[1..];
+    assert!(!got.is_empty() && got.len() <= rollup_codec::MAX_BUCKETS);
+    assert_eq!(check_buckets(got, None), Ok(()));
+    let mut enc = Vec::new();
+    let meta = rollup_codec::encode_buckets(got, &mut enc).expect("decoded buckets re-encode");
+    assert_eq!(meta.count as usize, got.len());
+    assert_eq!((meta.min_t, meta.max_t), (got[0].start, got[got.len() - 1].start));
+    let mut back = Vec::new();
+    rollup_codec::decode_buckets(&enc, &mut back).expect("re-encoded buckets decode");
+    assert_eq!(back, got, "rollup buckets did not round-trip");
+    let mut again = Vec::new();
+    rollup_codec::encode_buckets(&back, &mut again).expect("re-encodes");
+    assert_eq!(again, enc, "the encoder is not deterministic");
+}
+
+/// Parses `input` with a selector parser and checks what it returns: an error
+/// position inside the input, or matchers that select something and that
+/// survive a render (`{name op "value"}`, only `\` and `"` escaped) and re-parse.
+fn check_selector(input: &str, parse: &dyn Fn(&str) -> Result<Vec<Matcher>, usize>) -> Option<Vec<Matcher>> {
+    let ms = match parse(input) {
+        Ok(ms) => ms,
+        Err(pos) => {
+            assert!(pos <= input.len(), "error at byte {pos} of a {}-byte selector", input.len());
+            return None;
+        }
+    };
+    assert!(ms.iter().any(|m| !m.matches_empty()), "{input:?} selects every series");
+    let text = render_matchers(&ms);
+    let back = parse(&text).unwrap_or_else(|pos| panic!("{text:?} (from {input:?}) fails at byte {pos}"));
+    assert_eq!(matcher_keys(&back), matcher_keys(&ms), "{input:?} re-rendered as {text:?}");
+    Some(ms)
+}
+
+fn render_matchers(ms: &[Matcher]) -> String {
+    let mut s = String::from("{");
+    for (i, m) in ms.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        let op = match m.op {
+            MatchOp::Eq => "=",
+            MatchOp::Ne => "!=",
+            MatchOp::Regex => "=~",
+            MatchOp::NotRegex => "!~",
+        };
+        s.push_str(&m.name);
+        s.push_str(op);
+        s.push('"');
+        for c in m.value.chars() {
+            if c == '\\' || c == '"' {
+                s.push('\\');
+            }
+            s.push(c);
+        }
+        s.push('"');
+    }
+    s.push('}');
+    s
+}
+
+fn matcher_keys(ms: &[Matcher]) -> Vec<(&str, MatchOp, &str)> {
+    ms.iter().map(|m| (m.name.as_str(), m.op, m.value.as_str())).collect()
+}
+
+/// The selector parser of the `strata` binary, which lives outside the library:
+/// its fuzz target and `tests/fuzz_corpus.rs` include `src/cli/selector.rs` and
+/// pass its functions in. Besides the selector checks, a series that parses must
+/// survive `write_series` and `parse_series`; with the `server` feature, the
+/// server's parser must agree with it on text where their grammars coincide.
+pub fn cli_selector(
+    data: &[u8],
+    parse_selector: &dyn Fn(&str) -> Result<Vec<Matcher>, usize>,
+    parse_series: &dyn Fn(&str) -> Result<Labels, String>,
+    write_series: &dyn Fn(&Labels) -> String,
+) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    #[cfg_attr(not(feature = "server"), allow(unused_variables))]
+    let cli = check_selector(text, parse_selector);
+    if let Ok(labels) = parse_series(text) {
+        let written = write_series(&labels);
+        assert_eq!(parse_series(&written).as_ref(), Ok(&labels), "{text:?} written as {written:?}");
+    }
+    // The grammars differ in escapes and in what counts as whitespace (the CLI's
+    // is Unicode's, which includes \x0b); elsewhere they must agree.
+    #[cfg(feature = "server")]
+    if text.is_ascii() && !text.contains(['\\', '\x0b']) {
+        let server = check_selector(text, &|s| crate::server::selector::parse(s).map_err(|e| e.pos));
+        let keys = |ms: &Option<Vec<Matcher>>| ms.as_ref().map(|m| render_matchers(m));
+        assert_eq!(keys(&cli), keys(&server), "the CLI and server parse {text:?} differently");
+    }
+}
+
+/// The server's selector parser (`match[]`, `/query`, remote read).
+#[cfg(feature = "server")]
+pub fn selector(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    check_selector(text, &|s| crate::server::selector::parse(s).map_err(|e| e.pos));
+}
+
+/// The InfluxDB line protocol parser. The first byte picks the precision and the
+/// limits; the rest is the body. Names are sanitized, so no line is refused for
+/// an invalid name; every error names a line; and, when the limits cannot add up
+/// across lines, a body parses exactly when each of its lines does, to the same samples.
+#[cfg(feature = "server")]
+pub fn line_protocol(data: &[u8]) {
+    use crate::server::line_protocol::{parse, Precision};
+    let Some((&flags, body)) = data.split_first() else { return };
+    let precision =
+        [Precision::Ns, Precision::Us, Precision::Ms, Precision::S, Precision::M, Precision::H][flags as usize % 6];
+    let mut limits = crate::server::Limits::default();
+    if flags & 0x40 != 0 {
+        limits.max_labels_per_series = 3;
+        limits.max_label_name_len = 8;
+        limits.max_label_value_len = 8;
+    }
+    let per_request = flags & 0x80 != 0;
+    if per_request {
+        limits.max_series_per_request = 2;
+        limits.max_samples_per_request = 4;
+    }
+    let now = 1_700_000_000_000;
+    let whole = parse(body, precision, now, &limits);
+    let lines = body.split(|&b| b == b'\n').count();
+    let failed_line = whole.as_ref().err().map(|e| {
+        let m = &e.message;
+        let line = e.extra.get("line").and_then(|v| v.as_u64()).unwrap_or_else(|| panic!("no line in {m:?}"));
+        let why =
+            m.strip_prefix(&format!("line {line}: ")).unwrap_or_else(|| panic!("{m:?} does not start with its line"));
+        assert!(!why.starts_with("invalid label "), "a name was not sanitized: {m}");
+        assert!(line >= 1 && line as usize <= lines, "line {line} of {lines}: {m}");
+        line as usize
+    });
+    let Ok(text) = std::str::from_utf8(body) else {
+        assert!(whole.is_err(), "invalid UTF-8 was accepted");
+        return;
+    };
+    if per_request {
+        return;
+    }
+    let (mut samples, mut series) = (0, 0);
+    for (i, line) in text.split('\n').enumerate() {
+        match parse(line.as_bytes(), precision, now, &limits) {
+            Ok(p) => {
+                samples += p.batch.len();
+                series += p.batch.series_count();
+            }
+            Err(e) => {
+                assert_eq!(failed_line, Some(i + 1), "line {} fails alone ({}) but not in the body", i + 1, e.message);
+                return;
+            }
+        }
+    }
+    let p = whole.unwrap_or_else(|e| panic!("every line parses alone, the body fails: {}", e.message));
+    assert_eq!(p.batch.len(), samples);
+    assert!(p.batch.series_count() <= series);
+}
+
+/// Prometheus remote write as the server decodes it: snappy, the limits prescan,
+/// prost, then the batch. The first byte picks tight or default limits and
+/// whether the rest is a snappy block as sent or a protobuf to compress first
+/// (so mutations reach the protobuf directly).
+#[cfg(feature = "server")]
+pub fn remote_write(data: &[u8]) {
+    use crate::server::remote_write::{decode, to_batch};
+    use prost::Message;
+    let Some((&flags, rest)) = data.split_first() else { return };
+    let mut limits = crate::server::Limits::default();
+    if flags & 1 != 0 {
+        limits.max_series_per_request = 3;
+        limits.max_samples_per_request = 6;
+        limits.max_labels_per_series = 3;
+        limits.max_label_name_len = 16;
+        limits.max_label_value_len = 16;
+        limits.max_decompressed_bytes = 512;
+    }
+    let snappy = |b: &[u8]| snap::raw::Encoder::new().compress_vec(b).expect("snappy compresses");
+    let raw = if flags & 2 != 0 { snappy(rest) } else { rest.to_vec() };
+    let Ok(req) = decode(&raw, &limits) else { return };
+    // The prescan lets nothing past the limits through to the decoder.
+    let samples: usize = req.timeseries.iter().map(|t| t.samples.len()).sum();
+    assert!(req.timeseries.len() <= limits.max_series_per_request);
+    assert!(samples <= limits.max_samples_per_request);
+    assert!(req.timeseries.iter().all(|t| t.labels.len() <= limits.max_labels_per_series));
+    // Re-encoding is a fixed point (compared as bytes: NaN != NaN) and is accepted too.
+    let canon = req.encode_to_vec();
+    let again = decode(&snappy(&canon), &limits).expect("the re-encoded request decodes");
+    assert_eq!(again.encode_to_vec(), canon, "WriteRequest did not round-trip");
+    let n = req.timeseries.len();
+    if let Ok(batch) = to_batch(req, &limits) {
+        assert_eq!(batch.len(), samples);
+        assert!(batch.series_count() <= n);
+    }
 }

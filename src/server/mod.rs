@@ -21,11 +21,13 @@ mod error;
 mod export;
 mod import;
 mod limits;
-mod line_protocol;
+#[doc(hidden)]
+pub(crate) mod line_protocol;
 mod metrics;
 pub mod prompb;
 mod remote_read;
-mod remote_write;
+#[doc(hidden)]
+pub(crate) mod remote_write;
 mod routes;
 pub mod selector;
 mod stream;

@@ -23,14 +23,7 @@ use super::Shared;
 pub(crate) async fn write(State(st): State<Shared>, headers: HeaderMap, req: Body) -> ApiResult {
     let raw = snappy_body(&st, &headers, req).await?;
     let limits = st.limits.clone();
-    let batch = run_blocking(move || {
-        let buf = body::unsnappy(&raw, limits.max_decompressed_bytes)?;
-        prescan(&buf, &limits)?;
-        let req = WriteRequest::decode(buf.as_slice())
-            .map_err(|e| ApiError::bad_request(format!("invalid WriteRequest protobuf: {e}")))?;
-        to_batch(req, &limits)
-    })
-    .await?;
+    let batch = run_blocking(move || decode(&raw, &limits).and_then(|req| to_batch(req, &limits))).await?;
     batch.commit(&st, Protocol::RemoteWrite).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -47,7 +40,16 @@ pub(crate) async fn snappy_body(st: &Shared, headers: &HeaderMap, req: Body) -> 
     }
 }
 
-fn to_batch(req: WriteRequest, limits: &Limits) -> Result<Batch, ApiError> {
+/// A request body as sent (a snappy block) to the decoded request, refusing it
+/// past the limits before prost allocates anything. Fuzzed (`fuzz/`).
+pub(crate) fn decode(raw: &[u8], limits: &Limits) -> Result<WriteRequest, ApiError> {
+    let buf = body::unsnappy(raw, limits.max_decompressed_bytes)?;
+    prescan(&buf, limits)?;
+    WriteRequest::decode(buf.as_slice())
+        .map_err(|e| ApiError::bad_request(format!("invalid WriteRequest protobuf: {e}")))
+}
+
+pub(crate) fn to_batch(req: WriteRequest, limits: &Limits) -> Result<Batch, ApiError> {
     let mut batch = Batch::new(limits);
     for (i, ts) in req.timeseries.into_iter().enumerate() {
         let labels = limits
