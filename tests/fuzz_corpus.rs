@@ -9,28 +9,60 @@ use strata::{Db, Labels, Options, RetentionPolicy, SyncMode, TierDurations};
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 6] = [
-    ("wal_frames", fuzzing::wal_frames),
-    ("segment_file", fuzzing::segment_file),
-    ("manifest", fuzzing::manifest),
-    ("chunk", fuzzing::chunk),
-    ("labels", fuzzing::labels),
-    ("xor_chunk", fuzzing::xor_chunk),
-];
+// The `strata` binary's selector parser: not in the library, so compiled here
+// from its source, as `fuzz/fuzz_targets/cli_selector.rs` does.
+#[allow(dead_code)]
+#[path = "../src/cli/selector.rs"]
+mod cli_selector;
+
+fn cli_selector(data: &[u8]) {
+    fuzzing::cli_selector(
+        data,
+        &|s| cli_selector::parse_selector(s).map_err(|e| e.pos),
+        &cli_selector::parse_series,
+        &|l| {
+            let mut s = String::new();
+            cli_selector::write_series(&mut s, l);
+            s
+        },
+    )
+}
+
+fn targets() -> Vec<(&'static str, Target)> {
+    #[cfg_attr(not(feature = "server"), allow(unused_mut))]
+    let mut t: Vec<(&'static str, Target)> = vec![
+        ("wal_frames", fuzzing::wal_frames),
+        ("segment_file", fuzzing::segment_file),
+        ("manifest", fuzzing::manifest),
+        ("chunk", fuzzing::chunk),
+        ("labels", fuzzing::labels),
+        ("xor_chunk", fuzzing::xor_chunk),
+        ("rollup", fuzzing::rollup),
+        ("cli_selector", cli_selector),
+    ];
+    #[cfg(feature = "server")]
+    t.extend([
+        ("selector", fuzzing::selector as Target),
+        ("line_protocol", fuzzing::line_protocol),
+        ("remote_write", fuzzing::remote_write),
+    ]);
+    t
+}
 
 #[test]
 fn checked_in_corpus_never_panics() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
     let mut files = 0;
-    for (name, target) in TARGETS {
-        let Ok(dir) = std::fs::read_dir(root.join(name)) else { continue };
+    let targets = targets();
+    for &(name, target) in &targets {
+        let dir = std::fs::read_dir(root.join(name)).unwrap_or_else(|e| panic!("fuzz/corpus/{name}: {e}"));
         for entry in dir {
             let data = std::fs::read(entry.unwrap().path()).unwrap();
             target(&data);
             files += 1;
         }
     }
-    assert!(files >= TARGETS.len(), "the corpus is missing: {files} files");
+    assert!(files >= targets.len(), "the corpus is missing: {files} files");
 }
 
 /// Valid files from a real database: one WAL file, one segment, the manifest.
@@ -95,6 +127,97 @@ fn every_truncation_and_bit_flip_of_real_files_is_survived() {
     assert!(cases > 10_000, "{cases} cases");
 }
 
+/// Valid inputs for the rollup and parser targets, each under the name of its
+/// corpus file. The first byte of a line protocol or remote write input is the
+/// target's flags (see `src/fuzzing.rs`).
+fn parser_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    use strata::rollup::{codec::encode_buckets, rollup, FIVE_MIN_MS};
+    use strata::Sample;
+    let mut out = Vec::new();
+
+    let counter: Vec<Sample> = (0..120).map(|i| Sample::new(i * 15_000, ((i * 7) % 50) as f64 + 0.25)).collect();
+    let mut gappy: Vec<Sample> = (0..40).map(|i| Sample::new(i * i * 20_000 - 600_000, (i as f64).sin())).collect();
+    gappy[3].value = f64::NAN;
+    gappy[4].value = f64::from_bits(0x7ff0_0000_0000_0002);
+    gappy[5].value = -0.0;
+    for (file, samples) in [("seed", counter), ("gappy", gappy)] {
+        let mut buf = Vec::new();
+        encode_buckets(&rollup(&samples, FIVE_MIN_MS).unwrap(), &mut buf).unwrap();
+        out.push(("rollup", file, buf));
+    }
+
+    // Line protocol in the shape of the devops workload, plus the syntax corners.
+    let mut devops = strata::loadgen::Devops::new(2, 10_000, 1_700_000_000_000, 1);
+    let mut step = Vec::new();
+    devops.next_step(&mut step);
+    devops.next_step(&mut step);
+    let mut lp = String::from("# devops\n");
+    for &(i, ts, v) in step.iter().take(12) {
+        let l = devops.labels(i);
+        let (measurement, field) = l.metric_name().unwrap().split_once('_').unwrap();
+        lp.push_str(measurement);
+        for (k, val) in l.iter().filter(|(k, _)| *k != strata::METRIC_NAME) {
+            lp.push_str(&format!(",{k}={val}"));
+        }
+        lp.push_str(&format!(" {field}={v} {}\n", ts * 1_000_000));
+    }
+    out.push(("line_protocol", "seed", [&[0u8][..], lp.as_bytes()].concat()));
+    let corners = "my\\,m,t\\ 1=a\\=b,u=x s=\"a\\\"b\",i=-3i,u=4u,b=F,f=1.5e3 1700000000\r\n\
+                   \n  disk-io,1tag=v reads=7\nm v=1 -1\n";
+    out.push(("line_protocol", "corners", [&[3u8][..], corners.as_bytes()].concat()));
+    out.push(("line_protocol", "tight", [&[0xC2u8][..], b"cpu,host=a,dc=b v=1,w=2i 5\n"].concat()));
+
+    // Remote write: a snappy block as Prometheus sends it, the bare protobuf, and under tight limits.
+    #[cfg(feature = "server")]
+    {
+        use prost::Message;
+        use strata::server::prompb::{Label, Sample as PbSample, TimeSeries, WriteRequest};
+        let values = [1.5, f64::NAN, f64::from_bits(0x7ff0_0000_0000_0002), -0.0, f64::INFINITY];
+        let timeseries = (0..3)
+            .map(|i| TimeSeries {
+                labels: devops
+                    .labels(i)
+                    .iter()
+                    .map(|(k, v)| Label { name: k.to_string(), value: v.to_string() })
+                    .collect(),
+                samples: (0..5)
+                    .map(|t| PbSample { value: Some(values[(t + i) % 5]), timestamp: 1_700_000_000_000 + t as i64 })
+                    .collect(),
+            })
+            .collect();
+        let pb = WriteRequest { timeseries }.encode_to_vec();
+        let block = snap::raw::Encoder::new().compress_vec(&pb).unwrap();
+        out.push(("remote_write", "seed", [&[0u8][..], &block].concat()));
+        out.push(("remote_write", "protobuf", [&[2u8][..], &pb].concat()));
+        out.push(("remote_write", "tight", [&[3u8][..], &pb].concat()));
+    }
+
+    let selectors = [
+        ("seed", r#"cpu_usage_user{hostname=~"host_[12]", region!="eu-west-1",dc!~'a|b',}"#),
+        ("name", r#"{__name__=~"cpu_.*"}"#),
+        ("escapes", r#"ns:rate5m{a="q\"\\\n\u00e9\x41\U0001F600", b=`raw\d+`}"#),
+    ];
+    for (file, s) in selectors {
+        out.push(("selector", file, s.as_bytes().to_vec()));
+        out.push(("cli_selector", file, s.as_bytes().to_vec()));
+    }
+    out.push(("cli_selector", "series", br#"cpu{host="a\"b\\c\nd",z="{,}"}"#.to_vec()));
+    out
+}
+
+#[test]
+fn every_truncation_and_bit_flip_of_parser_inputs_is_survived() {
+    let targets = targets();
+    let mut cases = 0;
+    for (name, _, data) in parser_seeds() {
+        let Some(&(_, target)) = targets.iter().find(|(n, _)| *n == name) else { continue };
+        target(&data);
+        cases += sweep(&data, target);
+    }
+    eprintln!("{cases} truncations and bit flips of parser inputs survived");
+    assert!(cases > 10_000, "{cases} cases");
+}
+
 /// Writes the seeds into the corpus directories (run with `--ignored` after a format change).
 #[test]
 #[ignore]
@@ -119,5 +242,9 @@ fn regenerate_seed_corpus() {
     ] {
         std::fs::create_dir_all(root.join(name)).unwrap();
         std::fs::write(root.join(name).join("seed"), data).unwrap();
+    }
+    for (name, file, data) in parser_seeds() {
+        std::fs::create_dir_all(root.join(name)).unwrap();
+        std::fs::write(root.join(name).join(file), data).unwrap();
     }
 }
