@@ -53,16 +53,24 @@ impl Inner {
     fn tier_buckets(&self, snap: &State, t: usize, id: u64, mint: i64, maxt: i64, width: i64) -> Result<Vec<Bucket>> {
         let fresh = self.fresh_from(snap, t, id);
         let cut = fresh.map_or(i64::MAX, |f| f.div_euclid(width) * width);
-        let mut runs: Vec<Vec<Bucket>> = Vec::new();
+        // Segments of a compacted tier usually hold disjoint, ascending time
+        // ranges: read them into one vector and merge only if runs overlap.
+        let mut buckets: Vec<Bucket> = Vec::new();
+        let mut starts = Vec::new();
         if cut > mint {
             let upto = maxt.min(cut - 1);
             for s in snap.tiers[t].iter().filter(|s| s.info().min_t <= upto && s.info().max_t >= mint) {
-                let mut v = Vec::new();
-                read_items(s, id, mint, upto, &mut v)?;
-                runs.push(v);
+                starts.push(buckets.len());
+                read_items(s, id, mint, upto, &mut buckets)?;
             }
         }
-        let mut buckets = merge_runs(runs);
+        let ascending =
+            starts.iter().skip(1).all(|&i| i == 0 || i == buckets.len() || buckets[i - 1].start < buckets[i].start);
+        if !ascending {
+            starts.push(buckets.len());
+            let runs = starts.windows(2).map(|w| buckets[w[0]..w[1]].to_vec()).collect();
+            buckets = merge_runs(runs);
+        }
         if cut <= maxt {
             let raw = read_merged(snap, id, cut.max(mint), maxt)?;
             buckets.extend(rollup(&raw, width)?);

@@ -221,9 +221,9 @@ fn groups(q: &Query, series: Vec<(Labels, Data)>) -> Result<Vec<(Labels, Vec<Dat
     Ok(out)
 }
 
-/// One bucket per step bucket for one series.
-fn step_buckets(d: &Data, grid: Grid) -> Vec<Bucket> {
-    let mut out: Vec<Bucket> = Vec::new();
+/// Calls `emit` with each step bucket of one series, in time order. Streaming
+/// keeps a query over many series from holding a second copy of every bucket.
+fn for_each_step_bucket(d: &Data, grid: Grid, mut emit: impl FnMut(&Bucket)) {
     match d {
         Data::Samples(samples) => {
             // One division per bucket, not per sample: samples are sorted.
@@ -236,37 +236,51 @@ fn step_buckets(d: &Data, grid: Grid) -> Vec<Bucket> {
                     b.push(*s);
                     i += 1;
                 }
-                out.push(b);
+                emit(&b);
             }
         }
         Data::Buckets(buckets) => {
             // Buckets are sorted: a new step bucket starts only past the current one's end.
+            let mut cur: Option<Bucket> = None;
             let mut end = i64::MIN;
             for b in buckets {
-                match out.last_mut() {
+                match cur.as_mut() {
                     Some(o) if b.start < end => o.merge(b),
                     _ => {
+                        if let Some(done) = cur.take() {
+                            emit(&done);
+                        }
                         let key = grid.key(b.start);
                         end = grid.end(key);
-                        out.push(Bucket { start: key, ..*b });
+                        cur = Some(Bucket { start: key, ..*b });
                     }
                 }
             }
+            if let Some(done) = cur {
+                emit(&done);
+            }
         }
     }
-    out
 }
 
 fn bucket_points(members: &[Data], grid: Grid, agg: Agg, secs: f64) -> Vec<Sample> {
     let point = |b: &Bucket| Sample::new(b.start, bucket_value(agg, b, secs));
+    let mut out = Vec::new();
     if let [only] = members {
-        return step_buckets(only, grid).iter().filter(|b| b.count > 0).map(point).collect();
+        for_each_step_bucket(only, grid, |b| {
+            if b.count > 0 {
+                out.push(point(b));
+            }
+        });
+        return out;
     }
     // Each member's buckets are sorted by start: a stable sort of the concatenation
     // keeps member order within a start, then equal starts fold together.
-    let mut all: Vec<Bucket> = members.iter().flat_map(|d| step_buckets(d, grid)).collect();
+    let mut all: Vec<Bucket> = Vec::new();
+    for d in members {
+        for_each_step_bucket(d, grid, |b| all.push(*b));
+    }
     all.sort_by_key(|b| b.start);
-    let mut out = Vec::new();
     for run in all.chunk_by(|a, b| a.start == b.start) {
         let mut acc = Bucket::empty(run[0].start);
         for b in run {
