@@ -36,8 +36,18 @@ pub struct Options {
     /// Most distinct series the `Db` will hold; creating more fails with
     /// `Error::SeriesLimit`. Default: 10 million.
     pub max_series: usize,
-    /// On open, truncate a corrupt WAL at the first bad record instead of refusing to open
-    /// (corruption in the newest file's tail is always truncated). Default: false.
+    /// On open, repair damage instead of refusing to open. Default: false.
+    /// - WAL: truncate at the first bad record (a torn tail of the newest file is
+    ///   always truncated, repair or not).
+    /// - Segments: every listed segment is also verified page by page (a full read
+    ///   of every segment, so open takes longer). One that fails is moved into
+    ///   `<data>/quarantine/` (a durable rename; nothing is deleted), dropped from
+    ///   the MANIFEST, logged at error level and listed in
+    ///   `RecoveryReport::quarantined`; everything else is served. Without repair,
+    ///   open refuses a segment whose structure is damaged, and damage inside a page
+    ///   is found when the page is read (`Error::Corruption`).
+    /// - The MANIFEST cannot be repaired: a damaged one is refused with
+    ///   `Error::Corruption` naming it and the offset, even under repair.
     pub repair: bool,
     /// Run background sealing, downsampling and compaction. Default: true. Tests turn
     /// it off to drive them by hand (`flush`, `compact`).

@@ -61,6 +61,9 @@ pub struct RecoveryReport {
     pub wal_truncated_file: Option<PathBuf>,
     /// Leftover temporary files and unpublished segments removed.
     pub swept_files: usize,
+    /// Segments that failed their checks and were moved into `<data>/quarantine/`
+    /// (only under `Options::repair`): where each one is now. Their data is not served.
+    pub quarantined: Vec<PathBuf>,
 }
 
 /// Storage statistics, as `Db::stats` reports them.
@@ -226,21 +229,26 @@ impl Db {
 
         let index = SeriesIndex::new(manifest.next_series_id, opts.max_series);
         let mut segments = Vec::with_capacity(manifest.segments.len());
+        let mut set_aside = Vec::new();
         for rec in &manifest.segments {
             let path = seg_dir.join(segment::file_name(rec.id));
-            let seg = Segment::open(&path)?;
-            if seg.info().tier != rec.tier {
-                return Err(Error::corruption(
-                    &path,
-                    0,
-                    format!("tier {} but the manifest says {}", seg.info().tier, rec.tier),
-                ));
-            }
+            let seg = match repair::open_listed(&dir, &path, rec.tier, opts.repair) {
+                Ok(seg) => seg,
+                Err(e @ Error::Corruption { .. }) if opts.repair => {
+                    report.quarantined.push(repair::quarantine(&dir, &path, &e)?);
+                    set_aside.push(rec.clone());
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             for e in seg.series() {
                 index.load(e.id, &e.labels).map_err(|r| Error::corruption(&path, 0, r))?;
             }
             let rolled = rec.flags & crate::manifest::FLAG_ROLLED_UP != 0;
             segments.push(Arc::new(LiveSegment::new(seg, rec.rank, rec.level, rolled)));
+        }
+        if !set_aside.is_empty() {
+            repair::drop_from_manifest(&dir, &mut manifest, &set_aside, &segments)?;
         }
         report.segments = segments.len();
         // Segments not in the manifest were never published (a crash before the manifest swap).
@@ -501,4 +509,96 @@ fn instance_tag() -> u32 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
     h.finish() as u32
+}
+
+/// Opening listed segments, and setting aside the ones that fail (`Options::repair`).
+mod repair {
+    use std::fs;
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    use super::LiveSegment;
+    use crate::check::QUARANTINE_DIR;
+    use crate::error::{Error, Result};
+    use crate::fsutil;
+    use crate::manifest::{Manifest, SegmentRecord, FLAG_ROLLED_UP};
+    use crate::segment::Segment;
+
+    /// Opens a listed segment. Under repair every page is verified too, so that a
+    /// damaged page is set aside now rather than failing reads later.
+    pub fn open_listed(dir: &Path, path: &Path, tier: u8, repair: bool) -> Result<Segment> {
+        if !path.exists() {
+            if let Some(name) = path.file_name() {
+                if dir.join(QUARANTINE_DIR).join(name).exists() {
+                    let why = "listed in the MANIFEST but moved to quarantine/ by an interrupted repair; \
+                               open with repair to finish it";
+                    return Err(Error::corruption(path, 0, why));
+                }
+            }
+        }
+        let seg = Segment::open(path)?;
+        if seg.info().tier != tier {
+            let why = format!("tier {} but the manifest says {tier}", seg.info().tier);
+            return Err(Error::corruption(path, 0, why));
+        }
+        if repair {
+            seg.verify()?;
+        }
+        Ok(seg)
+    }
+
+    /// Moves a damaged segment into `<dir>/quarantine/` durably (both directories
+    /// fsynced) and returns its new path. Never deletes: an existing name gets a suffix.
+    /// An interrupted earlier repair may have moved it already; that move is kept.
+    pub fn quarantine(dir: &Path, path: &Path, why: &Error) -> Result<PathBuf> {
+        let qdir = dir.join(QUARANTINE_DIR);
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if !path.exists() && qdir.join(&name).exists() {
+            log::error!("{}: segment already in quarantine ({why}); dropping it from the MANIFEST", path.display());
+            return Ok(qdir.join(name));
+        }
+        fs::create_dir_all(&qdir).map_err(|e| Error::io(format!("creating {}", qdir.display()), e))?;
+        fsutil::sync_dir(dir)?;
+        let mut to = qdir.join(&name);
+        for k in 1.. {
+            if !to.exists() {
+                break;
+            }
+            to = qdir.join(format!("{name}.{k}"));
+        }
+        fsutil::rename_durable(path, &to)?;
+        if let Some(from) = path.parent() {
+            fsutil::sync_dir(from)?;
+        }
+        log::error!(
+            "REPAIR: segment {} is damaged ({why}); moved to {} and no longer served",
+            path.display(),
+            to.display()
+        );
+        Ok(to)
+    }
+
+    /// Publishes a manifest without the set-aside segments. Finer segments whose
+    /// buckets a set-aside rollup held lose their rolled-up flag, so reads and the
+    /// downsampler go back to the finer data instead of trusting a missing tier.
+    pub fn drop_from_manifest(
+        dir: &Path,
+        m: &mut Manifest,
+        gone: &[SegmentRecord],
+        kept: &[Arc<LiveSegment>],
+    ) -> Result<()> {
+        m.segments.retain(|s| !gone.iter().any(|g| g.id == s.id));
+        for g in gone.iter().filter(|g| g.tier > 0) {
+            for s in m.segments.iter_mut() {
+                if s.tier + 1 == g.tier && s.min_t <= g.max_t && s.max_t >= g.min_t {
+                    s.flags &= !FLAG_ROLLED_UP;
+                    if let Some(live) = kept.iter().find(|l| l.info().id == s.id) {
+                        live.rolled.store(false, Ordering::Release);
+                    }
+                }
+            }
+        }
+        m.store(dir)
+    }
 }
