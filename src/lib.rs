@@ -9,6 +9,8 @@ pub mod codec;
 pub mod compact;
 mod db;
 mod error;
+#[doc(hidden)]
+pub mod failpoint;
 mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -7,13 +7,12 @@
 //! in a WAL file that is copied (or in a listed segment). The manifest is written
 //! last: a crash midway leaves no MANIFEST, which `Db::open` refuses.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs::{self, File, OpenOptions};
 use std::path::Path;
 
 use super::{Db, SEGMENT_DIR, WAL_DIR};
 use crate::error::{Error, Result};
-use crate::fsutil::{rename_durable, sync_dir};
+use crate::fsutil::{self, rename_durable, sync_dir};
 use crate::manifest::FILE_NAME as MANIFEST;
 use crate::segment;
 use crate::wal;
@@ -81,10 +80,11 @@ impl Db {
         sync_dir(&seg_dst)?;
         sync_dir(&wal_dst)?;
         let tmp = dest.join(format!("{MANIFEST}.tmp"));
-        let mut f = File::create(&tmp).map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-        f.write_all(&manifest.encode())
-            .and_then(|()| f.sync_all())
+        let mut f = fsutil::create(OpenOptions::new().write(true).create(true).truncate(true), &tmp)
+            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        fsutil::write_all(&mut f, &manifest.encode())
             .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+        fsutil::sync_all(&f).map_err(|e| fsutil::sync_error(tmp.display(), e))?;
         drop(f);
         rename_durable(&tmp, &dest.join(MANIFEST))?;
         Ok(r)
@@ -93,6 +93,6 @@ impl Db {
 
 fn copy_synced(from: &Path, to: &Path) -> Result<u64> {
     let n = fs::copy(from, to).map_err(|e| Error::io(format!("copying {} to {}", from.display(), to.display()), e))?;
-    File::open(to).and_then(|f| f.sync_all()).map_err(|e| Error::io(format!("fsync of {}", to.display()), e))?;
+    File::open(to).and_then(|f| fsutil::sync_all(&f)).map_err(|e| fsutil::sync_error(to.display(), e))?;
     Ok(n)
 }

@@ -15,7 +15,7 @@ use super::{Inner, LiveSegment};
 use crate::error::{Error, Result};
 use crate::manifest::FLAG_ROLLED_UP;
 use crate::merge::merge_runs;
-use crate::segment::{Segment, SegmentWriter, WriterOptions};
+use crate::segment::{SegmentWriter, WriterOptions};
 
 /// What one merge did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -86,9 +86,9 @@ impl Inner {
             w.abort();
             None
         } else {
-            let info = w.finish()?;
-            out.bytes_out = info.file_size;
-            Some(Arc::new(LiveSegment::new(Segment::open(&info.path)?, rank, level, rolled)))
+            let seg = self.finish_segment(w)?;
+            out.bytes_out = seg.info().file_size;
+            Some(Arc::new(LiveSegment::new(seg, rank, level, rolled)))
         };
         self.publish(|m| {
             m.segments.retain(|r| !ids.contains(&r.id));

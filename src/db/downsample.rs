@@ -17,7 +17,7 @@ use crate::manifest::FLAG_ROLLED_UP;
 use crate::merge::merge_runs;
 use crate::rollup::{rollup, rollup_buckets, Bucket, FIVE_MIN_MS, HOUR_MS};
 use crate::sample::Sample;
-use crate::segment::{Segment, SegmentWriter, WriterOptions};
+use crate::segment::{SegmentWriter, WriterOptions};
 
 /// Bucket width of each rollup tier, indexed by tier (raw has none).
 pub(crate) const TIER_WIDTH: [i64; 3] = [0, FIVE_MIN_MS, HOUR_MS];
@@ -69,8 +69,7 @@ impl Inner {
             any = true;
         }
         let live = if any {
-            let info = w.finish()?;
-            Some(Arc::new(LiveSegment::new(Segment::open(&info.path)?, rank, 0, false)))
+            Some(Arc::new(LiveSegment::new(self.finish_segment(w)?, rank, 0, false)))
         } else {
             w.abort();
             None

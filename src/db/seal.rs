@@ -10,6 +10,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use super::items::write_series;
 use super::{Inner, LiveSegment, State};
 use crate::error::{Error, Result};
+use crate::fsutil;
 use crate::head::Head;
 use crate::manifest::SegmentRecord;
 use crate::sample::Sample;
@@ -69,8 +70,11 @@ impl Inner {
                 next.frozen.remove(0);
                 *w = Arc::new(next);
             }
+            // Published: leftover files below the floor are ignored by replay. A failed
+            // fsync still poisons, like every other.
             if let Err(e) = wal::remove_below(&self.wal_dir(), floor) {
                 log::warn!("removing WAL files below {floor}: {e}");
+                self.poison_on_sync_failure(&e);
             }
         }
     }
@@ -94,9 +98,25 @@ impl Inner {
         let mut next = m.clone();
         change(&mut next);
         next.next_series_id = self.index.next_id();
-        next.store(&self.dir)?;
+        next.store(&self.dir).inspect_err(|e| self.poison_on_sync_failure(e))?;
         *m = next;
         Ok(())
+    }
+
+    /// Finishes a segment file (fsync, rename, fsync of the directory) and opens it.
+    pub(crate) fn finish_segment(&self, w: SegmentWriter) -> Result<Segment> {
+        let info = w.finish().inspect_err(|e| self.poison_on_sync_failure(e))?;
+        Segment::open(&info.path)
+    }
+
+    /// After a failed fsync the kernel may have dropped the unwritten pages and will not
+    /// say so again (fsyncgate): what is on disk is unknown, so writes stop until a
+    /// reopen rebuilds the state from the files. Other failures (a failed write, ENOSPC)
+    /// leave the previous files valid and the operation can be retried.
+    pub(crate) fn poison_on_sync_failure(&self, e: &Error) {
+        if fsutil::is_sync_failure(e) {
+            self.poison(e);
+        }
     }
 
     /// Encodes every series of a frozen head into a new raw segment; None when it holds nothing.
@@ -119,8 +139,7 @@ impl Inner {
             w.abort();
             return Ok(None);
         }
-        let info = w.finish()?;
-        Ok(Some(Segment::open(&info.path)?))
+        self.finish_segment(w).map(Some)
     }
 
     /// Blocks a committer while too many frozen heads wait for the sealer, so memory stays bounded.

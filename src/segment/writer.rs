@@ -4,7 +4,7 @@
 //! plus the raw series table and the page directory.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
 use byteorder::{ByteOrder, LittleEndian};
@@ -14,7 +14,7 @@ use super::{
     PAGE_HEADER_LEN,
 };
 use crate::error::{Error, Result};
-use crate::fsutil::{rename_durable, tmp_path};
+use crate::fsutil::{self, rename_durable, tmp_path};
 use crate::labels::Labels;
 use crate::sample::ChunkMeta;
 
@@ -63,11 +63,7 @@ impl SegmentWriter {
             .map_err(|e| invalid(format!("zstd level {}: {e}", opts.zstd_level)))?;
         let path = dir.join(file_name(id));
         let tmp = tmp_path(&path);
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
+        let file = fsutil::create(OpenOptions::new().write(true).create(true).truncate(true), &tmp)
             .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
         let mut w = SegmentWriter {
             id,
@@ -179,7 +175,7 @@ impl SegmentWriter {
         let out = self.out.take().ok_or_else(|| invalid("segment writer already finished"))?;
         let file =
             out.into_inner().map_err(|e| Error::io(format!("writing {}", self.tmp.display()), e.into_error()))?;
-        file.sync_data().map_err(|e| Error::io(format!("fsync of {}", self.tmp.display()), e))?;
+        fsutil::sync_data(&file).map_err(|e| fsutil::sync_error(self.tmp.display(), e))?;
         drop(file);
         // On error Drop removes the tmp file (if the rename itself happened, that is a no-op).
         rename_durable(&self.tmp, &self.path)?;
@@ -224,7 +220,7 @@ impl SegmentWriter {
 
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
         let res = match self.out.as_mut() {
-            Some(out) => out.write_all(bytes),
+            Some(out) => fsutil::write_all(out, bytes),
             None => Err(io::Error::other("segment writer is closed")),
         };
         res.map_err(|e| self.fail("writing", e))?;

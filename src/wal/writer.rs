@@ -8,7 +8,8 @@
 //! - A group is written to exactly one file, in submission order.
 //! - After any failed write or fsync the writer is poisoned for good and drops its file
 //!   handle, so nothing can ever be written after a fragment (no "adopting" a torn write)
-//!   and no fsync is retried and then trusted (fsyncgate).
+//!   and no fsync is retried and then trusted (fsyncgate). The commits of the failing
+//!   group get the `Error::Io` itself; every later request gets `Error::Poisoned`.
 //! - A file is created new (never reopened for append), its header fsynced, then the
 //!   directory fsynced, before any frame is written to it.
 
@@ -26,7 +27,7 @@ use parking_lot::Mutex;
 use super::reader::segment_path;
 use super::record::{encode_header, HEADER_LEN};
 use crate::error::{Error, Result};
-use crate::fsutil::sync_dir;
+use crate::fsutil::{self, sync_dir};
 use crate::options::{Options, SyncMode};
 
 /// Most bytes one group collects before it is written.
@@ -59,7 +60,7 @@ pub(crate) trait WalFile: Write + Send {
 
 impl WalFile for File {
     fn sync_data(&mut self) -> io::Result<()> {
-        File::sync_data(self)
+        fsutil::sync_data(self)
     }
 }
 
@@ -67,7 +68,7 @@ impl WalFile for File {
 pub(crate) type Opener = Box<dyn FnMut(&Path) -> io::Result<Box<dyn WalFile>> + Send>;
 
 fn create_new_file(path: &Path) -> io::Result<Box<dyn WalFile>> {
-    Ok(Box::new(OpenOptions::new().write(true).create_new(true).open(path)?))
+    Ok(Box::new(fsutil::create(OpenOptions::new().write(true).create_new(true), path)?))
 }
 
 enum Cmd {
@@ -261,9 +262,9 @@ impl Drop for WalWriter {
 fn create_segment(opener: &mut Opener, dir: &Path, seq: u64) -> Result<Box<dyn WalFile>> {
     let path = segment_path(dir, seq);
     let mut file = opener(&path).map_err(|e| Error::io(format!("creating WAL file {}", path.display()), e))?;
-    file.write_all(&encode_header(seq))
-        .and_then(|()| file.sync_data())
+    fsutil::write_all(&mut *file, &encode_header(seq))
         .map_err(|e| Error::io(format!("writing the header of WAL file {}", path.display()), e))?;
+    file.sync_data().map_err(|e| fsutil::sync_error(format_args!("WAL file {}", path.display()), e))?;
     sync_dir(dir)?;
     Ok(file)
 }
@@ -369,15 +370,11 @@ impl WriterThread {
         self.bufs.clear();
         self.group_bytes = 0;
         for done in self.waiters.drain(..) {
-            let reply = match &result {
-                Ok(()) => Ok(()),
-                Err(cause) => Err(Error::Poisoned { cause: cause.clone() }),
-            };
-            let _ = done.send(reply);
+            let _ = done.send(result.as_ref().map(|_| ()).map_err(duplicate));
         }
     }
 
-    fn write_group(&mut self) -> std::result::Result<(), String> {
+    fn write_group(&mut self) -> Result<()> {
         self.poison_cause()?;
         if self.file_len >= self.opts.segment_size {
             self.roll()?;
@@ -393,10 +390,10 @@ impl WriterThread {
         };
         if !bytes.is_empty() {
             let n = bytes.len();
-            let file = self.file.as_mut().ok_or("WAL file is not open")?;
-            if let Err(e) = file.write_all(bytes) {
+            let file = self.file.as_mut().ok_or_else(not_open)?;
+            if let Err(e) = fsutil::write_all(&mut **file, bytes) {
                 let path = segment_path(&self.dir, self.seq);
-                return Err(self.poison(format!("writing {n} bytes to {}: {e}", path.display())));
+                return Err(self.poison(Error::io(format!("writing {n} bytes to WAL file {}", path.display()), e)));
             }
             self.file_len += n as u64;
             self.dirty = true;
@@ -406,21 +403,23 @@ impl WriterThread {
             self.scratch = Vec::new(); // don't keep a huge one-off buffer forever
         }
         if self.opts.sync == SyncMode::Always {
-            self.sync_if_dirty_inner()?;
+            self.sync_if_dirty()?;
         }
         Ok(())
     }
 
     fn rotate(&mut self) -> Result<u64> {
-        self.roll().map_err(|cause| Error::Poisoned { cause })?;
+        self.roll()?;
         Ok(self.seq)
     }
 
     /// fsyncs the current file and switches to file seq+1.
-    fn roll(&mut self) -> std::result::Result<(), String> {
+    fn roll(&mut self) -> Result<()> {
         self.poison_cause()?;
-        self.sync_if_dirty_inner()?;
-        let next = self.seq.checked_add(1).ok_or_else(|| self.poison("WAL sequence number overflow".into()))?;
+        self.sync_if_dirty()?;
+        let Some(next) = self.seq.checked_add(1) else {
+            return Err(self.poison(Error::Poisoned { cause: "WAL sequence number overflow".into() }));
+        };
         match create_segment(&mut self.opener, &self.dir, next) {
             Ok(file) => {
                 self.file = Some(file);
@@ -431,15 +430,11 @@ impl WriterThread {
                 Ok(())
             }
             // the new file may hold a torn header; replay of the newest file drops it
-            Err(e) => Err(self.poison(e.to_string())),
+            Err(e) => Err(self.poison(e)),
         }
     }
 
     fn sync_if_dirty(&mut self) -> Result<()> {
-        self.sync_if_dirty_inner().map_err(|cause| Error::Poisoned { cause })
-    }
-
-    fn sync_if_dirty_inner(&mut self) -> std::result::Result<(), String> {
         self.poison_cause()?;
         if self.dirty {
             self.fsync()?;
@@ -447,8 +442,8 @@ impl WriterThread {
         Ok(())
     }
 
-    fn fsync(&mut self) -> std::result::Result<(), String> {
-        let file = self.file.as_mut().ok_or("WAL file is not open")?;
+    fn fsync(&mut self) -> Result<()> {
+        let file = self.file.as_mut().ok_or_else(not_open)?;
         let start = Instant::now();
         let r = file.sync_data();
         let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -463,25 +458,46 @@ impl WriterThread {
             }
             Err(e) => {
                 let path = segment_path(&self.dir, self.seq);
-                Err(self.poison(format!("fsync of {}: {e}", path.display())))
+                Err(self.poison(fsutil::sync_error(format_args!("WAL file {}", path.display()), e)))
             }
         }
     }
 
-    fn poison_cause(&self) -> std::result::Result<(), String> {
+    fn poison_cause(&self) -> Result<()> {
         match self.shared.poison.lock().as_ref() {
-            Some(cause) => Err(cause.clone()),
+            Some(cause) => Err(Error::Poisoned { cause: cause.clone() }),
             None => Ok(()),
         }
     }
 
-    /// Records the first failure for good and drops the file so nothing more is written.
-    fn poison(&mut self, cause: String) -> String {
-        log::error!("WAL writer poisoned: {cause}");
+    /// Records the first failure for good and drops the file so nothing more is
+    /// written; returns the failure itself for the request that met it.
+    fn poison(&mut self, e: Error) -> Error {
+        log::error!("WAL writer poisoned: {e}");
         self.file = None;
         self.dirty = false;
-        let mut p = self.shared.poison.lock();
-        p.get_or_insert(cause).clone()
+        self.shared.poison.lock().get_or_insert_with(|| e.to_string());
+        e
+    }
+}
+
+fn not_open() -> Error {
+    Error::Poisoned { cause: "the WAL file is not open".into() }
+}
+
+/// A copy of a WAL failure for each commit of the group that met it (`io::Error`
+/// is not `Clone`; the OS error code and the message are kept).
+fn duplicate(e: &Error) -> Error {
+    match e {
+        Error::Io { context, source } => {
+            let source = match source.raw_os_error() {
+                Some(code) => io::Error::from_raw_os_error(code),
+                None => io::Error::new(source.kind(), source.to_string()),
+            };
+            Error::Io { context: context.clone(), source }
+        }
+        Error::Poisoned { cause } => Error::Poisoned { cause: cause.clone() },
+        other => Error::Poisoned { cause: other.to_string() },
     }
 }
 
@@ -538,7 +554,12 @@ mod tests {
         w.submit(frame(1)).unwrap().wait().unwrap();
         fail_sync.store(true, Ordering::SeqCst);
         let err = w.submit(frame(2)).unwrap().wait().unwrap_err();
-        assert!(matches!(&err, Error::Poisoned { cause } if cause.contains("injected EIO")), "{err}");
+        // the commit that met the failure gets the I/O error, naming the file
+        assert!(
+            matches!(&err, Error::Io { context, source }
+            if context.starts_with("fsync of WAL file") && source.to_string().contains("injected EIO")),
+            "{err}"
+        );
         // the failure is not retried away: even a now-healthy fsync is never trusted
         fail_sync.store(false, Ordering::SeqCst);
         assert!(w.poisoned().is_some_and(|c| c.contains("fsync")));
@@ -556,7 +577,9 @@ mod tests {
         w.submit(frame(1)).unwrap().wait().unwrap();
         fail_write.store(true, Ordering::SeqCst);
         let t2 = w.submit(frame(2)).unwrap();
-        assert!(matches!(t2.wait(), Err(Error::Poisoned { cause }) if cause.contains("injected ENOSPC")));
+        assert!(matches!(t2.wait(), Err(Error::Io { context, source })
+            if context.contains("0000000000000000.wal") && source.to_string().contains("injected ENOSPC")));
+        assert!(w.poisoned().is_some_and(|c| c.contains("injected ENOSPC")));
         let path = crate::wal::segment_path(dir.path(), 0);
         let len = std::fs::metadata(&path).unwrap().len();
         // writes would succeed again, but nothing may land after the fragment
