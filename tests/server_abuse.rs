@@ -345,8 +345,15 @@ fn ten_thousand_connections_are_capped_and_memory_stays_bounded() {
         .map(|_| {
             let addr = s.addr;
             std::thread::spawn(move || {
+                // Short pauses let the accept loop drain the listen queue (1024):
+                // on a busy machine an overflow costs a client a 1 s SYN retransmission.
                 (0..n / threads)
-                    .map(|_| TcpStream::connect_timeout(&addr, Duration::from_secs(20)).expect("connect"))
+                    .map(|i| {
+                        if i % 64 == 63 {
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                        TcpStream::connect_timeout(&addr, Duration::from_secs(20)).expect("connect")
+                    })
                     .collect::<Vec<_>>()
             })
         })
