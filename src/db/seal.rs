@@ -149,9 +149,13 @@ impl Inner {
         }
     }
 
-    /// Seals inline when the head is over budget and no background worker will.
+    /// Seals inline when the head is over budget and no background worker will, or
+    /// when the worker is behind (busy writing or maintaining) and the head has reached
+    /// twice the budget: the committer then waits, which bounds head memory.
     pub(crate) fn after_commit(&self, head: &Head) {
-        if !self.opts.background && head.bytes() > self.opts.head_memory_budget {
+        let budget = self.opts.head_memory_budget;
+        let limit = if self.opts.background { budget.saturating_mul(2) } else { budget };
+        if head.bytes() > limit && std::ptr::eq(&*self.snapshot().head, head) {
             if let Err(e) = self.seal() {
                 log::warn!("sealing an over-budget head: {e}");
             }

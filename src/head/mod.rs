@@ -18,8 +18,10 @@ use crate::wal::WalSample;
 pub(crate) use series::HeadSeries;
 
 const STRIPES: usize = 64;
-/// Rough fixed cost of a series in the head, for memory accounting.
-const SERIES_OVERHEAD: usize = 160;
+/// Fixed cost of a series in the head, for memory accounting: its map slot (id and
+/// `HeadSeries`) at the map's average load, as hash maps keep between 7/16 and 7/8
+/// of their slots full. Chunk buffers are counted as they grow.
+const SERIES_OVERHEAD: usize = (std::mem::size_of::<(u64, HeadSeries)>() + 1) * 3 / 2;
 
 pub struct Head {
     stripes: Box<[RwLock<IdMap<HeadSeries>>]>,

@@ -31,17 +31,19 @@ impl HeadSeries {
                 std::mem::size_of::<Sample>()
             }
             _ => {
+                // The open chunk's buffer is counted as it grows; it only shrinks when
+                // the chunk closes, so what was counted stays an upper bound.
+                let mut added = 0;
                 if self.open.len() >= CHUNK_SAMPLES {
                     let mut full = std::mem::take(&mut self.open);
                     full.shrink_to_fit();
-                    let bytes = full.heap_bytes();
+                    let before = self.closed.capacity();
                     self.closed.push(full);
-                    self.open.append(ts, v);
-                    bytes
-                } else {
-                    self.open.append(ts, v);
-                    0
+                    added += (self.closed.capacity() - before) * std::mem::size_of::<XorChunk>();
                 }
+                let before = self.open.heap_bytes();
+                self.open.append(ts, v);
+                added + self.open.heap_bytes().saturating_sub(before)
             }
         }
     }
