@@ -187,7 +187,10 @@ fn head_stays_near_its_budget_while_a_million_series_stream_through() {
     );
     assert!(s.segments >= 10, "the head was sealed early, many times: {}", s.segments);
     // The worker seals at the budget; a committer seals inline at twice the budget
-    // when the worker is behind. So the head stays under 2x the budget (plus one
-    // batch), and the frozen head being written under 2x as well.
-    assert!(peak_head <= 4 * BUDGET as u64, "head {peak_head} bytes vs budget {BUDGET}");
+    // when the worker is behind. Freezing happens only under the seal lock, which
+    // writes every frozen head before it is released, so at most one head is frozen:
+    // head and frozen head each stay under 2x the budget plus one batch (~0.3 MiB).
+    assert!(peak_frozen <= 1);
+    let bound = 4 * BUDGET as u64 + (1 << 20);
+    assert!(peak_head <= bound, "head {peak_head} bytes vs budget {BUDGET}");
 }
