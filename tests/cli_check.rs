@@ -93,6 +93,13 @@ fn a_flipped_byte_in_a_segment_is_reported_with_its_file() {
     }
     let j = json(&stdout(&strata(&["check", "--data", dir.path().to_str().unwrap(), "--json"])));
     assert_eq!(j["ok"], true);
+    // The offset is that of the damaged unit: the header (crc) and the footer here.
+    for (at, offset) in [(10, 0), (len - 30, len - 88)] {
+        flip(&seg, at);
+        let j = json(&stdout(&strata(&["check", "--data", dir.path().to_str().unwrap(), "--json"])));
+        assert_eq!(j["problems"][0]["offset"].as_u64(), Some(offset as u64), "flip at {at}: {j}");
+        flip(&seg, at);
+    }
 }
 
 #[test]
