@@ -15,7 +15,7 @@ use super::{Inner, LiveSegment, State};
 use crate::error::Result;
 use crate::manifest::FLAG_ROLLED_UP;
 use crate::merge::merge_runs;
-use crate::rollup::{rollup, rollup_buckets, Bucket, FIVE_MIN_MS, HOUR_MS};
+use crate::rollup::{align, rollup, rollup_buckets, Bucket, FIVE_MIN_MS, HOUR_MS};
 use crate::sample::Sample;
 use crate::segment::{SegmentWriter, WriterOptions};
 
@@ -59,7 +59,7 @@ impl Inner {
             else {
                 continue;
             };
-            let from = first.meta.min_t.div_euclid(width) * width;
+            let from = align(first.meta.min_t, width).unwrap_or(i64::MIN);
             let to = last.div_euclid(width).saturating_mul(width).saturating_add(width - 1);
             let buckets = self.recompute(&snap, src_tier, entry.id, from, to, width)?;
             if buckets.is_empty() {
@@ -90,6 +90,8 @@ impl Inner {
     }
 
     /// The complete buckets of `[from, to]` for one series, from every segment of the finer tier.
+    /// Items within one bucket width above `i64::MIN` have no aligned bucket: no tier can
+    /// hold them, so they are left out rather than failing every pass.
     fn recompute(&self, snap: &State, src_tier: u8, id: u64, from: i64, to: i64, width: i64) -> Result<Vec<Bucket>> {
         let sources = &snap.tiers[usize::from(src_tier)];
         if src_tier == 0 {
@@ -99,7 +101,9 @@ impl Inner {
                 read_items(s, id, from, to, &mut v)?;
                 runs.push(v);
             }
-            return rollup(&merge_runs(runs), width);
+            let mut samples = merge_runs(runs);
+            samples.retain(|s| align(s.ts, width).is_some());
+            return rollup(&samples, width);
         }
         let mut runs: Vec<Vec<Bucket>> = Vec::new();
         for s in sources.iter().filter(|s| overlaps(s, from, to)) {
@@ -107,7 +111,9 @@ impl Inner {
             read_items(s, id, from, to, &mut v)?;
             runs.push(v);
         }
-        rollup_buckets(&merge_runs(runs), width)
+        let mut buckets = merge_runs(runs);
+        buckets.retain(|b| align(b.start, width).is_some());
+        rollup_buckets(&buckets, width)
     }
 }
 
