@@ -13,6 +13,8 @@ mod error;
 pub mod failpoint;
 mod fsutil;
 #[doc(hidden)]
+pub mod fuzz_model;
+#[doc(hidden)]
 pub mod fuzzing;
 mod hash;
 mod head;

@@ -360,3 +360,43 @@ fn every_fault_point_keeps_acknowledged_data() {
         assert_eq!(points, 2 * (3 * counts.write + 2 * (counts.fsync + counts.rename + counts.create)));
     }
 }
+
+/// The `db_model` fuzz target (with injected failures): its checked-in corpus, then
+/// a few hundred pseudo-random inputs, so a regression shows without a fuzzer.
+#[test]
+fn db_model_corpus_and_random_inputs() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/db_model");
+    let mut files = 0;
+    let mut total = strata::fuzz_model::Report::default();
+    let mut add = |r: strata::fuzz_model::Report| {
+        total.samples_acked += r.samples_acked;
+        total.queries += r.queries;
+        total.reopens += r.reopens;
+        total.failures += r.failures;
+    };
+    for entry in std::fs::read_dir(&root).unwrap() {
+        add(strata::fuzz_model::db_model_report(&std::fs::read(entry.unwrap().path()).unwrap()));
+        files += 1;
+    }
+    assert!(files >= 5, "the db_model corpus is missing: {files} files in {}", root.display());
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let start = Instant::now();
+    for _ in 0..300 {
+        let len = (next() % 400) as usize;
+        let input: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        add(strata::fuzz_model::db_model_report(&input));
+    }
+    println!(
+        "db_model: {files} corpus files and 300 random inputs in {:.1} s: {total:?}",
+        start.elapsed().as_secs_f64()
+    );
+    assert!(total.samples_acked > 1000 && total.queries > 100 && total.reopens > 300, "{total:?}");
+    assert!(total.failures > 20, "too few injected failures surfaced: {total:?}");
+}
