@@ -15,7 +15,7 @@ use crate::labels::Labels;
 use crate::merge::merge_runs;
 use crate::query::{choose_tier, evaluate_trusted, Query, QueryResult, SeriesData, Summary, Tier};
 use crate::retention::oldest_retained;
-use crate::rollup::{rollup, Bucket};
+use crate::rollup::{align, rollup, Bucket};
 use crate::sample::Sample;
 
 impl Inner {
@@ -38,7 +38,12 @@ impl Inner {
             } else {
                 let width = tier.resolution_ms().unwrap_or(1);
                 // Buckets straddling the retention floor are hidden whole.
-                let from = if from > mint { from.div_euclid(width) * width + width } else { mint };
+                // Past the last alignable bucket there is nothing to show.
+                let from = if from > mint {
+                    align(from, width).and_then(|a| a.checked_add(width)).unwrap_or(i64::MAX)
+                } else {
+                    mint
+                };
                 let b = self.tier_buckets(&snap, t, id, from, maxt, width)?;
                 (!b.is_empty()).then_some(SeriesData::Buckets { width_ms: width, buckets: b })
             };
@@ -52,7 +57,8 @@ impl Inner {
     /// Buckets of tier `t` for one series over `[mint, maxt]` (`mint` aligned).
     fn tier_buckets(&self, snap: &State, t: usize, id: u64, mint: i64, maxt: i64, width: i64) -> Result<Vec<Bucket>> {
         let fresh = self.fresh_from(snap, t, id);
-        let cut = fresh.map_or(i64::MAX, |f| f.div_euclid(width) * width);
+        // A fresh sample whose bucket cannot be aligned makes every bucket come from raw.
+        let cut = fresh.map_or(i64::MAX, |f| align(f, width).unwrap_or(i64::MIN));
         // Segments of a compacted tier usually hold disjoint, ascending time
         // ranges: read them into one vector and merge only if runs overlap.
         let mut buckets: Vec<Bucket> = Vec::new();
