@@ -7,7 +7,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::items::read_items;
+use super::items::{read_items, CHUNK_ITEMS};
 use super::querier::read_merged;
 use super::{now_ms, Inner, State};
 use crate::error::Result;
@@ -65,7 +65,18 @@ impl Inner {
         let mut starts = Vec::new();
         if cut > mint {
             let upto = maxt.min(cut - 1);
-            for s in snap.tiers[t].iter().filter(|s| s.info().min_t <= upto && s.info().max_t >= mint) {
+            let segs: Vec<_> =
+                snap.tiers[t].iter().filter(|s| s.info().min_t <= upto && s.info().max_t >= mint).collect();
+            // Chunk metadata bounds the count: reserving it spares the regrowth copies.
+            let most: usize = segs
+                .iter()
+                .filter_map(|s| s.find(id))
+                .flat_map(|e| &e.chunks)
+                .filter(|c| c.meta.min_t <= upto && c.meta.max_t >= mint)
+                .map(|c| (c.meta.count as usize).min(CHUNK_ITEMS))
+                .sum();
+            buckets.reserve(most);
+            for s in segs {
                 starts.push(buckets.len());
                 read_items(s, id, mint, upto, &mut buckets)?;
             }

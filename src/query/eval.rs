@@ -267,6 +267,9 @@ fn bucket_points(members: &[Data], grid: Grid, agg: Agg, secs: f64) -> Vec<Sampl
     let point = |b: &Bucket| Sample::new(b.start, bucket_value(agg, b, secs));
     let mut out = Vec::new();
     if let [only] = members {
+        if let Data::Buckets(b) = only {
+            out.reserve(b.len());
+        }
         for_each_step_bucket(only, grid, |b| {
             if b.count > 0 {
                 out.push(point(b));
