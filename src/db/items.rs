@@ -45,6 +45,19 @@ impl Item for Bucket {
 
 /// Items of series `id` in `seg` with `mint <= ts <= maxt`, in time order.
 pub(crate) fn read_items<T: Item>(seg: &Segment, id: u64, mint: i64, maxt: i64, out: &mut Vec<T>) -> Result<()> {
+    read_items_with(seg, id, mint, maxt, out, T::decode)
+}
+
+/// [`read_items`] with another chunk decoder, e.g. one that decodes only the
+/// rollup columns a query reads.
+pub(crate) fn read_items_with<T: Timed>(
+    seg: &Segment,
+    id: u64,
+    mint: i64,
+    maxt: i64,
+    out: &mut Vec<T>,
+    decode: impl Fn(&[u8], &mut Vec<T>) -> std::result::Result<(), &'static str>,
+) -> Result<()> {
     let Some(entry) = seg.find(id) else { return Ok(()) };
     let path = &seg.info().path;
     seg.for_each_chunk(
@@ -52,7 +65,7 @@ pub(crate) fn read_items<T: Item>(seg: &Segment, id: u64, mint: i64, maxt: i64, 
         |m| m.min_t <= maxt && m.max_t >= mint,
         |m, bytes| {
             let before = out.len();
-            T::decode(bytes, out).map_err(|e| {
+            decode(bytes, out).map_err(|e| {
                 Error::corruption(path, 0, format!("chunk of series {id} starting at {}: {e}", m.min_t))
             })?;
             if m.min_t < mint || m.max_t > maxt {

@@ -7,16 +7,28 @@
 
 use std::sync::atomic::Ordering;
 
-use super::items::{read_items, CHUNK_ITEMS};
+use super::items::{read_items_with, CHUNK_ITEMS};
 use super::querier::read_merged;
 use super::{now_ms, Inner, State};
 use crate::error::Result;
 use crate::labels::Labels;
 use crate::merge::merge_runs;
-use crate::query::{choose_tier, evaluate_trusted, Query, QueryResult, SeriesData, Summary, Tier};
+use crate::query::{choose_tier, evaluate_trusted, Agg, Query, QueryResult, SeriesData, Summary, Tier};
 use crate::retention::oldest_retained;
-use crate::rollup::{align, rollup, Bucket};
+use crate::rollup::{align, codec, rollup, Bucket};
 use crate::sample::Sample;
+
+/// The rollup columns an aggregation reads. Merging and combining keep count,
+/// sum, min and max exact whatever the other columns hold; the others need all.
+fn columns_for(agg: Agg) -> u16 {
+    match agg {
+        Agg::Count => codec::COL_COUNT,
+        Agg::Sum | Agg::Avg => codec::COL_SUM,
+        Agg::Min => codec::COL_MIN,
+        Agg::Max => codec::COL_MAX,
+        _ => codec::ALL_COLUMNS,
+    }
+}
 
 impl Inner {
     pub(crate) fn query(&self, q: &Query) -> Result<QueryResult> {
@@ -26,6 +38,7 @@ impl Inner {
         let tier = choose_tier(q, now, self.tier_available_from(&snap, now))?;
         let range = q.time_range();
         let (mint, maxt) = (range.start, range.end.saturating_sub(1));
+        let cols = columns_for(q.aggregation());
         let mut input = Vec::new();
         for id in self.index.select(q.matchers()) {
             let Some(labels) = self.index.labels(id) else { continue };
@@ -44,7 +57,7 @@ impl Inner {
                 } else {
                     mint
                 };
-                let b = self.tier_buckets(&snap, t, id, from, maxt, width)?;
+                let b = self.tier_buckets(&snap, (t, width), id, from, maxt, cols)?;
                 (!b.is_empty()).then_some(SeriesData::Buckets { width_ms: width, buckets: b })
             };
             if let Some(d) = data {
@@ -55,7 +68,16 @@ impl Inner {
     }
 
     /// Buckets of tier `t` for one series over `[mint, maxt]` (`mint` aligned).
-    fn tier_buckets(&self, snap: &State, t: usize, id: u64, mint: i64, maxt: i64, width: i64) -> Result<Vec<Bucket>> {
+    /// `tier` is the tier's index and bucket width; `cols` the rollup columns to decode.
+    fn tier_buckets(
+        &self,
+        snap: &State,
+        (t, width): (usize, i64),
+        id: u64,
+        mint: i64,
+        maxt: i64,
+        cols: u16,
+    ) -> Result<Vec<Bucket>> {
         let fresh = self.fresh_from(snap, t, id);
         // A fresh sample whose bucket cannot be aligned makes every bucket come from raw.
         let cut = fresh.map_or(i64::MAX, |f| align(f, width).unwrap_or(i64::MIN));
@@ -78,7 +100,9 @@ impl Inner {
             buckets.reserve(most);
             for s in segs {
                 starts.push(buckets.len());
-                read_items(s, id, mint, upto, &mut buckets)?;
+                read_items_with(s, id, mint, upto, &mut buckets, |b, out| {
+                    codec::decode_columns(b, out, cols).map_err(|e| e.0)
+                })?;
             }
         }
         let ascending =

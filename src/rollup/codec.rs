@@ -106,19 +106,35 @@ pub fn encode_buckets(buckets: &[Bucket], out: &mut Vec<u8>) -> Result<ChunkMeta
     Ok(meta)
 }
 
+/// Column masks for [`decode_columns`]: bit `c` selects column `c`.
+pub const COL_COUNT: u16 = 1 << 0;
+pub const COL_SUM: u16 = 1 << 1;
+pub const COL_MIN: u16 = 1 << 2;
+pub const COL_MAX: u16 = 1 << 3;
+pub const ALL_COLUMNS: u16 = (1 << COLUMNS) - 1;
+
 /// Decodes one whole rollup chunk (`buf` is exactly its bytes), appending to
 /// `out`. Never panics; on error `out` is left as it was. Whatever decodes
 /// satisfies [`check_buckets`].
 pub fn decode_buckets(buf: &[u8], out: &mut Vec<Bucket>) -> std::result::Result<(), DecodeError> {
+    decode_columns(buf, out, ALL_COLUMNS)
+}
+
+/// Like [`decode_buckets`], but decodes only the columns in `want` (the count
+/// always). Other fields keep [`Bucket::empty`]'s values, `first_ts` and
+/// `last_ts` included, so a partial bucket is fit only for what reads the
+/// columns it has: count, sum, min and max merge and combine exactly. Starts
+/// are checked to increase strictly; [`check_buckets`] runs only for all columns.
+pub fn decode_columns(buf: &[u8], out: &mut Vec<Bucket>, want: u16) -> std::result::Result<(), DecodeError> {
     let base = out.len();
-    let res = decode_into(buf, out);
+    let res = decode_into(buf, out, want | COL_COUNT);
     if res.is_err() {
         out.truncate(base);
     }
     res
 }
 
-fn decode_into(buf: &[u8], out: &mut Vec<Bucket>) -> std::result::Result<(), DecodeError> {
+fn decode_into(buf: &[u8], out: &mut Vec<Bucket>, want: u16) -> std::result::Result<(), DecodeError> {
     const TRUNCATED: DecodeError = DecodeError("truncated rollup chunk");
     let mut pos = 0;
     if *buf.first().ok_or(TRUNCATED)? != VERSION {
@@ -139,6 +155,10 @@ fn decode_into(buf: &[u8], out: &mut Vec<Bucket>) -> std::result::Result<(), Dec
     let mut col: Vec<Sample> = Vec::with_capacity(count);
     for (c, &len) in lens.iter().enumerate() {
         let end = pos.checked_add(len).filter(|&e| e <= buf.len()).ok_or(TRUNCATED)?;
+        if want & (1 << c) == 0 {
+            pos = end;
+            continue;
+        }
         col.clear();
         decode_chunk(&buf[pos..end], &mut col)?;
         pos = end;
@@ -181,6 +201,12 @@ fn decode_into(buf: &[u8], out: &mut Vec<Bucket>) -> std::result::Result<(), Dec
     }
     if pos != buf.len() {
         return Err(DecodeError("trailing bytes after rollup chunk"));
+    }
+    if want != ALL_COLUMNS {
+        return match out[start..].windows(2).all(|w| w[0].start < w[1].start) {
+            true => Ok(()),
+            false => Err(DecodeError("buckets not sorted by start, or they overlap")),
+        };
     }
     check_buckets(&out[start..], None).map_err(|(_, why)| DecodeError(why))
 }
@@ -236,6 +262,28 @@ mod tests {
             assert_eq!(meta.count as usize, buckets.len());
             let min = buckets.iter().map(|b| b.min).fold(f64::NAN, f64::min);
             assert_eq!(meta.min.to_bits(), min.to_bits());
+        }
+    }
+
+    #[test]
+    fn projected_decode_matches_the_full_one_on_its_columns() {
+        for fx in fixtures() {
+            let buf = encode(&fx);
+            let full = decode(&buf).unwrap();
+            for want in [COL_COUNT, COL_SUM, COL_MIN, COL_MAX, COL_SUM | COL_MAX] {
+                let mut got = Vec::new();
+                decode_columns(&buf, &mut got, want).unwrap();
+                assert_eq!(got.len(), full.len());
+                for (g, f) in got.iter().zip(&full) {
+                    assert_eq!((g.start, g.count), (f.start, f.count));
+                    let same = |on: u16, a: f64, b: f64| on & want == 0 || a.to_bits() == b.to_bits();
+                    assert!(same(COL_SUM, g.sum, f.sum) && same(COL_MIN, g.min, f.min) && same(COL_MAX, g.max, f.max));
+                }
+                // A damaged skipped column is not read; the length prefix still bounds it.
+                let mut cut = buf.clone();
+                cut.pop();
+                assert!(decode_columns(&cut, &mut got, want).is_err());
+            }
         }
     }
 
