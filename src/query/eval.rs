@@ -267,8 +267,12 @@ fn bucket_points(members: &[Data], grid: Grid, agg: Agg, secs: f64) -> Vec<Sampl
     let point = |b: &Bucket| Sample::new(b.start, bucket_value(agg, b, secs));
     let mut out = Vec::new();
     if let [only] = members {
+        // One point per step the buckets span, at most one per bucket: the capacity
+        // stays with the result, so a coarse step must not reserve per bucket.
         if let Data::Buckets(b) = only {
-            out.reserve(b.len());
+            let span = b.last().map_or(0, |l| l.start).saturating_sub(b.first().map_or(0, |f| f.start));
+            let steps = grid.step.map_or(1, |s| usize::try_from(span / s.max(1)).unwrap_or(0).saturating_add(1));
+            out.reserve(b.len().min(steps));
         }
         for_each_step_bucket(only, grid, |b| {
             if b.count > 0 {
