@@ -235,7 +235,7 @@ pub fn line_protocol(data: &[u8]) {
         limits.max_samples_per_request = 4;
     }
     let now = 1_700_000_000_000;
-    let whole = parse(body, precision, now, &limits);
+    let whole = parse(body, precision, now, &limits, None);
     let lines = body.split(|&b| b == b'\n').count();
     let failed_line = whole.as_ref().err().map(|e| {
         let m = &e.message;
@@ -255,7 +255,7 @@ pub fn line_protocol(data: &[u8]) {
     }
     let (mut samples, mut series) = (0, 0);
     for (i, line) in text.split('\n').enumerate() {
-        match parse(line.as_bytes(), precision, now, &limits) {
+        match parse(line.as_bytes(), precision, now, &limits, None) {
             Ok(p) => {
                 samples += p.batch.len();
                 series += p.batch.series_count();
@@ -302,7 +302,7 @@ pub fn remote_write(data: &[u8]) {
     let again = decode(&snappy(&canon), &limits).expect("the re-encoded request decodes");
     assert_eq!(again.encode_to_vec(), canon, "WriteRequest did not round-trip");
     let n = req.timeseries.len();
-    if let Ok(batch) = to_batch(req, &limits) {
+    if let Ok(batch) = to_batch(req, &limits, None) {
         assert_eq!(batch.len(), samples);
         assert!(batch.series_count() <= n);
     }

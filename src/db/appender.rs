@@ -52,6 +52,15 @@ impl Appender {
         Ok(SeriesRef { id, instance: self.inner.instance })
     }
 
+    /// The existing series whose labels are exactly `pairs`, sorted by name with no
+    /// empty values (the order `Labels::iter` yields). Allocates nothing, so a write
+    /// path can resolve known series before building any `Labels`. `None` for a new
+    /// series and for pairs in any other form; `series` then decides.
+    pub fn find(&self, pairs: &[(&str, &str)]) -> Option<SeriesRef> {
+        let id = self.inner.index.find(pairs)?;
+        Some(SeriesRef { id, instance: self.inner.instance })
+    }
+
     /// Buffers one sample. Nothing is visible or durable before `commit`.
     #[inline]
     pub fn append(&mut self, series: SeriesRef, ts: i64, value: f64) -> Result<()> {

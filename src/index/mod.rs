@@ -4,6 +4,7 @@
 //! segments' series tables and the WAL's series records. Ids are never reused.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher, RandomState};
 
 use parking_lot::RwLock;
 
@@ -13,7 +14,9 @@ use crate::labels::{Labels, MatchOp, Matcher};
 
 #[derive(Default)]
 struct Inner {
-    by_labels: HashMap<Labels, u64>,
+    /// hashbrown rather than std so a borrowed pair slice can probe it (`PairsKey`)
+    /// without building a `Labels`; SipHash with a random key, as clients choose labels.
+    by_labels: hashbrown::HashMap<Labels, u64, RandomState>,
     by_id: IdMap<Labels>,
     /// name -> value -> ids. Kept sorted; `dirty` marks lists that need a sort after bulk loads.
     postings: HashMap<String, HashMap<String, Vec<u64>>>,
@@ -49,6 +52,13 @@ impl SeriesIndex {
         g.next_id += 1;
         insert(&mut g, id, labels.clone());
         Ok((id, true))
+    }
+
+    /// The id of the series whose labels are exactly `pairs`, in `Labels` order
+    /// (sorted by name, no empty values). Allocates nothing; pairs in any other
+    /// order match no series.
+    pub fn find(&self, pairs: &[(&str, &str)]) -> Option<u64> {
+        self.inner.read().by_labels.get(&PairsKey(pairs)).copied()
     }
 
     /// Registers a series with a known id (from a segment or the WAL). Conflicting
@@ -151,6 +161,23 @@ impl SeriesIndex {
     }
 }
 
+/// A borrowed label set that probes `by_labels`. It hashes exactly as `Labels`
+/// does: a slice of `(&str, &str)` and one of `(String, String)` feed a hasher the
+/// same length prefix and the same bytes (`find_hashes_like_labels` holds that).
+struct PairsKey<'a>(&'a [(&'a str, &'a str)]);
+
+impl Hash for PairsKey<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl hashbrown::Equivalent<Labels> for PairsKey<'_> {
+    fn equivalent(&self, key: &Labels) -> bool {
+        key.len() == self.0.len() && key.iter().zip(self.0).all(|(a, b)| a == *b)
+    }
+}
+
 fn insert(g: &mut Inner, id: u64, labels: Labels) {
     for (k, v) in labels.iter() {
         g.postings.entry(k.to_string()).or_default().entry(v.to_string()).or_default().push(id);
@@ -235,6 +262,37 @@ mod tests {
             assert_eq!(idx.select(&ms), want, "matchers {ms:?}");
         }
         assert!(idx.select(&[Matcher::ne("host", "x")]).is_empty());
+    }
+
+    #[test]
+    fn find_hashes_like_labels() {
+        let idx = SeriesIndex::new(1, 1000);
+        let mut made = Vec::new();
+        for i in 0..200 {
+            let name = format!("m{}", i % 7);
+            let host = format!("h{i}");
+            let mut pairs = vec![("__name__", name.as_str()), ("host", host.as_str())];
+            if i % 3 == 0 {
+                pairs.push(("zone", "ü-1"));
+            }
+            let (id, _) = idx.get_or_create(&l(&pairs)).unwrap();
+            made.push((id, pairs.iter().map(|&(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>()));
+        }
+        for (id, owned) in &made {
+            let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            assert_eq!(idx.find(&pairs), Some(*id), "{pairs:?}");
+            // A prefix, an extra label, another value or another order is another series.
+            assert_eq!(idx.find(&pairs[..1]), None);
+            let mut more = pairs.clone();
+            more.push(("zz", "1"));
+            assert_eq!(idx.find(&more), None);
+            let mut other = pairs.clone();
+            other[1].1 = "nope";
+            assert_eq!(idx.find(&other), None);
+            let mut swapped = pairs.clone();
+            swapped.swap(0, 1);
+            assert_eq!(idx.find(&swapped), None);
+        }
     }
 
     #[test]

@@ -78,10 +78,7 @@ impl Limits {
             self.check_label(k.as_ref(), val.as_ref())?;
             v.push((k, val));
             if v.len() > self.max_labels_per_series {
-                return Err(ApiError::unprocessable(format!(
-                    "series has more than {} labels (max_labels_per_series)",
-                    self.max_labels_per_series
-                )));
+                return Err(self.too_many_labels());
             }
         }
         Labels::from_pairs(v).map_err(ApiError::from)
@@ -105,6 +102,13 @@ impl Limits {
             )));
         }
         Ok(())
+    }
+
+    pub(crate) fn too_many_labels(&self) -> ApiError {
+        ApiError::unprocessable(format!(
+            "series has more than {} labels (max_labels_per_series)",
+            self.max_labels_per_series
+        ))
     }
 
     pub(crate) fn too_many_samples(&self) -> ApiError {

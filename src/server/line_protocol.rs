@@ -20,14 +20,15 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::batch::{run_blocking, Batch};
+use super::batch::Batch;
 use super::error::{ApiError, ApiResult};
+use super::exec::run_blocking;
 use super::limits::Limits;
 use super::metrics::Protocol;
 use super::routes::Params;
 use super::time::now_ms;
 use super::{body, Shared};
-use crate::METRIC_NAME;
+use crate::{Db, METRIC_NAME};
 
 /// Timestamp unit of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +80,7 @@ pub(crate) async fn write(State(st): State<Shared>, RawQuery(q): RawQuery, heade
     let db = st.db.clone();
     // Parse and commit in one blocking task: one hop off the runtime per request.
     let (samples, strings) = run_blocking(move || {
-        let parsed = parse(&bytes, precision, now, &limits)?;
+        let parsed = parse(&bytes, precision, now, &limits, Some(&db))?;
         let n = parsed.batch.commit_blocking(&db)?;
         Ok((n, parsed.string_fields))
     })
@@ -107,13 +108,20 @@ struct KeyEntry<'a> {
 }
 
 /// Parses a whole body; the first problem fails it, naming the line (1-based).
-pub(crate) fn parse(body: &[u8], precision: Precision, now: i64, limits: &Limits) -> Result<Parsed, ApiError> {
+/// With `db`, series the engine already holds are resolved as they are met.
+pub(crate) fn parse(
+    body: &[u8],
+    precision: Precision,
+    now: i64,
+    limits: &Limits,
+    db: Option<&Db>,
+) -> Result<Parsed, ApiError> {
     let text = std::str::from_utf8(body).map_err(|e| {
         let line = body[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
         line_error(line, ApiError::bad_request("invalid UTF-8"))
     })?;
     // A field takes at least 4 bytes (`f=1,`); devops lines run about 25 bytes a field.
-    let mut out = Parsed { batch: Batch::with_capacity(limits, body.len() / 16), string_fields: 0 };
+    let mut out = Parsed { batch: Batch::for_db(db, limits, body.len() / 16), string_fields: 0 };
     let mut keys: HashMap<&str, KeyEntry<'_>> = HashMap::new();
     for (i, line) in text.split('\n').enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line).trim_start();
@@ -204,8 +212,7 @@ fn parse_line<'a>(
                 let name = metric_name(&entry.measurement, &unescape(fkey));
                 let pairs = std::iter::once((METRIC_NAME, name.as_str()))
                     .chain(entry.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-                let labels = limits.labels(pairs)?;
-                let s = out.batch.series(labels, limits)?;
+                let s = out.batch.series_from(pairs, limits)?;
                 entry.fields.insert(fkey, s);
                 s
             }
@@ -337,7 +344,7 @@ mod tests {
     use super::*;
 
     fn parse_ok(s: &str) -> Parsed {
-        parse(s.as_bytes(), Precision::Ns, 42, &Limits::default()).unwrap()
+        parse(s.as_bytes(), Precision::Ns, 42, &Limits::default(), None).unwrap()
     }
 
     #[test]
@@ -368,14 +375,14 @@ mod tests {
     #[test]
     fn precision_converts_and_floors() {
         let l = Limits::default();
-        let at = |p, body: &str| parse(body.as_bytes(), p, 0, &l).unwrap().batch.samples()[0].1;
+        let at = |p, body: &str| parse(body.as_bytes(), p, 0, &l, None).unwrap().batch.samples()[0].1;
         assert_eq!(at(Precision::Ns, "m v=1 -1"), -1);
         assert_eq!(at(Precision::Us, "m v=1 1500"), 1);
         assert_eq!(at(Precision::Ms, "m v=1 1500"), 1500);
         assert_eq!(at(Precision::S, "m v=1 2"), 2000);
         assert_eq!(at(Precision::M, "m v=1 1"), 60_000);
         assert_eq!(at(Precision::H, "m v=1 1"), 3_600_000);
-        assert!(parse(b"m v=1 9223372036854775807", Precision::S, 0, &l).is_err());
+        assert!(parse(b"m v=1 9223372036854775807", Precision::S, 0, &l, None).is_err());
         assert_eq!(Precision::parse(Some("us")).unwrap(), Precision::Us);
         assert!(Precision::parse(Some("weeks")).is_err());
     }
@@ -400,34 +407,35 @@ mod tests {
             ("m v=1\nm v=2 1\n\u{0}", 3, "missing fields"),
         ];
         for (body, line, msg) in cases {
-            let e = parse(body.as_bytes(), Precision::Ns, 0, &l).err().unwrap_or_else(|| panic!("{body:?} parsed"));
+            let e =
+                parse(body.as_bytes(), Precision::Ns, 0, &l, None).err().unwrap_or_else(|| panic!("{body:?} parsed"));
             assert_eq!(e.extra.get("line").and_then(|v| v.as_u64()), Some(line as u64), "{body:?}: {}", e.message);
             assert!(e.message.starts_with(&format!("line {line}: ")), "{}", e.message);
             assert!(e.message.contains(msg), "{body:?}: {}", e.message);
         }
-        let e = parse(b"m v=1\n\xff", Precision::Ns, 0, &l).err().unwrap();
+        let e = parse(b"m v=1\n\xff", Precision::Ns, 0, &l, None).err().unwrap();
         assert!(e.message.contains("line 2: invalid UTF-8"));
     }
 
     #[test]
     fn limits_apply_while_parsing() {
         let l = Limits { max_samples_per_request: 2, ..Limits::default() };
-        let e = parse(b"m a=1,b=2,c=3", Precision::Ns, 0, &l).err().unwrap();
+        let e = parse(b"m a=1,b=2,c=3", Precision::Ns, 0, &l, None).err().unwrap();
         assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
         let l = Limits { max_label_value_len: 3, ..Limits::default() };
-        let e = parse(b"m,t=long v=1", Precision::Ns, 0, &l).err().unwrap();
+        let e = parse(b"m,t=long v=1", Precision::Ns, 0, &l, None).err().unwrap();
         assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
     }
 
     proptest::proptest! {
         #[test]
         fn never_panics_on_arbitrary_bytes(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
-            let _ = parse(&b, Precision::Ns, 0, &Limits::default());
+            let _ = parse(&b, Precision::Ns, 0, &Limits::default(), None);
         }
 
         #[test]
         fn never_panics_on_line_like_text(s in "[a-z, =\"\\\\0-9.eiuTf\n#-]{0,80}") {
-            let _ = parse(s.as_bytes(), Precision::S, 0, &Limits::default());
+            let _ = parse(s.as_bytes(), Precision::S, 0, &Limits::default(), None);
         }
     }
 
@@ -436,10 +444,10 @@ mod tests {
         let body = "my\\,m,t\\ 1=a\\=b,u=\"x\" s=\"a\\\"b\",i=-3i,u=4u,b=F 1700000000000000000\n";
         let l = Limits::default();
         for end in 0..=body.len() {
-            let _ = parse(&body.as_bytes()[..end], Precision::Ns, 0, &l);
+            let _ = parse(&body.as_bytes()[..end], Precision::Ns, 0, &l, None);
         }
         for b in 0u8..=255 {
-            let _ = parse(&[b'm', b' ', b'v', b'=', b, b'\\'], Precision::Ns, 0, &l);
+            let _ = parse(&[b'm', b' ', b'v', b'=', b, b'\\'], Precision::Ns, 0, &l, None);
         }
     }
 }

@@ -108,8 +108,7 @@ fn add(batch: &mut Batch, o: &Map<String, Value>, now: i64, limits: &Limits) -> 
         }
         Some(_) => return Err(ApiError::bad_request("labels must be an object of name -> value")),
     }
-    let labels = limits.labels(pairs)?;
-    let sid = batch.series(labels, limits)?;
+    let sid = batch.series_from(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), limits)?;
     batch.push(sid, ts, value, limits)?;
     Ok((name, ts))
 }
