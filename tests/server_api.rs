@@ -261,6 +261,14 @@ fn self_metrics_in_prometheus_text() {
     let s = start();
     assert_eq!(s.post("/write", b"m v=1\nm w=2").status, 204);
     assert_eq!(s.get("/query/raw?metric_name=m_v").status, 200);
+    let q = br#"{"metric_name":"m_v","function":"max","start_time":0,"end_time":9999999999999}"#;
+    let r = s.post("/query", q);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let url =
+        format!("/query/rollup?metric_name=m_v&start_time={}&end_time={}&window=1m", now - 3_600_000, now + 60_000);
+    let r = s.get(&url);
+    assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(s.get("/nope").status, 404);
     let r = s.get("/metrics");
     assert_eq!(r.status, 200);
@@ -272,6 +280,8 @@ fn self_metrics_in_prometheus_text() {
         "strata_http_requests_total{route=\"unmatched\",status=\"404\"} 1.0",
         "strata_query_duration_seconds_count{endpoint=\"raw\"} 1.0",
         "strata_query_duration_seconds_bucket{endpoint=\"raw\",le=\"+Inf\"} 1.0",
+        "strata_query_duration_seconds_count{endpoint=\"query\"} 1.0",
+        "strata_query_duration_seconds_count{endpoint=\"rollup\"} 1.0",
         "# TYPE strata_wal_fsyncs_total counter",
         "strata_head_series 2.0",
         "strata_head_samples 2.0",

@@ -17,8 +17,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::batch::{run_blocking, Batch};
+use super::batch::Batch;
 use super::error::{ApiError, ApiResult};
+use super::exec::run_blocking;
 use super::limits::Limits;
 use super::metrics::Protocol;
 use super::{body, values, Shared};

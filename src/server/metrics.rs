@@ -13,8 +13,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
 
-use super::batch::run_blocking;
 use super::error::ApiResult;
+use super::exec::run_read;
 use super::values::prom_label_value;
 use super::Shared;
 
@@ -37,16 +37,24 @@ const PROTOCOLS: [(Protocol, &str); 4] = [
 /// A read path, for the query latency histogram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum QueryKind {
+    Query,
+    Rollup,
     Raw,
     RemoteRead,
     Export,
 }
 
-const QUERY_KINDS: [(QueryKind, &str); 3] =
-    [(QueryKind::Raw, "raw"), (QueryKind::RemoteRead, "remote_read"), (QueryKind::Export, "export")];
+const QUERY_KINDS: [(QueryKind, &str); 5] = [
+    (QueryKind::Query, "query"),
+    (QueryKind::Rollup, "rollup"),
+    (QueryKind::Raw, "raw"),
+    (QueryKind::RemoteRead, "remote_read"),
+    (QueryKind::Export, "export"),
+];
 
 /// Upper bounds of the latency buckets, in seconds.
-const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0];
+const BUCKETS: [f64; 14] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0];
 
 #[derive(Default)]
 struct Histogram {
@@ -109,7 +117,7 @@ pub(crate) async fn track(State(st): State<Shared>, req: Request, next: Next) ->
 /// `GET /metrics`.
 pub(crate) async fn handler(State(st): State<Shared>) -> ApiResult {
     let db = st.db.clone();
-    let (stats, wal) = run_blocking(move || Ok((db.stats()?, db.wal_stats()))).await?;
+    let (stats, wal) = run_read(move || Ok((db.stats()?, db.wal_stats()))).await?;
     let mut out = String::with_capacity(8 << 10);
     let m = &st.metrics;
     let mut w = Writer(&mut out);

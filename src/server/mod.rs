@@ -9,8 +9,9 @@
 //! - `line_protocol`, `export`, `import`, `stream`: the other ecosystem paths;
 //! - `body`, `limits`, `auth`, `error`, `metrics`, `selector`, `time`, `values`: shared pieces.
 //!
-//! Engine calls block (a commit under `SyncMode::Always` waits for fsync), so every
-//! one runs on tokio's blocking pool, never on a runtime worker.
+//! Engine calls block (a commit under `SyncMode::Always` waits for fsync), so none
+//! runs as plain async code: writes go to tokio's blocking pool, reads run in place
+//! on a worker that first hands its other tasks off (`exec`).
 
 mod auth;
 mod batch;
@@ -18,6 +19,7 @@ mod body;
 mod chunks;
 mod conn;
 mod error;
+mod exec;
 mod export;
 mod import;
 mod limits;
@@ -113,7 +115,11 @@ pub fn run(cfg: ServeConfig) -> Result<(), ServerError> {
         let listener =
             TcpListener::bind(cfg.listen).await.map_err(|e| ServerError::io(format!("binding {}", cfg.listen), e))?;
         log::info!("strata listening on http://{}", cfg.listen);
-        serve(db.clone(), listener, cfg, conn::shutdown_signal()).await
+        // On a worker rather than this thread, so a new connection's first read
+        // does not wait for a second thread to wake.
+        tokio::spawn(serve(db.clone(), listener, cfg, conn::shutdown_signal()))
+            .await
+            .map_err(|e| ServerError::io("running the server", std::io::Error::other(e.to_string())))?
     });
     // In-flight blocking engine calls have finished: their requests were waited for.
     rt.shutdown_timeout(std::time::Duration::from_secs(5));

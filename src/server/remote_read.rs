@@ -11,8 +11,8 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::IntoResponse;
 use prost::Message;
 
-use super::batch::run_blocking;
 use super::error::{ApiError, ApiResult};
+use super::exec::run_read;
 use super::limits::Limits;
 use super::metrics::QueryKind;
 use super::prompb::{self, Label, QueryResult, ReadRequest, ReadResponse, TimeSeries};
@@ -25,7 +25,7 @@ pub(crate) async fn read(State(st): State<Shared>, headers: HeaderMap, req: Body
     let raw = snappy_body(&st, &headers, req).await?;
     let limits = st.limits.clone();
     let db = st.db.clone();
-    let out = run_blocking(move || {
+    let out = run_read(move || {
         let buf = body::unsnappy(&raw, limits.max_decompressed_bytes)?;
         let req = ReadRequest::decode(buf.as_slice())
             .map_err(|e| ApiError::bad_request(format!("invalid ReadRequest protobuf: {e}")))?;

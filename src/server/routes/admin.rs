@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::server::batch::run_blocking;
 use crate::server::error::{json_response, ApiError, ApiResult};
+use crate::server::exec::run_blocking;
 use crate::server::time::format_rfc3339;
 use crate::server::Shared;
 

@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
-use crate::server::batch::run_blocking;
 use crate::server::error::{json_response, ApiResult};
+use crate::server::exec::run_read;
 use crate::server::time::format_rfc3339;
 use crate::server::Shared;
 
@@ -38,7 +38,7 @@ pub(super) async fn health(State(st): State<Shared>) -> Response {
 /// Database status: what the engine holds and what recovery found.
 pub(super) async fn db_status(State(st): State<Shared>) -> ApiResult {
     let db = st.db.clone();
-    let (stats, wal, path, rec) = run_blocking(move || {
+    let (stats, wal, path, rec) = run_read(move || {
         let rec = db.recovery_report().clone();
         Ok((db.stats()?, db.wal_stats(), db.path().display().to_string(), rec))
     })

@@ -16,9 +16,9 @@ use serde_json::{json, Map, Value};
 use super::{inclusive_range, Params};
 use crate::db::MetricInfo;
 use crate::rollup::{FIVE_MIN_MS, HOUR_MS};
-use crate::server::batch::run_blocking;
 use crate::server::body;
 use crate::server::error::{json_response, ApiError, ApiResult};
+use crate::server::exec::run_read;
 use crate::server::limits::Limits;
 use crate::server::metrics::QueryKind;
 use crate::server::time::{format_rfc3339, now_ms, parse_timestamp};
@@ -43,7 +43,7 @@ pub(super) async fn list_metrics(State(st): State<Shared>, RawQuery(q): RawQuery
     }
     let search = p.get("search").map(str::to_lowercase).filter(|s| !s.is_empty());
     let db = st.db.clone();
-    let mut names = run_blocking(move || Ok(db.series_per_value(METRIC_NAME))).await?;
+    let mut names = run_read(move || Ok(db.series_per_value(METRIC_NAME))).await?;
     if let Some(s) = &search {
         names.retain(|(n, _)| n.to_lowercase().contains(s.as_str()));
     }
@@ -95,7 +95,7 @@ pub(super) async fn raw(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiR
         );
         h
     };
-    let out = run_blocking(move || render_raw(&db, range, &matchers, &limits, header)).await?;
+    let out = run_read(move || render_raw(&db, range, &matchers, &limits, header)).await?;
     st.metrics.query(QueryKind::Raw, started.elapsed());
     let mut r = out.into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -487,6 +487,7 @@ impl AggRequest {
 /// and optionally `quantile`, `step`, `group_by`, `top_k`, `tier`, or a `selector`
 /// instead of `metric_name` + `labels`. See docs/SERVER.md for the answer.
 pub(super) async fn aggregate(State(st): State<Shared>, headers: HeaderMap, req: Body) -> ApiResult {
+    let started = Instant::now();
     let bytes = body::read(&st.limits, &headers, req, false).await?;
     let doc: Value = serde_json::from_slice(&bytes).map_err(|e| bad(format!("invalid JSON: {e}")))?;
     let Value::Object(o) = doc else {
@@ -505,7 +506,7 @@ pub(super) async fn aggregate(State(st): State<Shared>, headers: HeaderMap, req:
     // population (`group_by: []`), when the request neither steps nor groups.
     let whole = (r.single_value() && r.group_by.is_none()).then(|| r.query(Some(&[]), None));
     let db = st.db.clone();
-    let (res, total) = run_blocking(move || {
+    let (res, total) = run_read(move || {
         let res = db.query(&q)?;
         check_budget(&limits, res.series.len(), res.series.iter().map(|s| s.points.len()).sum())?;
         let total = match whole {
@@ -568,7 +569,9 @@ pub(super) async fn aggregate(State(st): State<Shared>, headers: HeaderMap, req:
     }
     out.insert("series_count".into(), json!(series.len()));
     out.insert("series".into(), Value::Array(series));
-    Ok(json_response(StatusCode::OK, &Value::Object(out)))
+    let resp = json_response(StatusCode::OK, &Value::Object(out));
+    st.metrics.query(QueryKind::Query, started.elapsed());
+    Ok(resp)
 }
 
 // ------------------------------------------------------------------ GET /query/rollup
@@ -583,6 +586,7 @@ type Row = (u64, f64, f64, f64, f64, f64);
 /// `GET /query/rollup?metric_name=cpu&start_time=..&end_time=..&labels={..}&window=5m`:
 /// per series, per window bucket: count, sum, avg, min, max, first, last.
 pub(super) async fn rollup(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult {
+    let started = Instant::now();
     let p = Params::parse(q.as_deref())?;
     let name = p
         .get("metric_name")
@@ -604,7 +608,7 @@ pub(super) async fn rollup(State(st): State<Shared>, RawQuery(q): RawQuery) -> A
     }
     let db = st.db.clone();
     let r2 = range.clone();
-    let (tier, series) = run_blocking(move || rollup_rows(&db, matchers, r2, width, &limits)).await?;
+    let (tier, series) = run_read(move || rollup_rows(&db, matchers, r2, width, &limits)).await?;
     let total: usize = series.iter().map(|(_, rows)| rows.len()).sum();
     let series: Vec<Value> = series
         .into_iter()
@@ -640,7 +644,9 @@ pub(super) async fn rollup(State(st): State<Shared>, RawQuery(q): RawQuery) -> A
     out.insert("series_count".into(), json!(series.len()));
     out.insert("bucket_count".into(), json!(total));
     out.insert("series".into(), Value::Array(series));
-    Ok(json_response(StatusCode::OK, &Value::Object(out)))
+    let resp = json_response(StatusCode::OK, &Value::Object(out));
+    st.metrics.query(QueryKind::Rollup, started.elapsed());
+    Ok(resp)
 }
 
 type RollupSeries = Vec<(Labels, Vec<(i64, Row)>)>;
@@ -726,7 +732,7 @@ pub(super) async fn rollups(State(st): State<Shared>, RawQuery(q): RawQuery) -> 
     let metric = p.get("metric_name").filter(|s| !s.is_empty()).map(str::to_string);
     let db = st.db.clone();
     let limits = st.limits.clone();
-    let (stats, retention, per_metric) = run_blocking(move || {
+    let (stats, retention, per_metric) = run_read(move || {
         let stats = db.stats()?;
         let retention = db.retention_summary();
         let per_metric = match metric {
@@ -821,7 +827,7 @@ fn unknown_metric(name: &str) -> ApiError {
 pub(super) async fn metric_info(State(st): State<Shared>, Path(name): Path<String>) -> ApiResult {
     let db = st.db.clone();
     let n = name.clone();
-    let info = run_blocking(move || Ok(db.metric_info(&n)?)).await?.ok_or_else(|| unknown_metric(&name))?;
+    let info = run_read(move || Ok(db.metric_info(&n)?)).await?.ok_or_else(|| unknown_metric(&name))?;
     let labels: Map<String, Value> = info.labels.iter().map(|(k, vs)| (k.clone(), json!(vs))).collect();
     let mut out = Map::new();
     out.insert("metric_name".into(), json!(info.name));
