@@ -34,6 +34,10 @@ pub struct Args {
     /// it the endpoint is disabled.
     #[arg(long, value_name = "DIR")]
     backup_dir: Option<std::path::PathBuf>,
+    /// How many steps nicer (lower CPU priority) than the server ingest runs, 0-19: queries
+    /// then get a core first, and ingest still takes every idle cycle. 0 turns it off.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=19))]
+    ingest_nice: u8,
     /// WAL durability: always (fsync before acknowledging), never, or an fsync interval such as 1s.
     #[arg(long, default_value = "1s", value_parser = parse_sync)]
     sync: SyncMode,
@@ -63,6 +67,7 @@ pub fn run(a: Args) -> CliResult {
         insecure: a.insecure,
         options: super::base_options().sync(a.sync),
         backup_dir: a.backup_dir,
+        ingest_nice: a.ingest_nice,
         ..Default::default()
     };
     strata::server::run(cfg).map_err(|e| super::CliError::new(format!("server: {e}")))
@@ -70,7 +75,7 @@ pub fn run(a: Args) -> CliResult {
 
 #[cfg(not(feature = "server"))]
 pub fn run(a: Args) -> CliResult {
-    let _ = (a.data, a.listen, a.auth_token_file, a.insecure, a.sync, a.backup_dir);
+    let _ = (a.data, a.listen, a.auth_token_file, a.insecure, a.sync, a.backup_dir, a.ingest_nice);
     super::fail("this strata binary was built without the `server` feature")
 }
 

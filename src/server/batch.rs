@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use super::error::ApiError;
-use super::exec::run_blocking;
 use super::limits::Limits;
 use super::metrics::Protocol;
 use super::Shared;
@@ -86,24 +85,39 @@ impl Batch {
         pairs: impl IntoIterator<Item = (&'p str, &'p str)>,
         limits: &Limits,
     ) -> Result<u32, ApiError> {
-        let mut v: Vec<(&str, &str)> = Vec::with_capacity(16);
+        // `Labels` order: empty values dropped (they mean "no label"), sorted by
+        // name. Up to INLINE pairs live on the stack: a known series allocates nothing.
+        const INLINE: usize = 32;
+        let mut inline: [(&str, &str); INLINE] = [("", ""); INLINE];
+        let mut spill: Vec<(&str, &str)> = Vec::new();
+        let (mut count, mut kept) = (0, 0);
         for (k, val) in pairs {
             limits.check_label(k, val)?;
-            v.push((k, val));
-            if v.len() > limits.max_labels_per_series {
+            count += 1;
+            if count > limits.max_labels_per_series {
                 return Err(limits.too_many_labels());
             }
-        }
-        if let Some(app) = &self.app {
-            // `Labels` order: empty values dropped, sorted by name. Pairs that are
-            // not valid labels (duplicate or bad names) match nothing and fall through.
-            let mut sorted: Vec<(&str, &str)> = v.iter().copied().filter(|(_, val)| !val.is_empty()).collect();
-            sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            if let Some(r) = app.find(&sorted) {
-                return self.known(r, limits);
+            if val.is_empty() {
+                continue;
             }
+            if kept < INLINE {
+                inline[kept] = (k, val);
+            } else {
+                if spill.is_empty() {
+                    spill.extend_from_slice(&inline);
+                }
+                spill.push((k, val));
+            }
+            kept += 1;
         }
-        let labels = Labels::from_pairs(v).map_err(ApiError::from)?;
+        let sorted = if kept <= INLINE { &mut inline[..kept] } else { &mut spill[..] };
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        // Pairs that are not valid labels (a repeated or bad name) match nothing
+        // and fall through to `from_pairs`, which names the problem.
+        if let Some(r) = self.app.as_ref().and_then(|app| app.find(sorted)) {
+            return self.known(r, limits);
+        }
+        let labels = Labels::from_pairs(sorted.iter().copied()).map_err(ApiError::from)?;
         self.add_new(labels, limits)
     }
 
@@ -176,7 +190,7 @@ impl Batch {
     /// Commits on the blocking pool and counts the samples for `/metrics`.
     pub async fn commit(self, state: &Shared, protocol: Protocol) -> Result<usize, ApiError> {
         let db = state.db.clone();
-        let n = run_blocking(move || self.commit_blocking(&db).map_err(ApiError::from)).await?;
+        let n = state.writers.run(move || self.commit_blocking(&db).map_err(ApiError::from)).await?;
         state.metrics.ingested(protocol, n as u64);
         Ok(n)
     }
@@ -260,5 +274,27 @@ mod tests {
         assert_eq!(b.series_from([("__name__", "m"), ("h", "a")], &limits).unwrap(), 0);
         assert_eq!(b.series_from([("__name__", "m"), ("h", "b")], &limits).unwrap(), 1);
         assert_eq!(b.series_from([("__name__", "m"), ("h", "c")], &limits).unwrap_err().status.as_u16(), 413);
+    }
+
+    #[test]
+    fn resolves_series_with_more_labels_than_fit_inline() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), Options::default().background(false)).unwrap();
+        let limits = Limits::default();
+        let names: Vec<String> = (0..40).map(|i| format!("l{i:02}")).collect();
+        let mut pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+        pairs.push(("__name__", "wide"));
+        let mut b = Batch::for_db(Some(&db), &limits, 0);
+        let i = b.series_from(pairs.iter().copied(), &limits).unwrap();
+        b.push(i, crate::server::time::now_ms(), 1.0, &limits).unwrap();
+        b.commit_blocking(&db).unwrap();
+        pairs.reverse();
+        pairs.push(("empty", ""));
+        let mut b = Batch::for_db(Some(&db), &limits, 0);
+        assert_eq!(b.series_from(pairs.iter().copied(), &limits).unwrap(), 0);
+        assert_eq!(b.series_labels().count(), 0, "found in the engine, not built");
+        pairs.push(("l00", "again"));
+        let e = b.series_from(pairs.iter().copied(), &limits).unwrap_err();
+        assert!(e.message.contains("l00"), "{}", e.message);
     }
 }

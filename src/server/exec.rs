@@ -2,8 +2,13 @@
 //! `SyncMode::Always` waits for fsync; a long query scans for seconds), so none
 //! may run as plain async code on a runtime worker.
 //!
-//! - `run_blocking`: writes and long jobs (ingest, import, export, backup) go to
-//!   tokio's blocking pool.
+//! - `Writers::run`: ingest (every write protocol, import) goes to a pool of its
+//!   own whose threads run `ingest_nice` steps nicer than the server. Ingest comes
+//!   in bulk and is retried by its clients; a query is someone waiting. With the
+//!   two at the same priority, every wakeup on a query's path (accept, read,
+//!   answer) waited behind a parse-and-commit burst for a core. Nicer threads still
+//!   get every idle cycle, so ingest slows only while reads want the CPU.
+//! - `run_blocking`: other long jobs (export, backup) go to tokio's blocking pool.
 //! - `run_read`: reads run in place on the worker that parsed the request, which
 //!   tokio first hands its other tasks off (`block_in_place`). Under ingest the
 //!   blocking pool's threads are busy, and a hop to a fresh one and back cost a
@@ -14,6 +19,62 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 use super::error::ApiError;
+
+/// The ingest pool: the blocking threads of a runtime that is never driven, each
+/// made nicer as it starts. Elastic like tokio's own pool, so commits waiting on
+/// a group fsync do not starve other writers.
+pub(crate) struct Writers {
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Writers {
+    /// A pool whose threads run `nice` steps nicer than the thread that starts
+    /// them (0: same priority; capped at the lowest priority, 19).
+    pub fn start(nice: u8) -> std::io::Result<Writers> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .thread_name("strata-ingest")
+            .on_thread_start(move || lower_priority(nice))
+            .build()?;
+        Ok(Writers { rt: Some(rt) })
+    }
+
+    /// Runs a write on the pool; a panic there becomes a 500, never a crash.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let rt = self.rt.as_ref().ok_or_else(|| ApiError::internal("the ingest pool has stopped"))?;
+        rt.spawn_blocking(f).await.map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))?
+    }
+}
+
+impl Drop for Writers {
+    fn drop(&mut self) {
+        // The server has drained its requests by now: no write is in flight, and a
+        // runtime must not block while dropped inside another.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Raises the calling thread's nice value by `steps`. Linux nice values are per
+/// thread. Failure only costs the priority, so it is logged, not fatal.
+#[cfg(target_os = "linux")]
+fn lower_priority(steps: u8) {
+    use rustix::process::{getpriority_process, setpriority_process};
+    if steps == 0 {
+        return;
+    }
+    let me = Some(rustix::thread::gettid());
+    let set = getpriority_process(me).and_then(|now| setpriority_process(me, (now + i32::from(steps)).min(19)));
+    if let Err(e) = set {
+        log::warn!("could not lower the ingest threads' priority: {e}");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority(_steps: u8) {}
 
 /// Runs engine work on the blocking pool; a panic there becomes a 500, never a crash.
 pub(crate) async fn run_blocking<T: Send + 'static>(
@@ -42,6 +103,30 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    fn nice_of_this_thread() -> i32 {
+        rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn writers_run_nicer_than_the_server() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+        let base = std::thread::spawn(nice_of_this_thread).join().unwrap();
+        for steps in [0u8, 3] {
+            let pool = Writers::start(steps).unwrap();
+            let (nice, name) = rt
+                .block_on(pool.run(|| Ok((nice_of_this_thread(), std::thread::current().name().map(str::to_owned)))))
+                .unwrap();
+            assert_eq!(nice, (base + i32::from(steps)).min(19));
+            assert_eq!(name.as_deref(), Some("strata-ingest"));
+            let e = rt.block_on(pool.run(|| -> Result<(), ApiError> { panic!("boom") })).unwrap_err();
+            assert_eq!(e.status.as_u16(), 500);
+            // Dropped inside a runtime, as the server's state is.
+            rt.block_on(async move { drop(pool) });
+        }
+    }
 
     fn boom() -> Result<u32, ApiError> {
         panic!("boom")

@@ -19,7 +19,6 @@ use serde::Deserialize;
 
 use super::batch::Batch;
 use super::error::{ApiError, ApiResult};
-use super::exec::run_blocking;
 use super::limits::Limits;
 use super::metrics::Protocol;
 use super::{body, values, Shared};
@@ -43,11 +42,13 @@ pub(crate) async fn import(State(st): State<Shared>, headers: HeaderMap, req: Bo
     let bytes = body::read(&st.limits, &headers, req, false).await?;
     let limits = st.limits.clone();
     let db = st.db.clone();
-    let n = run_blocking(move || {
-        let series = parse(&bytes, &limits)?;
-        commit_chunks(&db, series, &limits)
-    })
-    .await?;
+    let n = st
+        .writers
+        .run(move || {
+            let series = parse(&bytes, &limits)?;
+            commit_chunks(&db, series, &limits)
+        })
+        .await?;
     st.metrics.ingested(Protocol::Import, n as u64);
     let mut r: Response = StatusCode::NO_CONTENT.into_response();
     r.headers_mut().insert(HeaderName::from_static("x-strata-samples"), HeaderValue::from(n));

@@ -13,6 +13,7 @@
 //! - The whole body is parsed and checked before anything is stored; the first bad
 //!   line rejects the request with 400 naming its line number.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use axum::body::Body;
@@ -22,7 +23,6 @@ use axum::response::{IntoResponse, Response};
 
 use super::batch::Batch;
 use super::error::{ApiError, ApiResult};
-use super::exec::run_blocking;
 use super::limits::Limits;
 use super::metrics::Protocol;
 use super::routes::Params;
@@ -79,12 +79,14 @@ pub(crate) async fn write(State(st): State<Shared>, RawQuery(q): RawQuery, heade
     let limits = st.limits.clone();
     let db = st.db.clone();
     // Parse and commit in one blocking task: one hop off the runtime per request.
-    let (samples, strings) = run_blocking(move || {
-        let parsed = parse(&bytes, precision, now, &limits, Some(&db))?;
-        let n = parsed.batch.commit_blocking(&db)?;
-        Ok((n, parsed.string_fields))
-    })
-    .await?;
+    let (samples, strings) = st
+        .writers
+        .run(move || {
+            let parsed = parse(&bytes, precision, now, &limits, Some(&db))?;
+            let n = parsed.batch.commit_blocking(&db)?;
+            Ok((n, parsed.string_fields))
+        })
+        .await?;
     st.metrics.ingested(Protocol::Influx, samples as u64);
     st.metrics.skipped_string_fields(strings);
     let mut r: Response = StatusCode::NO_CONTENT.into_response();
@@ -101,10 +103,18 @@ pub(crate) struct Parsed {
 }
 
 /// What is known about one distinct `measurement,tags` prefix of a body.
+/// Names borrow from the body unless unescaping or sanitizing changed them.
 struct KeyEntry<'a> {
-    measurement: String,
-    tags: Vec<(String, String)>,
+    measurement: Cow<'a, str>,
+    tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     fields: HashMap<&'a str, u32>,
+}
+
+/// Buffers reused from line to line of a body.
+#[derive(Default)]
+struct Scratch<'a> {
+    fields: Vec<(&'a str, Option<f64>)>,
+    name: String,
 }
 
 /// Parses a whole body; the first problem fails it, naming the line (1-based).
@@ -123,12 +133,14 @@ pub(crate) fn parse(
     // A field takes at least 4 bytes (`f=1,`); devops lines run about 25 bytes a field.
     let mut out = Parsed { batch: Batch::for_db(db, limits, body.len() / 16), string_fields: 0 };
     let mut keys: HashMap<&str, KeyEntry<'_>> = HashMap::new();
+    let mut scratch = Scratch::default();
     for (i, line) in text.split('\n').enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line).trim_start();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        parse_line(line, precision, now, limits, &mut keys, &mut out).map_err(|e| line_error(i + 1, e))?;
+        parse_line(line, precision, now, limits, &mut keys, &mut scratch, &mut out)
+            .map_err(|e| line_error(i + 1, e))?;
     }
     Ok(out)
 }
@@ -147,6 +159,7 @@ fn parse_line<'a>(
     now: i64,
     limits: &Limits,
     keys: &mut HashMap<&'a str, KeyEntry<'a>>,
+    scratch: &mut Scratch<'a>,
     out: &mut Parsed,
 ) -> Result<(), ApiError> {
     let b = line.as_bytes();
@@ -160,7 +173,8 @@ fn parse_line<'a>(
         return Err(bad("missing fields (want `measurement[,tags] field=value[,...] [timestamp]`)"));
     }
     // Fields: parsed into (raw key, value) first, stored only once the timestamp is known.
-    let mut fields: Vec<(&'a str, Option<f64>)> = Vec::new();
+    let fields = &mut scratch.fields;
+    fields.clear();
     loop {
         let k_end = scan_unescaped(b, i, |c| c == b'=' || c == b' ' || c == b',');
         if b.get(k_end) != Some(&b'=') {
@@ -201,7 +215,7 @@ fn parse_line<'a>(
             keys.entry(key).or_insert(KeyEntry { measurement, tags, fields: HashMap::new() })
         }
     };
-    for (fkey, value) in fields {
+    for &(fkey, value) in fields.iter() {
         let Some(v) = value else {
             out.string_fields += 1;
             continue;
@@ -209,9 +223,10 @@ fn parse_line<'a>(
         let sid = match entry.fields.get(fkey) {
             Some(&s) => s,
             None => {
-                let name = metric_name(&entry.measurement, &unescape(fkey));
+                let name = &mut scratch.name;
+                metric_name(name, &entry.measurement, &unescape(fkey));
                 let pairs = std::iter::once((METRIC_NAME, name.as_str()))
-                    .chain(entry.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                    .chain(entry.tags.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
                 let s = out.batch.series_from(pairs, limits)?;
                 entry.fields.insert(fkey, s);
                 s
@@ -274,7 +289,9 @@ fn field_value(s: &str) -> Result<f64, String> {
 }
 
 /// Splits `measurement,tag=v,...` into the measurement and sanitized tag labels.
-fn parse_key(key: &str) -> Result<(String, Vec<(String, String)>), ApiError> {
+type Key<'a> = (Cow<'a, str>, Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+fn parse_key(key: &str) -> Result<Key<'_>, ApiError> {
     let b = key.as_bytes();
     let m_end = scan_unescaped(b, 0, |c| c == b',');
     let measurement = unescape(&key[..m_end]);
@@ -294,7 +311,11 @@ fn parse_key(key: &str) -> Result<(String, Vec<(String, String)>), ApiError> {
         if name.is_empty() {
             return Err(bad("empty tag key"));
         }
-        tags.push((sanitize(&name, false), unescape(&key[eq + 1..end])));
+        let name = match name {
+            Cow::Borrowed(n) => sanitize(n, false),
+            Cow::Owned(n) => Cow::Owned(sanitize(&n, false).into_owned()),
+        };
+        tags.push((name, unescape(&key[eq + 1..end])));
         i = end;
     }
     Ok((measurement, tags))
@@ -302,9 +323,9 @@ fn parse_key(key: &str) -> Result<(String, Vec<(String, String)>), ApiError> {
 
 /// Removes line-protocol escapes: a backslash before space, comma, `=`, `"` or a
 /// backslash stands for that character; any other backslash is literal.
-fn unescape(s: &str) -> String {
+fn unescape(s: &str) -> Cow<'_, str> {
     if !s.contains('\\') {
-        return s.to_string();
+        return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
@@ -320,23 +341,37 @@ fn unescape(s: &str) -> String {
         }
         out.push(c);
     }
-    out
+    Cow::Owned(out)
 }
 
-fn metric_name(measurement: &str, field: &str) -> String {
-    sanitize(&format!("{measurement}_{field}"), true)
-}
-
-/// Makes a valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`) or metric name (also `:`).
-fn sanitize(s: &str, metric: bool) -> String {
-    let mut out: String = s
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || (metric && c == ':') { c } else { '_' })
-        .collect();
-    if out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, '_');
+/// Writes the sanitized `measurement_field` metric name into `out`.
+fn metric_name(out: &mut String, measurement: &str, field: &str) {
+    out.clear();
+    if measurement.starts_with(|c: char| c.is_ascii_digit()) {
+        out.push('_');
     }
-    out
+    for s in [measurement, "_", field] {
+        out.extend(s.chars().map(|c| if name_char(c, true) { c } else { '_' }));
+    }
+}
+
+fn name_char(c: char, metric: bool) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || (metric && c == ':')
+}
+
+/// Makes a valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`) or metric name (also `:`),
+/// borrowing `s` when it already is one.
+fn sanitize(s: &str, metric: bool) -> Cow<'_, str> {
+    let digit_first = s.starts_with(|c: char| c.is_ascii_digit());
+    if !digit_first && s.chars().all(|c| name_char(c, metric)) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 1);
+    if digit_first {
+        out.push('_');
+    }
+    out.extend(s.chars().map(|c| if name_char(c, metric) { c } else { '_' }));
+    Cow::Owned(out)
 }
 
 #[cfg(test)]

@@ -67,6 +67,9 @@ pub struct ServeConfig {
     /// Where `POST /backup` writes snapshots (one new directory each). Default: none,
     /// and the endpoint is disabled.
     pub backup_dir: Option<PathBuf>,
+    /// How many steps nicer than the server the ingest threads run (0-19), so
+    /// queries get a core first while ingest takes the rest. Default: 10.
+    pub ingest_nice: u8,
 }
 
 impl Default for ServeConfig {
@@ -79,6 +82,7 @@ impl Default for ServeConfig {
             options: Options::default(),
             limits: Limits::default(),
             backup_dir: None,
+            ingest_nice: 10,
         }
     }
 }
@@ -95,6 +99,8 @@ pub(crate) struct AppState {
     pub streams: Arc<Semaphore>,
     pub started: Instant,
     pub backup_dir: Option<PathBuf>,
+    /// Where ingest runs (`exec`).
+    pub writers: exec::Writers,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -138,6 +144,7 @@ pub async fn serve(
     let addr = listener.local_addr().map_err(|e| ServerError::io("reading the listener's address", e))?;
     let token = auth::load_token(&cfg, addr)?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let writers = exec::Writers::start(cfg.ingest_nice).map_err(|e| ServerError::io("starting the ingest pool", e))?;
     let state = Arc::new(AppState {
         db,
         streams: Arc::new(Semaphore::new(cfg.limits.max_streams)),
@@ -147,6 +154,7 @@ pub async fn serve(
         shutdown: stop_rx,
         started: Instant::now(),
         backup_dir: cfg.backup_dir,
+        writers,
     });
     conn::accept_loop(listener, state, stop_tx, shutdown).await
 }

@@ -15,7 +15,6 @@ use prost::Message;
 use super::batch::Batch;
 use super::body::{self, Encoding};
 use super::error::{ApiError, ApiResult};
-use super::exec::run_blocking;
 use super::limits::Limits;
 use super::metrics::Protocol;
 use super::prompb::{Label, WriteRequest};
@@ -27,11 +26,13 @@ pub(crate) async fn write(State(st): State<Shared>, headers: HeaderMap, req: Bod
     let limits = st.limits.clone();
     let db = st.db.clone();
     // Decode, resolve and commit in one blocking task: one hop off the runtime per request.
-    let n = run_blocking(move || {
-        let batch = to_batch(decode(&raw, &limits)?, &limits, Some(&db))?;
-        Ok(batch.commit_blocking(&db)?)
-    })
-    .await?;
+    let n = st
+        .writers
+        .run(move || {
+            let batch = to_batch(decode(&raw, &limits)?, &limits, Some(&db))?;
+            Ok(batch.commit_blocking(&db)?)
+        })
+        .await?;
     st.metrics.ingested(Protocol::RemoteWrite, n as u64);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
