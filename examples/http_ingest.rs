@@ -38,11 +38,18 @@ fn arg(args: &[String], name: &str, default: usize) -> usize {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// Where the data starts: two days ago on a whole minute, so every batch is in the
+/// past and inside the default 7-day raw retention.
+fn start_ms() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    (now - 2 * 86_400_000) / 60_000 * 60_000
+}
+
 /// A 10-field devops line batch of client `c`'s own hosts: `lines / HOSTS` steps of
 /// 10 s starting at `step0` (clients write disjoint series, each in time order).
 fn influx_batch(c: usize, lines: usize, step0: usize, rng: &mut u64) -> Vec<u8> {
     let mut out = String::with_capacity(lines * 260);
-    let t0: i64 = 1_700_000_000_000;
+    let t0 = start_ms();
     for i in 0..lines {
         let (step, host) = (step0 + i / HOSTS, i % HOSTS);
         let ts_ns = (t0 + step as i64 * 10_000) * 1_000_000;
@@ -65,7 +72,7 @@ fn influx_batch(c: usize, lines: usize, step0: usize, rng: &mut u64) -> Vec<u8> 
 
 /// A WriteRequest of client `c`'s 1,000 series × `per` samples starting at `step0`.
 fn remote_batch(c: usize, per: usize, step0: usize, rng: &mut u64) -> Vec<u8> {
-    let t0: i64 = 1_700_000_000_000;
+    let t0 = start_ms();
     let timeseries = (0..1000)
         .map(|s| TimeSeries {
             labels: vec![

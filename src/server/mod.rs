@@ -28,6 +28,7 @@ pub(crate) mod line_protocol;
 mod metrics;
 pub mod prompb;
 mod remote_read;
+mod remote_wire;
 #[doc(hidden)]
 pub(crate) mod remote_write;
 mod routes;

@@ -2,9 +2,10 @@
 //! protobuf `WriteRequest`. Answers 204; any bad series rejects the whole request
 //! (Prometheus does not retry a 4xx, so a batch is never half stored).
 //!
-//! Before prost allocates anything, a scan of the raw protobuf counts series,
-//! labels per series and samples against the limits: a small message of empty
-//! labels would otherwise decode into many times its size in `String`s.
+//! Before anything is built, a scan of the raw protobuf counts series, labels
+//! per series and samples against the limits; then `WriteView` decodes it with
+//! every label borrowed from the buffer (`remote_wire.rs`), so a series the
+//! engine already holds costs no allocation at all.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -17,7 +18,8 @@ use super::body::{self, Encoding};
 use super::error::{ApiError, ApiResult};
 use super::limits::Limits;
 use super::metrics::Protocol;
-use super::prompb::{Label, WriteRequest};
+use super::prompb::WriteRequest;
+pub(crate) use super::remote_wire::{prescan, WriteView};
 use super::Shared;
 use crate::Db;
 
@@ -29,7 +31,9 @@ pub(crate) async fn write(State(st): State<Shared>, headers: HeaderMap, req: Bod
     let n = st
         .writers
         .run(move || {
-            let batch = to_batch(decode(&raw, &limits)?, &limits, Some(&db))?;
+            let buf = body::unsnappy(&raw, limits.max_decompressed_bytes)?;
+            let hint = prescan(&buf, &limits)?;
+            let batch = to_batch(&WriteView::parse(&buf, hint)?, &limits, Some(&db))?;
             Ok(batch.commit_blocking(&db)?)
         })
         .await?;
@@ -49,8 +53,14 @@ pub(crate) async fn snappy_body(st: &Shared, headers: &HeaderMap, req: Body) -> 
     }
 }
 
-/// A request body as sent (a snappy block) to the decoded request, refusing it
-/// past the limits before prost allocates anything. Fuzzed (`fuzz/`).
+/// The decompressed body, as the server reads it (for the fuzz target).
+pub(crate) fn unsnappy(raw: &[u8], limits: &Limits) -> Result<Vec<u8>, ApiError> {
+    body::unsnappy(raw, limits.max_decompressed_bytes)
+}
+
+/// A request body as sent (a snappy block) to prost's decoded request, refusing it
+/// past the limits before prost allocates anything. The server reads requests with
+/// `WriteView` instead; the fuzz target holds the two to the same answers.
 pub(crate) fn decode(raw: &[u8], limits: &Limits) -> Result<WriteRequest, ApiError> {
     let buf = body::unsnappy(raw, limits.max_decompressed_bytes)?;
     prescan(&buf, limits)?;
@@ -59,134 +69,36 @@ pub(crate) fn decode(raw: &[u8], limits: &Limits) -> Result<WriteRequest, ApiErr
 }
 
 /// With `db`, series the engine already holds are resolved without building labels.
-pub(crate) fn to_batch(req: WriteRequest, limits: &Limits, db: Option<&Db>) -> Result<Batch, ApiError> {
-    let samples = req.timeseries.iter().map(|t| t.samples.len()).sum();
+pub(crate) fn to_batch(req: &WriteView<'_>, limits: &Limits, db: Option<&Db>) -> Result<Batch, ApiError> {
+    let samples = req.iter().map(|(_, s)| s.len()).sum();
     let mut batch = Batch::for_db(db, limits, samples);
-    for (i, ts) in req.timeseries.into_iter().enumerate() {
+    for (i, (labels, samples)) in req.iter().enumerate() {
         let sid = batch
-            .series_from(ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())), limits)
-            .map_err(|e| e.context(format_args!("timeseries[{i}] {}", describe(&ts.labels))))?;
-        for s in ts.samples {
-            batch.push(sid, s.timestamp, s.value.unwrap_or(0.0), limits)?;
+            .series_from(labels.iter().copied(), limits)
+            .map_err(|e| e.context(format_args!("timeseries[{i}] {}", describe(labels))))?;
+        for &(ts, v) in samples {
+            batch.push(sid, ts, v, limits)?;
         }
     }
     Ok(batch)
 }
 
 /// A short `name{a="b"}` rendering of raw labels for error messages.
-fn describe(labels: &[Label]) -> String {
-    let name = labels.iter().find(|l| l.name == crate::METRIC_NAME).map_or("", |l| l.value.as_str());
+fn describe(labels: &[(&str, &str)]) -> String {
+    let name = labels.iter().find(|l| l.0 == crate::METRIC_NAME).map_or("", |l| l.1);
     let rest: Vec<String> = labels
         .iter()
-        .filter(|l| l.name != crate::METRIC_NAME)
+        .filter(|l| l.0 != crate::METRIC_NAME)
         .take(8)
-        .map(|l| format!("{}={:?}", super::limits::prefix(&l.name), super::limits::prefix(&l.value)))
+        .map(|(k, v)| format!("{}={:?}", super::limits::prefix(k), super::limits::prefix(v)))
         .collect();
     format!("{}{{{}}}", super::limits::prefix(name), rest.join(","))
-}
-
-/// Counts what decoding would allocate and refuses it past the limits.
-fn prescan(buf: &[u8], limits: &Limits) -> Result<(), ApiError> {
-    let (mut series, mut samples) = (0usize, 0usize);
-    let mut top = Wire { buf, pos: 0 };
-    while !top.done() {
-        let (field, wt) = top.key()?;
-        if field != 1 || wt != 2 {
-            top.skip(wt)?;
-            continue;
-        }
-        series += 1;
-        if series > limits.max_series_per_request {
-            return Err(limits.too_many_series());
-        }
-        let mut ts = Wire { buf: top.bytes()?, pos: 0 };
-        let mut labels = 0usize;
-        while !ts.done() {
-            let (f, w) = ts.key()?;
-            ts.skip(w)?;
-            if f == 1 && w == 2 {
-                labels += 1;
-                if labels > limits.max_labels_per_series {
-                    return Err(ApiError::unprocessable(format!(
-                        "timeseries[{}] has more than {} labels (max_labels_per_series)",
-                        series - 1,
-                        limits.max_labels_per_series
-                    )));
-                }
-            } else if f == 2 && w == 2 {
-                samples += 1;
-                if samples > limits.max_samples_per_request {
-                    return Err(limits.too_many_samples());
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A bounds-checked protobuf wire reader (just enough to walk fields).
-struct Wire<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Wire<'a> {
-    fn done(&self) -> bool {
-        self.pos >= self.buf.len()
-    }
-
-    fn varint(&mut self) -> Result<u64, ApiError> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = *self.buf.get(self.pos).ok_or_else(|| malformed("truncated varint"))?;
-            self.pos += 1;
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return Ok(v);
-            }
-        }
-        Err(malformed("varint longer than 10 bytes"))
-    }
-
-    fn key(&mut self) -> Result<(u64, u8), ApiError> {
-        let k = self.varint()?;
-        Ok((k >> 3, (k & 7) as u8))
-    }
-
-    fn bytes(&mut self) -> Result<&'a [u8], ApiError> {
-        let len = usize::try_from(self.varint()?).map_err(|_| malformed("length out of range"))?;
-        let end = self
-            .pos
-            .checked_add(len)
-            .filter(|&e| e <= self.buf.len())
-            .ok_or_else(|| malformed("field runs past the end"))?;
-        let b = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(b)
-    }
-
-    fn skip(&mut self, wire_type: u8) -> Result<(), ApiError> {
-        let n = match wire_type {
-            0 => return self.varint().map(drop),
-            1 => 8,
-            2 => return self.bytes().map(drop),
-            5 => 4,
-            _ => return Err(malformed("unsupported wire type")),
-        };
-        self.pos =
-            self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| malformed("truncated field"))?;
-        Ok(())
-    }
-}
-
-fn malformed(why: &str) -> ApiError {
-    ApiError::bad_request(format!("invalid WriteRequest protobuf: {why}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::prompb::{Sample, TimeSeries};
+    use crate::server::prompb::{Label, Sample, TimeSeries};
 
     fn ts(labels: &[(&str, &str)], n: usize) -> TimeSeries {
         TimeSeries {
@@ -232,7 +144,8 @@ mod tests {
     fn a_bad_series_rejects_the_request() {
         let limits = Limits::default();
         let req = WriteRequest { timeseries: vec![ts(&[("__name__", "ok")], 1), ts(&[("__name__", "bad name")], 1)] };
-        let e = to_batch(req, &limits, None).err().unwrap();
+        let buf = req.encode_to_vec();
+        let e = to_batch(&WriteView::parse(&buf, (0, 0)).unwrap(), &limits, None).err().unwrap();
         assert!(e.message.starts_with("timeseries[1] bad name{}"), "{}", e.message);
     }
 }
