@@ -15,6 +15,9 @@
 //!   query 1-4 ms of waiting for a core, against 0.1 ms of work.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::runtime::{Handle, RuntimeFlavor};
 
@@ -25,6 +28,8 @@ use super::error::ApiError;
 /// a group fsync do not starve other writers.
 pub(crate) struct Writers {
     rt: Option<tokio::runtime::Runtime>,
+    /// Jobs started and not yet finished, whether or not anyone still awaits them.
+    busy: Arc<AtomicUsize>,
 }
 
 impl Writers {
@@ -35,7 +40,7 @@ impl Writers {
             .thread_name("strata-ingest")
             .on_thread_start(move || lower_priority(nice))
             .build()?;
-        Ok(Writers { rt: Some(rt) })
+        Ok(Writers { rt: Some(rt), busy: Arc::default() })
     }
 
     /// Runs a write on the pool; a panic there becomes a 500, never a crash.
@@ -44,14 +49,49 @@ impl Writers {
         f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let rt = self.rt.as_ref().ok_or_else(|| ApiError::internal("the ingest pool has stopped"))?;
-        rt.spawn_blocking(f).await.map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))?
+        let busy = Guard::enter(&self.busy);
+        rt.spawn_blocking(move || {
+            let _busy = busy;
+            f()
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))?
+    }
+
+    /// Waits, up to `within`, until no write is running: one whose request was
+    /// dropped at the shutdown timeout keeps committing on its thread.
+    pub async fn drain(&self, within: Duration) {
+        let started = Instant::now();
+        while self.busy.load(Ordering::Acquire) > 0 {
+            if started.elapsed() >= within {
+                log::warn!("{} writes still running after {within:?}", self.busy.load(Ordering::Acquire));
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Counts one job as running until dropped (also when the job panics).
+struct Guard(Arc<AtomicUsize>);
+
+impl Guard {
+    fn enter(busy: &Arc<AtomicUsize>) -> Guard {
+        busy.fetch_add(1, Ordering::AcqRel);
+        Guard(busy.clone())
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 impl Drop for Writers {
     fn drop(&mut self) {
-        // The server has drained its requests by now: no write is in flight, and a
-        // runtime must not block while dropped inside another.
+        // `serve` drained the pool before returning, and a runtime must not block
+        // while dropped inside another.
         if let Some(rt) = self.rt.take() {
             rt.shutdown_background();
         }
@@ -130,6 +170,28 @@ mod tests {
 
     fn boom() -> Result<u32, ApiError> {
         panic!("boom")
+    }
+
+    #[test]
+    fn drain_waits_for_writes_whose_requests_were_dropped() {
+        use std::sync::atomic::AtomicBool;
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_time().build().unwrap();
+        let pool = Writers::start(0).unwrap();
+        let done = Arc::new(AtomicBool::new(false));
+        rt.block_on(async {
+            let d = done.clone();
+            let write = pool.run(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                d.store(true, Ordering::Release);
+                Ok(())
+            });
+            // The request goes away while its write runs on.
+            assert!(tokio::time::timeout(Duration::from_millis(30), write).await.is_err());
+            assert!(!done.load(Ordering::Acquire));
+            pool.drain(Duration::from_secs(10)).await;
+            assert!(done.load(Ordering::Acquire), "drain returned before the write finished");
+            assert_eq!(pool.busy.load(Ordering::Acquire), 0);
+        });
     }
 
     #[test]

@@ -157,5 +157,9 @@ pub async fn serve(
         backup_dir: cfg.backup_dir,
         writers,
     });
-    conn::accept_loop(listener, state, stop_tx, shutdown).await
+    let served = conn::accept_loop(listener, state.clone(), stop_tx, shutdown).await;
+    // A write abandoned at the shutdown timeout may still be committing on the
+    // ingest pool: let it finish before the caller closes the Db.
+    state.writers.drain(std::time::Duration::from_secs(5)).await;
+    served
 }
