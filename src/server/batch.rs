@@ -56,18 +56,9 @@ impl Batch {
         Batch { app: db.map(Db::appender), ..Batch::with_capacity(limits, samples) }
     }
 
-    /// The index of a series in this batch, adding it if new.
+    /// The index of a series given as built `Labels` (import), adding it if new;
+    /// the engine resolves it at commit.
     pub fn series(&mut self, labels: Labels, limits: &Limits) -> Result<u32, ApiError> {
-        if let Some(&i) = self.new.get(&labels) {
-            return Ok(i);
-        }
-        if let Some(r) = self.app.as_ref().and_then(|a| a.find(&labels.iter().collect::<Vec<_>>())) {
-            return self.known(r, limits);
-        }
-        self.add_new(labels, limits)
-    }
-
-    fn add_new(&mut self, labels: Labels, limits: &Limits) -> Result<u32, ApiError> {
         if let Some(&i) = self.new.get(&labels) {
             return Ok(i);
         }
@@ -118,7 +109,7 @@ impl Batch {
             return self.known(r, limits);
         }
         let labels = Labels::from_pairs(sorted.iter().copied()).map_err(ApiError::from)?;
-        self.add_new(labels, limits)
+        self.series(labels, limits)
     }
 
     fn known(&mut self, r: SeriesRef, limits: &Limits) -> Result<u32, ApiError> {
