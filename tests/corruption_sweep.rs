@@ -19,20 +19,16 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use strata::check::{check_dir, Severity};
-use strata::{
-    Agg, Db, Error, Labels, Matcher, Options, Query, QueryResult, RetentionPolicy, Sample, SyncMode, Tier,
-    TierDurations,
-};
+use strata::{Agg, Db, Error, Labels, Matcher, Options, Query, QueryResult, Sample, SyncMode, Tier};
+
+mod engine_support;
 
 const MIN: i64 = 60_000;
 const T0: i64 = 1_700_000_000_000 / (24 * 60 * MIN) * (24 * 60 * MIN);
 const END: i64 = T0 + 24 * 60 * MIN;
 
 fn opts() -> Options {
-    Options::default()
-        .sync(SyncMode::Never)
-        .background(false)
-        .retention(RetentionPolicy::new(TierDurations::forever()).unwrap())
+    engine_support::foreground(SyncMode::Never)
 }
 
 fn labels(i: usize) -> Labels {

@@ -11,7 +11,9 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use strata::{Agg, Db, Labels, Matcher, Options, Query, RetentionPolicy, SyncMode, Tier, TierDurations};
+use strata::{Agg, Db, Labels, Matcher, Options, Query, SyncMode, Tier};
+
+mod engine_support;
 
 const SERIES: u64 = 10;
 const PER_BATCH: i64 = 120; // samples per series per batch, one per minute: 2 h windows
@@ -20,10 +22,7 @@ const RUN_ENV: &str = "STRATA_COMPACT_CHILD_RUN";
 const HOUR: i64 = 3_600_000;
 
 fn opts() -> Options {
-    Options::default()
-        .sync(SyncMode::Always)
-        .background(false)
-        .retention(RetentionPolicy::new(TierDurations::forever()).unwrap())
+    engine_support::foreground(SyncMode::Always)
 }
 
 fn labels(s: u64) -> Labels {

@@ -18,7 +18,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use strata::{Db, Error, Labels, Matcher, Options, RetentionPolicy, SyncMode, TierDurations};
+use strata::{Db, Error, Labels, Matcher, Options, SyncMode};
+
+mod engine_support;
 
 const CHILD_ENV: &str = "STRATA_DISK_FULL_CHILD";
 const CHILD_MARK: &str = "disk_full: running in a user namespace";
@@ -57,10 +59,7 @@ fn effective_uid() -> Option<u32> {
 }
 
 fn opts() -> Options {
-    Options::default()
-        .sync(SyncMode::Always)
-        .background(false)
-        .retention(RetentionPolicy::new(TierDurations::forever()).unwrap())
+    engine_support::foreground(SyncMode::Always)
 }
 
 fn labels(s: u64) -> Labels {

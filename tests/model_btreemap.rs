@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use strata::{Db, Labels, Matcher, Options, RetentionPolicy, Sample, SyncMode, TierDurations};
+use strata::{Db, Labels, Matcher, Options, Sample, SyncMode};
+
+mod engine_support;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -51,10 +53,7 @@ fn labels(s: u8) -> Labels {
 }
 
 fn opts() -> Options {
-    Options::default()
-        .sync(SyncMode::Never)
-        .background(false)
-        .retention(RetentionPolicy::new(TierDurations::forever()).unwrap())
+    engine_support::foreground(SyncMode::Never)
 }
 
 /// The model checks logic, not durability: a tmpfs (where fsync costs nothing)

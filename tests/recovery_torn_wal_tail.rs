@@ -6,13 +6,12 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use strata::{Db, Error, Labels, Matcher, Options, RetentionPolicy, SyncMode, TierDurations};
+use strata::{Db, Error, Labels, Matcher, Options, SyncMode};
+
+mod engine_support;
 
 fn opts() -> Options {
-    Options::default()
-        .sync(SyncMode::Always)
-        .background(false)
-        .retention(RetentionPolicy::new(TierDurations::forever()).unwrap())
+    engine_support::foreground(SyncMode::Always)
 }
 
 fn wal_file(dir: &Path) -> PathBuf {

@@ -2,13 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use strata::{Db, Error, Labels, Matcher, Options, RetentionPolicy, Sample, SyncMode, TierDurations};
+use strata::{Db, Error, Labels, Matcher, Options, Sample, SyncMode};
+
+mod engine_support;
 
 fn opts() -> Options {
-    Options::default()
-        .sync(SyncMode::Never)
-        .background(false)
-        .retention(RetentionPolicy::new(TierDurations::forever()).unwrap())
+    engine_support::foreground(SyncMode::Never)
 }
 
 fn labels(i: usize) -> Labels {

@@ -5,17 +5,16 @@
 use std::time::Duration;
 
 use strata::loadgen::Rng;
-use strata::{Agg, Db, Labels, Matcher, Options, Query, RetentionPolicy, SyncMode, Tier, TierDurations};
+use strata::{Agg, Db, Labels, Matcher, Options, Query, SyncMode, Tier};
+
+mod engine_support;
 
 const MIN: i64 = 60_000;
 const HOUR: i64 = 60 * MIN;
 const T0: i64 = 1_700_000_000_000 / (24 * HOUR) * (24 * HOUR);
 
 fn opts() -> Options {
-    Options::default()
-        .sync(SyncMode::Never)
-        .background(false)
-        .retention(RetentionPolicy::new(TierDurations::forever()).unwrap())
+    engine_support::foreground(SyncMode::Never)
 }
 
 fn labels(i: usize) -> Labels {
