@@ -28,6 +28,9 @@ pub enum Error {
     SeriesLimit { max: usize },
     /// An argument outside its documented domain.
     InvalidArgument(String),
+    /// `Options::retention` differs from the policy the database recorded (and
+    /// `Options::update_retention` was not set). Both are shown in full.
+    RetentionMismatch { recorded: String, given: String },
 
     // ---- storage errors: the files or the disk are at fault ----
     /// A file's bytes contradict its format. `offset` is the byte where the problem starts.
@@ -58,6 +61,7 @@ impl Error {
                 | Error::OutOfRetention { .. }
                 | Error::SeriesLimit { .. }
                 | Error::InvalidArgument(_)
+                | Error::RetentionMismatch { .. }
         )
     }
 
@@ -84,6 +88,12 @@ impl fmt::Display for Error {
             }
             Error::SeriesLimit { max } => write!(f, "series limit of {max} reached"),
             Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
+            Error::RetentionMismatch { recorded, given } => write!(
+                f,
+                "the database records retention [{recorded}] but [{given}] was given; \
+                 change a database's retention explicitly (Db::set_retention, `strata retention set`, \
+                 PUT /admin/retention, or Options::update_retention)"
+            ),
             Error::Corruption { file, offset, reason } => {
                 write!(f, "corruption in {} at offset {offset}: {reason}", file.display())
             }

@@ -31,11 +31,12 @@ mod sample;
 pub mod segment;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod timefmt;
 pub mod wal;
 
 pub use db::{
-    Appender, BackupReport, CompactionReport, Db, MetricInfo, MetricList, Querier, RecoveryReport, SampleBatch,
-    SeriesRef, SeriesSet, Stats, Subscription, WalStats,
+    Appender, BackupReport, CompactionReport, Db, DeleteReport, MetricInfo, MetricList, Querier, RecoveryReport,
+    RemovalStats, SampleBatch, SeriesRef, SeriesSet, Stats, Subscription, WalStats,
 };
 pub use error::{Error, Result};
 pub use labels::{Labels, MatchOp, Matcher, METRIC_NAME};

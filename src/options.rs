@@ -52,9 +52,16 @@ pub struct Options {
     /// Run background sealing, downsampling and compaction. Default: true. Tests turn
     /// it off to drive them by hand (`flush`, `compact`).
     pub background: bool,
-    /// How long each tier keeps data, per-metric rules, and a disk cap. Default: raw 7 d,
-    /// 5-minute rollups 30 d, hourly rollups 365 d, no rules, no cap.
-    pub retention: RetentionPolicy,
+    /// How long each tier keeps data, per-metric rules, and a disk cap. The policy lives
+    /// with the data (the `SETTINGS` file, docs/format/settings.md):
+    /// - `None` (the default): a new database keeps everything forever; an existing one
+    ///   uses the policy it recorded.
+    /// - `Some(p)` on a new database: `p` is recorded. On an existing one, `p` must equal
+    ///   the recorded policy, or open fails with `Error::RetentionMismatch` naming both,
+    ///   unless `update_retention` is set, in which case `p` is recorded and applies.
+    pub retention: Option<RetentionPolicy>,
+    /// Let `retention` replace the policy an existing database recorded. Default: false.
+    pub update_retention: bool,
     /// Compaction levels and merge limits. Default: 6 h, 24 h and 7 d windows.
     pub compaction: CompactionConfig,
 }
@@ -70,7 +77,8 @@ impl Default for Options {
             max_series: 10_000_000,
             repair: false,
             background: true,
-            retention: RetentionPolicy::default(),
+            retention: None,
+            update_retention: false,
             compaction: CompactionConfig::default(),
         }
     }
@@ -109,8 +117,15 @@ impl Options {
         self.background = on;
         self
     }
+    /// The policy for a new database, or the one an existing database must have recorded
+    /// (see [`Options::retention`] the field, and [`Options::update_retention`]).
     pub fn retention(mut self, policy: RetentionPolicy) -> Self {
-        self.retention = policy;
+        self.retention = Some(policy);
+        self
+    }
+    /// Record `retention` over an existing database's policy instead of refusing to open.
+    pub fn update_retention(mut self, on: bool) -> Self {
+        self.update_retention = on;
         self
     }
     pub fn compaction(mut self, cfg: CompactionConfig) -> Self {

@@ -42,7 +42,7 @@ pub fn run(a: Args) -> CliResult {
     }
     let Some(dest) = a.dest else { return fail("give DEST, or --url for a running server") };
     let t0 = Instant::now();
-    let db = match strata::Db::open(&a.data.data, super::base_options().background(false)) {
+    let db = match strata::Db::open(&a.data.data, super::options_for(&a.data.data)?.background(false)) {
         Err(strata::Error::Locked { .. }) => {
             return fail(format!(
                 "{} is in use by another process (a running `strata serve`?); back it up with \

@@ -7,11 +7,13 @@ use serde_json::json;
 use super::ops::{self, CompactReport, CompactRequest};
 use super::{human, open_existing, times, CliResult, DataDir};
 
-/// Merge small and overlapping segments now.
+/// Seal the head, downsample, merge segments and apply retention now.
 #[derive(clap::Args, Debug)]
 #[command(
-    long_about = "Merge small and overlapping segments into larger time windows, in levels, as the \
-        background compactor does, and report what was merged. With --dry-run, only show the plan.",
+    long_about = "Seal the head into a segment, downsample into the 5m and 1h tiers, merge small and \
+        overlapping segments, and apply the database's recorded retention (which DELETES data past it), \
+        as the background maintenance does. Reports everything it merged and everything it removed. \
+        With --dry-run, only show the plan.",
     after_help = "Examples:\n  strata compact --data ./data --dry-run\n  strata compact --data ./data --json"
 )]
 pub struct Args {
@@ -46,16 +48,19 @@ fn to_json(r: &CompactReport, dry_run: bool) -> serde_json::Value {
                 "samples": m.samples, "bytes_in": m.bytes_in, "bytes_out": m.bytes_out})
         })
         .collect();
-    json!({"dry_run": dry_run, "merges": merges, "segments_before": r.segments_before,
-        "segments_after": r.segments_after, "bytes_before": r.bytes_before, "bytes_after": r.bytes_after,
-        "seconds": r.seconds})
+    json!({"dry_run": dry_run, "sealed_samples": r.sealed_samples, "rollups_written": r.rollups_written,
+        "merges": merges, "removed": super::retention::drops_json(&r.removed),
+        "segments_before": r.segments_before, "segments_after": r.segments_after,
+        "bytes_before": r.bytes_before, "bytes_after": r.bytes_after, "seconds": r.seconds})
 }
 
 fn to_text(r: &CompactReport, dry_run: bool) -> String {
     let mut o = String::new();
-    if r.merges.is_empty() {
-        o.push_str("nothing to compact\n");
-        return o;
+    if r.sealed_samples > 0 {
+        let _ = writeln!(o, "sealed the head: {} samples", human::count(r.sealed_samples));
+    }
+    if r.rollups_written > 0 {
+        let _ = writeln!(o, "downsampled: {} rollup segments written", r.rollups_written);
     }
     let verb = if dry_run { "would merge" } else { "merged" };
     for m in &r.merges {
@@ -71,6 +76,11 @@ fn to_text(r: &CompactReport, dry_run: bool) -> String {
             human::bytes(m.bytes_in),
             if dry_run { "?".to_string() } else { human::bytes(m.bytes_out) }
         );
+    }
+    o.push_str(&super::retention::drops_text(&r.removed, !dry_run));
+    if r.merges.is_empty() && r.removed.is_empty() && r.sealed_samples == 0 && r.rollups_written == 0 {
+        o.push_str("nothing to compact, nothing removed\n");
+        return o;
     }
     let _ = writeln!(
         o,
@@ -107,12 +117,13 @@ mod tests {
             bytes_before: 3 << 20,
             bytes_after: 2 << 20,
             seconds: 0.5,
+            ..Default::default()
         };
         let t = to_text(&r, false);
         assert!(t.contains("merged segments [1, 2, a] into level 1") && t.contains("3.0 MiB → 2.0 MiB"), "{t}");
         assert!(t.contains("segments 3 → 1"), "{t}");
         assert!(to_text(&r, true).contains("would merge") && to_text(&r, true).contains("dry run"));
         assert_eq!(to_json(&r, false)["merges"][0]["output"], 11);
-        assert_eq!(to_text(&CompactReport::default(), false), "nothing to compact\n");
+        assert_eq!(to_text(&CompactReport::default(), false), "nothing to compact, nothing removed\n");
     }
 }

@@ -163,7 +163,7 @@ pub fn run(a: Args) -> CliResult {
     let pb = progress_bar(Some(w.total_samples()), a.json);
 
     let db = match &http {
-        None => Some(Db::open(&a.data.data, super::base_options().sync(a.sync))?),
+        None => Some(Db::open(&a.data.data, super::options_for(&a.data.data)?.sync(a.sync))?),
         Some(_) => None,
     };
     let t0 = Instant::now();

@@ -10,6 +10,7 @@ mod backup;
 mod check;
 mod compact;
 mod dashboard;
+mod delete;
 mod export;
 mod formats;
 mod human;
@@ -44,9 +45,11 @@ use strata::{Db, Options};
         strata query 'cpu_usage_user{hostname=\"host_1\"}' --start -1h"
 )]
 struct Cli {
-    /// Retention for every data directory this command opens: `forever`, or any of
-    /// `raw=7d,5m=30d,1h=365d` (a tier may be `forever`). Samples older than the raw
-    /// retention are refused and older data is hidden. Default: raw 7d, 5m 30d, 1h 365d.
+    /// Retention of a NEW data directory (an existing one keeps the policy it recorded;
+    /// change that with `strata retention set`): `forever` (the default), `tiered`
+    /// (raw 7d, 5m 30d, 1h 365d), or tiers such as `raw=7d,5m=30d,1h=365d`, optionally
+    /// after a preset (`tiered,raw=3d`); a tier not named keeps its data forever. Given
+    /// for an existing directory, it must match what the directory recorded.
     #[arg(long, global = true, value_name = "SPEC", value_parser = parse_retention)]
     retention: Option<strata::RetentionPolicy>,
     #[command(subcommand)]
@@ -55,35 +58,60 @@ struct Cli {
 
 static RETENTION: std::sync::OnceLock<strata::RetentionPolicy> = std::sync::OnceLock::new();
 
-/// Options every subcommand starts from: the defaults plus `--retention`.
+/// Options every subcommand starts from: the defaults, plus the `--retention` policy when
+/// one was given (see [`options_for`]).
 pub fn base_options() -> Options {
-    Options::default().retention(RETENTION.get().cloned().unwrap_or_default())
+    match RETENTION.get() {
+        Some(p) => Options::default().retention(p.clone()),
+        None => Options::default(),
+    }
 }
 
-fn parse_retention(spec: &str) -> Result<strata::RetentionPolicy, String> {
+/// Options for opening `dir`. `--retention` names per-tier defaults only, so on a
+/// directory that recorded the same defaults it changes nothing (its rules and disk cap
+/// stay); with other defaults, opening fails naming both policies.
+pub fn options_for(dir: &Path) -> CliResult<Options> {
+    let Some(flag) = RETENTION.get() else { return Ok(Options::default()) };
+    match strata::retention::read_settings(dir)? {
+        Some(rec) if rec.default_durations() == flag.default_durations() => Ok(Options::default()),
+        Some(rec) => fail(format!(
+            "{} records retention [{rec}], and --retention gives [{}]; a command never changes a \
+             database's retention implicitly: run `strata retention set` to change it, or drop --retention",
+            dir.display(),
+            flag.default_durations()
+        )),
+        None => Ok(Options::default().retention(flag.clone())),
+    }
+}
+
+/// `forever`, `tiered`, and/or `tier=duration` items, comma-separated; presets first.
+pub(crate) fn parse_retention(spec: &str) -> Result<strata::RetentionPolicy, String> {
     use std::time::Duration;
     use strata::TierDurations;
-    let forever = TierDurations::FOREVER;
-    let mut d = TierDurations::default();
-    if spec.trim() == "forever" {
-        d = TierDurations::forever();
-    } else {
-        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (tier, value) = part.split_once('=').ok_or(format!("expected tier=duration, got {part:?}"))?;
-            let v = if value == "forever" {
-                forever
-            } else {
-                let ms = times::parse_duration(value)?;
-                if ms <= 0 {
-                    return Err(format!("retention for {tier} must be positive"));
+    let mut d = TierDurations::forever();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part {
+            "forever" => d = TierDurations::forever(),
+            "tiered" => d = TierDurations::tiered(),
+            _ => {
+                let (tier, value) = part
+                    .split_once('=')
+                    .ok_or(format!("expected forever, tiered or tier=duration (raw=7d), got {part:?}"))?;
+                let v = if value == "forever" {
+                    TierDurations::FOREVER
+                } else {
+                    let ms = times::parse_duration(value)?;
+                    if ms <= 0 {
+                        return Err(format!("retention for {tier} must be positive"));
+                    }
+                    Duration::from_millis(ms as u64)
+                };
+                match tier {
+                    "raw" => d.raw = v,
+                    "5m" => d.five_min = v,
+                    "1h" => d.hour = v,
+                    other => return Err(format!("unknown tier {other:?}: use raw, 5m or 1h")),
                 }
-                Duration::from_millis(ms as u64)
-            };
-            match tier {
-                "raw" => d.raw = v,
-                "5m" => d.five_min = v,
-                "1h" => d.hour = v,
-                other => return Err(format!("unknown tier {other:?}: use raw, 5m or 1h")),
             }
         }
     }
@@ -100,6 +128,7 @@ enum Command {
     Stats(stats::Args),
     Check(check::Args),
     Compact(compact::Args),
+    Delete(delete::Args),
     Retention(retention::Args),
     Backup(backup::Args),
     Dashboard(dashboard::Args),
@@ -120,6 +149,7 @@ pub fn main() -> ExitCode {
         Command::Stats(a) => stats::run(a).map(|()| ExitCode::SUCCESS),
         Command::Check(a) => check::run(a),
         Command::Compact(a) => compact::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Delete(a) => delete::run(a).map(|()| ExitCode::SUCCESS),
         Command::Retention(a) => retention::run(a).map(|()| ExitCode::SUCCESS),
         Command::Backup(a) => backup::run(a).map(|()| ExitCode::SUCCESS),
         Command::Dashboard(a) => dashboard::run(a).map(|()| ExitCode::SUCCESS),
@@ -188,7 +218,7 @@ pub fn open_existing(dir: &Path) -> CliResult<Db> {
     if !dir.join(strata::manifest::FILE_NAME).is_file() {
         return fail(format!("{} is not a Strata data directory (it has no MANIFEST)", dir.display()));
     }
-    Ok(Db::open(dir, base_options().background(false))?)
+    Ok(Db::open(dir, options_for(dir)?.background(false))?)
 }
 
 /// A progress bar on stderr, hidden when `quiet` or when stderr is not a terminal.
@@ -218,7 +248,7 @@ mod tests {
     #[test]
     fn every_subcommand_parses_with_its_defaults() {
         Cli::command().debug_assert();
-        let minimal: [&[&str]; 11] = [
+        let minimal: [&[&str]; 12] = [
             &["serve"],
             &["load"],
             &["query", "up"],
@@ -228,6 +258,7 @@ mod tests {
             &["check"],
             &["compact"],
             &["retention"],
+            &["delete", "up"],
             &["backup", "dest"],
             &["dashboard"],
         ];
@@ -237,6 +268,14 @@ mod tests {
             assert!(Cli::try_parse_from(argv).is_ok(), "{args:?}");
         }
         assert!(Cli::try_parse_from(["strata", "load", "--workload", "square"]).is_err());
+        for ok in ["forever", "tiered", "tiered,raw=3d", "raw=1d,5m=forever"] {
+            assert!(super::parse_retention(ok).is_ok(), "{ok}");
+        }
+        let t = super::parse_retention("tiered,raw=3d").unwrap();
+        assert_eq!(t.default_durations().raw, std::time::Duration::from_secs(3 * 86_400));
+        assert_eq!(t.default_durations().hour, std::time::Duration::from_secs(365 * 86_400));
+        assert!(super::parse_retention("raw=7d").unwrap().default_durations().hour == strata::TierDurations::FOREVER);
+        assert!(super::parse_retention("weekly").is_err() && super::parse_retention("raw=0s").is_err());
         assert!(Cli::try_parse_from(["strata", "query", "up", "--json", "--csv"]).is_err());
     }
 }

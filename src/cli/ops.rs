@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use strata::retention::{expired_segments, over_disk_cap, partially_expired};
-use strata::{Db, Labels, Matcher, RetentionPolicy, Sample, TierDurations};
+use strata::retention::SegmentDrop;
+use strata::{Db, Labels, Matcher, Sample};
 
 use super::{CliError, CliResult};
 
@@ -133,12 +133,26 @@ pub struct CompactReport {
     pub bytes_before: u64,
     pub bytes_after: u64,
     pub seconds: f64,
+    /// Samples the head held and the seal wrote to a segment first.
+    pub sealed_samples: u64,
+    /// Rollup segments the downsampler wrote.
+    pub rollups_written: usize,
+    /// What retention removed (or, in a dry run, would remove).
+    pub removed: Vec<SegmentDrop>,
 }
 
 /// Plans compaction and, unless `req.dry_run`, runs it (downsampling first, then the
 /// merges, then retention, as the background worker does).
 pub fn compact(db: &Db, req: &CompactRequest) -> CliResult<CompactReport> {
     let t = Instant::now();
+    // Seal the head first, so that what is compacted is everything written so far.
+    let sealed_samples = if req.dry_run {
+        0
+    } else {
+        let held = db.stats().map_err(|e| CliError::new(e.to_string()))?.head_samples;
+        db.flush().map_err(|e| CliError::new(format!("sealing the head: {e}")))?;
+        held
+    };
     let before = db.segments();
     let plans = db.compaction_plan();
     let merges = plans
@@ -166,8 +180,13 @@ pub fn compact(db: &Db, req: &CompactRequest) -> CliResult<CompactReport> {
         ..Default::default()
     };
     report.segments_after = before.len();
-    if !req.dry_run {
-        db.compact().map_err(|e| CliError::new(format!("compaction: {e}")))?;
+    report.sealed_samples = sealed_samples;
+    if req.dry_run {
+        report.removed = db.retention_plan().drops;
+    } else {
+        let done = db.compact().map_err(|e| CliError::new(format!("compaction: {e}")))?;
+        report.removed = done.removed;
+        report.rollups_written = done.rollups_written;
         let after = db.segments();
         // Outputs are the new segments; attribute each to the merge whose window holds it.
         let fresh: Vec<_> = after.iter().filter(|m| !before.iter().any(|b| b.id == m.id)).collect();
@@ -181,100 +200,5 @@ pub fn compact(db: &Db, req: &CompactRequest) -> CliResult<CompactReport> {
         report.bytes_after = after.iter().map(|m| m.bytes).sum();
     }
     report.seconds = t.elapsed().as_secs_f64();
-    Ok(report)
-}
-
-/// Retention settings given on the command line; `None` keeps the engine's default.
-#[derive(Debug, Clone, Default)]
-pub struct RetentionRequest {
-    pub raw_ms: Option<i64>,
-    pub tier_5m_ms: Option<i64>,
-    pub tier_1h_ms: Option<i64>,
-    pub max_disk_bytes: Option<u64>,
-    /// Delete what has expired; otherwise only report it.
-    pub apply: bool,
-}
-
-/// A segment (or part of one) that retention drops.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Expired {
-    pub segment: u64,
-    pub tier: u8,
-    pub min_t: i64,
-    pub max_t: i64,
-    pub samples: u64,
-    pub bytes: u64,
-    /// Why: "raw older than 7d", "disk cap", ...
-    pub reason: String,
-}
-
-/// What retention dropped (or would drop).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RetentionReport {
-    pub expired: Vec<Expired>,
-    /// Oldest timestamp kept per tier (raw, 5m, 1h) after retention.
-    pub cutoffs: [Option<i64>; 3],
-    pub applied: bool,
-}
-
-/// Evaluates retention (the engine's defaults, overridden per tier by `req`) and,
-/// when `req.apply`, drops what has expired.
-pub fn retention(db: &Db, req: &RetentionRequest) -> CliResult<RetentionReport> {
-    let current = db.retention_policy();
-    let d = |ms: Option<i64>, dflt: Duration| -> CliResult<Duration> {
-        match ms {
-            None => Ok(dflt),
-            Some(v) if v > 0 => Ok(Duration::from_millis(v as u64)),
-            Some(_) => Err(CliError::new("retention durations must be positive")),
-        }
-    };
-    let base = *current.default_durations();
-    let durations =
-        TierDurations::new(d(req.raw_ms, base.raw)?, d(req.tier_5m_ms, base.five_min)?, d(req.tier_1h_ms, base.hour)?);
-    let mut policy = RetentionPolicy::new(durations).map_err(|e| CliError::new(e.to_string()))?;
-    for rule in current.rules() {
-        policy.add_rule(rule.clone()).map_err(|e| CliError::new(e.to_string()))?;
-    }
-    let policy = policy.with_max_disk_bytes(req.max_disk_bytes.or(current.max_disk_bytes()));
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.as_millis() as i64);
-    let metas = db.segments();
-    let longest = policy.longest_all();
-    let mut report = RetentionReport { applied: req.apply, ..Default::default() };
-    for t in 0..3u8 {
-        let keep = policy.longest(t);
-        report.cutoffs[usize::from(t)] =
-            (keep != TierDurations::FOREVER).then(|| strata::retention::oldest_retained(now, keep));
-    }
-    let describe = |id: u64, reason: String| {
-        metas.iter().find(|m| m.id == id).map(|m| Expired {
-            segment: id,
-            tier: m.tier,
-            min_t: m.min_t,
-            max_t: m.max_t,
-            samples: m.samples,
-            bytes: m.bytes,
-            reason,
-        })
-    };
-    let names = ["raw", "5m", "1h"];
-    for id in expired_segments(&metas, &longest, now) {
-        let tier = metas.iter().find(|m| m.id == id).map_or(0, |m| usize::from(m.tier.min(2)));
-        report.expired.extend(describe(id, format!("{} data past its retention", names[tier])));
-    }
-    for id in partially_expired(&metas, &longest, now) {
-        report.expired.extend(describe(id, "partly past its retention (rewritten without it)".into()));
-    }
-    if let Some(cap) = policy.max_disk_bytes() {
-        let wal = db.stats().map_err(|e| CliError::new(e.to_string()))?.wal_bytes;
-        for id in over_disk_cap(&metas, wal, cap) {
-            if !report.expired.iter().any(|e| e.segment == id) {
-                report.expired.extend(describe(id, "over the disk cap".into()));
-            }
-        }
-    }
-    if req.apply {
-        db.set_retention(policy);
-        db.apply_retention().map_err(|e| CliError::new(format!("retention: {e}")))?;
-    }
     Ok(report)
 }

@@ -1,39 +1,38 @@
-//! `strata retention`: shows, and with --apply drops, data past retention
-//! (through `ops::retention`).
+//! `strata retention`: shows the recorded policy and what it would remove (dry run),
+//! removes it with --apply, and changes the recorded policy with `set` and `rule`.
+//! Dry run and --apply both use the engine's one retention plan.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use serde_json::json;
+use strata::retention::{human_duration, DropKind, RetentionSummary, SegmentDrop};
+use strata::{Db, RetentionPolicy, RetentionRule, TierDurations};
 
-use super::ops::{self, RetentionReport, RetentionRequest};
-use super::{human, open_existing, times, CliError, CliResult, DataDir};
+use super::{fail, human, open_existing, selector, times, CliError, CliResult, DataDir};
 
 const TIERS: [&str; 3] = ["raw", "5m", "1h"];
 
-/// Show (or with --apply, drop) data older than retention allows.
+/// Show the recorded retention and what it removes; change it with `set` and `rule`.
 #[derive(clap::Args, Debug)]
 #[command(
-    long_about = "Evaluate retention: per tier (defaults raw 7d, 5m 30d, 1h 365d, or as given here) and \
-        an optional cap on disk bytes that drops the oldest data first. Without --apply, only report \
-        what would be dropped.",
-    after_help = "Examples:\n  strata retention --data ./data\n  strata retention --data ./data --raw 3d --max-disk 10GiB --apply"
+    args_conflicts_with_subcommands = true,
+    long_about = "Retention is recorded in the data directory (its SETTINGS file) and applies to every \
+        process that opens it. Without a subcommand: show the policy, its rules, and exactly what applying \
+        it now would remove (a dry run; --apply removes it, which DELETES data). `set` and `rule` change \
+        the recorded policy; the change applies at the next maintenance pass of whatever process has the \
+        directory open next.",
+    after_help = "Examples:\n  strata retention --data ./data\n  strata retention --data ./data --apply\n  \
+        strata retention set --data ./data --preset tiered --max-disk 10GiB\n  \
+        strata retention rule add debug --metric 'debug_*' --match '{env=\"dev\"}' --raw 1d --data ./data\n  \
+        strata retention rule remove debug --data ./data"
 )]
 pub struct Args {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
     #[command(flatten)]
     data: DataDir,
-    /// Keep raw samples this long, e.g. 7d.
-    #[arg(long, value_parser = times::parse_duration)]
-    raw: Option<i64>,
-    /// Keep 5-minute rollups this long, e.g. 30d.
-    #[arg(long = "tier-5m", value_parser = times::parse_duration)]
-    tier_5m: Option<i64>,
-    /// Keep hourly rollups this long, e.g. 365d.
-    #[arg(long = "tier-1h", value_parser = times::parse_duration)]
-    tier_1h: Option<i64>,
-    /// Cap on total disk bytes, e.g. 10GiB; the oldest data goes first.
-    #[arg(long, value_parser = human::parse_bytes)]
-    max_disk: Option<u64>,
-    /// Drop the expired data (default: only report it).
+    /// Remove what the policy says has expired (default: only report it).
     #[arg(long)]
     apply: bool,
     /// Output JSON.
@@ -41,107 +40,330 @@ pub struct Args {
     json: bool,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Cmd {
+    /// Record new per-tier defaults and/or disk cap (rules are kept).
+    Set(SetArgs),
+    /// List, add or remove per-metric rules.
+    #[command(subcommand)]
+    Rule(RuleCmd),
+}
+
+#[derive(clap::Args, Debug)]
+struct SetArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// Start from a preset: forever, or tiered (raw 7d, 5m 30d, 1h 365d).
+    #[arg(long, value_parser = ["forever", "tiered"])]
+    preset: Option<String>,
+    #[command(flatten)]
+    tiers: TierArgs,
+    /// Cap on segment, WAL and head bytes, e.g. 10GiB (the oldest data goes first), or `none`.
+    #[arg(long, value_name = "SIZE|none")]
+    max_disk: Option<String>,
+}
+
+#[derive(clap::Args, Debug, Default)]
+struct TierArgs {
+    /// Keep raw samples this long, e.g. 7d, or `forever`.
+    #[arg(long, value_parser = parse_keep)]
+    raw: Option<Duration>,
+    /// Keep 5-minute rollups this long, e.g. 30d, or `forever`.
+    #[arg(long = "5m", alias = "tier-5m", value_parser = parse_keep)]
+    five_min: Option<Duration>,
+    /// Keep hourly rollups this long, e.g. 365d, or `forever`.
+    #[arg(long = "1h", alias = "tier-1h", value_parser = parse_keep)]
+    hour: Option<Duration>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum RuleCmd {
+    /// List the rules in precedence order, with the series each governs.
+    List {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a rule: series whose metric name matches --metric and every --match get its durations.
+    Add {
+        /// A unique name for the rule.
+        name: String,
+        #[command(flatten)]
+        data: DataDir,
+        /// Shell-style glob on the metric name: *, ?, [a-z].
+        #[arg(long, default_value = "*")]
+        metric: String,
+        /// Label matchers, as a selector: '{env="dev",host=~"h.*"}'.
+        #[arg(long = "match", value_name = "SELECTOR")]
+        matchers: Option<String>,
+        /// Among matching rules the highest priority wins (ties: the rule added first).
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        priority: i32,
+        /// Durations; a tier not given keeps its data forever.
+        #[command(flatten)]
+        tiers: TierArgs,
+    },
+    /// Remove the rule of that name.
+    Remove {
+        name: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+/// A positive duration or `forever`.
+fn parse_keep(s: &str) -> Result<Duration, String> {
+    if s == "forever" {
+        return Ok(TierDurations::FOREVER);
+    }
+    match times::parse_duration(s)? {
+        ms if ms > 0 => Ok(Duration::from_millis(ms as u64)),
+        _ => Err("a retention must be positive (or `forever`)".into()),
+    }
+}
+
 pub fn run(a: Args) -> CliResult {
-    for (flag, v) in [("--raw", a.raw), ("--tier-5m", a.tier_5m), ("--tier-1h", a.tier_1h)] {
-        if v.is_some_and(|d| d <= 0) {
-            return Err(CliError::new(format!("{flag} must be a positive duration")));
+    match a.cmd {
+        None => show(&a.data, a.apply, a.json),
+        Some(Cmd::Set(s)) => set(s),
+        Some(Cmd::Rule(RuleCmd::List { data, json })) => {
+            let db = open_existing(&data.data)?;
+            let summary = db.retention_summary();
+            db.close()?;
+            if json {
+                println!("{}", summary_json(&summary));
+            } else {
+                print!("{}", summary_text(&summary));
+            }
+            Ok(())
+        }
+        Some(Cmd::Rule(RuleCmd::Add { name, data, metric, matchers, priority, tiers })) => {
+            if tiers.raw.is_none() && tiers.five_min.is_none() && tiers.hour.is_none() {
+                return fail("give at least one of --raw, --5m, --1h for the rule");
+            }
+            let m = match matchers.as_deref() {
+                Some(sel) => selector::parse_selector(sel).map_err(|e| CliError::new(format!("--match: {e}")))?,
+                None => Vec::new(),
+            };
+            let forever = TierDurations::FOREVER;
+            let d = TierDurations::new(
+                tiers.raw.unwrap_or(forever),
+                tiers.five_min.unwrap_or(forever),
+                tiers.hour.unwrap_or(forever),
+            );
+            let rule = RetentionRule::new(name.clone(), metric, m, priority, d)?;
+            let db = open_existing(&data.data)?;
+            db.add_retention_rule(rule)?;
+            let summary = db.retention_summary();
+            db.close()?;
+            println!("added rule {name:?}; recorded policy now:");
+            print!("{}", summary_text(&summary));
+            Ok(())
+        }
+        Some(Cmd::Rule(RuleCmd::Remove { name, data })) => {
+            let db = open_existing(&data.data)?;
+            let found = db.remove_retention_rule(&name)?;
+            db.close()?;
+            if !found {
+                return fail(format!("no retention rule named {name:?}"));
+            }
+            println!("removed rule {name:?}");
+            Ok(())
         }
     }
-    let req = RetentionRequest {
-        raw_ms: a.raw,
-        tier_5m_ms: a.tier_5m,
-        tier_1h_ms: a.tier_1h,
-        max_disk_bytes: a.max_disk,
-        apply: a.apply,
-    };
-    let db = open_existing(&a.data.data)?;
-    let report = ops::retention(&db, &req)?;
-    db.close()?;
-    if a.json {
-        println!("{}", to_json(&report));
-    } else {
-        print!("{}", to_text(&report));
+}
+
+fn set(s: SetArgs) -> CliResult {
+    if s.preset.is_none()
+        && s.max_disk.is_none()
+        && [s.tiers.raw, s.tiers.five_min, s.tiers.hour].iter().all(Option::is_none)
+    {
+        return fail("nothing to set: give --preset, --raw, --5m, --1h or --max-disk");
     }
+    let db = open_existing(&s.data.data)?;
+    let old = db.retention_policy();
+    let mut d = match s.preset.as_deref() {
+        Some("tiered") => TierDurations::tiered(),
+        Some(_) => TierDurations::forever(),
+        None => *old.default_durations(),
+    };
+    d.raw = s.tiers.raw.unwrap_or(d.raw);
+    d.five_min = s.tiers.five_min.unwrap_or(d.five_min);
+    d.hour = s.tiers.hour.unwrap_or(d.hour);
+    let cap = match s.max_disk.as_deref() {
+        None => old.max_disk_bytes(),
+        Some("none") => None,
+        Some(v) => Some(human::parse_bytes(v).map_err(|e| CliError::new(format!("--max-disk: {e}")))?),
+    };
+    let new: RetentionPolicy = old.clone().with_defaults(d)?.with_max_disk_bytes(cap);
+    db.set_retention(new.clone())?;
+    let plan = db.retention_plan();
+    db.close()?;
+    println!("retention was: {old}");
+    println!("retention now: {new}");
+    print!("{}", drops_text(&plan.drops, false));
     Ok(())
 }
 
-fn to_json(r: &RetentionReport) -> serde_json::Value {
-    let expired: Vec<serde_json::Value> = r
-        .expired
-        .iter()
-        .map(|e| {
-            json!({"segment": e.segment, "tier": TIERS.get(usize::from(e.tier)).copied().unwrap_or("?"),
-                "min_t": e.min_t, "max_t": e.max_t, "samples": e.samples, "bytes": e.bytes, "reason": e.reason})
-        })
-        .collect();
-    json!({"applied": r.applied, "expired": expired,
-        "samples": r.expired.iter().map(|e| e.samples).sum::<u64>(),
-        "bytes": r.expired.iter().map(|e| e.bytes).sum::<u64>(),
-        "cutoffs": {"raw": r.cutoffs[0], "5m": r.cutoffs[1], "1h": r.cutoffs[2]}})
-}
-
-fn to_text(r: &RetentionReport) -> String {
-    let mut o = String::new();
-    for (t, c) in TIERS.iter().zip(r.cutoffs) {
+fn show(data: &DataDir, apply: bool, json: bool) -> CliResult {
+    let db = open_existing(&data.data)?;
+    let summary = db.retention_summary();
+    let plan = db.retention_plan();
+    let drops = if apply { apply_now(&db)? } else { plan.drops.clone() };
+    db.close()?;
+    if json {
+        let cutoffs = json!({"raw": plan.cutoffs[0], "5m": plan.cutoffs[1], "1h": plan.cutoffs[2]});
+        let out = json!({"applied": apply, "policy": summary_json(&summary), "cutoffs": cutoffs,
+            "removed": drops_json(&drops),
+            "samples": drops.iter().filter(|d| d.tier == 0).filter_map(|d| d.items_removed).sum::<u64>(),
+            "bytes": drops.iter().filter(|d| d.kind != DropKind::Trimmed).map(|d| d.bytes).sum::<u64>()});
+        println!("{out}");
+        return Ok(());
+    }
+    let mut o = summary_text(&summary);
+    for (t, c) in TIERS.iter().zip(plan.cutoffs) {
         if let Some(c) = c {
-            let _ = writeln!(o, "{t:<4} keeps data from {}", times::format_ts(c));
+            let _ = writeln!(o, "{t:<4} keeps data from {} (longest of the defaults and rules)", times::format_ts(c));
         }
     }
-    if r.expired.is_empty() {
+    o.push_str(&drops_text(&drops, apply));
+    if drops.is_empty() {
         o.push_str("nothing has expired\n");
-        return o;
+    } else if !apply {
+        o.push_str("(dry run: run with --apply to remove it)\n");
     }
-    for e in &r.expired {
+    print!("{o}");
+    Ok(())
+}
+
+fn apply_now(db: &Db) -> CliResult<Vec<SegmentDrop>> {
+    Ok(db.apply_retention().map_err(|e| CliError::new(format!("retention: {e}")))?.removed)
+}
+
+/// One line per removal, then a total; empty when there is nothing.
+pub(super) fn drops_text(drops: &[SegmentDrop], done: bool) -> String {
+    let mut o = String::new();
+    for d in drops {
+        let what = if d.tier == 0 { "samples" } else { "buckets" };
+        let n = match d.items_removed {
+            Some(n) => format!("{} of {} {what}", human::count(n), human::count(d.items)),
+            None => format!("part of {} {what}", human::count(d.items)),
+        };
         let _ = writeln!(
             o,
-            "{} segment {:x} ({}, {} → {}): {} samples, {} — {}",
-            if r.applied { "dropped" } else { "would drop" },
-            e.segment,
-            TIERS.get(usize::from(e.tier)).copied().unwrap_or("?"),
-            times::format_ts(e.min_t),
-            times::format_ts(e.max_t),
-            human::count(e.samples),
-            human::bytes(e.bytes),
-            e.reason
+            "{} segment {:x} ({}, {} → {}): {n}, {}: {}",
+            match (d.kind, done) {
+                (DropKind::Trimmed, true) => "trimmed",
+                (DropKind::Trimmed, false) => "would trim",
+                (_, true) => "removed",
+                (_, false) => "would remove",
+            },
+            d.segment,
+            TIERS.get(usize::from(d.tier)).copied().unwrap_or("?"),
+            times::format_ts(d.min_t),
+            times::format_ts(d.max_t),
+            human::bytes(d.bytes),
+            d.reason
         );
     }
-    let samples: u64 = r.expired.iter().map(|e| e.samples).sum();
-    let bytes: u64 = r.expired.iter().map(|e| e.bytes).sum();
-    let _ = writeln!(
-        o,
-        "{}: {} samples, {}{}",
-        if r.applied { "dropped" } else { "would drop" },
-        human::count(samples),
-        human::bytes(bytes),
-        if r.applied { "" } else { " (run with --apply to drop)" }
-    );
+    if !drops.is_empty() {
+        let samples: u64 = drops.iter().filter(|d| d.tier == 0).filter_map(|d| d.items_removed).sum();
+        let buckets: u64 = drops.iter().filter(|d| d.tier > 0).filter_map(|d| d.items_removed).sum();
+        let _ = writeln!(
+            o,
+            "{} {} segments: {} raw samples, {} rollup buckets{}",
+            if done { "retention removed from" } else { "retention would remove from" },
+            drops.len(),
+            human::count(samples),
+            human::count(buckets),
+            if drops.iter().any(|d| d.items_removed.is_none()) {
+                " (plus the expired part of trimmed segments)"
+            } else {
+                ""
+            }
+        );
+    }
     o
+}
+
+pub(super) fn drops_json(drops: &[SegmentDrop]) -> serde_json::Value {
+    drops
+        .iter()
+        .map(|d| {
+            json!({"segment": d.segment, "tier": TIERS.get(usize::from(d.tier)).copied().unwrap_or("?"),
+                "action": d.kind.as_str(), "min_t": d.min_t, "max_t": d.max_t, "items": d.items,
+                "items_removed": d.items_removed, "bytes": d.bytes, "reason": d.reason})
+        })
+        .collect()
+}
+
+fn keep(d: Duration) -> String {
+    human_duration(d)
+}
+
+fn summary_text(s: &RetentionSummary) -> String {
+    let mut o = String::new();
+    let d = &s.defaults;
+    let _ = writeln!(o, "default   raw {}, 5m {}, 1h {}", keep(d.raw), keep(d.five_min), keep(d.hour));
+    let _ = writeln!(o, "disk cap  {}", s.max_disk_bytes.map_or("none".into(), human::bytes));
+    if s.rules.is_empty() {
+        o.push_str("rules     none\n");
+    }
+    for r in &s.rules {
+        let _ = writeln!(
+            o,
+            "rule      {:?} priority {}: {}{{{}}} raw {}, 5m {}, 1h {}{}",
+            r.name,
+            r.priority,
+            r.metric_glob,
+            r.matchers.join(","),
+            keep(r.durations.raw),
+            keep(r.durations.five_min),
+            keep(r.durations.hour),
+            r.matching_series.map_or(String::new(), |n| format!(" ({n} series)"))
+        );
+    }
+    o
+}
+
+fn summary_json(s: &RetentionSummary) -> serde_json::Value {
+    let tiers = |d: &TierDurations| json!({"raw": keep(d.raw), "5m": keep(d.five_min), "1h": keep(d.hour)});
+    let rules: Vec<serde_json::Value> = s
+        .rules
+        .iter()
+        .map(|r| {
+            json!({"name": r.name, "metric": r.metric_glob, "matchers": r.matchers, "priority": r.priority,
+                "durations": tiers(&r.durations), "series": r.matching_series})
+        })
+        .collect();
+    json!({"defaults": tiers(&s.defaults), "max_disk_bytes": s.max_disk_bytes, "rules": rules})
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::ops::Expired;
 
     #[test]
-    fn formats_reports() {
-        let r = RetentionReport {
-            expired: vec![Expired {
-                segment: 0x1f,
-                tier: 0,
-                min_t: 0,
-                max_t: 1000,
-                samples: 5000,
-                bytes: 4096,
-                reason: "raw older than 7d".into(),
-            }],
-            cutoffs: [Some(86_400_000), None, None],
-            applied: false,
+    fn formats_drops() {
+        let d = SegmentDrop {
+            segment: 0x1f,
+            tier: 0,
+            kind: DropKind::Expired,
+            min_t: 0,
+            max_t: 1000,
+            items: 5000,
+            bytes: 4096,
+            items_removed: Some(5000),
+            reason: "raw data past 7d".into(),
         };
-        let t = to_text(&r);
-        assert!(t.contains("would drop segment 1f (raw") && t.contains("raw older than 7d"), "{t}");
-        assert!(t.contains("run with --apply") && t.contains("raw  keeps data from 1970-01-02"), "{t}");
-        assert_eq!(to_json(&r)["bytes"], 4096);
-        assert!(to_text(&RetentionReport::default()).contains("nothing has expired"));
+        let t = drops_text(std::slice::from_ref(&d), false);
+        assert!(t.contains("would remove segment 1f (raw") && t.contains("raw data past 7d"), "{t}");
+        assert!(t.contains("5,000 raw samples"), "{t}");
+        assert!(drops_text(std::slice::from_ref(&d), true).starts_with("removed segment 1f"));
+        assert_eq!(drops_json(&[d])[0]["items_removed"], 5000);
+        assert!(drops_text(&[], true).is_empty());
+        assert_eq!(parse_keep("forever"), Ok(TierDurations::FOREVER));
+        assert!(parse_keep("0s").is_err());
     }
 }

@@ -79,6 +79,8 @@ impl Db {
         }
         sync_dir(&seg_dst)?;
         sync_dir(&wal_dst)?;
+        // The snapshot keeps the policy, so opening it never applies another.
+        crate::retention::store_settings(dest, &inner.retention.read().clone())?;
         let tmp = dest.join(format!("{MANIFEST}.tmp"));
         let mut f = fsutil::create(OpenOptions::new().write(true).create(true).truncate(true), &tmp)
             .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;

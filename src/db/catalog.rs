@@ -118,6 +118,17 @@ impl Db {
         self.inner.downsample()
     }
 
+    /// What applying retention now would remove, and why: exactly what
+    /// [`apply_retention`](Self::apply_retention) carries out if nothing changes between.
+    pub fn retention_plan(&self) -> crate::retention::RetentionPlan {
+        self.inner.retention_plan()
+    }
+
+    /// What retention and `delete` removed since open.
+    pub fn removal_stats(&self) -> crate::RemovalStats {
+        self.inner.removals.get()
+    }
+
     /// Applies retention now: drops expired segments, trims straddling ones, enforces
     /// the disk cap. Queries already hide expired data; this frees the disk.
     pub fn apply_retention(&self) -> Result<CompactionReport> {
@@ -128,15 +139,46 @@ impl Db {
         Ok(r)
     }
 
-    /// Adds a retention rule for the life of this `Db` (pass rules in `Options::retention`
-    /// to keep them across restarts). Fails if a rule of that name exists.
+    /// Adds a retention rule and records it (`SETTINGS`) before it applies. Fails if a
+    /// rule of that name exists.
     pub fn add_retention_rule(&self, rule: RetentionRule) -> Result<()> {
-        self.inner.retention.write().add_rule(rule)
+        self.change_retention(|p| p.add_rule(rule))
     }
 
-    /// Replaces the retention policy for the life of this `Db`.
-    pub fn set_retention(&self, policy: RetentionPolicy) {
-        *self.inner.retention.write() = policy;
+    /// Removes the rule named `name` and records the change; false when there is none.
+    pub fn remove_retention_rule(&self, name: &str) -> Result<bool> {
+        let mut found = false;
+        self.change_retention(|p| {
+            found = p.remove_rule(name);
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// Replaces the retention policy and records it (`SETTINGS`) before it applies; it
+    /// governs every later open of this directory. Data already past the new policy is
+    /// hidden from reads at once and deleted at the next maintenance pass.
+    pub fn set_retention(&self, policy: RetentionPolicy) -> Result<()> {
+        self.change_retention(|p| {
+            *p = policy;
+            Ok(())
+        })
+    }
+
+    /// Applies `change` to a copy of the policy, records the copy, then swaps it in. The
+    /// write lock is held throughout, so concurrent changes cannot lose each other.
+    fn change_retention(&self, change: impl FnOnce(&mut RetentionPolicy) -> Result<()>) -> Result<()> {
+        self.inner.check_writable()?;
+        let mut cur = self.inner.retention.write();
+        let mut next = cur.clone();
+        change(&mut next)?;
+        if next == *cur {
+            return Ok(());
+        }
+        crate::retention::store_settings(&self.inner.dir, &next)?;
+        log::info!("{}: retention changed from [{}] to [{next}]", self.inner.dir.display(), *cur);
+        *cur = next;
+        Ok(())
     }
 
     /// The rules and defaults in force, each rule with the number of series it governs.

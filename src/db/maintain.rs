@@ -5,14 +5,19 @@
 //! every rule's retention are dropped from the manifest; segments that straddle
 //! the boundary are rewritten without the expired part.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::{now_ms, Inner, LiveSegment};
 use crate::compact::{plan_compactions, SegmentMeta};
 use crate::error::Result;
-use crate::retention::{expired_segments, over_disk_cap, partially_expired};
+use crate::retention::{
+    expired_segments, human_duration, oldest_retained, over_disk_cap, partially_expired, DropKind, RetentionPlan,
+    SegmentDrop, TierDurations,
+};
 use crate::rollup::Bucket;
 use crate::sample::Sample;
+use crate::timefmt::rfc3339;
 
 /// What a maintenance pass changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,6 +38,60 @@ pub struct CompactionReport {
     pub segments_over_cap: usize,
     pub bytes_before: u64,
     pub bytes_after: u64,
+    /// Every segment retention removed or trimmed, with what it held and why.
+    pub removed: Vec<SegmentDrop>,
+    /// Items the merges did not write back: duplicates resolved by write order, and
+    /// data past retention.
+    pub merge_items_dropped: u64,
+}
+
+/// What retention and deletion have removed since open, for monitoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RemovalStats {
+    /// Segments removed whole or trimmed by retention.
+    pub segments: u64,
+    /// Raw samples and rollup buckets removed by retention.
+    pub samples: u64,
+    pub buckets: u64,
+    /// Segment bytes freed by retention.
+    pub bytes: u64,
+    /// Samples and buckets removed by `Db::delete`.
+    pub deleted_samples: u64,
+    pub deleted_buckets: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct RemovalCounters {
+    segments: AtomicU64,
+    samples: AtomicU64,
+    buckets: AtomicU64,
+    bytes: AtomicU64,
+    pub deleted_samples: AtomicU64,
+    pub deleted_buckets: AtomicU64,
+}
+
+impl RemovalCounters {
+    pub fn get(&self) -> RemovalStats {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        RemovalStats {
+            segments: g(&self.segments),
+            samples: g(&self.samples),
+            buckets: g(&self.buckets),
+            bytes: g(&self.bytes),
+            deleted_samples: g(&self.deleted_samples),
+            deleted_buckets: g(&self.deleted_buckets),
+        }
+    }
+
+    fn count(&self, d: &SegmentDrop, bytes_freed: u64) {
+        self.segments.fetch_add(1, Ordering::Relaxed);
+        let n = d.items_removed.unwrap_or(0);
+        match d.tier {
+            0 => self.samples.fetch_add(n, Ordering::Relaxed),
+            _ => self.buckets.fetch_add(n, Ordering::Relaxed),
+        };
+        self.bytes.fetch_add(bytes_freed, Ordering::Relaxed);
+    }
 }
 
 impl Inner {
@@ -47,6 +106,7 @@ impl Inner {
                 _ => self.merge_segments::<Bucket>(plan.tier, &plan.inputs, plan.output_level, &keep)?,
             };
             r.merges += 1;
+            r.merge_items_dropped += out.items_in - out.items_out;
             r.segments_merged += out.inputs;
             r.items_in += out.items_in;
             r.items_out += out.items_out;
@@ -56,39 +116,93 @@ impl Inner {
         Ok(r)
     }
 
-    /// Drops and trims expired segments, then enforces the disk cap.
-    pub(crate) fn apply_retention_into(&self, r: &mut CompactionReport) -> Result<()> {
+    /// What a retention pass would remove now: expired segments, straddling ones to trim,
+    /// then the oldest to fit the disk cap. Both the dry run and the pass use this.
+    pub(crate) fn retention_plan(&self) -> RetentionPlan {
         let now = now_ms();
         let (longest, cap) = {
             let p = self.retention.read();
             (p.longest_all(), p.max_disk_bytes())
         };
         let metas = self.segment_metas();
-        let expired = expired_segments(&metas, &longest, now);
-        r.segments_expired += self.drop_segments(&expired)?;
-        for id in partially_expired(&self.segment_metas(), &longest, now) {
-            let Some(m) = self.segment_metas().into_iter().find(|m| m.id == id) else { continue };
-            let keep = |sid: u64| self.retained_from(sid, m.tier, now);
-            match m.tier {
-                0 => self.merge_segments::<Sample>(m.tier, &[id], m.level, &keep)?,
-                _ => self.merge_segments::<Bucket>(m.tier, &[id], m.level, &keep)?,
-            };
-            r.segments_trimmed += 1;
+        let mut plan = RetentionPlan { now_ms: now, ..Default::default() };
+        for t in 0..3u8 {
+            let keep = longest.get(t);
+            plan.cutoffs[usize::from(t)] = (keep != TierDurations::FOREVER).then(|| oldest_retained(now, keep));
         }
+        let meta = |id: u64| metas.iter().find(|m| m.id == id);
+        let why = |m: &SegmentMeta| {
+            let cut = oldest_retained(now, longest.get(m.tier));
+            format!(
+                "{} data past {} (before {})",
+                TIER_NAMES[usize::from(m.tier.min(2))],
+                human_duration(longest.get(m.tier)),
+                rfc3339(cut)
+            )
+        };
+        let expired = expired_segments(&metas, &longest, now);
+        for m in expired.iter().filter_map(|&id| meta(id)) {
+            plan.drops.push(drop_of(m, DropKind::Expired, Some(m.samples), why(m)));
+        }
+        for m in partially_expired(&metas, &longest, now).into_iter().filter_map(meta) {
+            plan.drops.push(drop_of(m, DropKind::Trimmed, None, format!("partly {}", why(m))));
+        }
+        let snap = self.snapshot();
+        plan.other_bytes =
+            self.wal_bytes() + snap.frozen.iter().chain([&snap.head]).map(|h| h.bytes() as u64).sum::<u64>();
         if let Some(cap) = cap {
-            // The WAL and the heads count against the cap too; segments not yet rolled
-            // up are left out so no data leaves a tier before reaching the next.
-            let snap = self.snapshot();
-            let other =
-                self.wal_bytes() + snap.frozen.iter().chain([&snap.head]).map(|h| h.bytes() as u64).sum::<u64>();
+            // Segments not yet rolled up are left out so no data leaves a tier before
+            // reaching the next; what stays counts against the cap with the WAL and heads.
+            let left: Vec<&SegmentMeta> = metas.iter().filter(|m| !expired.contains(&m.id)).collect();
             let candidates: Vec<SegmentMeta> =
-                self.segment_metas().into_iter().filter(|m| m.tier == 2 || self.is_rolled(m.id)).collect();
-            let all_bytes: u64 = self.segment_metas().iter().map(|m| m.bytes).sum();
-            let listed: u64 = candidates.iter().map(|m| m.bytes).sum();
-            let drop = over_disk_cap(&candidates, other + all_bytes - listed, cap);
-            r.segments_over_cap += self.drop_segments(&drop)?;
+                left.iter().filter(|m| m.tier == 2 || self.is_rolled(m.id)).map(|m| (*m).clone()).collect();
+            let fixed: u64 = left.iter().filter(|m| !candidates.iter().any(|c| c.id == m.id)).map(|m| m.bytes).sum();
+            for id in over_disk_cap(&candidates, plan.other_bytes + fixed, cap) {
+                if let Some(m) = meta(id) {
+                    plan.drops.retain(|d| d.segment != id);
+                    plan.drops.push(drop_of(
+                        m,
+                        DropKind::OverDiskCap,
+                        Some(m.samples),
+                        format!("over the disk cap of {cap} bytes"),
+                    ));
+                }
+            }
+        }
+        plan
+    }
+
+    /// Carries out a retention plan, recording and logging every removal in `r`.
+    pub(crate) fn apply_retention_into(&self, r: &mut CompactionReport) -> Result<()> {
+        let plan = self.retention_plan();
+        for mut d in plan.drops {
+            match d.kind {
+                DropKind::Expired => r.segments_expired += self.drop_segments(&[d.segment])?,
+                DropKind::OverDiskCap => r.segments_over_cap += self.drop_segments(&[d.segment])?,
+                DropKind::Trimmed => {
+                    let now = plan.now_ms;
+                    let keep = |sid: u64| self.retained_from(sid, d.tier, now);
+                    let out = match d.tier {
+                        0 => self.merge_segments::<Sample>(d.tier, &[d.segment], self.level_of(d.segment), &keep)?,
+                        _ => self.merge_segments::<Bucket>(d.tier, &[d.segment], self.level_of(d.segment), &keep)?,
+                    };
+                    d.items_removed = Some(out.items_in - out.items_out);
+                    r.segments_trimmed += 1;
+                    self.removals.count(&d, out.bytes_in.saturating_sub(out.bytes_out));
+                    log_drop(&self.dir, &d);
+                    r.removed.push(d);
+                    continue;
+                }
+            }
+            self.removals.count(&d, d.bytes);
+            log_drop(&self.dir, &d);
+            r.removed.push(d);
         }
         Ok(())
+    }
+
+    fn level_of(&self, id: u64) -> u8 {
+        self.snapshot().segments().find(|s| s.info().id == id).map_or(0, |s| s.level)
     }
 
     /// Removes segments from the manifest in one publication, then unlinks them.
@@ -141,4 +255,37 @@ impl Inner {
             .map(|v| v.iter().filter_map(|(_, p)| std::fs::metadata(p).ok()).map(|m| m.len()).sum())
             .unwrap_or(0)
     }
+}
+
+const TIER_NAMES: [&str; 3] = ["raw", "5m", "1h"];
+
+fn drop_of(m: &SegmentMeta, kind: DropKind, items_removed: Option<u64>, reason: String) -> SegmentDrop {
+    SegmentDrop {
+        segment: m.id,
+        tier: m.tier,
+        kind,
+        min_t: m.min_t,
+        max_t: m.max_t,
+        items: m.samples,
+        bytes: m.bytes,
+        items_removed,
+        reason,
+    }
+}
+
+fn log_drop(dir: &std::path::Path, d: &SegmentDrop) {
+    let what = if d.tier == 0 { "samples" } else { "buckets" };
+    log::info!(
+        "{}: retention {} segment {:016x} ({} tier, {} .. {}): removed {} of {} {what}, {} bytes: {}",
+        dir.display(),
+        d.kind.as_str(),
+        d.segment,
+        TIER_NAMES[usize::from(d.tier.min(2))],
+        rfc3339(d.min_t),
+        rfc3339(d.max_t),
+        d.items_removed.unwrap_or(0),
+        d.items,
+        d.bytes,
+        d.reason
+    );
 }

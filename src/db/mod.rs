@@ -13,6 +13,7 @@ mod appender;
 mod backup;
 mod catalog;
 mod compact;
+mod delete;
 mod downsample;
 mod items;
 mod maintain;
@@ -42,7 +43,8 @@ use crate::wal::{self, Record, WalOptions, WalWriter};
 pub use appender::{Appender, SeriesRef};
 pub use backup::BackupReport;
 pub use catalog::{MetricInfo, MetricList};
-pub use maintain::CompactionReport;
+pub use delete::DeleteReport;
+pub use maintain::{CompactionReport, RemovalStats};
 pub use querier::{Querier, SeriesSet};
 pub use subscribe::{SampleBatch, Subscription};
 
@@ -184,9 +186,11 @@ pub(crate) struct Inner {
     pub recovery: RecoveryReport,
     /// Live-tail subscribers, told about each committed batch.
     pub subscribers: Arc<subscribe::Registry>,
-    /// Starts as `Options::retention`; rules added at run time live until close.
+    /// The recorded policy (`SETTINGS`); every change is stored before it applies.
     pub retention: RwLock<crate::retention::RetentionPolicy>,
     pub last_seal: Mutex<std::time::Instant>,
+    /// What retention and `Db::delete` removed since open.
+    pub removals: maintain::RemovalCounters,
     /// Held until close, even if appenders outlive the `Db`.
     lock: Mutex<Option<File>>,
 }
@@ -227,6 +231,7 @@ impl Db {
             }
         };
 
+        let retention = settle_retention(&dir, &opts)?;
         let index = SeriesIndex::new(manifest.next_series_id, opts.max_series);
         let mut segments = Vec::with_capacity(manifest.segments.len());
         let mut set_aside = Vec::new();
@@ -307,9 +312,10 @@ impl Db {
             poison: Mutex::new(None),
             closed: AtomicBool::new(false),
             recovery: report,
-            retention: RwLock::new(opts.retention.clone()),
+            retention: RwLock::new(retention),
             subscribers: Arc::default(),
             last_seal: Mutex::new(std::time::Instant::now()),
+            removals: Default::default(),
             opts,
             lock: Mutex::new(Some(lock)),
         });
@@ -472,6 +478,33 @@ impl Inner {
         if p.is_none() {
             log::error!("{}: poisoned: {e}", self.dir.display());
             *p = Some(e.to_string());
+        }
+    }
+}
+
+/// The policy this open applies: the recorded one, or `Options::retention` recorded
+/// first (a new database, a database from before `SETTINGS`, or an explicit update).
+/// Nothing here ever applies a default of its own to data already stored: with no
+/// policy given and none recorded, the database keeps everything forever.
+fn settle_retention(dir: &Path, opts: &Options) -> Result<crate::retention::RetentionPolicy> {
+    use crate::retention::{load_settings, store_settings};
+    let recorded = load_settings(dir)?;
+    match (recorded, &opts.retention) {
+        (Some(rec), None) => Ok(rec),
+        (Some(rec), Some(given)) if rec == *given => Ok(rec),
+        (Some(rec), Some(given)) if opts.update_retention => {
+            store_settings(dir, given)?;
+            log::info!("{}: retention changed from [{rec}] to [{given}]", dir.display());
+            Ok(given.clone())
+        }
+        (Some(rec), Some(given)) => {
+            Err(Error::RetentionMismatch { recorded: rec.to_string(), given: given.to_string() })
+        }
+        (None, given) => {
+            let policy = given.clone().unwrap_or_default();
+            store_settings(dir, &policy)?;
+            log::info!("{}: retention recorded: [{policy}]", dir.display());
+            Ok(policy)
         }
     }
 }

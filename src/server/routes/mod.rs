@@ -6,11 +6,12 @@ mod admin;
 mod health;
 mod ingest;
 mod query;
+mod retention_api;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 use super::error::ApiError;
@@ -39,6 +40,12 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/stream", get(stream::stream))
         .route("/metrics", get(metrics::handler))
         .route("/backup", post(admin::backup))
+        .route("/admin/flush", post(admin::flush))
+        .route("/admin/compact", post(admin::compact))
+        .route("/admin/retention", get(admin::get_retention).put(admin::put_retention))
+        .route("/admin/retention/rules", post(admin::add_rule))
+        .route("/admin/retention/rules/{name}", delete(admin::remove_rule))
+        .route("/api/v1/admin/tsdb/delete_series", post(admin::delete_series).put(admin::delete_series))
         .route_layer(from_fn_with_state(state.clone(), auth::require));
     Router::new()
         .route("/health", get(health::health))

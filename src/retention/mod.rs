@@ -6,13 +6,26 @@
 //! among matching rules the highest priority wins, ties going to the rule added first.
 //! A sample at `ts` is retained while `ts >= now - duration` (see [`oldest_retained`]).
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use crate::compact::SegmentMeta;
 use crate::error::{Error, Result};
 use crate::labels::{Labels, Matcher};
+
+mod glob;
+mod plan;
+mod store;
+
+use glob::Glob;
+pub use plan::{expired_segments, over_disk_cap, partially_expired, DropKind, RetentionPlan, SegmentDrop};
+pub use store::SETTINGS_FILE;
+pub(crate) use store::{load_settings, store_settings};
+
+/// The policy a data directory recorded (its `SETTINGS` file), read without opening
+/// it; `None` when it has none yet. Fails on a damaged file, naming it.
+pub fn read_settings(dir: &std::path::Path) -> Result<Option<RetentionPolicy>> {
+    load_settings(dir)
+}
 
 /// Tier numbers, as in the manifest.
 pub const TIER_RAW: u8 = 0;
@@ -39,9 +52,9 @@ pub struct TierDurations {
 }
 
 impl Default for TierDurations {
-    /// raw 7 days, 5-minute rollups 30 days, hourly rollups 365 days.
+    /// Forever in every tier: an embedded store deletes nothing it was not told to.
     fn default() -> Self {
-        TierDurations::new(Duration::from_secs(7 * DAY), Duration::from_secs(30 * DAY), Duration::from_secs(365 * DAY))
+        TierDurations::forever()
     }
 }
 
@@ -59,6 +72,16 @@ impl TierDurations {
 
     pub const fn forever() -> Self {
         TierDurations::uniform(Self::FOREVER)
+    }
+
+    /// The `tiered` preset: raw 7 days, 5-minute rollups 30 days, hourly rollups 365 days.
+    pub const fn tiered() -> Self {
+        TierDurations::new(Duration::from_secs(7 * DAY), Duration::from_secs(30 * DAY), Duration::from_secs(365 * DAY))
+    }
+
+    /// Whether every tier keeps its data forever.
+    pub fn is_forever(&self) -> bool {
+        [self.raw, self.five_min, self.hour].iter().all(|d| d.as_millis() >= i64::MAX as u128)
     }
 
     /// The duration of `tier`. An unknown tier keeps its data forever: never delete what
@@ -94,6 +117,10 @@ impl fmt::Display for TierDurations {
 }
 
 /// A duration in the largest unit that divides it: `7d`, `36h`, `90s`, or `forever`.
+pub fn human_duration(d: Duration) -> String {
+    Human(d).to_string()
+}
+
 struct Human(Duration);
 
 impl fmt::Display for Human {
@@ -118,159 +145,6 @@ pub fn oldest_retained(now_ms: i64, keep: Duration) -> i64 {
         Ok(ms) if ms < i64::MAX => now_ms.saturating_sub(ms),
         _ => i64::MIN,
     }
-}
-
-/// One item of a compiled glob; each matches exactly one byte.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Tok {
-    Byte(u8),
-    Any,
-    Class { negated: bool, ranges: Vec<(u8, u8)> },
-}
-
-impl Tok {
-    fn matches(&self, b: u8) -> bool {
-        match self {
-            Tok::Byte(c) => *c == b,
-            Tok::Any => true,
-            Tok::Class { negated, ranges } => ranges.iter().any(|&(lo, hi)| lo <= b && b <= hi) != *negated,
-        }
-    }
-}
-
-/// A compiled shell-style glob: `*` (any run), `?` (one character), `[abc]`, `[a-z]`,
-/// `[!a]` or `[^a]` (a class; a `]` right after the opening is literal), and `\x` for a
-/// literal `x`. Matching works on bytes; metric names are ASCII.
-///
-/// Stored as the star-free parts between the stars. Matching anchors the first part at the
-/// start and the last at the end, and finds each middle part at its leftmost position after
-/// the previous one. Leftmost is always safe (a star can absorb whatever is skipped), so
-/// nothing is ever retried: O(text × pattern) at worst, never exponential.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Glob {
-    /// One more than the number of stars; consecutive stars count as one.
-    parts: Vec<Vec<Tok>>,
-}
-
-impl Glob {
-    fn parse(pattern: &str) -> std::result::Result<Glob, String> {
-        if pattern.is_empty() {
-            return Err("empty glob".into());
-        }
-        if pattern.len() > MAX_GLOB_LEN {
-            return Err(format!("longer than {MAX_GLOB_LEN} bytes"));
-        }
-        let b = pattern.as_bytes();
-        let mut parts: Vec<Vec<Tok>> = vec![Vec::new()];
-        let mut i = 0;
-        while i < b.len() {
-            let after_star = parts.len() > 1;
-            let cur = parts.last_mut().expect("never empty");
-            match b[i] {
-                b'*' if cur.is_empty() && after_star => {}
-                b'*' => parts.push(Vec::new()),
-                b'?' => cur.push(Tok::Any),
-                b'[' => {
-                    let (tok, next) = parse_class(pattern, i)?;
-                    cur.push(tok);
-                    i = next;
-                    continue;
-                }
-                b']' => return Err(format!("unmatched ']' at byte {i}")),
-                b'\\' => match b.get(i + 1) {
-                    Some(&c) if is_metric_byte(c) => {
-                        cur.push(Tok::Byte(c));
-                        i += 1;
-                    }
-                    Some(_) => return Err(bad_char(pattern, i + 1)),
-                    None => return Err("trailing '\\'".into()),
-                },
-                c if is_metric_byte(c) => cur.push(Tok::Byte(c)),
-                _ => return Err(bad_char(pattern, i)),
-            }
-            i += 1;
-        }
-        Ok(Glob { parts })
-    }
-
-    fn matches(&self, text: &[u8]) -> bool {
-        let n = self.parts.len();
-        if n == 1 {
-            return fits(&self.parts[0], text);
-        }
-        let (first, last) = (&self.parts[0], &self.parts[n - 1]);
-        if text.len() < first.len() + last.len() {
-            return false;
-        }
-        let end = text.len() - last.len();
-        if !fits(first, &text[..first.len()]) || !fits(last, &text[end..]) {
-            return false;
-        }
-        let mut pos = first.len();
-        for part in &self.parts[1..n - 1] {
-            match find(part, &text[pos..end]) {
-                Some(at) => pos += at + part.len(),
-                None => return false,
-            }
-        }
-        true
-    }
-}
-
-/// Parses the class opening at byte `start`; returns it and the index after its `]`.
-fn parse_class(pattern: &str, start: usize) -> std::result::Result<(Tok, usize), String> {
-    let b = pattern.as_bytes();
-    let mut i = start + 1;
-    let negated = matches!(b.get(i), Some(b'!' | b'^'));
-    if negated {
-        i += 1;
-    }
-    let mut ranges = Vec::new();
-    loop {
-        let Some(&lo) = b.get(i) else { return Err(format!("unclosed '[' at byte {start}")) };
-        if lo == b']' && !ranges.is_empty() {
-            return Ok((Tok::Class { negated, ranges }, i + 1));
-        }
-        if !lo.is_ascii() {
-            return Err(bad_char(pattern, i));
-        }
-        match (b.get(i + 1), b.get(i + 2)) {
-            (Some(b'-'), Some(&hi)) if hi != b']' => {
-                if !hi.is_ascii() {
-                    return Err(bad_char(pattern, i + 2));
-                }
-                if hi < lo {
-                    return Err(format!("reversed range '{}-{}' at byte {i}", lo as char, hi as char));
-                }
-                ranges.push((lo, hi));
-                i += 3;
-            }
-            _ => {
-                ranges.push((lo, lo));
-                i += 1;
-            }
-        }
-    }
-}
-
-fn is_metric_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b':'
-}
-
-fn bad_char(pattern: &str, i: usize) -> String {
-    let c = pattern.get(i..).and_then(|s| s.chars().next()).unwrap_or('\u{fffd}');
-    format!("{c:?} at byte {i} can never occur in a metric name")
-}
-
-/// Whether the star-free `toks` match exactly `text`.
-fn fits(toks: &[Tok], text: &[u8]) -> bool {
-    toks.len() == text.len() && toks.iter().zip(text).all(|(t, &b)| t.matches(b))
-}
-
-/// Leftmost position in `hay` where the star-free `toks` match.
-fn find(toks: &[Tok], hay: &[u8]) -> Option<usize> {
-    let n = toks.len();
-    (n <= hay.len()).then(|| (0..=hay.len() - n).find(|&at| fits(toks, &hay[at..at + n]))).flatten()
 }
 
 /// Gives the series it selects their own per-tier retention.
@@ -322,6 +196,20 @@ impl RetentionRule {
         &self.durations
     }
 
+    /// Same name, glob, matchers, priority and durations.
+    fn same_as(&self, o: &RetentionRule) -> bool {
+        self.name == o.name
+            && self.metric_glob == o.metric_glob
+            && self.priority == o.priority
+            && self.durations == o.durations
+            && self.matchers.len() == o.matchers.len()
+            && self
+                .matchers
+                .iter()
+                .zip(&o.matchers)
+                .all(|(a, b)| a.name == b.name && a.op == b.op && a.value == b.value)
+    }
+
     /// Whether the rule selects the series.
     pub fn matches(&self, labels: &Labels) -> bool {
         self.glob.matches(labels.metric_name().unwrap_or("").as_bytes())
@@ -330,6 +218,7 @@ impl RetentionRule {
 }
 
 /// Per-tier defaults, rules (in the order added) and an optional cap on disk bytes.
+/// `Default` keeps everything forever, with no rules and no cap.
 #[derive(Debug, Clone, Default)]
 pub struct RetentionPolicy {
     default: TierDurations,
@@ -342,6 +231,23 @@ impl RetentionPolicy {
     pub fn new(default: TierDurations) -> Result<RetentionPolicy> {
         default.validate().map_err(|e| Error::InvalidArgument(format!("default retention: {e}")))?;
         Ok(RetentionPolicy { default, rules: Vec::new(), max_disk_bytes: None })
+    }
+
+    /// Keep everything forever: no rules, no disk cap.
+    pub fn forever() -> RetentionPolicy {
+        RetentionPolicy::default()
+    }
+
+    /// The `tiered` preset ([`TierDurations::tiered`]), no rules, no disk cap.
+    pub fn tiered() -> RetentionPolicy {
+        RetentionPolicy { default: TierDurations::tiered(), rules: Vec::new(), max_disk_bytes: None }
+    }
+
+    /// Replaces the per-tier defaults, keeping the rules and the disk cap.
+    pub fn with_defaults(mut self, default: TierDurations) -> Result<RetentionPolicy> {
+        default.validate().map_err(|e| Error::InvalidArgument(format!("default retention: {e}")))?;
+        self.default = default;
+        Ok(self)
     }
 
     /// Adds a rule after the existing ones (it loses priority ties to them). Rule names
@@ -437,6 +343,39 @@ impl RetentionPolicy {
     }
 }
 
+impl PartialEq for RetentionPolicy {
+    fn eq(&self, o: &RetentionPolicy) -> bool {
+        self.default == o.default
+            && self.max_disk_bytes == o.max_disk_bytes
+            && self.rules.len() == o.rules.len()
+            && self.rules.iter().zip(&o.rules).all(|(a, b)| a.same_as(b))
+    }
+}
+
+impl fmt::Display for RetentionPolicy {
+    /// One line: defaults, disk cap, then each rule as `name: glob{matchers} priority p (durations)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.default)?;
+        match self.max_disk_bytes {
+            Some(cap) => write!(f, ", disk cap {cap} bytes")?,
+            None => write!(f, ", no disk cap")?,
+        }
+        for r in &self.rules {
+            let m: Vec<String> = r.matchers.iter().map(|m| m.to_string()).collect();
+            write!(
+                f,
+                "; rule {:?}: {}{{{}}} priority {} ({})",
+                r.name,
+                r.metric_glob,
+                m.join(","),
+                r.priority,
+                r.durations
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// A description of a policy for `db.retention_summary()`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetentionSummary {
@@ -485,68 +424,9 @@ impl fmt::Display for RetentionSummary {
     }
 }
 
-/// Segments whose newest sample is older than the longest retention of their tier: no
-/// series keeps anything in them, so they can be deleted whole. Pass
-/// [`RetentionPolicy::longest_all`]. Oldest first.
-pub fn expired_segments(metas: &[SegmentMeta], longest: &TierDurations, now_ms: i64) -> Vec<u64> {
-    let mut out: Vec<&SegmentMeta> =
-        metas.iter().filter(|s| s.max_t < oldest_retained(now_ms, longest.get(s.tier))).collect();
-    out.sort_by_key(|s| (s.max_t, s.id));
-    out.into_iter().map(|s| s.id).collect()
-}
-
-/// Segments that straddle the retention boundary of their tier with more than
-/// [`PARTIAL_EXPIRY_PERCENT`] of their time span expired: worth rewriting at the next
-/// compaction. With [`RetentionPolicy::longest_all`] the expired part is expired for every
-/// series; the engine may pass shorter durations to also catch data expired by rules.
-/// Ordered by `min_t`.
-pub fn partially_expired(metas: &[SegmentMeta], retention: &TierDurations, now_ms: i64) -> Vec<u64> {
-    let mut out: Vec<&SegmentMeta> = metas
-        .iter()
-        .filter(|s| {
-            let cut = oldest_retained(now_ms, retention.get(s.tier));
-            // Inclusive ms counts, in i128 so that extreme timestamps cannot overflow.
-            let expired = cut as i128 - s.min_t as i128;
-            let span = s.max_t as i128 - s.min_t as i128 + 1;
-            s.min_t < cut && cut <= s.max_t && expired * 100 > i128::from(PARTIAL_EXPIRY_PERCENT) * span
-        })
-        .collect();
-    out.sort_by_key(|s| (s.min_t, s.id));
-    out.into_iter().map(|s| s.id).collect()
-}
-
-/// Segments to delete, in order, until segments plus `other_bytes` (WAL and head) fit in
-/// `cap`: oldest `max_t` first, the finer tier first on ties (the coarser one summarizes
-/// it). The newest segment of each tier is never returned, so every tier keeps its latest
-/// data; the result may therefore leave the total above the cap. The engine should leave
-/// out of `metas` any segment not yet downsampled or in use by a running compaction.
-pub fn over_disk_cap(metas: &[SegmentMeta], other_bytes: u64, cap: u64) -> Vec<u64> {
-    let mut total: u128 = other_bytes as u128 + metas.iter().map(|s| s.bytes as u128).sum::<u128>();
-    if total <= cap as u128 {
-        return Vec::new();
-    }
-    let mut newest: BTreeMap<u8, &SegmentMeta> = BTreeMap::new();
-    for s in metas {
-        let n = newest.entry(s.tier).or_insert(s);
-        if (s.max_t, s.rank, s.id) > (n.max_t, n.rank, n.id) {
-            *n = s;
-        }
-    }
-    let mut order: Vec<&SegmentMeta> = metas.iter().filter(|s| newest[&s.tier].id != s.id).collect();
-    order.sort_by_key(|s| (s.max_t, s.tier, s.rank, s.id));
-    let mut out = Vec::new();
-    for s in order {
-        if total <= cap as u128 {
-            break;
-        }
-        total -= s.bytes as u128;
-        out.push(s.id);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use super::glob::Tok;
     use std::time::Instant;
 
     use proptest::prelude::*;

@@ -1,0 +1,75 @@
+//! `strata delete`: removes the samples of matching series in a time range, for good
+//! (`Db::delete`), and says exactly what it removed.
+
+use serde_json::json;
+
+use super::{fail, human, open_existing, selector, times, CliError, CliResult, DataDir};
+
+/// Delete the samples of matching series in a time range.
+#[derive(clap::Args, Debug)]
+#[command(
+    long_about = "Delete every sample of the series the selector matches between --start and --end \
+        (inclusive; both default to unbounded). The head is sealed first, and every segment holding such \
+        data is rewritten without it in one atomic step: the samples do not come back after a crash, a WAL \
+        replay or a compaction. Rollup buckets overlapping the range are removed whole, then recomputed \
+        from what remains. `{}` selects every series (with --end, this prunes everything before a time).",
+    after_help = "Examples:\n  strata delete 'cpu_usage{host=\"h1\"}' --start 2026-11-01 --end 2026-11-02 --data ./data\n  \
+        strata delete '{}' --end -30d --data ./data"
+)]
+pub struct Args {
+    /// Series selector, e.g. 'cpu{host="a"}'; '{}' selects every series.
+    selector: String,
+    #[command(flatten)]
+    data: DataDir,
+    /// First timestamp deleted (RFC 3339, a date, epoch ms, now-1h, -1h). Default: the beginning.
+    #[arg(long)]
+    start: Option<String>,
+    /// Last timestamp deleted, inclusive. Default: the end of time.
+    #[arg(long)]
+    end: Option<String>,
+    /// Output JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: Args) -> CliResult {
+    let now = times::now_ms();
+    let start = a.start.as_deref().map(|s| times::parse_time(s, now)).transpose().map_err(CliError::new)?;
+    let end = a.end.as_deref().map(|s| times::parse_time(s, now)).transpose().map_err(CliError::new)?;
+    let (start, end) = (start.unwrap_or(i64::MIN), end.unwrap_or(i64::MAX));
+    if start > end {
+        return fail(format!("--start {} is after --end {}", times::format_ts(start), times::format_ts(end)));
+    }
+    let matchers = if a.selector.trim() == "{}" {
+        Vec::new()
+    } else {
+        selector::parse_selector(&a.selector).map_err(|e| CliError::new(format!("selector: {e}")))?
+    };
+    let db = open_existing(&a.data.data)?;
+    let r = db.delete(&matchers, start..=end)?;
+    db.close()?;
+    let bound =
+        |t: i64, open: &str| if t == i64::MIN || t == i64::MAX { open.to_string() } else { times::format_ts(t) };
+    if a.json {
+        println!(
+            "{}",
+            json!({"start": r.start, "end": r.end, "series_matched": r.series_matched,
+                "series_affected": r.series_affected, "samples": r.samples, "buckets": r.buckets,
+                "segments_rewritten": r.segments_rewritten, "segments_removed": r.segments_removed})
+        );
+    } else {
+        println!(
+            "deleted {} samples and {} rollup buckets from {} of {} matching series, {} → {}; {} segments \
+             rewritten, {} removed",
+            human::count(r.samples),
+            human::count(r.buckets),
+            r.series_affected,
+            r.series_matched,
+            bound(r.start, "the beginning"),
+            bound(r.end, "the end"),
+            r.segments_rewritten,
+            r.segments_removed
+        );
+    }
+    Ok(())
+}
