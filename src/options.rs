@@ -64,6 +64,9 @@ pub struct Options {
     pub update_retention: bool,
     /// Compaction levels and merge limits. Default: 6 h, 24 h and 7 d windows.
     pub compaction: CompactionConfig,
+    /// How often the background worker runs maintenance (downsampling, compaction,
+    /// retention) when nothing was sealed. Default: 60 s.
+    pub maintenance_interval: Duration,
 }
 
 impl Default for Options {
@@ -80,6 +83,7 @@ impl Default for Options {
             retention: None,
             update_retention: false,
             compaction: CompactionConfig::default(),
+            maintenance_interval: Duration::from_secs(60),
         }
     }
 }
@@ -130,6 +134,10 @@ impl Options {
     }
     pub fn compaction(mut self, cfg: CompactionConfig) -> Self {
         self.compaction = cfg;
+        self
+    }
+    pub fn maintenance_interval(mut self, every: Duration) -> Self {
+        self.maintenance_interval = every;
         self
     }
 }

@@ -132,10 +132,17 @@ fn compact_and_retention_report_what_they_do() {
     ok(&["compact", "--data", d, "--dry-run"]);
     let j = json(&ok(&["compact", "--data", d, "--json"]));
     assert_eq!(j["dry_run"], false);
-    // Data from 1970 is past a 3-day raw retention: reported, then dropped with --apply.
-    let j = json(&ok(&["retention", "--data", d, "--raw", "3d", "--json"]));
+    // Data from 1970 is past a 3-day raw retention: recorded, reported, then dropped with --apply.
+    let j = json(&ok(&["retention", "--data", d, "--json"]));
+    assert_eq!(j["removed"].as_array().map(Vec::len), Some(0), "a new directory keeps everything: {j}");
+    ok(&["retention", "set", "--data", d, "--raw", "3d"]);
+    let j = json(&ok(&["retention", "--data", d, "--json"]));
     assert_eq!(j["applied"], false);
-    let usage = cli_support::strata(&["retention", "--data", d, "--raw", "3 days"]);
+    assert!(!j["removed"].as_array().unwrap().is_empty(), "{j}");
+    let j = json(&ok(&["retention", "--data", d, "--json", "--apply"]));
+    assert_eq!(j["applied"], true);
+    assert!(j["samples"].as_u64().unwrap() > 0, "{j}");
+    let usage = cli_support::strata(&["retention", "set", "--data", d, "--raw", "3 days"]);
     assert_eq!(usage.status.code(), Some(2));
     assert!(cli_support::stderr(&usage).contains("invalid duration"));
     let bad = cli_support::strata(&["stats", "--data", d, "--retention", "raw=0s"]);

@@ -11,7 +11,8 @@ use strata::{Db, Labels, Matcher, Options, SyncMode, Tier};
 const T0: i64 = 1_700_000_000_000;
 const STEP: i64 = 15_000;
 const N: i64 = 4 * 5760; // four days of 15 s samples
-const DEL: (i64, i64) = (T0 + 86_400_000 + 7_000, T0 + 2 * 86_400_000 + 3_000);
+/// From day 1 into the last day, which is only in the WAL when the delete runs.
+const DEL: (i64, i64) = (T0 + 86_400_000 + 7_000, T0 + 3 * 86_400_000 + 43_200_000 + 3_000);
 
 /// A child forked while this process holds a Db open inherits the LOCK descriptor
 /// until it execs, so the tests of this binary run one at a time.

@@ -86,12 +86,12 @@ fn expired_data_disappears_at_once_and_leaves_the_disk_at_maintenance() {
     let before = db.stats().unwrap().disk_bytes[0];
     // 3-day raw retention for "disk", forever for the rest.
     let rule = RetentionRule::new("disk", "disk", vec![], 1, TierDurations::uniform(three_days())).unwrap();
-    db.set_retention(RetentionPolicy::new(TierDurations::forever()).unwrap().with_rule(rule).unwrap());
+    db.set_retention(RetentionPolicy::new(TierDurations::forever()).unwrap().with_rule(rule).unwrap()).unwrap();
     assert_eq!(count(&db, "disk"), 300, "expired samples must vanish from queries at once");
     assert_eq!(count(&db, "keep"), 1000);
     assert!(db.latest(&[Matcher::eq("__name__", "disk")]).unwrap().len() == 1);
     // Shorten everything: whole segments expire and their files go.
-    db.set_retention(RetentionPolicy::new(TierDurations::uniform(three_days())).unwrap());
+    db.set_retention(RetentionPolicy::new(TierDurations::uniform(three_days())).unwrap()).unwrap();
     let r = db.compact().unwrap();
     // Expired data leaves either as whole segments or dropped while merging.
     assert!(r.segments_expired > 0 || r.items_out < r.items_in, "{r:?}");
@@ -122,7 +122,7 @@ fn disk_cap_drops_oldest_segments_first() {
     }
     db.compact().unwrap();
     let total: u64 = db.stats().unwrap().disk_bytes.iter().sum();
-    db.set_retention(forever.with_max_disk_bytes(Some(total / 2)));
+    db.set_retention(forever.with_max_disk_bytes(Some(total / 2))).unwrap();
     let r = db.apply_retention().unwrap();
     assert!(r.segments_over_cap > 0, "{r:?}");
     let st = db.stats().unwrap();

@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use super::remote::{encode, Remote, Target};
 use super::{fail, human, open_existing, selector, times, CliError, CliResult, DataDir};
 
 /// Delete the samples of matching series in a time range.
@@ -21,6 +22,8 @@ pub struct Args {
     selector: String,
     #[command(flatten)]
     data: DataDir,
+    #[command(flatten)]
+    target: Target,
     /// First timestamp deleted (RFC 3339, a date, epoch ms, now-1h, -1h). Default: the beginning.
     #[arg(long)]
     start: Option<String>,
@@ -45,6 +48,27 @@ pub fn run(a: Args) -> CliResult {
     } else {
         selector::parse_selector(&a.selector).map_err(|e| CliError::new(format!("selector: {e}")))?
     };
+    if let Some(remote) = Remote::from(&a.target)? {
+        let secs = |t: i64| format!("{:.3}", t as f64 / 1000.0);
+        let mut path = format!("/api/v1/admin/tsdb/delete_series?match[]={}", encode(&a.selector));
+        if start != i64::MIN {
+            path.push_str(&format!("&start={}", secs(start)));
+        }
+        if end != i64::MAX {
+            path.push_str(&format!("&end={}", secs(end)));
+        }
+        let v = remote.call("POST", &path, None)?;
+        let d = &v["data"];
+        if a.json {
+            println!("{d}");
+        } else {
+            println!(
+                "deleted {} samples and {} rollup buckets from {} of {} matching series; {} segments rewritten, {} removed",
+                d["samples"], d["buckets"], d["series_affected"], d["series_matched"], d["segments_rewritten"], d["segments_removed"]
+            );
+        }
+        return Ok(());
+    }
     let db = open_existing(&a.data.data)?;
     let r = db.delete(&matchers, start..=end)?;
     db.close()?;

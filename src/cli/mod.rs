@@ -20,6 +20,7 @@ mod load_http;
 mod ops;
 mod plot;
 mod query;
+mod remote;
 mod retention;
 mod selector;
 mod serve;

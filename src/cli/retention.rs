@@ -9,6 +9,7 @@ use serde_json::json;
 use strata::retention::{human_duration, DropKind, RetentionSummary, SegmentDrop};
 use strata::{Db, RetentionPolicy, RetentionRule, TierDurations};
 
+use super::remote::{encode, Remote, Target};
 use super::{fail, human, open_existing, selector, times, CliError, CliResult, DataDir};
 
 const TIERS: [&str; 3] = ["raw", "5m", "1h"];
@@ -32,6 +33,8 @@ pub struct Args {
     cmd: Option<Cmd>,
     #[command(flatten)]
     data: DataDir,
+    #[command(flatten)]
+    target: Target,
     /// Remove what the policy says has expired (default: only report it).
     #[arg(long)]
     apply: bool,
@@ -53,6 +56,8 @@ enum Cmd {
 struct SetArgs {
     #[command(flatten)]
     data: DataDir,
+    #[command(flatten)]
+    target: Target,
     /// Start from a preset: forever, or tiered (raw 7d, 5m 30d, 1h 365d).
     #[arg(long, value_parser = ["forever", "tiered"])]
     preset: Option<String>,
@@ -82,6 +87,8 @@ enum RuleCmd {
     List {
         #[command(flatten)]
         data: DataDir,
+        #[command(flatten)]
+        target: Target,
         #[arg(long)]
         json: bool,
     },
@@ -91,6 +98,8 @@ enum RuleCmd {
         name: String,
         #[command(flatten)]
         data: DataDir,
+        #[command(flatten)]
+        target: Target,
         /// Shell-style glob on the metric name: *, ?, [a-z].
         #[arg(long, default_value = "*")]
         metric: String,
@@ -109,6 +118,8 @@ enum RuleCmd {
         name: String,
         #[command(flatten)]
         data: DataDir,
+        #[command(flatten)]
+        target: Target,
     },
 }
 
@@ -125,12 +136,35 @@ fn parse_keep(s: &str) -> Result<Duration, String> {
 
 pub fn run(a: Args) -> CliResult {
     match a.cmd {
-        None => show(&a.data, a.apply, a.json),
-        Some(Cmd::Set(s)) => set(s),
-        Some(Cmd::Rule(RuleCmd::List { data, json })) => {
-            let db = open_existing(&data.data)?;
-            let summary = db.retention_summary();
-            db.close()?;
+        None => match Remote::from(&a.target)? {
+            Some(r) => show_remote(&r, a.apply, a.json),
+            None => show(&a.data, a.apply, a.json),
+        },
+        Some(Cmd::Set(s)) if nothing_to_set(&s) => {
+            fail("nothing to set: give --preset, --raw, --5m, --1h or --max-disk")
+        }
+        Some(Cmd::Set(s)) => match Remote::from(&s.target)? {
+            Some(r) => set_remote(&r, &s),
+            None => set(s),
+        },
+        Some(Cmd::Rule(RuleCmd::List { data, target, json })) => {
+            let summary = match Remote::from(&target)? {
+                Some(r) => {
+                    let v = r.call("GET", "/admin/retention", None)?;
+                    if json {
+                        println!("{v}");
+                    } else {
+                        print!("{}", remote_policy_text(&v));
+                    }
+                    return Ok(());
+                }
+                None => {
+                    let db = open_existing(&data.data)?;
+                    let s = db.retention_summary();
+                    db.close()?;
+                    s
+                }
+            };
             if json {
                 println!("{}", summary_json(&summary));
             } else {
@@ -138,7 +172,7 @@ pub fn run(a: Args) -> CliResult {
             }
             Ok(())
         }
-        Some(Cmd::Rule(RuleCmd::Add { name, data, metric, matchers, priority, tiers })) => {
+        Some(Cmd::Rule(RuleCmd::Add { name, data, target, metric, matchers, priority, tiers })) => {
             if tiers.raw.is_none() && tiers.five_min.is_none() && tiers.hour.is_none() {
                 return fail("give at least one of --raw, --5m, --1h for the rule");
             }
@@ -153,6 +187,15 @@ pub fn run(a: Args) -> CliResult {
                 tiers.hour.unwrap_or(forever),
             );
             let rule = RetentionRule::new(name.clone(), metric, m, priority, d)?;
+            if let Some(r) = Remote::from(&target)? {
+                let body = json!({"name": rule.name(), "metric": rule.metric_glob(),
+                    "matchers": format!("{{{}}}", rule.matchers().iter().map(|m| m.to_string()).collect::<Vec<_>>().join(",")),
+                    "priority": rule.priority(), "durations": tiers_json(rule.durations())});
+                let v = r.call("POST", "/admin/retention/rules", Some(&body))?;
+                println!("added rule {name:?}; recorded policy now:");
+                print!("{}", remote_policy_text(&v));
+                return Ok(());
+            }
             let db = open_existing(&data.data)?;
             db.add_retention_rule(rule)?;
             let summary = db.retention_summary();
@@ -161,7 +204,12 @@ pub fn run(a: Args) -> CliResult {
             print!("{}", summary_text(&summary));
             Ok(())
         }
-        Some(Cmd::Rule(RuleCmd::Remove { name, data })) => {
+        Some(Cmd::Rule(RuleCmd::Remove { name, data, target })) => {
+            if let Some(r) = Remote::from(&target)? {
+                r.call("DELETE", &format!("/admin/retention/rules/{}", encode(&name)), None)?;
+                println!("removed rule {name:?}");
+                return Ok(());
+            }
             let db = open_existing(&data.data)?;
             let found = db.remove_retention_rule(&name)?;
             db.close()?;
@@ -174,13 +222,125 @@ pub fn run(a: Args) -> CliResult {
     }
 }
 
-fn set(s: SetArgs) -> CliResult {
-    if s.preset.is_none()
+fn tiers_json(d: &TierDurations) -> serde_json::Value {
+    json!({"raw": keep(d.raw), "5m": keep(d.five_min), "1h": keep(d.hour)})
+}
+
+/// The server's policy JSON (`GET /admin/retention`) as the local listing shows it.
+fn remote_policy_text(v: &serde_json::Value) -> String {
+    let mut o = String::new();
+    let t = |d: &serde_json::Value| {
+        format!(
+            "raw {}, 5m {}, 1h {}",
+            d["raw"].as_str().unwrap_or("?"),
+            d["5m"].as_str().unwrap_or("?"),
+            d["1h"].as_str().unwrap_or("?")
+        )
+    };
+    let _ = writeln!(o, "default   {}", t(&v["defaults"]));
+    let _ = writeln!(o, "disk cap  {}", v["max_disk_bytes"].as_u64().map_or("none".into(), human::bytes));
+    let rules = v["rules"].as_array().cloned().unwrap_or_default();
+    if rules.is_empty() {
+        o.push_str("rules     none\n");
+    }
+    for r in rules {
+        let _ = writeln!(
+            o,
+            "rule      {} priority {}: {}{} {}{}",
+            r["name"],
+            r["priority"],
+            r["metric"].as_str().unwrap_or("*"),
+            r["matchers"].as_str().unwrap_or("{}"),
+            t(&r["durations"]),
+            r["series"].as_u64().map_or(String::new(), |n| format!(" ({n} series)"))
+        );
+    }
+    o
+}
+
+fn remote_drops_text(drops: &serde_json::Value, done: bool) -> String {
+    let mut o = String::new();
+    let list = drops.as_array().cloned().unwrap_or_default();
+    for d in &list {
+        let _ = writeln!(
+            o,
+            "{} segment {:x} ({}, {} → {}): {}",
+            match (d["action"].as_str(), done) {
+                (Some("trimmed"), true) => "trimmed",
+                (Some("trimmed"), false) => "would trim",
+                (_, true) => "removed",
+                (_, false) => "would remove",
+            },
+            d["segment"].as_u64().unwrap_or(0),
+            d["tier"].as_str().unwrap_or("?"),
+            d["min_t"].as_str().unwrap_or("?"),
+            d["max_t"].as_str().unwrap_or("?"),
+            d["reason"].as_str().unwrap_or("")
+        );
+    }
+    if list.is_empty() {
+        o.push_str("nothing has expired\n");
+    }
+    o
+}
+
+fn show_remote(r: &Remote, apply: bool, json: bool) -> CliResult {
+    let policy = r.call("GET", "/admin/retention", None)?;
+    let drops = if apply {
+        r.call("POST", "/admin/retention/apply", None)?["removed"].clone()
+    } else {
+        policy["would_remove"].clone()
+    };
+    if json {
+        println!("{}", json!({"applied": apply, "policy": policy, "removed": drops}));
+        return Ok(());
+    }
+    print!("{}{}", remote_policy_text(&policy), remote_drops_text(&drops, apply));
+    if !apply && drops.as_array().is_some_and(|l| !l.is_empty()) {
+        println!("(dry run: run with --apply to remove it)");
+    }
+    Ok(())
+}
+
+fn set_remote(r: &Remote, s: &SetArgs) -> CliResult {
+    let mut v = r.call("GET", "/admin/retention", None)?;
+    let old = remote_policy_text(&v);
+    if let Some(p) = &s.preset {
+        let d = if p == "tiered" { TierDurations::tiered() } else { TierDurations::forever() };
+        v["defaults"] = tiers_json(&d);
+    }
+    for (k, d) in [("raw", s.tiers.raw), ("5m", s.tiers.five_min), ("1h", s.tiers.hour)] {
+        if let Some(d) = d {
+            v["defaults"][k] = json!(keep(d));
+        }
+    }
+    match s.max_disk.as_deref() {
+        None => {}
+        Some("none") => v["max_disk_bytes"] = serde_json::Value::Null,
+        Some(b) => {
+            v["max_disk_bytes"] = json!(human::parse_bytes(b).map_err(|e| CliError::new(format!("--max-disk: {e}")))?)
+        }
+    }
+    if let Some(o) = v.as_object_mut() {
+        o.remove("would_remove");
+        for rule in o.get_mut("rules").and_then(|r| r.as_array_mut()).into_iter().flatten() {
+            if let Some(ro) = rule.as_object_mut() {
+                ro.remove("series");
+            }
+        }
+    }
+    let new = r.call("PUT", "/admin/retention", Some(&v))?;
+    println!("retention was:\n{old}retention now:\n{}", remote_policy_text(&new));
+    Ok(())
+}
+
+fn nothing_to_set(s: &SetArgs) -> bool {
+    s.preset.is_none()
         && s.max_disk.is_none()
         && [s.tiers.raw, s.tiers.five_min, s.tiers.hour].iter().all(Option::is_none)
-    {
-        return fail("nothing to set: give --preset, --raw, --5m, --1h or --max-disk");
-    }
+}
+
+fn set(s: SetArgs) -> CliResult {
     let db = open_existing(&s.data.data)?;
     let old = db.retention_policy();
     let mut d = match s.preset.as_deref() {

@@ -147,6 +147,7 @@ impl Inner {
         for m in partially_expired(&metas, &longest, now).into_iter().filter_map(meta) {
             plan.drops.push(drop_of(m, DropKind::Trimmed, None, format!("partly {}", why(m))));
         }
+        self.plan_rule_expiry(&mut plan, &expired);
         let snap = self.snapshot();
         plan.other_bytes =
             self.wal_bytes() + snap.frozen.iter().chain([&snap.head]).map(|h| h.bytes() as u64).sum::<u64>();
@@ -170,6 +171,68 @@ impl Inner {
             }
         }
         plan
+    }
+
+    /// Data past a rule shorter than the longest retention: per series, from chunk
+    /// metadata. A segment whose every item has expired goes whole; one with more than
+    /// `PARTIAL_EXPIRY_PERCENT` of its items expired is trimmed. Reads hide the rest.
+    fn plan_rule_expiry(&self, plan: &mut RetentionPlan, expired: &[u64]) {
+        let policy = self.retention.read().clone();
+        if policy.rules().is_empty() {
+            return;
+        }
+        let now = plan.now_ms;
+        for seg in self.snapshot().segments() {
+            let info = seg.info();
+            if expired.contains(&info.id) || plan.drops.iter().any(|d| d.segment == info.id) || info.samples == 0 {
+                continue;
+            }
+            let (mut gone, mut rules) = (0u64, Vec::<String>::new());
+            for e in seg.series() {
+                let (d, rule) = policy.effective(&e.labels);
+                let cut = oldest_retained(now, d.get(info.tier));
+                let mut n = 0u64;
+                for c in e.chunks.iter().filter(|c| c.meta.min_t < cut) {
+                    let m = &c.meta;
+                    n += if m.max_t < cut {
+                        u64::from(m.count)
+                    } else {
+                        // Straddling: assume evenly spaced items.
+                        let span = (m.max_t as i128 - m.min_t as i128 + 1).max(1);
+                        (i128::from(m.count) * (cut as i128 - m.min_t as i128) / span) as u64
+                    };
+                }
+                if n > 0 {
+                    gone += n;
+                    if let Some(r) = rule.filter(|r| !rules.iter().any(|x| x == r)) {
+                        rules.push(r.to_string());
+                    }
+                }
+            }
+            let names =
+                if rules.is_empty() { "the defaults".to_string() } else { format!("rule {}", rules.join(", rule ")) };
+            let meta = SegmentMeta {
+                id: info.id,
+                rank: seg.rank,
+                tier: info.tier,
+                level: seg.level,
+                min_t: info.min_t,
+                max_t: info.max_t,
+                samples: info.samples,
+                bytes: info.file_size,
+            };
+            let tier = TIER_NAMES[usize::from(info.tier.min(2))];
+            if gone >= info.samples {
+                plan.drops.push(drop_of(
+                    &meta,
+                    DropKind::Expired,
+                    Some(info.samples),
+                    format!("{tier} data past {names}"),
+                ));
+            } else if gone * 100 > u64::from(crate::retention::PARTIAL_EXPIRY_PERCENT) * info.samples {
+                plan.drops.push(drop_of(&meta, DropKind::Trimmed, None, format!("partly {tier} data past {names}")));
+            }
+        }
     }
 
     /// Carries out a retention plan, recording and logging every removal in `r`.

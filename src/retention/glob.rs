@@ -11,7 +11,7 @@ pub(super) enum Tok {
 }
 
 impl Tok {
-    fn matches(&self, b: u8) -> bool {
+    pub(super) fn matches(&self, b: u8) -> bool {
         match self {
             Tok::Byte(c) => *c == b,
             Tok::Any => true,

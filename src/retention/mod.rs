@@ -427,6 +427,7 @@ impl fmt::Display for RetentionSummary {
 #[cfg(test)]
 mod tests {
     use super::glob::Tok;
+    use crate::compact::SegmentMeta;
     use std::time::Instant;
 
     use proptest::prelude::*;

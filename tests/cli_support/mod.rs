@@ -5,14 +5,11 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// Runs `strata` with `args`; returns its output whatever the exit code.
-/// The fixtures use fixed, old timestamps, so every run keeps data forever.
+/// Runs `strata` with `args`; returns its output whatever the exit code. The fixtures
+/// use fixed, old timestamps: they rely on a new directory keeping data forever and an
+/// existing one keeping the policy it recorded, with no flag.
 pub fn strata(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .args(["--retention", "forever"])
-        .output()
-        .expect("the strata binary runs")
+    Command::new(env!("CARGO_BIN_EXE_strata")).args(args).output().expect("the strata binary runs")
 }
 
 /// Options for fixtures written in-process: no retention, like the binary's runs.

@@ -111,6 +111,17 @@ pub(super) async fn get_retention(State(st): State<Shared>) -> ApiResult {
     Ok(json_response(StatusCode::OK, &body))
 }
 
+/// `POST /admin/retention/apply`: applies the recorded retention now, nothing else.
+pub(super) async fn apply_retention(State(st): State<Shared>) -> ApiResult {
+    let db = st.db.clone();
+    let r = run_blocking(move || Ok(db.apply_retention()?)).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"status": "success", "removed": retention_api::drops_json(&r.removed),
+            "bytes_before": r.bytes_before, "bytes_after": r.bytes_after}),
+    ))
+}
+
 /// `PUT /admin/retention`: records a whole new policy (the same shape GET returns, or
 /// `{"preset": "tiered"}`); it applies from the next maintenance pass.
 pub(super) async fn put_retention(State(st): State<Shared>, headers: HeaderMap, req: Body) -> ApiResult {

@@ -43,6 +43,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/admin/flush", post(admin::flush))
         .route("/admin/compact", post(admin::compact))
         .route("/admin/retention", get(admin::get_retention).put(admin::put_retention))
+        .route("/admin/retention/apply", post(admin::apply_retention))
         .route("/admin/retention/rules", post(admin::add_rule))
         .route("/admin/retention/rules/{name}", delete(admin::remove_rule))
         .route("/api/v1/admin/tsdb/delete_series", post(admin::delete_series).put(admin::delete_series))
