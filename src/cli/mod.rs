@@ -60,7 +60,7 @@ pub fn base_options() -> Options {
     Options::default().retention(RETENTION.get().cloned().unwrap_or_default())
 }
 
-fn parse_retention(spec: &str) -> Result<strata::RetentionPolicy, String> {
+pub(crate) fn parse_retention(spec: &str) -> Result<strata::RetentionPolicy, String> {
     use std::time::Duration;
     use strata::TierDurations;
     let forever = TierDurations::FOREVER;
