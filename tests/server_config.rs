@@ -219,3 +219,45 @@ fn metrics_carry_build_info_and_process_figures() {
         assert!(text.contains("# TYPE process_cpu_seconds_total counter"));
     }
 }
+
+#[test]
+fn engine_records_reach_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("db");
+    {
+        let opts = strata::Options::default().sync(strata::SyncMode::Always).background(false);
+        let db = strata::Db::open(&data, opts).unwrap();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        let l = strata::Labels::from_pairs([("__name__", "m")]).unwrap();
+        for i in 0..3 {
+            let mut app = db.appender();
+            app.append_labels(&l, now - 1000 + i, i as f64).unwrap();
+            app.commit().unwrap();
+        }
+        db.close().unwrap();
+    }
+    // Tear the tail of the WAL: recovery cuts it, and the engine says so.
+    let wal = std::fs::read_dir(data.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let len = std::fs::metadata(&wal).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&wal).unwrap().set_len(len - 3).unwrap();
+
+    let mut s = spawn(tmp.path(), &["--data", "db", "--listen", "127.0.0.1:0", "--log-format", "json"], &[]);
+    s.addr();
+    let (status, lines) = s.terminate();
+    assert!(status.success(), "{lines:#?}");
+    let logs: Vec<serde_json::Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let engine = logs.iter().find(|v| v["target"].as_str().unwrap().starts_with("strata::wal"));
+    let engine = engine.unwrap_or_else(|| panic!("no engine record: {lines:#?}"));
+    assert_eq!(engine["level"], "warn");
+    assert!(engine["message"].as_str().unwrap().contains("torn tail"), "{engine}");
+    assert!(
+        logs.iter()
+            .any(|v| v["target"] == "strata::server"
+                && v["message"].as_str().unwrap().contains("torn or corrupt WAL tail")),
+        "{lines:#?}"
+    );
+}
