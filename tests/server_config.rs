@@ -129,6 +129,8 @@ fn flags_beat_the_environment_which_beats_the_file() {
     };
     assert!(said("debug", "refused POST /write: 413"), "{lines:#?}");
     assert!(said("debug", "max_body_bytes"), "{lines:#?}");
+    assert!(said("info", "settings from strata.toml"), "{lines:#?}");
+    assert!(said("debug", "max_connections: 1024"), "{lines:#?}");
     assert!(said("info", "SIGTERM received"), "{lines:#?}");
     assert!(said("info", "database closed"), "{lines:#?}");
 

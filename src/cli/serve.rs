@@ -41,7 +41,7 @@ pub struct Args {
 
 /// The settings in force: flags over variables over the file over the defaults. The
 /// global `--retention` counts as a flag.
-fn resolve(a: Args) -> CliResult<Settings> {
+fn resolve(a: Args) -> CliResult<(Settings, Option<PathBuf>)> {
     let mut flags = *a.settings;
     flags.retention = super::RETENTION.get().cloned();
     let env = settings::from_env(|name| std::env::var_os(name)).map_err(CliError::new)?;
@@ -50,14 +50,17 @@ fn resolve(a: Args) -> CliResult<Settings> {
         Some(path) => settings::from_file(path).map_err(CliError::new)?,
         None => Settings::default(),
     };
-    Ok(flags.or(env).or(file))
+    Ok((flags.or(env).or(file), config))
 }
 
 #[cfg(feature = "server")]
 pub fn run(a: Args) -> CliResult {
-    let s = resolve(a)?;
+    let (s, config) = resolve(a)?;
     let format = s.log_format.unwrap_or(logger::LogFormat::Text);
     logger::install(s.log_level.unwrap_or(LevelFilter::Info), format).map_err(CliError::new)?;
+    if let Some(path) = &config {
+        log::info!("settings from {} (flags and STRATA_* variables take precedence)", path.display());
+    }
     // As `super::base_options()`, with the retention these settings chose, if any.
     let mut options = super::base_options();
     if let Some(p) = s.retention.clone() {
@@ -74,6 +77,7 @@ pub fn run(a: Args) -> CliResult {
         backup_dir: s.backup_dir,
         ingest_nice: s.ingest_nice.unwrap_or(defaults.ingest_nice),
     };
+    log::debug!("sync {:?}, ingest nice {}, limits {:?}", cfg.options.sync, cfg.ingest_nice, cfg.limits);
     strata::server::run(cfg).map_err(|e| {
         // The `error:` line on stderr says it too; a JSON log collector needs it as JSON.
         if format == logger::LogFormat::Json {
