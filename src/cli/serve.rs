@@ -1,12 +1,18 @@
 //! `strata serve`: runs the HTTP server (`strata::server::run`) on a data directory.
+//! Its settings come from flags, `STRATA_*` variables and a TOML file (`settings`),
+//! and it logs to stderr (`logger`).
 
-use std::net::SocketAddr;
+mod logger;
+mod settings;
+
 use std::path::PathBuf;
-use std::time::Duration;
 
-use strata::SyncMode;
+use log::LevelFilter;
 
-use super::{times, CliResult, DataDir};
+pub use settings::parse_sync;
+use settings::Settings;
+
+use super::{CliError, CliResult};
 
 /// Run the HTTP server on a data directory.
 #[derive(clap::Args, Debug)]
@@ -14,81 +20,78 @@ use super::{times, CliResult, DataDir};
     long_about = "Run the HTTP server: ingest (JSON, InfluxDB line protocol, Prometheus remote-write), \
         queries, export, self-metrics. Requests need `Authorization: Bearer <token>` when \
         --auth-token-file is given; without it the server refuses to listen on a non-loopback address \
-        unless --insecure says that is intended.",
+        unless --insecure says that is intended.\n\n\
+        Every setting can also come from a TOML file given with --config (or STRATA_CONFIG), whose \
+        keys are the flag names with `_` for `-` (`max_connections = 256`), and from environment \
+        variables named STRATA_ and the key in capitals (STRATA_MAX_CONNECTIONS=256). `retention` \
+        and STRATA_RETENTION take the global --retention flag's spec. Precedence: flag > \
+        environment > file > default. See docs/SERVER.md, \"Configuration\".",
     after_help = "Examples:\n  strata serve --data ./data --listen 127.0.0.1:9464\n  \
-        strata serve --data /var/lib/strata --listen 0.0.0.0:9464 --auth-token-file /etc/strata/token --sync always"
+        strata serve --data /var/lib/strata --listen :9464 --auth-token-file /etc/strata/token --sync always\n  \
+        STRATA_LOG_FORMAT=json strata serve --config /etc/strata/strata.toml"
 )]
 pub struct Args {
-    #[command(flatten)]
-    data: DataDir,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:9464")]
-    listen: SocketAddr,
-    /// File holding the bearer token clients must send.
+    /// TOML file with serve settings (keys as the flags, e.g. `max_connections = 256`).
     #[arg(long, value_name = "FILE")]
-    auth_token_file: Option<PathBuf>,
-    /// Allow serving without a token on a non-loopback address.
-    #[arg(long)]
-    insecure: bool,
-    /// Directory where `POST /backup` (and `strata backup --url`) writes snapshots; without
-    /// it the endpoint is disabled.
-    #[arg(long, value_name = "DIR")]
-    backup_dir: Option<std::path::PathBuf>,
-    /// How many steps nicer (lower CPU priority) than the server ingest runs, 0-19: queries
-    /// then get a core first, and ingest still takes every idle cycle. 0 turns it off.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=19))]
-    ingest_nice: u8,
-    /// WAL durability: always (fsync before acknowledging), never, or an fsync interval such as 1s.
-    #[arg(long, default_value = "1s", value_parser = parse_sync)]
-    sync: SyncMode,
+    config: Option<PathBuf>,
+    /// Boxed: the settings are large, and `Args` sits in the command enum beside small ones.
+    #[command(flatten)]
+    settings: Box<Settings>,
 }
 
-/// `always`, `never`, or a duration for `SyncMode::Interval`.
-pub fn parse_sync(s: &str) -> Result<SyncMode, String> {
-    match s {
-        "always" => Ok(SyncMode::Always),
-        "never" => Ok(SyncMode::Never),
-        d => {
-            let ms = times::parse_duration(d).map_err(|e| format!("expected always, never or a duration: {e}"))?;
-            if ms <= 0 {
-                return Err("the sync interval must be positive (or use always / never)".into());
-            }
-            Ok(SyncMode::Interval(Duration::from_millis(ms as u64)))
-        }
-    }
+/// The settings in force: flags over variables over the file over the defaults. The
+/// global `--retention` counts as a flag.
+fn resolve(a: Args) -> CliResult<(Settings, Option<PathBuf>)> {
+    let mut flags = *a.settings;
+    flags.retention = super::RETENTION.get().cloned();
+    let env = settings::from_env(|name| std::env::var_os(name)).map_err(CliError::new)?;
+    let config = a.config.or_else(|| std::env::var_os("STRATA_CONFIG").map(PathBuf::from));
+    let file = match &config {
+        Some(path) => settings::from_file(path).map_err(CliError::new)?,
+        None => Settings::default(),
+    };
+    Ok((flags.or(env).or(file), config))
 }
 
 #[cfg(feature = "server")]
 pub fn run(a: Args) -> CliResult {
+    let (s, config) = resolve(a)?;
+    let format = s.log_format.unwrap_or(logger::LogFormat::Text);
+    logger::install(s.log_level.unwrap_or(LevelFilter::Info), format).map_err(CliError::new)?;
+    if let Some(path) = &config {
+        log::info!("settings from {} (flags and STRATA_* variables take precedence)", path.display());
+    }
+    // As `super::base_options()`, with the retention these settings chose, if any.
+    let mut options = super::base_options();
+    if let Some(p) = s.retention.clone() {
+        options = options.retention(p);
+    }
+    let defaults = strata::server::ServeConfig::default();
     let cfg = strata::server::ServeConfig {
-        data: a.data.data,
-        listen: a.listen,
-        auth_token_file: a.auth_token_file,
-        insecure: a.insecure,
-        options: super::base_options().sync(a.sync),
-        backup_dir: a.backup_dir,
-        ingest_nice: a.ingest_nice,
-        ..Default::default()
+        data: s.data.unwrap_or_else(|| PathBuf::from("./data")),
+        listen: s.listen.unwrap_or(defaults.listen),
+        auth_token_file: s.auth_token_file,
+        insecure: s.insecure.unwrap_or(false),
+        options: options.sync(s.sync.unwrap_or(strata::SyncMode::Interval(std::time::Duration::from_secs(1)))),
+        limits: s.limits.resolve(),
+        backup_dir: s.backup_dir,
+        ingest_nice: s.ingest_nice.unwrap_or(defaults.ingest_nice),
     };
-    strata::server::run(cfg).map_err(|e| super::CliError::new(format!("server: {e}")))
+    log::debug!("sync {:?}, ingest nice {}, limits {:?}", cfg.options.sync, cfg.ingest_nice, cfg.limits);
+    strata::server::run(cfg).map_err(|e| {
+        // The `error:` line on stderr says it too; a JSON log collector needs it as JSON.
+        if format == logger::LogFormat::Json {
+            log::error!("server failed: {e}");
+        }
+        CliError::new(format!("server: {e}"))
+    })
 }
 
 #[cfg(not(feature = "server"))]
 pub fn run(a: Args) -> CliResult {
-    let _ = (a.data, a.listen, a.auth_token_file, a.insecure, a.sync, a.backup_dir, a.ingest_nice);
+    let _ = resolve(a)?;
     super::fail("this strata binary was built without the `server` feature")
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sync_modes() {
-        assert_eq!(parse_sync("always"), Ok(SyncMode::Always));
-        assert_eq!(parse_sync("never"), Ok(SyncMode::Never));
-        assert_eq!(parse_sync("250ms"), Ok(SyncMode::Interval(Duration::from_millis(250))));
-        assert!(parse_sync("sometimes").unwrap_err().contains("always, never or a duration"));
-        assert!(parse_sync("0").is_err());
-    }
-}
+mod tests;

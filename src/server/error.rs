@@ -110,12 +110,20 @@ impl From<Error> for ApiError {
     }
 }
 
+/// The message of an error response, kept in its extensions for the request log
+/// (`metrics::track`), which would otherwise have to parse the body.
+#[derive(Clone)]
+pub(crate) struct ErrorMessage(pub String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let logged = ErrorMessage(self.message.clone());
         let mut body = Map::new();
         body.insert("error".into(), Value::String(self.message));
         body.extend(self.extra);
-        json_response(self.status, &Value::Object(body))
+        let mut r = json_response(self.status, &Value::Object(body));
+        r.extensions_mut().insert(logged);
+        r
     }
 }
 

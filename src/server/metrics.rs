@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
 
-use super::error::ApiResult;
+use super::error::{ApiResult, ErrorMessage};
 use super::exec::run_read;
 use super::values::prom_label_value;
 use super::Shared;
@@ -106,11 +106,19 @@ impl Metrics {
     }
 }
 
-/// Middleware counting every response by route pattern and status.
+/// Middleware counting every response by route pattern and status, and logging every
+/// refused one (4xx, 5xx) at debug level with the error message it carried.
 pub(crate) async fn track(State(st): State<Shared>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().into());
+    // Copied only when debug logging is on: this runs on every request.
+    let seen = log::log_enabled!(log::Level::Debug).then(|| (req.method().clone(), req.uri().path().to_string()));
     let resp = next.run(req).await;
-    st.metrics.request(route, resp.status().as_u16());
+    let status = resp.status();
+    if let (Some((method, path)), true) = (seen, status.as_u16() >= 400) {
+        let msg = resp.extensions().get::<ErrorMessage>().map_or("-", |m| m.0.as_str());
+        log::debug!("refused {method} {path}: {} {msg}", status.as_u16());
+    }
+    st.metrics.request(route, status.as_u16());
     resp
 }
 
@@ -198,10 +206,51 @@ pub(crate) async fn handler(State(st): State<Shared>) -> ApiResult {
     );
     w.one("strata_uptime_seconds", "gauge", "Seconds since the server started.", st.started.elapsed().as_secs_f64());
 
+    process_and_build(&mut w);
+
     let mut r = out.into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     Ok(r)
 }
+
+// ---- Process and build figures (`process_*`, `strata_build_info`). ----
+// Kept apart from the engine and request figures above, which may grow.
+
+fn process_and_build(w: &mut Writer) {
+    w.family("strata_build_info", "gauge", "Always 1; the labels describe this build.");
+    w.sample("strata_build_info", &[("version", super::VERSION)], 1.0);
+    #[cfg(target_os = "linux")]
+    {
+        let p = super::process::read();
+        if let Some(b) = p.resident_bytes {
+            w.one("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", b as f64);
+        }
+        if let Some(cpu) = p.cpu {
+            w.one(
+                "process_cpu_seconds_total",
+                "counter",
+                "User and system CPU time spent, in seconds.",
+                cpu.as_secs_f64(),
+            );
+        }
+        if let Some(n) = p.open_fds {
+            w.one("process_open_fds", "gauge", "Open file descriptors.", n as f64);
+        }
+        if let Some(n) = p.max_fds {
+            w.one("process_max_fds", "gauge", "Most file descriptors the process may open.", n as f64);
+        }
+        if let Some(t) = p.start_time {
+            w.one(
+                "process_start_time_seconds",
+                "gauge",
+                "Start time of the process since the Unix epoch, in seconds.",
+                t,
+            );
+        }
+    }
+}
+
+// ---- End of process and build figures. ----
 
 struct Writer<'a>(&'a mut String);
 

@@ -7,7 +7,8 @@
 //! - `routes/`: the router and the seed-004 handlers;
 //! - `remote_write`, `remote_read`, `prompb`: the Prometheus protocols;
 //! - `line_protocol`, `export`, `import`, `stream`: the other ecosystem paths;
-//! - `body`, `limits`, `auth`, `error`, `metrics`, `selector`, `time`, `values`: shared pieces.
+//! - `body`, `limits`, `auth`, `error`, `metrics`, `selector`, `time`, `values`: shared pieces;
+//! - `process`: the `process_*` figures of `/metrics`, from `/proc/self` (Linux only).
 //!
 //! Engine calls block (a commit under `SyncMode::Always` waits for fsync), so none
 //! runs as plain async code: writes go to tokio's blocking pool, reads run in place
@@ -26,6 +27,8 @@ mod limits;
 #[doc(hidden)]
 pub(crate) mod line_protocol;
 mod metrics;
+#[cfg(target_os = "linux")]
+mod process;
 pub mod prompb;
 mod remote_read;
 mod remote_wire;
@@ -106,22 +109,28 @@ pub(crate) struct AppState {
 
 pub(crate) type Shared = Arc<AppState>;
 
-/// Opens the database, serves until SIGTERM or SIGINT, then shuts down gracefully:
-/// stops accepting, lets in-flight requests finish (up to `Limits::shutdown_timeout`),
-/// and closes the database so everything acknowledged is durable.
+/// Binds the listener, opens the database, serves until SIGTERM or SIGINT, then shuts
+/// down gracefully: stops accepting, lets in-flight requests finish (up to
+/// `Limits::shutdown_timeout`), and closes the database so everything acknowledged is
+/// durable. Logs the start, the recovery, and the shutdown through `log`.
 pub fn run(cfg: ServeConfig) -> Result<(), ServerError> {
-    // Refuse an unsafe configuration before touching the data directory.
+    // Refuse an unsafe configuration, then a taken port, before touching the data
+    // directory: a server that cannot listen must not create or recover a database.
     auth::load_token(&cfg, cfg.listen)?;
-    let db = Arc::new(Db::open(&cfg.data, cfg.options.clone()).map_err(ServerError::Db)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("strata-http")
         .build()
         .map_err(|e| ServerError::io("starting the tokio runtime", e))?;
+    let listener = rt
+        .block_on(TcpListener::bind(cfg.listen))
+        .map_err(|e| ServerError::io(format!("binding {}", cfg.listen), e))?;
+    let addr = listener.local_addr().map_err(|e| ServerError::io("reading the listener's address", e))?;
+    log::info!("strata {} starting: data directory {}, listen address {addr}", VERSION, cfg.data.display());
+    let db = Arc::new(Db::open(&cfg.data, cfg.options.clone()).map_err(ServerError::Db)?);
+    log_opened(&db);
+    log::info!("listening on http://{addr}");
     let served = rt.block_on(async {
-        let listener =
-            TcpListener::bind(cfg.listen).await.map_err(|e| ServerError::io(format!("binding {}", cfg.listen), e))?;
-        log::info!("strata listening on http://{}", cfg.listen);
         // On a worker rather than this thread, so a new connection's first read
         // does not wait for a second thread to wake.
         tokio::spawn(serve(db.clone(), listener, cfg, conn::shutdown_signal()))
@@ -130,8 +139,44 @@ pub fn run(cfg: ServeConfig) -> Result<(), ServerError> {
     });
     // In-flight blocking engine calls have finished: their requests were waited for.
     rt.shutdown_timeout(std::time::Duration::from_secs(5));
+    let head = db.stats().ok();
     let closed = db.close().map_err(ServerError::Db);
+    match (&closed, head) {
+        (Ok(()), Some(st)) => log::info!(
+            "database closed: WAL synced; {} samples of {} series in the head stay in the WAL and are \
+             replayed at the next start; {} segments on disk",
+            st.head_samples,
+            st.head_series,
+            st.segments
+        ),
+        (Ok(()), None) => log::info!("database closed: WAL synced"),
+        (Err(e), _) => log::error!("closing the database: {e}"),
+    }
     served.and(closed)
+}
+
+/// The version in `strata_build_info` and the start log line.
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What opening found: the retention in force and the recovery figures.
+fn log_opened(db: &Db) {
+    let policy = db.retention_policy().summary().to_string();
+    log::info!("retention: {}", policy.trim_end().replace('\n', "; "));
+    let r = db.recovery_report();
+    log::info!(
+        "recovered: {} segments, {} WAL files with {} records replayed, {} leftover files swept",
+        r.segments,
+        r.wal_files,
+        r.wal_records,
+        r.swept_files
+    );
+    if r.wal_truncated_bytes > 0 {
+        let file = r.wal_truncated_file.as_ref().map_or_else(String::new, |p| format!(" of {}", p.display()));
+        log::warn!("cut {} bytes of torn or corrupt WAL tail{file}", r.wal_truncated_bytes);
+    }
+    for q in &r.quarantined {
+        log::warn!("quarantined a segment that failed its checks (its data is not served): {}", q.display());
+    }
 }
 
 /// Serves on `listener` until `shutdown` completes, then drains in-flight requests.
@@ -161,5 +206,6 @@ pub async fn serve(
     // A write abandoned at the shutdown timeout may still be committing on the
     // ingest pool: let it finish before the caller closes the Db.
     state.writers.drain(std::time::Duration::from_secs(5)).await;
+    log::info!("stopped serving; writes in progress finished");
     served
 }
