@@ -78,8 +78,11 @@ fn parse(body: &[u8], limits: &Limits) -> (Vec<Series>, Refusals) {
     (out, refused)
 }
 
-/// One line, or why not with how many samples it held (1 when unknown).
-fn parse_line(raw: &[u8], limits: &Limits) -> Result<(Labels, Vec<(i64, f64)>), (ApiError, u64)> {
+/// Why a line was refused, and how many samples it held (1 when unknown).
+type LineError = (ApiError, u64);
+
+/// One line's series and samples, or why not.
+fn parse_line(raw: &[u8], limits: &Limits) -> Result<(Labels, Vec<(i64, f64)>), LineError> {
     // Numbers past f64's range read as ±Inf, as in every text input (`values.rs`).
     let line: Line = serde_json::from_slice(&values::quote_huge_numbers(raw))
         .map_err(|e| (ApiError::bad_request(format!("invalid JSON line: {e}")), 1))?;
