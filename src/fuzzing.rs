@@ -214,9 +214,10 @@ pub fn selector(data: &[u8]) {
 }
 
 /// The InfluxDB line protocol parser. The first byte picks the precision and the
-/// limits; the rest is the body. Names are sanitized, so no line is refused for
-/// an invalid name; every error names a line; and, when the limits cannot add up
-/// across lines, a body parses exactly when each of its lines does, to the same samples.
+/// limits; the rest is the body. Only a request limit fails a body; every refused
+/// line is named by its number and reason; and, when the limits cannot add up
+/// across lines, a line is refused in the body exactly when it is refused alone,
+/// and the body keeps the samples its lines keep alone.
 #[cfg(feature = "server")]
 pub fn line_protocol(data: &[u8]) {
     use crate::server::line_protocol::{parse, Precision};
@@ -235,38 +236,37 @@ pub fn line_protocol(data: &[u8]) {
         limits.max_samples_per_request = 4;
     }
     let now = 1_700_000_000_000;
-    let whole = parse(body, precision, now, &limits, None);
     let lines = body.split(|&b| b == b'\n').count();
-    let failed_line = whole.as_ref().err().map(|e| {
-        let m = &e.message;
-        let line = e.extra.get("line").and_then(|v| v.as_u64()).unwrap_or_else(|| panic!("no line in {m:?}"));
-        let why =
-            m.strip_prefix(&format!("line {line}: ")).unwrap_or_else(|| panic!("{m:?} does not start with its line"));
-        assert!(!why.starts_with("invalid label "), "a name was not sanitized: {m}");
+    let named = |line: u64, m: &str| {
         assert!(line >= 1 && line as usize <= lines, "line {line} of {lines}: {m}");
-        line as usize
-    });
-    let Ok(text) = std::str::from_utf8(body) else {
-        assert!(whole.is_err(), "invalid UTF-8 was accepted");
-        return;
+        assert!(m.starts_with(&format!("line {line}: ")), "{m:?} does not start with its line");
     };
+    let p = match parse(body, precision, now, &limits, None) {
+        Ok(p) => p,
+        Err(e) => {
+            assert_eq!(e.status.as_u16(), 413, "only a request limit fails a body: {}", e.message);
+            named(e.extra.get("line").and_then(|v| v.as_u64()).expect("a line number"), &e.message);
+            return;
+        }
+    };
+    let refused: Vec<u64> = p.batch.refused.listed().iter().map(|e| e["line"].as_u64().expect("a line")).collect();
+    for (e, &line) in p.batch.refused.listed().iter().zip(&refused) {
+        named(line, e["reason"].as_str().expect("a reason"));
+    }
     if per_request {
         return;
     }
-    let (mut samples, mut series) = (0, 0);
-    for (i, line) in text.split('\n').enumerate() {
-        match parse(line.as_bytes(), precision, now, &limits, None) {
-            Ok(p) => {
-                samples += p.batch.len();
-                series += p.batch.series_count();
-            }
-            Err(e) => {
-                assert_eq!(failed_line, Some(i + 1), "line {} fails alone ({}) but not in the body", i + 1, e.message);
-                return;
-            }
+    let (mut samples, mut series, mut alone) = (0, 0, Vec::new());
+    for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+        let p = parse(line, precision, now, &limits, None).expect("no request limit can fail one line");
+        samples += p.batch.len();
+        series += p.batch.series_count();
+        if !p.batch.refused.is_empty() {
+            alone.push(i as u64 + 1);
         }
     }
-    let p = whole.unwrap_or_else(|e| panic!("every line parses alone, the body fails: {}", e.message));
+    assert_eq!(p.batch.refused.entries() as usize, alone.len(), "refused lines differ from lines refused alone");
+    assert!(alone.iter().zip(&refused).all(|(a, b)| a == b), "refused {refused:?}, alone {alone:?}");
     assert_eq!(p.batch.len(), samples);
     assert!(p.batch.series_count() <= series);
 }
@@ -329,7 +329,8 @@ pub fn remote_write(data: &[u8]) {
     let n = req.timeseries.len();
     let Ok(view) = view else { return }; // a group, which only prost skips
     if let Ok(batch) = to_batch(&view, &limits, None) {
-        assert_eq!(batch.len(), samples);
+        // Every sample is either kept or counted with its refused series.
+        assert!(batch.len() <= samples && batch.len() as u64 + batch.refused.points() >= samples as u64);
         assert!(batch.series_count() <= n);
     }
 }

@@ -117,17 +117,20 @@ fn ingest_errors_are_json_and_store_nothing() {
     let r = ingest(&s, r#"{"metric_name":"m","value":"abc"}"#);
     assert_eq!(r.status, 400);
     assert!(r.error().starts_with("value:"), "{}", r.error());
-    // An invalid label in the third item rejects the whole batch.
+    let r = ingest(&s, r#"{"metric_name":"bad name","value":1}"#);
+    assert_eq!(r.status, 422);
+    assert_eq!(raw_count(&s, "m"), 0);
+    // An invalid label in the third item refuses that item; the others are stored.
     let r = ingest(
         &s,
         r#"[{"metric_name":"m","value":1},{"metric_name":"m","value":2,"timestamp":5},
             {"metric_name":"m","value":3,"labels":{"bad-name":"x"}}]"#,
     );
     assert_eq!(r.status, 422, "{}", r.text());
-    assert!(r.error().starts_with("[2]: invalid label \"bad-name\""), "{}", r.error());
-    let r = ingest(&s, r#"{"metric_name":"bad name","value":1}"#);
-    assert_eq!(r.status, 422);
-    assert_eq!(raw_count(&s, "m"), 0);
+    assert_eq!(r.error(), "partial write: 1 of 3 points refused");
+    let refused = &r.json()["refused_points"][0];
+    assert_eq!(refused["item"], 2);
+    assert!(refused["reason"].as_str().unwrap().starts_with("[2]: invalid label \"bad-name\""), "{refused}");
     let r = s.get("/query/raw?metric_name=m&start_time=2025-01-01T00:00:00Z&end_time=2024-01-01T00:00:00Z");
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(s.get("/query/raw").error().contains("metric_name"));

@@ -75,13 +75,14 @@ fn export_json_lines_and_import_round_trip() {
         .collect();
     assert_eq!(got, values().iter().map(|v| v.to_bits()).collect::<Vec<_>>());
 
-    // Import errors name the line and store nothing.
+    // A bad line is refused by number; the good one is stored.
     let bad = format!("{}\n{{\"metric\":{{\"__name__\":\"late\"}},\"values\":[1,2],\"timestamps\":[1]}}\n", lines[0]);
     let u = start();
     let r = u.post("/import", bad.as_bytes());
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["line"], 2);
-    assert!(u.db.latest(&[Matcher::eq("__name__", "exp_metric")]).unwrap().is_empty());
+    assert_eq!(r.json()["refused_points"][0]["points"], 2);
+    assert_eq!(u.db.latest(&[Matcher::eq("__name__", "exp_metric")]).unwrap().len(), 1);
 }
 
 #[test]

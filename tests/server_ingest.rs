@@ -101,10 +101,14 @@ fn remote_write_rejects_whole_request_on_a_bad_series() {
         labels: labels(&[("__name__", "x"), ("bad-label", "v")]),
         samples: vec![pb::Sample { value: Some(1.0), timestamp: 1 }],
     };
+    // The bad series is refused by index; the good one is stored.
     let r = remote_write(&s, &pb::WriteRequest { timeseries: vec![good.clone(), bad] });
     assert_eq!(r.status, 422, "{}", r.text());
-    assert!(r.error().starts_with("timeseries[1] x{bad-label=\"v\"}: invalid label"), "{}", r.error());
-    assert!(s.db.latest(&[Matcher::eq("__name__", "good")]).unwrap().is_empty());
+    assert_eq!(r.error(), "partial write: 1 of 2 points refused");
+    let refused = &r.json()["refused_points"][0];
+    assert_eq!(refused["timeseries"], 1);
+    assert!(refused["reason"].as_str().unwrap().starts_with("timeseries[1] x{bad-label=\"v\"}: invalid label"));
+    assert_eq!(s.db.latest(&[Matcher::eq("__name__", "good")]).unwrap().len(), 1);
     let dup = pb::TimeSeries { labels: labels(&[("__name__", "x"), ("a", "1"), ("a", "2")]), samples: vec![] };
     assert_eq!(remote_write(&s, &pb::WriteRequest { timeseries: vec![good, dup] }).status, 422);
 
@@ -155,7 +159,7 @@ fn line_protocol_writes_every_numeric_field() {
         cpu,hostname=host_0,region=eu-west-1 usage_user=58.1,usage_system=2i,up=true,note=\"ok\" 1700000000000000000\n\
         cpu,hostname=host_1,region=eu-west-1 usage_user=12.5,usage_system=3u,up=f 1700000000000000000\r\n\
         \n\
-        weird\\ name,tag\\,x=a\\ b value=1e3 1700000001000000000\n";
+        weird:name,tag_x=a\\ b\\,c value=1e3 1700000001000000000\n";
     let r = s.post("/write", body.as_bytes());
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(r.header("x-strata-samples"), Some("7"));
@@ -165,8 +169,8 @@ fn line_protocol_writes_every_numeric_field() {
     assert_eq!(got[0].0.get("region"), Some("eu-west-1"));
     let up = s.db.latest(&[Matcher::eq("__name__", "cpu_up")]).unwrap();
     assert_eq!(up.iter().map(|(_, s)| s.value).collect::<Vec<_>>(), [1.0, 0.0]);
-    let w = s.db.latest(&[Matcher::eq("__name__", "weird_name_value")]).unwrap();
-    assert_eq!((w[0].0.get("tag_x"), w[0].1.value), (Some("a b"), 1000.0));
+    let w = s.db.latest(&[Matcher::eq("__name__", "weird:name_value")]).unwrap();
+    assert_eq!((w[0].0.get("tag_x"), w[0].1.value), (Some("a b,c"), 1000.0));
 
     // v2 path and precision.
     assert_eq!(s.post("/api/v2/write?precision=s&org=o&bucket=b", b"p v=1 1700000002").status, 204);
@@ -180,18 +184,21 @@ fn line_protocol_writes_every_numeric_field() {
 }
 
 #[test]
-fn line_protocol_error_names_the_line_and_stores_nothing() {
+fn line_protocol_error_names_the_line_and_stores_the_rest() {
     let s = start();
     let r = s.post("/write", b"lp a=1 1\nlp a=2 2\nlp a=oops 3\nlp a=4 4\n");
     assert_eq!(r.status, 400);
     let j = r.json();
-    assert_eq!(j["line"], 3);
+    assert_eq!(j["error"], "partial write: 1 of 4 points refused");
+    assert_eq!(j["refused_points"][0]["line"], 3);
     assert_eq!(
-        j["error"],
+        j["refused_points"][0]["reason"],
         "line 3: field \"a\": invalid value \"oops\" (want a float, 1i, 1u, a boolean or a \"string\")"
     );
-    assert!(s.db.latest(&[Matcher::eq("__name__", "lp_a")]).unwrap().is_empty());
-    let r = s.post("/write", b"lp a=1\nlp,bad tag=1 a=2\n");
+    assert_eq!(s.db.latest(&[Matcher::eq("__name__", "lp_a")]).unwrap().len(), 1);
+    // A body of one refused line answers with that line's own error.
+    let r = s.post("/write", b"lp,bad tag=1 a=2\n");
     assert_eq!(r.status, 400);
-    assert_eq!(r.json()["line"], 2);
+    assert_eq!(r.json()["line"], 1);
+    assert_eq!(r.json()["accepted"], 0);
 }

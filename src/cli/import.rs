@@ -1,5 +1,8 @@
 //! `strata import`: JSON lines or CSV (as `strata export` writes them), plain or
-//! gzip, streamed line by line into the database in batches.
+//! gzip, streamed line by line into the database in batches. A row that cannot be
+//! read, or that the engine refuses (older than retention, invalid labels, ...), is
+//! refused alone: every other row is stored, and the refused ones are counted and
+//! named by line number before the command fails.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -25,8 +28,10 @@ pub enum Format {
 #[derive(clap::Args, Debug)]
 #[command(
     long_about = "Import JSON lines or CSV as written by `strata export` (gzip is detected by its magic \
-        bytes), creating the data directory if needed. Samples are committed in batches; a bad line \
-        stops the import with its line number, after the batches before it were committed.",
+        bytes), creating the data directory if needed. Samples are committed in batches. A line that \
+        cannot be read, or a sample the database refuses (e.g. older than retention allows), is \
+        refused alone and the rest is imported; the refused ones are counted and the first few \
+        named by line number, and the command then exits non-zero.",
     after_help = "Examples:\n  strata import --data ./restored cpu.json\n  strata import --data ./restored all.csv.gz\n  \
         zcat dump.json.gz | strata import --data ./restored -"
 )]
@@ -74,6 +79,7 @@ pub fn run(a: Args) -> CliResult {
     // Progress by input bytes when the (uncompressed) size is known.
     let pb = progress_bar(if gzip { None } else { size }, a.json);
     let mut imp = Importer { app: db.appender(), refs: HashMap::new(), batch: a.batch, series: 0, samples: 0 };
+    let mut refused = Refused::default();
     let mut line = String::new();
     let (mut lineno, mut read) = (0u64, 0u64);
     loop {
@@ -89,14 +95,19 @@ pub fn run(a: Args) -> CliResult {
             continue;
         }
         let at = |e: String| CliError::new(format!("{} line {lineno}: {e}", a.input.display()));
-        if json {
-            let (labels, samples) = parse_json_line(text).map_err(at)?;
-            for s in samples {
-                imp.add(&labels, s.ts, s.value).map_err(|e| at(e.to_string()))?;
+        let parsed =
+            if json { parse_json_line(text) } else { parse_csv_row(text).map(|(labels, s)| (labels, vec![s])) };
+        match parsed {
+            Ok((labels, samples)) => {
+                for s in samples {
+                    match imp.add(&labels, s.ts, s.value) {
+                        Ok(()) => {}
+                        Err(e) if e.is_input_error() => refused.add(lineno, e.to_string()),
+                        Err(e) => return Err(at(e.to_string())),
+                    }
+                }
             }
-        } else {
-            let (labels, s) = parse_csv_row(text).map_err(at)?;
-            imp.add(&labels, s.ts, s.value).map_err(|e| at(e.to_string()))?;
+            Err(e) => refused.add(lineno, e),
         }
         if lineno.is_multiple_of(1024) {
             pb.set_position(read);
@@ -110,8 +121,11 @@ pub fn run(a: Args) -> CliResult {
     pb.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
     if a.json {
+        let first: Vec<_> =
+            refused.first.iter().map(|(line, why)| serde_json::json!({"line": line, "reason": why})).collect();
         let v = serde_json::json!({"series": series, "samples": samples, "lines": lineno, "seconds": secs,
-            "format": if json { "json" } else { "csv" }, "gzip": gzip});
+            "format": if json { "json" } else { "csv" }, "gzip": gzip, "refused": refused.count,
+            "refused_rows": first});
         println!("{v}");
     } else {
         println!(
@@ -122,7 +136,43 @@ pub fn run(a: Args) -> CliResult {
             human::rate(samples as f64 / secs.max(1e-9))
         );
     }
-    Ok(())
+    if refused.count == 0 {
+        return Ok(());
+    }
+    let mut msg = format!("{} refused (the rest was imported):", plural(refused.count));
+    for (line, why) in &refused.first {
+        msg.push_str(&format!("\n  {} line {line}: {why}", a.input.display()));
+    }
+    if refused.count > refused.first.len() as u64 {
+        msg.push_str(&format!("\n  ... and {} more", refused.count - refused.first.len() as u64));
+    }
+    Err(CliError::new(msg))
+}
+
+fn plural(n: u64) -> String {
+    if n == 1 {
+        "1 row or sample was".to_string()
+    } else {
+        format!("{n} rows or samples were")
+    }
+}
+
+/// Rows and samples refused: counted, the first few kept with their line numbers.
+#[derive(Default)]
+struct Refused {
+    count: u64,
+    first: Vec<(u64, String)>,
+}
+
+impl Refused {
+    const LISTED: usize = 10;
+
+    fn add(&mut self, line: u64, why: String) {
+        self.count += 1;
+        if self.first.len() < Self::LISTED {
+            self.first.push((line, why));
+        }
+    }
 }
 
 /// Resolves each series once and commits every `batch` samples.

@@ -1,15 +1,179 @@
 //! A validated write: every write path (JSON, remote write, line protocol, import)
-//! first parses and checks the whole request into a `Batch`, then commits it as one
-//! engine batch, so a request is stored whole or not at all.
+//! parses the request into a `Batch`, then commits it as one engine batch.
+//!
+//! Acceptance is per point, as in InfluxDB: a line, item or series that cannot be
+//! read, and a sample the engine refuses as input (`Error::is_input_error`: older
+//! than retention, invalid labels, the series cap, ...), is recorded in `Refusals`
+//! and the rest is stored. Request-wide problems (a size limit, unreadable framing)
+//! and storage errors still fail the whole request with nothing stored.
 
 use std::collections::HashMap;
+
+use axum::http::StatusCode;
+use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use super::limits::Limits;
 use super::metrics::Protocol;
 use super::Shared;
 use crate::hash::IdMap;
-use crate::{Appender, Db, Labels, SeriesRef};
+use crate::{Appender, Db, Error, Labels, SeriesRef};
+
+/// Refused points listed in a response; the rest are only counted.
+pub(crate) const MAX_LISTED: usize = 100;
+
+/// One sample waiting for commit.
+struct Pending {
+    /// Index into `Batch::series`.
+    slot: u32,
+    /// Where the sample came from (line, item or timeseries number), for refusals.
+    pos: u32,
+    ts: i64,
+    value: f64,
+}
+
+/// The points of a request that were not stored, and why.
+pub(crate) struct Refusals {
+    /// What a position counts: "line", "item" or "timeseries" (None: a single item).
+    kind: Option<&'static str>,
+    /// Points refused: samples, plus each unreadable line or item as one point
+    /// (a refused series counts its samples).
+    points: u64,
+    /// Refusal records (each listed entry is one).
+    entries: u64,
+    /// Some refusal was malformed input (400) rather than refused input (422).
+    malformed: bool,
+    listed: Vec<Value>,
+    /// The only refusal's message and status, to answer with when it is the only one.
+    first: Option<(StatusCode, String)>,
+}
+
+impl Refusals {
+    pub fn new(kind: Option<&'static str>) -> Refusals {
+        Refusals { kind, points: 0, entries: 0, malformed: false, listed: Vec::new(), first: None }
+    }
+
+    pub fn points(&self) -> u64 {
+        self.points
+    }
+
+    /// Refusal records, listed or not.
+    pub fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    /// The first `MAX_LISTED` refusal records, as they go in the response.
+    pub fn listed(&self) -> &[Value] {
+        &self.listed
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    /// Records a refusal at `pos` of `points` points. `series` and `ts` are built only
+    /// for listed entries.
+    pub fn add(
+        &mut self,
+        pos: Option<u64>,
+        points: u64,
+        status: StatusCode,
+        reason: String,
+        series: impl FnOnce() -> Option<String>,
+        ts: Option<i64>,
+    ) {
+        self.points += points.max(1);
+        self.entries += 1;
+        self.malformed |= status == StatusCode::BAD_REQUEST;
+        if self.entries == 1 {
+            self.first = Some((status, reason.clone()));
+        }
+        if self.listed.len() >= MAX_LISTED {
+            return;
+        }
+        let mut e = Map::new();
+        if let (Some(kind), Some(pos)) = (self.kind, pos) {
+            e.insert(kind.into(), pos.into());
+        }
+        if let Some(s) = series() {
+            e.insert("series".into(), s.into());
+        }
+        if let Some(ts) = ts {
+            e.insert("timestamp".into(), ts.into());
+        }
+        if points > 1 {
+            e.insert("points".into(), points.into());
+        }
+        e.insert("reason".into(), reason.into());
+        self.listed.push(Value::Object(e));
+    }
+
+    /// Records a refused line, item or series from its parse or validation error.
+    pub fn add_error(&mut self, pos: Option<u64>, points: u64, e: ApiError) {
+        self.add(pos, points, e.status, e.message, || None, None);
+    }
+
+    /// Merges the refusals of a later chunk of the same request.
+    pub fn extend(&mut self, other: Refusals) {
+        self.points += other.points;
+        self.malformed |= other.malformed;
+        if self.entries == 0 {
+            self.first = other.first;
+        }
+        self.entries += other.entries;
+        let room = MAX_LISTED.saturating_sub(self.listed.len());
+        self.listed.extend(other.listed.into_iter().take(room));
+    }
+
+    /// The answer to a request that stored `accepted` samples and refused these:
+    /// 400 if any refused point was malformed, else 422. A request whose one point
+    /// was refused answers with that point's own message.
+    pub fn into_error(self, accepted: u64) -> ApiError {
+        let status = if self.malformed { StatusCode::BAD_REQUEST } else { StatusCode::UNPROCESSABLE_ENTITY };
+        let message = match self.first {
+            Some((_, m)) if self.entries == 1 && accepted == 0 => m,
+            _ => format!("partial write: {} of {} points refused", self.points, self.points + accepted),
+        };
+        let mut listed = self.listed.clone();
+        if let Some(kind) = self.kind {
+            // Parse refusals are met before commit ones: list them in input order.
+            listed.sort_by_key(|e| e.get(kind).and_then(Value::as_u64));
+        }
+        let mut e = ApiError::new(status, message)
+            .with("accepted", accepted)
+            .with("refused", self.points)
+            .with("refused_points", Value::Array(listed));
+        if self.entries as usize > self.listed.len() {
+            e = e.with("refused_points_not_listed", self.entries - self.listed.len() as u64);
+        }
+        if self.entries == 1 {
+            // The position of the only refusal, at the top level too (`"line": 3`).
+            if let (Some(kind), Some(Value::Object(first))) = (self.kind, self.listed.first()) {
+                if let Some(p) = first.get(kind) {
+                    e = e.with(kind, p.clone());
+                }
+            }
+        }
+        e
+    }
+}
+
+/// What a commit stored and refused.
+pub(crate) struct Outcome {
+    pub stored: usize,
+    pub refused: Refusals,
+}
+
+impl Outcome {
+    /// The stored count, or the partial-write error when anything was refused.
+    pub fn into_result(self) -> Result<usize, ApiError> {
+        if self.refused.is_empty() {
+            Ok(self.stored)
+        } else {
+            Err(self.refused.into_error(self.stored as u64))
+        }
+    }
+}
 
 /// One distinct series of a request.
 enum Slot {
@@ -23,8 +187,11 @@ pub(crate) struct Batch {
     series: Vec<Slot>,
     known: IdMap<u32>,
     new: HashMap<Labels, u32>,
-    /// (index into `series`, ts, value)
-    samples: Vec<(u32, i64, f64)>,
+    samples: Vec<Pending>,
+    /// Position given to the samples pushed next.
+    pos: u32,
+    /// Points refused so far (while parsing, then at commit).
+    pub refused: Refusals,
     /// Resolves known series while parsing, then commits. None: every series is `New`.
     app: Option<Appender>,
     max_series: usize,
@@ -44,6 +211,8 @@ impl Batch {
             known: IdMap::default(),
             new: HashMap::new(),
             samples: Vec::with_capacity(samples.min(limits.max_samples_per_request)),
+            pos: 0,
+            refused: Refusals::new(None),
             app: None,
             max_series: limits.max_series_per_request,
             max_samples: limits.max_samples_per_request,
@@ -129,12 +298,29 @@ impl Batch {
         u32::try_from(self.series.len()).map_err(|_| limits.too_many_series())
     }
 
+    /// Names what positions count in refusals ("line", "item", "timeseries").
+    pub fn positions(&mut self, kind: &'static str) {
+        self.refused.kind = Some(kind);
+    }
+
+    /// Sets the position (line, item or timeseries number) of the samples pushed next.
+    pub fn at(&mut self, pos: u64) {
+        self.pos = u32::try_from(pos).unwrap_or(u32::MAX);
+    }
+
     pub fn push(&mut self, series: u32, ts: i64, value: f64, limits: &Limits) -> Result<(), ApiError> {
         if self.samples.len() >= self.max_samples {
             return Err(limits.too_many_samples());
         }
-        self.samples.push((series, ts, value));
+        self.samples.push(Pending { slot: series, pos: self.pos, ts, value });
         Ok(())
+    }
+
+    /// Drops the samples pushed since `len` samples were held (a line refused
+    /// halfway). Series added meanwhile stay as slots but are never created:
+    /// commit resolves only series that have samples.
+    pub fn truncate(&mut self, len: usize) {
+        self.samples.truncate(len);
     }
 
     pub fn len(&self) -> usize {
@@ -155,35 +341,75 @@ impl Batch {
     }
 
     #[cfg(test)]
-    pub fn samples(&self) -> &[(u32, i64, f64)] {
-        &self.samples
+    pub fn samples(&self) -> Vec<(u32, i64, f64)> {
+        self.samples.iter().map(|p| (p.slot, p.ts, p.value)).collect()
     }
 
-    /// Resolves every series, appends every sample and commits once (blocking).
-    /// A failure (e.g. the `max_series` cardinality cap) stores no sample; series
-    /// resolved before it may remain in the index, empty.
-    pub fn commit_blocking(self, db: &Db) -> crate::Result<usize> {
-        let mut app = self.app.unwrap_or_else(|| db.appender());
-        let mut refs = Vec::with_capacity(self.series.len());
-        for slot in &self.series {
+    /// Resolves the series that have samples, appends every sample and commits
+    /// once (blocking). A series or sample the engine refuses as input (e.g. the
+    /// `max_series` cardinality cap, a sample older than retention) is recorded in
+    /// the outcome's refusals and the rest is stored. A storage error stores
+    /// nothing; series resolved before it may remain in the index, empty.
+    pub fn commit_blocking(mut self, db: &Db) -> crate::Result<Outcome> {
+        let mut app = self.app.take().unwrap_or_else(|| db.appender());
+        let mut used = vec![false; self.series.len()];
+        for p in &self.samples {
+            used[p.slot as usize] = true;
+        }
+        let mut refs: Vec<Result<SeriesRef, String>> = Vec::with_capacity(self.series.len());
+        for (slot, used) in self.series.iter().zip(used) {
             refs.push(match slot {
-                Slot::Known(r) => *r,
-                Slot::New(l) => app.series(l)?,
+                _ if !used => Err(String::new()), // never read: no sample points at it
+                Slot::Known(r) => Ok(*r),
+                Slot::New(l) => match app.series(l) {
+                    Ok(r) => Ok(r),
+                    Err(e) if e.is_input_error() => Err(e.to_string()),
+                    Err(e) => return Err(e),
+                },
             });
         }
-        for &(s, ts, v) in &self.samples {
-            app.append(refs[s as usize], ts, v)?;
+        let mut refused = std::mem::replace(&mut self.refused, Refusals::new(None));
+        let mut stored = 0;
+        for p in &self.samples {
+            let (reason, named) = match &refs[p.slot as usize] {
+                Err(reason) => (reason.clone(), None),
+                Ok(r) => match app.append(*r, p.ts, p.value) {
+                    Ok(()) => {
+                        stored += 1;
+                        continue;
+                    }
+                    Err(e) if e.is_input_error() => {
+                        let named = match &e {
+                            Error::OutOfRetention { series, .. } => Some(series.clone()),
+                            _ => None,
+                        };
+                        (e.to_string(), named)
+                    }
+                    Err(e) => return Err(e),
+                },
+            };
+            let series = || named.or_else(|| self.describe(p.slot));
+            refused.add(Some(u64::from(p.pos)), 1, StatusCode::UNPROCESSABLE_ENTITY, reason, series, Some(p.ts));
         }
         app.commit()?;
-        Ok(self.samples.len())
+        Ok(Outcome { stored, refused })
     }
 
-    /// Commits on the blocking pool and counts the samples for `/metrics`.
-    pub async fn commit(self, state: &Shared, protocol: Protocol) -> Result<usize, ApiError> {
+    /// The series of a refused sample as `name{a="b"}` when it is known without an
+    /// engine lookup (new series carry their labels; a retention refusal names its own).
+    fn describe(&self, slot: u32) -> Option<String> {
+        match &self.series[slot as usize] {
+            Slot::New(l) => Some(l.to_string()),
+            Slot::Known(_) => None,
+        }
+    }
+
+    /// Commits on the blocking pool and counts the stored samples for `/metrics`.
+    pub async fn commit(self, state: &Shared, protocol: Protocol) -> Result<Outcome, ApiError> {
         let db = state.db.clone();
-        let n = state.writers.run(move || self.commit_blocking(&db).map_err(ApiError::from)).await?;
-        state.metrics.ingested(protocol, n as u64);
-        Ok(n)
+        let out = state.writers.run(move || self.commit_blocking(&db).map_err(ApiError::from)).await?;
+        state.metrics.ingested(protocol, out.stored as u64);
+        Ok(out)
     }
 }
 
@@ -232,7 +458,7 @@ mod tests {
             assert_eq!(resolving.series_count(), 2);
             // Round two builds no labels: both series are found in the engine.
             assert_eq!(resolving.series_labels().count(), if round == 0 { 2 } else { 0 });
-            assert_eq!(resolving.commit_blocking(&db).unwrap(), 4);
+            assert_eq!(resolving.commit_blocking(&db).unwrap().stored, 4);
         }
         let q = db.querier(t0..t0 + 100);
         let got: Vec<(String, Vec<i64>)> = q

@@ -3,11 +3,13 @@
 //! Values are numbers or the strings of `values` (`"NaN"`, `"+Inf"`, `"NaN(0x...)"`),
 //! so an export imports back bit for bit.
 //!
-//! The whole body is parsed and validated first (a bad line rejects it, naming the
-//! line, with nothing stored). It is then committed in chunks of at most
+//! The whole body is parsed first; a line that cannot be read is refused, named by
+//! number, and the others are kept. They are committed in chunks of at most
 //! `max_samples_per_request` samples and `max_series_per_request` series, so an
-//! import larger than one write request is accepted; if storage fails midway, the
-//! chunks before the failure stay committed. Answers 204.
+//! import larger than one write request is accepted; a sample the engine refuses
+//! (older than retention, ...) is refused alone. Answers 204, or 400/422 naming the
+//! refused points (`batch::Refusals`). If storage fails midway, the chunks before the
+//! failure stay committed.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +19,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::batch::Batch;
+use super::batch::{Batch, Outcome, Refusals};
 use super::error::{ApiError, ApiResult};
 use super::limits::Limits;
 use super::metrics::Protocol;
@@ -42,64 +44,86 @@ pub(crate) async fn import(State(st): State<Shared>, headers: HeaderMap, req: Bo
     let bytes = body::read(&st.limits, &headers, req, false).await?;
     let limits = st.limits.clone();
     let db = st.db.clone();
-    let n = st
+    let out = st
         .writers
         .run(move || {
-            let series = parse(&bytes, &limits)?;
-            commit_chunks(&db, series, &limits)
+            let (series, refused) = parse(&bytes, &limits);
+            commit_chunks(&db, series, refused, &limits)
         })
         .await?;
-    st.metrics.ingested(Protocol::Import, n as u64);
+    st.metrics.ingested(Protocol::Import, out.stored as u64);
+    let n = out.into_result()?;
     let mut r: Response = StatusCode::NO_CONTENT.into_response();
     r.headers_mut().insert(HeaderName::from_static("x-strata-samples"), HeaderValue::from(n));
     Ok(r)
 }
 
-type Series = (Labels, Vec<(i64, f64)>);
+/// A line's series, its samples, and its line number.
+type Series = (Labels, Vec<(i64, f64)>, u64);
 
-fn parse(body: &[u8], limits: &Limits) -> Result<Vec<Series>, ApiError> {
+/// Every line that reads, and the refusals of those that do not.
+fn parse(body: &[u8], limits: &Limits) -> (Vec<Series>, Refusals) {
     let mut out = Vec::new();
+    let mut refused = Refusals::new(Some("line"));
     for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
         if raw.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let at = |e: ApiError| e.context(format_args!("line {}", i + 1)).with("line", (i + 1) as u64);
-        let line: Line =
-            serde_json::from_slice(raw).map_err(|e| at(ApiError::bad_request(format!("invalid JSON line: {e}"))))?;
-        if line.values.len() != line.timestamps.len() {
-            return Err(at(ApiError::bad_request(format!(
-                "{} values but {} timestamps",
-                line.values.len(),
-                line.timestamps.len()
-            ))));
+        let n = (i + 1) as u64;
+        match parse_line(raw, limits) {
+            Ok((labels, samples)) => out.push((labels, samples, n)),
+            Err((e, points)) => refused.add_error(Some(n), points, e.context(format_args!("line {n}")).with("line", n)),
         }
-        let labels = limits.labels(line.metric).map_err(at)?;
-        let mut samples = Vec::with_capacity(line.values.len());
-        for (j, (v, ts)) in line.values.into_iter().zip(line.timestamps).enumerate() {
-            let v = match v {
-                Value::Num(n) => n,
-                Value::Str(s) => values::parse_value_str(&s).ok_or_else(|| {
-                    at(ApiError::bad_request(format!("values[{j}]: {:?} is not a number", super::limits::prefix(&s))))
-                })?,
-            };
-            samples.push((ts, v));
-        }
-        out.push((labels, samples));
     }
-    Ok(out)
+    (out, refused)
 }
 
-/// Commits in chunks that each respect the per-request limits.
-fn commit_chunks(db: &Db, series: Vec<Series>, limits: &Limits) -> Result<usize, ApiError> {
-    let mut total = 0;
+/// Why a line was refused, and how many samples it held (1 when unknown).
+type LineError = (ApiError, u64);
+
+/// One line's series and samples, or why not.
+fn parse_line(raw: &[u8], limits: &Limits) -> Result<(Labels, Vec<(i64, f64)>), LineError> {
+    // Numbers past f64's range read as ±Inf, as in every text input (`values.rs`).
+    let line: Line = serde_json::from_slice(&values::quote_huge_numbers(raw))
+        .map_err(|e| (ApiError::bad_request(format!("invalid JSON line: {e}")), 1))?;
+    let points = line.values.len().max(line.timestamps.len()) as u64;
+    if line.values.len() != line.timestamps.len() {
+        let m = format!("{} values but {} timestamps", line.values.len(), line.timestamps.len());
+        return Err((ApiError::bad_request(m), points));
+    }
+    let labels = limits.labels(line.metric).map_err(|e| (e, points))?;
+    let mut samples = Vec::with_capacity(line.values.len());
+    for (j, (v, ts)) in line.values.into_iter().zip(line.timestamps).enumerate() {
+        let v = match v {
+            Value::Num(n) => n,
+            Value::Str(s) => values::parse_value_str(&s).ok_or_else(|| {
+                let m = format!("values[{j}]: {:?} is not a number", super::limits::prefix(&s));
+                (ApiError::bad_request(m), points)
+            })?,
+        };
+        samples.push((ts, v));
+    }
+    Ok((labels, samples))
+}
+
+/// Commits in chunks that each respect the per-request limits; refusals of every
+/// chunk join those of parsing.
+fn commit_chunks(db: &Db, series: Vec<Series>, mut refused: Refusals, limits: &Limits) -> Result<Outcome, ApiError> {
+    let mut stored = 0;
     let mut batch = Batch::new(limits);
-    for (labels, samples) in series {
+    batch.positions("line");
+    for (labels, samples, line) in series {
+        batch.at(line);
         for part in samples.chunks(limits.max_samples_per_request.max(1)) {
             if batch.len() + part.len() > limits.max_samples_per_request
                 || batch.series_count() >= limits.max_series_per_request
             {
-                total += batch.commit_blocking(db)?;
+                let out = batch.commit_blocking(db)?;
+                stored += out.stored;
+                refused.extend(out.refused);
                 batch = Batch::new(limits);
+                batch.positions("line");
+                batch.at(line);
             }
             let sid = batch.series(labels.clone(), limits)?;
             for &(ts, v) in part {
@@ -107,8 +131,10 @@ fn commit_chunks(db: &Db, series: Vec<Series>, limits: &Limits) -> Result<usize,
             }
         }
     }
-    total += batch.commit_blocking(db)?;
-    Ok(total)
+    let out = batch.commit_blocking(db)?;
+    stored += out.stored;
+    refused.extend(out.refused);
+    Ok(Outcome { stored, refused })
 }
 
 #[cfg(test)]
@@ -119,15 +145,23 @@ mod tests {
     fn parses_export_lines_and_names_bad_ones() {
         let l = Limits::default();
         let body = b"{\"metric\":{\"__name__\":\"m\",\"a\":\"b\"},\"values\":[1.5,\"NaN\",\"-Inf\",\"NaN(0x7ff0000000000002)\"],\"timestamps\":[1,2,3,4]}\n\n";
-        let s = parse(body, &l).unwrap();
+        let (s, refused) = parse(body, &l);
+        assert!(refused.is_empty());
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].1[3].1.to_bits(), 0x7ff0_0000_0000_0002);
-        let e = parse(b"\n{\"metric\":{\"__name__\":\"m\"},\"values\":[1],\"timestamps\":[]}", &l).err().unwrap();
+        let err = |body: &[u8]| {
+            let (s, r) = parse(body, &l);
+            assert!(s.is_empty());
+            r.into_error(0)
+        };
+        let e = err(b"\n{\"metric\":{\"__name__\":\"m\"},\"values\":[1],\"timestamps\":[]}");
         assert!(e.message.starts_with("line 2: 1 values but 0 timestamps"), "{}", e.message);
-        let e = parse(b"{\"metric\":{\"__name__\":\"m\"},\"values\":[\"x\"],\"timestamps\":[1]}", &l).err().unwrap();
+        assert_eq!(e.extra["line"], 2);
+        let e = err(b"{\"metric\":{\"__name__\":\"m\"},\"values\":[\"x\"],\"timestamps\":[1]}");
         assert!(e.message.contains("values[0]"), "{}", e.message);
-        let e = parse(b"{\"metric\":{\"bad-name\":\"m\"},\"values\":[],\"timestamps\":[]}", &l).err().unwrap();
+        let e = err(b"{\"metric\":{\"bad-name\":\"m\"},\"values\":[1,2],\"timestamps\":[1,2]}");
         assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(parse(b"{not json", &l).is_err());
+        assert_eq!(e.extra["refused"], 2);
+        assert_eq!(err(b"{not json").status, StatusCode::BAD_REQUEST);
     }
 }

@@ -4,14 +4,19 @@
 //! - Every numeric or boolean field becomes the series `measurement_field` with the
 //!   tags as labels: floats as written, integers (`1i`) and unsigned (`1u`) converted
 //!   to f64, booleans as 1/0. String fields are skipped and counted.
-//! - Names are made valid Prometheus names: characters outside `[a-zA-Z0-9_]` (and `:`
-//!   in metric names) become `_`, and a leading digit gets a `_` prefix.
+//! - Names are kept exactly as sent, never rewritten: distinct inputs never become one
+//!   series. A name the engine's label rules refuse (`measurement_field` must match
+//!   `[a-zA-Z_:][a-zA-Z0-9_:]*`, tag keys `[a-zA-Z_][a-zA-Z0-9_]*`) refuses its line,
+//!   naming it; so does a tag with an empty value (InfluxDB refuses those too).
+//! - Field values are numerals rounded to the nearest f64 as IEEE-754 does: past the
+//!   largest finite value they are ±Inf, below the smallest subnormal ±0.
 //! - `precision` is `ns` by default on both paths, as in InfluxDB 1.x/2.x and
 //!   VictoriaMetrics; `n`/`ns`, `u`/`us`/`µ`/`µs`, `ms`, `s`, `m`, `h` are accepted.
 //!   Timestamps are floored to milliseconds. A missing timestamp is the request's
 //!   arrival time, the same for every line.
-//! - The whole body is parsed and checked before anything is stored; the first bad
-//!   line rejects the request with 400 naming its line number.
+//! - Acceptance is per line: a line that cannot be read is refused whole and named
+//!   by number, every other line is stored (see `batch::Refusals`). Only a size limit
+//!   (413) fails the whole request.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -79,16 +84,16 @@ pub(crate) async fn write(State(st): State<Shared>, RawQuery(q): RawQuery, heade
     let limits = st.limits.clone();
     let db = st.db.clone();
     // Parse and commit in one blocking task: one hop off the runtime per request.
-    let (samples, strings) = st
+    let (out, strings) = st
         .writers
         .run(move || {
             let parsed = parse(&bytes, precision, now, &limits, Some(&db))?;
-            let n = parsed.batch.commit_blocking(&db)?;
-            Ok((n, parsed.string_fields))
+            Ok((parsed.batch.commit_blocking(&db)?, parsed.string_fields))
         })
         .await?;
-    st.metrics.ingested(Protocol::Influx, samples as u64);
+    st.metrics.ingested(Protocol::Influx, out.stored as u64);
     st.metrics.skipped_string_fields(strings);
+    let samples = out.into_result()?;
     let mut r: Response = StatusCode::NO_CONTENT.into_response();
     let h = r.headers_mut();
     h.insert(HeaderName::from_static("x-strata-samples"), HeaderValue::from(samples));
@@ -103,7 +108,7 @@ pub(crate) struct Parsed {
 }
 
 /// What is known about one distinct `measurement,tags` prefix of a body.
-/// Names borrow from the body unless unescaping or sanitizing changed them.
+/// Names borrow from the body unless unescaping changed them.
 struct KeyEntry<'a> {
     measurement: Cow<'a, str>,
     tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
@@ -117,8 +122,10 @@ struct Scratch<'a> {
     name: String,
 }
 
-/// Parses a whole body; the first problem fails it, naming the line (1-based).
-/// With `db`, series the engine already holds are resolved as they are met.
+/// Parses a whole body. A line that cannot be read is refused (recorded in
+/// `batch.refused`, named by its 1-based number) and the others kept; only a
+/// request limit (413) fails the body. With `db`, series the engine already holds
+/// are resolved as they are met.
 pub(crate) fn parse(
     body: &[u8],
     precision: Precision,
@@ -126,21 +133,35 @@ pub(crate) fn parse(
     limits: &Limits,
     db: Option<&Db>,
 ) -> Result<Parsed, ApiError> {
-    let text = std::str::from_utf8(body).map_err(|e| {
-        let line = body[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
-        line_error(line, ApiError::bad_request("invalid UTF-8"))
-    })?;
     // A field takes at least 4 bytes (`f=1,`); devops lines run about 25 bytes a field.
     let mut out = Parsed { batch: Batch::for_db(db, limits, body.len() / 16), string_fields: 0 };
+    out.batch.positions("line");
     let mut keys: HashMap<&str, KeyEntry<'_>> = HashMap::new();
     let mut scratch = Scratch::default();
-    for (i, line) in text.split('\n').enumerate() {
+    for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
+        let n = i + 1;
+        let line = match std::str::from_utf8(raw) {
+            Ok(line) => line,
+            Err(_) => {
+                out.batch.refused.add_error(Some(n as u64), 1, line_error(n, bad("invalid UTF-8")));
+                continue;
+            }
+        };
         let line = line.strip_suffix('\r').unwrap_or(line).trim_start();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        parse_line(line, precision, now, limits, &mut keys, &mut scratch, &mut out)
-            .map_err(|e| line_error(i + 1, e))?;
+        out.batch.at(n as u64);
+        let (held, strings) = (out.batch.len(), out.string_fields);
+        if let Err(e) = parse_line(line, precision, now, limits, &mut keys, &mut scratch, &mut out) {
+            if e.status == StatusCode::PAYLOAD_TOO_LARGE {
+                return Err(line_error(n, e));
+            }
+            // The whole line is refused: drop what it had added.
+            out.batch.truncate(held);
+            out.string_fields = strings;
+            out.batch.refused.add_error(Some(n as u64), 1, line_error(n, e));
+        }
     }
     Ok(out)
 }
@@ -224,7 +245,7 @@ fn parse_line<'a>(
             Some(&s) => s,
             None => {
                 let name = &mut scratch.name;
-                metric_name(name, &entry.measurement, &unescape(fkey));
+                metric_name(name, &entry.measurement, &unescape(fkey))?;
                 let pairs = std::iter::once((METRIC_NAME, name.as_str()))
                     .chain(entry.tags.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
                 let s = out.batch.series_from(pairs, limits)?;
@@ -266,7 +287,6 @@ fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
 }
 
 fn field_value(s: &str) -> Result<f64, String> {
-    let num = |t: &str| !t.is_empty() && t.bytes().next().is_some_and(|c| c.is_ascii_digit() || b"+-.".contains(&c));
     if let Some(int) = s.strip_suffix('i') {
         return int.parse::<i64>().map(|v| v as f64).map_err(|_| format!("invalid integer {s:?}"));
     }
@@ -278,17 +298,17 @@ fn field_value(s: &str) -> Result<f64, String> {
         "f" | "F" | "false" | "False" | "FALSE" => return Ok(0.0),
         _ => {}
     }
-    if num(s) {
+    // A numeral (not `inf` or `nan`, which line protocol does not have), rounded to
+    // the nearest f64: out of range it is ±Inf or ±0, as IEEE-754 parsing gives.
+    if crate::server::values::is_numeral(s) {
         if let Ok(v) = s.parse::<f64>() {
-            if v.is_finite() {
-                return Ok(v);
-            }
+            return Ok(v);
         }
     }
     Err(format!("invalid value {:?} (want a float, 1i, 1u, a boolean or a \"string\")", super::limits::prefix(s)))
 }
 
-/// Splits `measurement,tag=v,...` into the measurement and sanitized tag labels.
+/// Splits `measurement,tag=v,...` into the measurement and its tags, names as sent.
 type Key<'a> = (Cow<'a, str>, Vec<(Cow<'a, str>, Cow<'a, str>)>);
 
 fn parse_key(key: &str) -> Result<Key<'_>, ApiError> {
@@ -311,11 +331,16 @@ fn parse_key(key: &str) -> Result<Key<'_>, ApiError> {
         if name.is_empty() {
             return Err(bad("empty tag key"));
         }
-        let name = match name {
-            Cow::Borrowed(n) => sanitize(n, false),
-            Cow::Owned(n) => Cow::Owned(sanitize(&n, false).into_owned()),
-        };
-        tags.push((name, unescape(&key[eq + 1..end])));
+        check_tag_key(&name)?;
+        let value = unescape(&key[eq + 1..end]);
+        if value.is_empty() {
+            // Stored, it would be the series without the tag: refuse rather than merge.
+            return Err(bad(format!(
+                "tag {:?} has an empty value (leave the tag out instead)",
+                super::limits::prefix(&name)
+            )));
+        }
+        tags.push((name, value));
         i = end;
     }
     Ok((measurement, tags))
@@ -344,34 +369,39 @@ fn unescape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Writes the sanitized `measurement_field` metric name into `out`.
-fn metric_name(out: &mut String, measurement: &str, field: &str) {
+/// Writes the metric name `measurement_field` into `out`, exactly as sent: a name
+/// the engine would refuse refuses the line rather than being rewritten, since a
+/// rewrite could merge distinct inputs (`cpu-load` and `cpu.load`) into one series.
+fn metric_name(out: &mut String, measurement: &str, field: &str) -> Result<(), ApiError> {
     out.clear();
-    if measurement.starts_with(|c: char| c.is_ascii_digit()) {
-        out.push('_');
+    out.push_str(measurement);
+    out.push('_');
+    out.push_str(field);
+    let mut chars = out.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':');
+    if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+        return Ok(());
     }
-    for s in [measurement, "_", field] {
-        out.extend(s.chars().map(|c| if name_char(c, true) { c } else { '_' }));
-    }
+    Err(ApiError::unprocessable(format!(
+        "measurement {:?} and field {:?} make the metric name {:?}, which is not a valid name \
+         ([a-zA-Z_:][a-zA-Z0-9_:]*); names are stored as sent, never rewritten",
+        super::limits::prefix(measurement),
+        super::limits::prefix(field),
+        super::limits::prefix(out),
+    )))
 }
 
-fn name_char(c: char, metric: bool) -> bool {
-    c.is_ascii_alphanumeric() || c == '_' || (metric && c == ':')
-}
-
-/// Makes a valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`) or metric name (also `:`),
-/// borrowing `s` when it already is one.
-fn sanitize(s: &str, metric: bool) -> Cow<'_, str> {
-    let digit_first = s.starts_with(|c: char| c.is_ascii_digit());
-    if !digit_first && s.chars().all(|c| name_char(c, metric)) {
-        return Cow::Borrowed(s);
+/// Checks a tag key against the engine's label name rule, naming it when it fails.
+fn check_tag_key(key: &str) -> Result<(), ApiError> {
+    let mut chars = key.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Ok(());
     }
-    let mut out = String::with_capacity(s.len() + 1);
-    if digit_first {
-        out.push('_');
-    }
-    out.extend(s.chars().map(|c| if name_char(c, metric) { c } else { '_' }));
-    Cow::Owned(out)
+    Err(ApiError::unprocessable(format!(
+        "tag key {:?} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*); names are stored as sent, never rewritten",
+        super::limits::prefix(key)
+    )))
 }
 
 #[cfg(test)]
@@ -388,16 +418,17 @@ mod tests {
             "# comment\n\
              cpu,host=a,region=eu\\ west usage_user=1.5,usage_system=2i,ok=true,up=3u,msg=\"hi, \\\"there\\\"\" 1700000000000000000\r\n\
              \n\
-             my\\,weird\\ measure,host\\=x=a\\,b value=-0.5\n\
-             disk-io,1tag=v reads=7",
+             my:measure,host=a\\,b\\=c\\ d value=-0.5\n\
+             _disk,_1tag=v reads=7",
         );
+        assert!(p.batch.refused.is_empty());
         assert_eq!(p.string_fields, 1);
         assert_eq!(p.batch.len(), 6);
         let names: Vec<String> = p.batch.series_labels().map(|l| l.to_string()).collect();
         assert!(names.contains(&"cpu_usage_user{host=\"a\",region=\"eu west\"}".to_string()), "{names:?}");
         assert!(names.contains(&"cpu_ok{host=\"a\",region=\"eu west\"}".to_string()));
-        assert!(names.contains(&"my_weird_measure_value{host_x=\"a,b\"}".to_string()), "{names:?}");
-        assert!(names.contains(&"disk_io_reads{_1tag=\"v\"}".to_string()), "{names:?}");
+        assert!(names.contains(&"my:measure_value{host=\"a,b=c d\"}".to_string()), "{names:?}");
+        assert!(names.contains(&"_disk_reads{_1tag=\"v\"}".to_string()), "{names:?}");
         let s = p.batch.samples();
         assert_eq!(s[0].1, 1_700_000_000_000);
         assert_eq!(s[0].2, 1.5);
@@ -417,13 +448,22 @@ mod tests {
         assert_eq!(at(Precision::S, "m v=1 2"), 2000);
         assert_eq!(at(Precision::M, "m v=1 1"), 60_000);
         assert_eq!(at(Precision::H, "m v=1 1"), 3_600_000);
-        assert!(parse(b"m v=1 9223372036854775807", Precision::S, 0, &l, None).is_err());
+        let p = parse(b"m v=1 9223372036854775807", Precision::S, 0, &l, None).unwrap();
+        assert_eq!(p.batch.len(), 0);
+        assert!(p.batch.refused.into_error(0).message.contains("overflows milliseconds"));
         assert_eq!(Precision::parse(Some("us")).unwrap(), Precision::Us);
         assert!(Precision::parse(Some("weeks")).is_err());
     }
 
+    /// The one refusal of a body, as the response would give it.
+    fn refusal(body: &[u8], limits: &Limits) -> (usize, ApiError) {
+        let p = parse(body, Precision::Ns, 0, limits, None).unwrap_or_else(|e| panic!("{body:?}: {}", e.message));
+        assert_eq!(p.batch.refused.entries(), 1, "{body:?}");
+        (p.batch.len(), p.batch.refused.into_error(0))
+    }
+
     #[test]
-    fn errors_name_the_line_and_store_nothing() {
+    fn a_bad_line_is_refused_by_number_and_the_rest_kept() {
         let l = Limits::default();
         let cases = [
             ("ok v=1\nbad\n", 2, "missing fields"),
@@ -438,18 +478,42 @@ mod tests {
             ("m v", 1, "no `=value`"),
             ("m v=NaN", 1, "invalid value"),
             ("m v=inf", 1, "invalid value"),
+            ("m v=+inf", 1, "invalid value"),
             ("m,__name__=x v=1", 1, "duplicate"),
             ("m v=1\nm v=2 1\n\u{0}", 3, "missing fields"),
+            ("m,host= v=1", 1, "tag \"host\" has an empty value"),
+            ("m a=1,b-c=2\nm d=3", 1, "field \"b-c\" make the metric name \"m_b-c\""),
+            ("m,k.a=1 v=1", 1, "tag key \"k.a\" is not a valid label name"),
+            ("1m v=1", 1, "metric name \"1m_v\""),
+            ("m v=1\n\u{e9}t\u{e9} v=2", 2, "metric name \"\u{e9}t\u{e9}_v\""),
         ];
         for (body, line, msg) in cases {
-            let e =
-                parse(body.as_bytes(), Precision::Ns, 0, &l, None).err().unwrap_or_else(|| panic!("{body:?} parsed"));
+            let lines = body.lines().filter(|l| !l.is_empty()).count();
+            let (kept, e) = refusal(body.as_bytes(), &l);
             assert_eq!(e.extra.get("line").and_then(|v| v.as_u64()), Some(line as u64), "{body:?}: {}", e.message);
             assert!(e.message.starts_with(&format!("line {line}: ")), "{}", e.message);
             assert!(e.message.contains(msg), "{body:?}: {}", e.message);
+            // Every other line is kept, and nothing of the refused one.
+            assert_eq!(kept, lines - 1, "{body:?}");
         }
-        let e = parse(b"m v=1\n\xff", Precision::Ns, 0, &l, None).err().unwrap();
-        assert!(e.message.contains("line 2: invalid UTF-8"));
+        let (kept, e) = refusal(b"m v=1\n\xff", &l);
+        assert_eq!((kept, e.message.as_str()), (1, "line 2: invalid UTF-8"));
+    }
+
+    #[test]
+    fn distinct_names_stay_distinct_or_are_refused() {
+        let p = parse_ok("cpu_load v=1\ncpu-load v=2\ncpu.load v=3\nm,k_a=x v=4\nm,k.a=x v=5\nm v=6\nm,t= v=7\n");
+        let names: Vec<String> = p.batch.series_labels().map(|l| l.to_string()).collect();
+        assert_eq!(names, ["cpu_load_v{}", "m_v{k_a=\"x\"}", "m_v{}"]);
+        let refused: Vec<u64> = p.batch.refused.listed().iter().map(|e| e["line"].as_u64().unwrap()).collect();
+        assert_eq!(refused, [2, 3, 5, 7]);
+    }
+
+    #[test]
+    fn out_of_range_numerals_round_as_ieee() {
+        let p = parse_ok("m a=1e309,b=-1e309,c=1e-400,d=-1e-400,e=4e-324");
+        let v: Vec<u64> = p.batch.samples().iter().map(|s| s.2.to_bits()).collect();
+        assert_eq!(v, [f64::INFINITY, f64::NEG_INFINITY, 0.0, -0.0, 5e-324].map(f64::to_bits));
     }
 
     #[test]
@@ -458,8 +522,8 @@ mod tests {
         let e = parse(b"m a=1,b=2,c=3", Precision::Ns, 0, &l, None).err().unwrap();
         assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
         let l = Limits { max_label_value_len: 3, ..Limits::default() };
-        let e = parse(b"m,t=long v=1", Precision::Ns, 0, &l, None).err().unwrap();
-        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let (kept, e) = refusal(b"m,t=long v=1\nm,t=ok v=1", &l);
+        assert_eq!((kept, e.status), (1, StatusCode::UNPROCESSABLE_ENTITY));
     }
 
     proptest::proptest! {

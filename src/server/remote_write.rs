@@ -1,6 +1,8 @@
 //! Prometheus remote write v1, `POST /api/v1/write`: a snappy block holding a
-//! protobuf `WriteRequest`. Answers 204; any bad series rejects the whole request
-//! (Prometheus does not retry a 4xx, so a batch is never half stored).
+//! protobuf `WriteRequest`. Answers 204. Acceptance is per series and sample: a
+//! series with invalid labels, or a sample the engine refuses, is named in a 4xx
+//! answer and the rest is stored (Prometheus drops a batch answered 4xx and retries
+//! on 5xx, so input errors are never 5xx and a retry could not store them anyway).
 //!
 //! Before anything is built, a scan of the raw protobuf counts series, labels
 //! per series and samples against the limits; then `WriteView` decodes it with
@@ -37,7 +39,8 @@ pub(crate) async fn write(State(st): State<Shared>, headers: HeaderMap, req: Bod
             Ok(batch.commit_blocking(&db)?)
         })
         .await?;
-    st.metrics.ingested(Protocol::RemoteWrite, n as u64);
+    st.metrics.ingested(Protocol::RemoteWrite, n.stored as u64);
+    n.into_result()?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -69,13 +72,25 @@ pub(crate) fn decode(raw: &[u8], limits: &Limits) -> Result<WriteRequest, ApiErr
 }
 
 /// With `db`, series the engine already holds are resolved without building labels.
+/// A series whose labels are refused is recorded in `batch.refused` with its samples;
+/// only a request limit (413) fails the whole request.
 pub(crate) fn to_batch(req: &WriteView<'_>, limits: &Limits, db: Option<&Db>) -> Result<Batch, ApiError> {
     let samples = req.iter().map(|(_, s)| s.len()).sum();
     let mut batch = Batch::for_db(db, limits, samples);
+    batch.positions("timeseries");
     for (i, (labels, samples)) in req.iter().enumerate() {
-        let sid = batch
-            .series_from(labels.iter().copied(), limits)
-            .map_err(|e| e.context(format_args!("timeseries[{i}] {}", describe(labels))))?;
+        batch.at(i as u64);
+        let sid = match batch.series_from(labels.iter().copied(), limits) {
+            Ok(sid) => sid,
+            Err(e) => {
+                let e = e.context(format_args!("timeseries[{i}] {}", describe(labels)));
+                if e.status == StatusCode::PAYLOAD_TOO_LARGE {
+                    return Err(e);
+                }
+                batch.refused.add_error(Some(i as u64), samples.len() as u64, e);
+                continue;
+            }
+        };
         for &(ts, v) in samples {
             batch.push(sid, ts, v, limits)?;
         }
@@ -141,11 +156,18 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_series_rejects_the_request() {
+    fn a_bad_series_is_refused_and_the_rest_kept() {
         let limits = Limits::default();
-        let req = WriteRequest { timeseries: vec![ts(&[("__name__", "ok")], 1), ts(&[("__name__", "bad name")], 1)] };
+        let req = WriteRequest { timeseries: vec![ts(&[("__name__", "ok")], 1), ts(&[("__name__", "bad name")], 3)] };
         let buf = req.encode_to_vec();
-        let e = to_batch(&WriteView::parse(&buf, (0, 0)).unwrap(), &limits, None).err().unwrap();
-        assert!(e.message.starts_with("timeseries[1] bad name{}"), "{}", e.message);
+        let b = to_batch(&WriteView::parse(&buf, (0, 0)).unwrap(), &limits, None).unwrap();
+        assert_eq!((b.len(), b.refused.points()), (1, 3));
+        let e = b.refused.into_error(1);
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.message, "partial write: 3 of 4 points refused");
+        let first = &e.extra["refused_points"][0];
+        assert_eq!(first["timeseries"], 1);
+        assert_eq!(first["points"], 3);
+        assert!(first["reason"].as_str().unwrap().starts_with("timeseries[1] bad name{}"), "{first}");
     }
 }

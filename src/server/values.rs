@@ -6,6 +6,11 @@
 //! - JSON has no NaN or infinity, so those are strings: `"+Inf"`, `"-Inf"`, `"NaN"`
 //!   for the canonical quiet NaN, and `"NaN(0x7ff0000000000002)"` (the raw bits) for
 //!   any other NaN, such as Prometheus' stale marker.
+//!
+//! One rule for numerals out of f64's range, in every text input (line protocol
+//! fields, JSON numbers and numeral strings, import): they round as IEEE-754
+//! parsing does, so past ±1.7976931348623157e308 they are ±Inf and below the
+//! smallest subnormal (about 4.9e-324) ±0.0; nothing in range is refused.
 
 use std::fmt::Write;
 
@@ -58,7 +63,59 @@ pub(crate) fn parse_value_str(s: &str) -> Option<f64> {
         "nan" => Some(f64::from_bits(CANONICAL_NAN)),
         "inf" | "+inf" | "infinity" | "+infinity" => Some(f64::INFINITY),
         "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
-        _ => t.parse::<f64>().ok().filter(|v| v.is_finite()),
+        _ if is_numeral(t) => t.parse::<f64>().ok(),
+        _ => None,
+    }
+}
+
+/// Whether `s` looks like a decimal numeral (an optional sign, then a digit or a
+/// point), so that `f64::from_str`'s words (`inf`, `nan`, `infinity`) are not taken for one.
+pub(crate) fn is_numeral(s: &str) -> bool {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    digits.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+}
+
+/// JSON numbers past f64's range, which serde_json refuses ("number out of
+/// range"), turned into strings so they read as the numeral rule says (±Inf): the
+/// body unchanged (borrowed) when it has none. Strings are skipped whole.
+pub(crate) fn quote_huge_numbers(json: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut out: Option<Vec<u8>> = None;
+    let (mut i, mut copied) = (0, 0);
+    while i < json.len() {
+        match json[i] {
+            b'"' => {
+                i += 1;
+                while i < json.len() && json[i] != b'"' {
+                    i += if json[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < json.len() && matches!(json[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
+                    i += 1;
+                }
+                let num = &json[start..i];
+                let huge =
+                    std::str::from_utf8(num).ok().and_then(|t| t.parse::<f64>().ok()).is_some_and(f64::is_infinite);
+                if huge {
+                    let o = out.get_or_insert_with(|| Vec::with_capacity(json.len() + 16));
+                    o.extend_from_slice(&json[copied..start]);
+                    o.push(b'"');
+                    o.extend_from_slice(num);
+                    o.push(b'"');
+                    copied = i;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    match out {
+        None => std::borrow::Cow::Borrowed(json),
+        Some(mut o) => {
+            o.extend_from_slice(&json[copied.min(json.len())..]);
+            std::borrow::Cow::Owned(o)
+        }
     }
 }
 
@@ -145,10 +202,27 @@ mod tests {
     }
 
     #[test]
+    fn numerals_out_of_range_round_as_ieee() {
+        assert_eq!(parse_value_str("1e309"), Some(f64::INFINITY));
+        assert_eq!(parse_value_str("-1e309"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_value_str("1e-400").map(f64::to_bits), Some(0));
+        assert_eq!(parse_value_str("-1e-400").map(f64::to_bits), Some((-0.0f64).to_bits()));
+        assert_eq!(parse_value_str("4e-324"), Some(5e-324));
+        let q = |s: &str| String::from_utf8(quote_huge_numbers(s.as_bytes()).into_owned()).unwrap();
+        assert_eq!(
+            q(r#"{"v":1e309,"s":"1e309 \" 2e999","w":[-1E+400,1e308,1e-400]}"#),
+            r#"{"v":"1e309","s":"1e309 \" 2e999","w":["-1E+400",1e308,1e-400]}"#
+        );
+        assert!(matches!(quote_huge_numbers(b"[1.5e300]"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(q("9e999"), "\"9e999\"");
+    }
+
+    #[test]
     fn rejects_garbage_and_escapes() {
         assert!(parse_value_str("NaN(0x0000000000000001)").is_none());
         assert!(parse_value_str("abc").is_none());
-        assert!(parse_value_str("1e400").is_none());
+        assert!(parse_value_str("-nan").is_none());
+        assert!(parse_value_str("+infinity!").is_none());
         let mut s = String::new();
         json_str("a\"b\\c\n\u{1}", &mut s);
         assert_eq!(serde_json::from_str::<String>(&s).unwrap(), "a\"b\\c\n\u{1}");

@@ -1,6 +1,7 @@
 //! `POST /metrics/ingest` (seed 004): one metric `{metric_name, value, timestamp, labels}`,
-//! or a batch as a JSON array of those or `{"metrics": [...]}`. The whole request is
-//! validated before anything is stored.
+//! or a batch as a JSON array of those or `{"metrics": [...]}`. Acceptance is per
+//! item: an item that cannot be read or that the engine refuses is named (`"item": 2`)
+//! and the others are stored; only an unreadable document or a size limit fails all.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -17,16 +18,22 @@ use crate::METRIC_NAME;
 
 pub(super) async fn ingest(State(st): State<Shared>, headers: HeaderMap, req: Body) -> ApiResult {
     let bytes = body::read(&st.limits, &headers, req, false).await?;
-    let doc: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    // Numbers past f64's range read as ±Inf, as in every text input (`values.rs`).
+    let doc: Value = serde_json::from_slice(&values::quote_huge_numbers(&bytes))
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
     let now = now_ms();
     let limits = &st.limits;
     let mut batch = Batch::new(limits);
     let single =
         match &doc {
-            Value::Object(o) if !o.contains_key("metrics") => {
-                let (name, ts) = add(&mut batch, o, now, limits)?;
-                Some((name, ts))
-            }
+            Value::Object(o) if !o.contains_key("metrics") => match add(&mut batch, o, now, limits) {
+                Ok((name, ts)) => Some((name, ts)),
+                Err(e) if e.status == StatusCode::PAYLOAD_TOO_LARGE => return Err(e),
+                Err(e) => {
+                    batch.refused.add_error(None, 1, e);
+                    None
+                }
+            },
             Value::Object(o) => {
                 let items = o.get("metrics").and_then(Value::as_array).ok_or_else(|| {
                     ApiError::bad_request("\"metrics\" must be an array of {metric_name, value, timestamp, labels}")
@@ -42,7 +49,7 @@ pub(super) async fn ingest(State(st): State<Shared>, headers: HeaderMap, req: Bo
                 "expected an object {metric_name, value, timestamp, labels}, an array of them, or {\"metrics\": [...]}",
             )),
         };
-    let n = batch.commit(&st, Protocol::Json).await?;
+    let n = batch.commit(&st, Protocol::Json).await?.into_result()?;
     let body = match single {
         Some((name, ts)) => json!({
             "status": "success",
@@ -55,11 +62,21 @@ pub(super) async fn ingest(State(st): State<Shared>, headers: HeaderMap, req: Bo
     Ok(json_response(StatusCode::OK, &body))
 }
 
+/// Adds every item it can; an item that cannot be read is refused by index.
+/// Only a request limit (413) fails the batch.
 fn add_all(batch: &mut Batch, items: &[Value], path: &str, now: i64, limits: &Limits) -> Result<(), ApiError> {
+    batch.positions("item");
     for (i, item) in items.iter().enumerate() {
-        let at = format!("{path}[{i}]");
-        let o = item.as_object().ok_or_else(|| ApiError::bad_request(format!("{at}: expected an object")))?;
-        add(batch, o, now, limits).map_err(|e| e.context(&at))?;
+        batch.at(i as u64);
+        let added = match item.as_object() {
+            Some(o) => add(batch, o, now, limits).map(drop),
+            None => Err(ApiError::bad_request("expected an object")),
+        };
+        match added {
+            Ok(()) => {}
+            Err(e) if e.status == StatusCode::PAYLOAD_TOO_LARGE => return Err(e.context(format_args!("{path}[{i}]"))),
+            Err(e) => batch.refused.add_error(Some(i as u64), 1, e.context(format_args!("{path}[{i}]"))),
+        }
     }
     Ok(())
 }
