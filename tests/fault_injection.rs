@@ -46,8 +46,14 @@ fn now_ms() -> i64 {
 }
 
 fn opts(policy: &RetentionPolicy) -> Options {
-    // small WAL files, so that commits also roll over to new files
-    Options::default().sync(SyncMode::Always).background(false).wal_segment_size(1024).retention(policy.clone())
+    // small WAL files, so that commits also roll over to new files; each open brings
+    // its policy and records it (`update_retention`), which is a fault point too
+    Options::default()
+        .sync(SyncMode::Always)
+        .background(false)
+        .wal_segment_size(1024)
+        .retention(policy.clone())
+        .update_retention(true)
 }
 
 /// fsync is what the scenario does most; on tmpfs it costs nothing.
@@ -176,7 +182,10 @@ impl Scenario {
 
             let Some(db) = r.step(Db::open(dir, opts(&self.forever))) else { break 'run };
             m.check(&db, i64::MIN, "reopened mid-run");
-            db.set_retention(self.short.clone());
+            if r.step(db.set_retention(self.short.clone())).is_none() {
+                r.close(db);
+                break 'run;
+            }
             r.step(db.apply_retention());
             r.poll(&db);
             m.check(&db, b + CUT, "live, after retention");

@@ -74,7 +74,7 @@ pub fn run(a: Args) -> CliResult {
         Format::Auto => first.iter().find(|b| !b.is_ascii_whitespace()).is_none_or(|&b| b == b'{'),
     };
 
-    let db = Db::open(&a.data.data, super::base_options())?;
+    let db = Db::open(&a.data.data, super::options_for(&a.data.data)?)?;
     let t0 = Instant::now();
     // Progress by input bytes when the (uncompressed) size is known.
     let pb = progress_bar(if gzip { None } else { size }, a.json);

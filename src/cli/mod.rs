@@ -59,20 +59,16 @@ struct Cli {
 
 static RETENTION: std::sync::OnceLock<strata::RetentionPolicy> = std::sync::OnceLock::new();
 
-/// Options every subcommand starts from: the defaults, plus the `--retention` policy when
-/// one was given (see [`options_for`]).
-pub fn base_options() -> Options {
-    match RETENTION.get() {
-        Some(p) => Options::default().retention(p.clone()),
-        None => Options::default(),
-    }
+/// Options for opening `dir` under the global `--retention`, if given.
+pub fn options_for(dir: &Path) -> CliResult<Options> {
+    options_with(dir, RETENTION.get())
 }
 
-/// Options for opening `dir`. `--retention` names per-tier defaults only, so on a
-/// directory that recorded the same defaults it changes nothing (its rules and disk cap
-/// stay); with other defaults, opening fails naming both policies.
-pub fn options_for(dir: &Path) -> CliResult<Options> {
-    let Some(flag) = RETENTION.get() else { return Ok(Options::default()) };
+/// Options for opening `dir` with a retention flag (or setting). The flag names per-tier
+/// defaults only, so on a directory that recorded the same defaults it changes nothing
+/// (its rules and disk cap stay); with other defaults, opening fails naming both.
+pub fn options_with(dir: &Path, flag: Option<&strata::RetentionPolicy>) -> CliResult<Options> {
+    let Some(flag) = flag else { return Ok(Options::default()) };
     match strata::retention::read_settings(dir)? {
         Some(rec) if rec.default_durations() == flag.default_durations() => Ok(Options::default()),
         Some(rec) => fail(format!(

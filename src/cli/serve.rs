@@ -61,14 +61,16 @@ pub fn run(a: Args) -> CliResult {
     if let Some(path) = &config {
         log::info!("settings from {} (flags and STRATA_* variables take precedence)", path.display());
     }
-    // As `super::base_options()`, with the retention these settings chose, if any.
-    let mut options = super::base_options();
-    if let Some(p) = s.retention.clone() {
-        options = options.retention(p);
+    // The retention these settings chose seeds a new directory; an existing one keeps
+    // the policy it recorded (`super::options_with`).
+    let data = s.data.unwrap_or_else(|| PathBuf::from("./data"));
+    let mut options = super::options_with(&data, s.retention.as_ref())?;
+    if let Some(every) = s.maintenance_interval {
+        options = options.maintenance_interval(every);
     }
     let defaults = strata::server::ServeConfig::default();
     let cfg = strata::server::ServeConfig {
-        data: s.data.unwrap_or_else(|| PathBuf::from("./data")),
+        data,
         listen: s.listen.unwrap_or(defaults.listen),
         auth_token_file: s.auth_token_file,
         insecure: s.insecure.unwrap_or(false),

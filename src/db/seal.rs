@@ -220,25 +220,24 @@ impl Worker {
     }
 }
 
-/// How often maintenance (downsampling, compaction, retention) runs when idle.
-const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
-
 fn run(inner: Arc<Inner>, stop: Receiver<()>) {
     let mut backoff = Duration::from_millis(100);
     let mut last_maintenance = Instant::now();
     let mut sealed_since = false;
+    // How often maintenance (downsampling, compaction, retention) runs when idle.
+    let every = inner.opts.maintenance_interval;
     loop {
         match stop.recv_timeout(Duration::from_millis(100)) {
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             _ => return,
         }
         let due =
-            last_maintenance.elapsed() >= MAINTENANCE_EVERY || (sealed_since && inner.snapshot().frozen.is_empty());
+            last_maintenance.elapsed() >= every || (sealed_since && inner.snapshot().frozen.is_empty());
         if due && inner.check_writable().is_ok() {
             last_maintenance = Instant::now();
             sealed_since = false;
             if let Err(e) = inner.maintain() {
-                log::error!("maintenance failed, retrying in {MAINTENANCE_EVERY:?}: {e}");
+                log::error!("maintenance failed, retrying in {every:?}: {e}");
             }
         }
         let pending = !inner.snapshot().frozen.is_empty();

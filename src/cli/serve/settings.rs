@@ -50,6 +50,10 @@ pub struct Settings {
     /// then get a core first, and ingest still takes every idle cycle. 0 turns it off [default: 10].
     #[arg(long, value_name = "N", value_parser = parse_nice)]
     pub ingest_nice: Option<u8>,
+    /// How often background maintenance (downsampling, compaction, retention) runs when
+    /// nothing was sealed [default: 60s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub maintenance_interval: Option<Duration>,
     /// WAL durability: always (fsync before acknowledging), never, or an fsync interval such
     /// as 1s [default: 1s].
     #[arg(long, value_name = "MODE", value_parser = parse_sync)]
@@ -126,6 +130,7 @@ impl Settings {
             insecure: self.insecure.or(lower.insecure),
             backup_dir: self.backup_dir.or(lower.backup_dir),
             ingest_nice: self.ingest_nice.or(lower.ingest_nice),
+            maintenance_interval: self.maintenance_interval.or(lower.maintenance_interval),
             sync: self.sync.or(lower.sync),
             log_level: self.log_level.or(lower.log_level),
             log_format: self.log_format.or(lower.log_format),
@@ -230,13 +235,14 @@ enum Raw<'a> {
 }
 
 /// Every key a config file may hold, for the unknown-key error.
-pub const KEYS: [&str; 24] = [
+pub const KEYS: [&str; 25] = [
     "data",
     "listen",
     "auth_token_file",
     "insecure",
     "backup_dir",
     "ingest_nice",
+    "maintenance_interval",
     "sync",
     "retention",
     "log_level",
@@ -266,6 +272,7 @@ fn set(s: &mut Settings, key: &str, v: Raw) -> Result<(), String> {
         "insecure" => s.insecure = Some(boolean(v)?),
         "backup_dir" => s.backup_dir = Some(PathBuf::from(string(v)?)),
         "ingest_nice" => s.ingest_nice = Some(parse_nice(&number(v)?)?),
+        "maintenance_interval" => s.maintenance_interval = Some(parse_timeout(string(v)?)?),
         "sync" => s.sync = Some(parse_sync(string(v)?)?),
         "retention" => s.retention = Some(crate::cli::parse_retention(string(v)?)?),
         "log_level" => s.log_level = Some(parse_log_level(string(v)?)?),
