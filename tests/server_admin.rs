@@ -55,6 +55,8 @@ fn flush_compact_and_delete_series_report_what_they_did() {
     assert_eq!(d["data"]["series_affected"], 1, "{d}");
     assert_eq!(count(&srv.db, "a"), 900);
     assert_eq!(count(&srv.db, "b"), 1000);
+    let m = request(srv.addr, "GET", "/metrics", &[], b"").text();
+    assert!(m.contains("strata_deleted_items_total{kind=\"samples\"} 100"), "{m}");
     let bad = request(srv.addr, "POST", "/api/v1/admin/tsdb/delete_series?match[]=x&start=soon", &[], b"");
     assert_eq!(bad.status, 400);
     assert!(bad.text().contains("soon"), "{}", bad.text());

@@ -206,11 +206,30 @@ pub(crate) async fn handler(State(st): State<Shared>) -> ApiResult {
     );
     w.one("strata_uptime_seconds", "gauge", "Seconds since the server started.", st.started.elapsed().as_secs_f64());
 
+    removals(&mut w, &st.db.removal_stats());
     process_and_build(&mut w);
 
     let mut r = out.into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     Ok(r)
+}
+
+// ---- What retention and deletion removed since start. ----
+
+fn removals(w: &mut Writer, r: &crate::RemovalStats) {
+    w.one(
+        "strata_retention_removed_segments_total",
+        "counter",
+        "Segments retention removed whole or trimmed.",
+        r.segments as f64,
+    );
+    w.family("strata_retention_removed_items_total", "counter", "Samples (raw) and buckets (rollup tiers) retention removed.");
+    w.sample("strata_retention_removed_items_total", &[("kind", "samples")], r.samples as f64);
+    w.sample("strata_retention_removed_items_total", &[("kind", "buckets")], r.buckets as f64);
+    w.one("strata_retention_removed_bytes_total", "counter", "Segment bytes retention freed.", r.bytes as f64);
+    w.family("strata_deleted_items_total", "counter", "Samples and buckets removed by delete_series.");
+    w.sample("strata_deleted_items_total", &[("kind", "samples")], r.deleted_samples as f64);
+    w.sample("strata_deleted_items_total", &[("kind", "buckets")], r.deleted_buckets as f64);
 }
 
 // ---- Process and build figures (`process_*`, `strata_build_info`). ----
