@@ -1,5 +1,5 @@
-//! `strata import`: JSON lines or CSV (as `strata export` writes them), plain or
-//! gzip, streamed line by line into the database in batches.
+//! `strata import`: JSON lines, CSV or Prometheus text (as `strata export` writes
+//! them), plain or gzip, streamed line by line into the database in batches.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -10,21 +10,25 @@ use std::time::Instant;
 use clap::ValueEnum;
 use strata::{Db, Labels, SeriesRef};
 
-use super::formats::{parse_csv_row, parse_json_line, CSV_HEADER};
+use super::formats::{parse_csv_row, parse_json_line, parse_prometheus_line, CSV_HEADER};
 use super::{human, io_err, progress_bar, CliError, CliResult, DataDir};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// JSON lines if the first character is '{', CSV otherwise
+    /// JSON lines if the input starts with '{"', Prometheus text if its first line is a
+    /// comment or a `series value timestamp` sample line, CSV otherwise
     Auto,
     Json,
     Csv,
+    /// Prometheus text with timestamps, as `strata export --format prometheus` writes it
+    Prometheus,
 }
 
-/// Import JSON lines or CSV written by `strata export`.
+/// Import JSON lines, CSV or Prometheus text written by `strata export`.
 #[derive(clap::Args, Debug)]
 #[command(
-    long_about = "Import JSON lines or CSV as written by `strata export` (gzip is detected by its magic \
+    long_about = "Import JSON lines, CSV or Prometheus text (with timestamps) as written by `strata export` \
+        (gzip is detected by its magic \
         bytes), creating the data directory if needed. Samples are committed in batches; a bad line \
         stops the import with its line number, after the batches before it were committed.",
     after_help = "Examples:\n  strata import --data ./restored cpu.json\n  strata import --data ./restored all.csv.gz\n  \
@@ -63,11 +67,11 @@ pub fn run(a: Args) -> CliResult {
         Box::new(reader)
     };
     let first = lines.fill_buf().map_err(io_err("reading the input"))?;
-    let json = match a.format {
-        Format::Json => true,
-        Format::Csv => false,
-        Format::Auto => first.iter().find(|b| !b.is_ascii_whitespace()).is_none_or(|&b| b == b'{'),
+    let format = match a.format {
+        Format::Auto => detect(first),
+        f => f,
     };
+    let json = format == Format::Json;
 
     let db = Db::open(&a.data.data, super::base_options())?;
     let t0 = Instant::now();
@@ -85,7 +89,10 @@ pub fn run(a: Args) -> CliResult {
         lineno += 1;
         read += n as u64;
         let text = line.trim_end_matches(['\n', '\r']);
-        if text.trim().is_empty() || (!json && lineno == 1 && line == CSV_HEADER) {
+        if text.trim().is_empty() || (format == Format::Csv && lineno == 1 && line == CSV_HEADER) {
+            continue;
+        }
+        if format == Format::Prometheus && text.trim_start().starts_with('#') {
             continue;
         }
         let at = |e: String| CliError::new(format!("{} line {lineno}: {e}", a.input.display()));
@@ -95,7 +102,8 @@ pub fn run(a: Args) -> CliResult {
                 imp.add(&labels, s.ts, s.value).map_err(|e| at(e.to_string()))?;
             }
         } else {
-            let (labels, s) = parse_csv_row(text).map_err(at)?;
+            let parsed = if format == Format::Csv { parse_csv_row(text) } else { parse_prometheus_line(text) };
+            let (labels, s) = parsed.map_err(at)?;
             imp.add(&labels, s.ts, s.value).map_err(|e| at(e.to_string()))?;
         }
         if lineno.is_multiple_of(1024) {
@@ -111,7 +119,7 @@ pub fn run(a: Args) -> CliResult {
     let secs = t0.elapsed().as_secs_f64();
     if a.json {
         let v = serde_json::json!({"series": series, "samples": samples, "lines": lineno, "seconds": secs,
-            "format": if json { "json" } else { "csv" }, "gzip": gzip});
+            "format": format_name(format), "gzip": gzip});
         println!("{v}");
     } else {
         println!(
@@ -123,6 +131,34 @@ pub fn run(a: Args) -> CliResult {
         );
     }
     Ok(())
+}
+
+/// The format of an input from its first bytes (see `Format::Auto`).
+fn detect(first: &[u8]) -> Format {
+    let text = String::from_utf8_lossy(first);
+    let start = text.trim_start();
+    if start.is_empty() {
+        return Format::Json;
+    }
+    let Some(rest) = start.strip_prefix('{') else {
+        let line = start.lines().next().unwrap_or("");
+        let prom = line.starts_with('#') || parse_prometheus_line(line).is_ok();
+        return if line.is_empty() || !prom { Format::Csv } else { Format::Prometheus };
+    };
+    // `{"metric":...` is JSON; `{host="a"} 1 1000` is a Prometheus line without a name.
+    if rest.trim_start().starts_with('"') || start.trim_end() == "{" {
+        Format::Json
+    } else {
+        Format::Prometheus
+    }
+}
+
+fn format_name(f: Format) -> &'static str {
+    match f {
+        Format::Json | Format::Auto => "json",
+        Format::Csv => "csv",
+        Format::Prometheus => "prometheus",
+    }
 }
 
 /// Resolves each series once and commits every `batch` samples.
@@ -151,5 +187,24 @@ impl Importer {
             self.app.commit()?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_the_format_from_the_first_bytes() {
+        let d = |s: &str| detect(s.as_bytes());
+        assert_eq!(d("{\"metric\":{}}\n"), Format::Json);
+        assert_eq!(d("  { \"metric\":{}}"), Format::Json);
+        assert_eq!(d(""), Format::Json);
+        assert_eq!(d("{host=\"a\"} 1 1000\n"), Format::Prometheus);
+        assert_eq!(d("up{a=\"b\"} NaN 5\n"), Format::Prometheus);
+        assert_eq!(d("up 1 5\n"), Format::Prometheus);
+        assert_eq!(d("# HELP up\nup 1 5\n"), Format::Prometheus);
+        assert_eq!(d("series,timestamp,value\n\"up{}\",1,2\n"), Format::Csv);
+        assert_eq!(d("up,1,2\n"), Format::Csv);
     }
 }
