@@ -256,3 +256,39 @@ fn export_without_match_includes_series_without_a_name_and_imports_back() {
     assert_eq!(got.len(), 2, "{got:?}");
     assert!(got.contains(&(nameless, 2)), "{got:?}");
 }
+
+#[test]
+fn stream_delivers_every_committed_sample_at_shutdown() {
+    let mut s = start();
+    let mut c = server_util::connect(s.addr);
+    c.write_all(b"GET /stream?match=tail_v HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1 << 16];
+    while !String::from_utf8_lossy(&seen).contains(": subscribed") {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "stream closed early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // Commit while the client reads nothing: the response and socket buffers fill,
+    // and the rest waits in the subscription's queue (40,000 samples fit in it).
+    let l = Labels::metric("tail_v", [("host", "a")]).unwrap();
+    let (batches, per) = (40i64, 1000i64);
+    for b in 0..batches {
+        let mut app = s.db.appender();
+        for k in 0..per {
+            app.append_labels(&l, b * per + k, 1.0).unwrap();
+        }
+        app.commit().unwrap();
+    }
+    s.begin_shutdown();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest);
+    seen.extend_from_slice(&rest);
+    let text = String::from_utf8_lossy(&seen);
+    let events = text.matches("data: {\"metric\"").count() as i64;
+    let dropped = text.matches("event: dropped").count();
+    assert_eq!((events, dropped), (batches * per, 0), "tail: {:?}", &text[text.len().saturating_sub(300)..]);
+    assert!(text.contains(&format!("\"timestamp\":{},", batches * per - 1)));
+    s.stop().unwrap();
+}
