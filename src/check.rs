@@ -82,7 +82,17 @@ impl Report {
 /// called before each listed segment is checked (for progress display).
 /// Fails only when `dir` is not a directory or not a Strata data directory
 /// (`Error::InvalidArgument`); everything else is a problem in the report.
-pub fn check_dir(dir: &Path, mut on_segment: impl FnMut(usize, usize, &str)) -> Result<Report> {
+pub fn check_dir(dir: &Path, on_segment: impl FnMut(usize, usize, &str)) -> Result<Report> {
+    check_dir_with(dir, on_segment, |_| {})
+}
+
+/// [`check_dir`], calling `before_wal_read` just before each WAL file is read (a seam
+/// for tests that remove a file between listing and reading, as a live `Db` does).
+fn check_dir_with(
+    dir: &Path,
+    mut on_segment: impl FnMut(usize, usize, &str),
+    mut before_wal_read: impl FnMut(&Path),
+) -> Result<Report> {
     if !dir.is_dir() {
         return Err(Error::InvalidArgument(format!("{} does not exist or is not a directory", dir.display())));
     }
@@ -96,7 +106,7 @@ pub fn check_dir(dir: &Path, mut on_segment: impl FnMut(usize, usize, &str)) -> 
         }
     }
     check_strays(&mut c, dir, &seg_dir, manifest.as_ref());
-    check_wal(&mut c, &dir.join("wal"), manifest.as_ref().map_or(0, |m| m.wal_floor));
+    check_wal(&mut c, dir, manifest.as_ref().map_or(0, |m| m.wal_floor), &mut before_wal_read);
     Ok(Report { manifest, problems: c.problems, counts: c.counts })
 }
 
@@ -107,6 +117,9 @@ struct Checker {
     /// Series id → labels, and back, from segments and WAL series records.
     ids: HashMap<u64, Labels>,
     by_labels: HashMap<Labels, u64>,
+    /// A WAL file was sealed away during the check: series it defined are now in a
+    /// segment this check did not read, so later samples may refer to them.
+    wal_vanished: bool,
 }
 
 impl Checker {
@@ -308,7 +321,9 @@ fn check_strays(c: &mut Checker, dir: &Path, seg_dir: &Path, m: Option<&Manifest
     }
 }
 
-fn check_wal(c: &mut Checker, wal_dir: &Path, floor: u64) {
+fn check_wal(c: &mut Checker, dir: &Path, floor: u64, before_read: &mut dyn FnMut(&Path)) {
+    let wal_dir = dir.join("wal");
+    let wal_dir = wal_dir.as_path();
     let files = match crate::wal::list_segments(wal_dir) {
         Ok(f) => f,
         Err(e) => return c.engine_error(wal_dir, e),
@@ -321,13 +336,15 @@ fn check_wal(c: &mut Checker, wal_dir: &Path, floor: u64) {
         }
     }
     for (i, (seq, path)) in live.iter().enumerate() {
-        check_wal_file(c, path, *seq, i + 1 == live.len());
+        before_read(path);
+        check_wal_file(c, dir, path, *seq, i + 1 == live.len());
     }
 }
 
-fn check_wal_file(c: &mut Checker, path: &Path, seq: u64, newest: bool) {
+fn check_wal_file(c: &mut Checker, dir: &Path, path: &Path, seq: u64, newest: bool) {
     let data = match fs::read(path) {
         Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return wal_vanished(c, dir, path, seq),
         Err(e) => return c.error(path, None, format!("cannot read: {e}")),
     };
     c.counts.wal_files += 1;
@@ -379,6 +396,84 @@ fn check_wal_file(c: &mut Checker, path: &Path, seq: u64, newest: bool) {
         }
     }
     if let Some((id, at, n)) = undefined {
-        c.error(path, Some(at), format!("{n} samples for series never defined (first: id {id})"));
+        let msg = format!("{n} samples for series never defined (first: id {id})");
+        if c.wal_vanished {
+            c.warn(path, Some(at), format!("{msg}; a WAL file was sealed during the check: re-run"));
+        } else {
+            c.error(path, Some(at), msg);
+        }
+    }
+}
+
+/// A WAL file listed a moment ago is gone. A live `Db` removes the files below a
+/// new WAL floor after a seal, so when the MANIFEST now puts the floor above this
+/// file its records are in a segment: a notice, as for a segment that vanishes.
+fn wal_vanished(c: &mut Checker, dir: &Path, path: &Path, seq: u64) {
+    let floor = Manifest::load(dir).ok().flatten().map(|m| m.wal_floor);
+    if floor.is_some_and(|f| f > seq) {
+        c.wal_vanished = true;
+        c.warn(path, None, "sealed into a segment and removed during the check (live database?): re-run");
+    } else {
+        c.error(path, None, "vanished during the check, and the MANIFEST's WAL floor does not cover it");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Db, Labels, Options, RetentionPolicy, SyncMode, TierDurations};
+
+    fn opts() -> Options {
+        let forever = RetentionPolicy::new(TierDurations::forever()).unwrap();
+        Options::default().sync(SyncMode::Never).background(false).retention(forever)
+    }
+
+    /// A directory whose data is only in the WAL, over two files.
+    fn wal_only() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..2 {
+            let db = Db::open(dir.path(), opts()).unwrap();
+            let mut app = db.appender();
+            let l = Labels::metric("chk", [("round", round.to_string())]).unwrap();
+            app.append_labels(&l, round, 1.0).unwrap();
+            app.commit().unwrap();
+            db.close().unwrap();
+        }
+        assert_eq!(crate::wal::list_segments(&dir.path().join("wal")).unwrap().len(), 2);
+        dir
+    }
+
+    #[test]
+    fn wal_files_sealed_away_mid_scan_are_a_notice() {
+        let dir = wal_only();
+        let mut sealed = false;
+        // A live Db seals between the listing and the first read, removing every listed file.
+        let r = check_dir_with(
+            dir.path(),
+            |_, _, _| {},
+            |_| {
+                if !std::mem::replace(&mut sealed, true) {
+                    let db = Db::open(dir.path(), opts()).unwrap();
+                    db.flush().unwrap();
+                    db.close().unwrap();
+                }
+            },
+        )
+        .unwrap();
+        assert_eq!(r.errors(), 0, "{:?}", r.problems);
+        assert_eq!(r.warnings(), 2, "{:?}", r.problems);
+        assert!(r.problems.iter().all(|p| p.message.contains("sealed into a segment")), "{:?}", r.problems);
+        // A clean re-run sees the segment.
+        let again = check_dir(dir.path(), |_, _, _| {}).unwrap();
+        assert_eq!((again.errors(), again.warnings()), (0, 0), "{:?}", again.problems);
+        assert_eq!(again.counts.samples, 2);
+    }
+
+    #[test]
+    fn a_wal_file_lost_without_a_seal_is_an_error() {
+        let dir = wal_only();
+        let r = check_dir_with(dir.path(), |_, _, _| {}, |p| drop(fs::remove_file(p))).unwrap();
+        assert_eq!(r.errors(), 2, "{:?}", r.problems);
+        assert!(r.problems[0].message.contains("does not cover it"), "{:?}", r.problems);
     }
 }

@@ -147,3 +147,81 @@ fn import_reports_the_bad_line() {
         fails(&["import", "--data", d.to_str().unwrap(), "/nonexistent.json"]).contains("opening /nonexistent.json")
     );
 }
+
+/// Every series, named or not, through the whole range of `Querier::select_all`.
+fn read_everything(dir: &Path) -> Data {
+    let db = Db::open(dir, cli_support::keep_all().background(false)).unwrap();
+    let q = db.querier(i64::MIN..i64::MAX);
+    let mut out = Data::new();
+    for s in q.select_all().unwrap() {
+        let (l, it) = s.unwrap();
+        out.insert(l, it.map(|s| (s.ts, s.value.to_bits())).collect());
+    }
+    out
+}
+
+#[test]
+fn series_without_a_metric_name_round_trip_in_every_format() {
+    let _serial = cli_support::serial();
+    let src = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open(src.path(), cli_support::keep_all().background(false)).unwrap();
+        let mut app = db.appender();
+        let nameless = [
+            Labels::from_pairs([("host", "a")]).unwrap(),
+            Labels::from_pairs([("host", "b} 1 2"), ("zone", "q\"x")]).unwrap(),
+        ];
+        for (k, l) in nameless.iter().enumerate() {
+            for t in 0..50i64 {
+                let v = if t == 3 { f64::NEG_INFINITY } else { t as f64 * 0.5 - k as f64 };
+                app.append_labels(l, 1_600_000_000_000 + t * 1000, v).unwrap();
+            }
+        }
+        for h in ["a", "b", "c"] {
+            app.append_labels(&Labels::metric("named", [("host", h)]).unwrap(), 1_600_000_000_000, 1.0).unwrap();
+        }
+        app.commit().unwrap();
+        db.flush().unwrap();
+        db.close().unwrap();
+    }
+    let s = src.path().to_str().unwrap();
+    let want = read_everything(src.path());
+    assert_eq!(want.len(), 5);
+    let stats = json(&ok(&["stats", "--data", s, "--json"]));
+    assert_eq!(stats["series"].as_u64(), Some(5), "{stats}");
+    let work = tempfile::tempdir().unwrap();
+    for (format, file) in [("json", "n.json"), ("csv", "n.csv"), ("prometheus", "n.prom"), ("prometheus", "n.prom.gz")]
+    {
+        let path = work.path().join(file);
+        let p = path.to_str().unwrap();
+        let r = json(&ok(&["export", "--data", s, "--format", format, "-o", p, "--json"]));
+        assert_eq!((r["series"].as_u64(), r["samples"].as_u64()), (Some(5), Some(103)), "{file}: {r}");
+        if format == "prometheus" && !file.ends_with(".gz") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(text.starts_with("{host=\"a\"} 0.0 1600000000000\n"), "{text}");
+        }
+        let dest = work.path().join(format!("db-{file}"));
+        let r = json(&ok(&["import", "--data", dest.to_str().unwrap(), p, "--json"]));
+        assert_eq!((r["series"].as_u64(), r["samples"].as_u64()), (Some(5), Some(103)), "{file}: {r}");
+        assert_eq!(r["format"].as_str(), Some(format), "{file}: detected format");
+        assert_eq!(read_everything(&dest), want, "{file}: data differs after the round trip");
+    }
+}
+
+#[test]
+fn an_export_that_finds_nothing_says_what_lies_outside_the_range() {
+    let _serial = cli_support::serial();
+    let src = fixture();
+    let s = src.path().to_str().unwrap();
+    let out = cli_support::strata(&["export", "--data", s, "--start", "1800000000000", "-o", "/dev/null"]);
+    assert!(out.status.success());
+    let err = cli_support::stderr(&out);
+    assert!(
+        err.contains("no samples in 2027-01-15T08:00:00.000Z")
+            && err.contains("the selected 20 series hold 6,000 samples outside it, from 2023-11-14T22:13:20.000Z to"),
+        "{err}"
+    );
+    let out = cli_support::strata(&["export", "--data", s, "--match", "nothing_here", "-o", "/dev/null"]);
+    let err = cli_support::stderr(&out);
+    assert!(err.contains("the selection matches no readable series (the database holds 20 series"), "{err}");
+}

@@ -125,9 +125,6 @@ fn export_csv_prometheus_and_gzip() {
 #[test]
 fn export_errors() {
     let s = start();
-    let r = s.get("/export");
-    assert_eq!(r.status, 400);
-    assert!(r.error().contains("missing query parameter match"));
     let r = s.get("/export?match=cpu%7Bhost%3D%7D");
     assert_eq!(r.status, 400);
     assert_eq!(r.error(), "match: invalid selector at byte 9: expected a quoted string");
@@ -227,4 +224,72 @@ fn stream_ends_at_shutdown() {
     assert!(started.elapsed() < Duration::from_secs(5), "shutdown waited {:?}", started.elapsed());
     let mut rest = Vec::new();
     let _ = c.read_to_end(&mut rest);
+}
+
+#[test]
+fn export_without_match_includes_series_without_a_name_and_imports_back() {
+    let s = start();
+    let mut app = s.db.appender();
+    let nameless = Labels::from_pairs([("host", "a")]).unwrap();
+    app.append_labels(&nameless, 1000, 1.5).unwrap();
+    app.append_labels(&nameless, 2000, f64::NAN).unwrap();
+    app.append_labels(&Labels::metric("named", [("host", "a")]).unwrap(), 1000, 2.0).unwrap();
+    app.commit().unwrap();
+
+    let r = s.get("/export");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(
+        text.contains("{\"metric\":{\"host\":\"a\"},\"values\":[1.5,\"NaN\"],\"timestamps\":[1000,2000]}"),
+        "{text}"
+    );
+    let prom = s.get("/export?format=prometheus").text();
+    assert!(prom.contains("{host=\"a\"} 1.5 1000\n"), "{prom}");
+    assert!(prom.contains("named{host=\"a\"} 2.0 1000\n"), "{prom}");
+    assert_eq!(s.get("/export?match=").status, 400, "an empty selector is still refused");
+
+    let other = start();
+    assert_eq!(other.post("/import", text.as_bytes()).status, 204);
+    let q = other.db.querier(i64::MIN..i64::MAX);
+    let got: Vec<(Labels, usize)> =
+        q.select_all().unwrap().map(|x| x.unwrap()).map(|(l, it)| (l, it.count())).collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got.contains(&(nameless, 2)), "{got:?}");
+}
+
+#[test]
+fn stream_delivers_every_committed_sample_at_shutdown() {
+    let mut s = start();
+    let mut c = server_util::connect(s.addr);
+    c.write_all(b"GET /stream?match=tail_v HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1 << 16];
+    while !String::from_utf8_lossy(&seen).contains(": subscribed") {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "stream closed early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // Commit while the client reads nothing: the response and socket buffers fill,
+    // and the rest waits in the subscription's queue (40,000 samples fit in it).
+    let l = Labels::metric("tail_v", [("host", "a")]).unwrap();
+    let (batches, per) = (40i64, 1000i64);
+    for b in 0..batches {
+        let mut app = s.db.appender();
+        for k in 0..per {
+            app.append_labels(&l, b * per + k, 1.0).unwrap();
+        }
+        app.commit().unwrap();
+    }
+    s.begin_shutdown();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest);
+    seen.extend_from_slice(&rest);
+    let text = String::from_utf8_lossy(&seen);
+    let events = text.matches("data: {\"metric\"").count() as i64;
+    let dropped = text.matches("event: dropped").count();
+    assert_eq!((events, dropped), (batches * per, 0), "tail: {:?}", &text[text.len().saturating_sub(300)..]);
+    assert!(text.contains(&format!("\"timestamp\":{},", batches * per - 1)));
+    s.stop().unwrap();
 }

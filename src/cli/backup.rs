@@ -10,9 +10,10 @@ use super::{fail, human, CliResult, DataDir};
 /// Make a consistent snapshot of a data directory (hard links + copied WAL).
 #[derive(clap::Args, Debug)]
 #[command(
-    long_about = "Make a consistent snapshot of a data directory in DEST: the head is flushed into a \
-        segment, every segment in the MANIFEST is hard-linked (copied if DEST is on another file \
-        system), the WAL files still needed are copied, and the MANIFEST is written last, all fsynced. \
+    long_about = "Make a consistent snapshot of a data directory in DEST: the WAL is made durable (the \
+        head is not sealed; its samples travel in the copied WAL files), every segment in the MANIFEST \
+        is hard-linked (copied if DEST is on another file system), the WAL files still needed are \
+        copied, and the MANIFEST is written last, all fsynced. \
         `strata stats --data DEST` then shows every sample acknowledged before the backup started. \
         Writers are not blocked. A running server holds its directory's lock: back it up with \
         --url, which asks the server to write the snapshot under its --backup-dir.",

@@ -22,7 +22,7 @@ pub enum Format {
     Json,
     /// series,timestamp,value rows
     Csv,
-    /// Prometheus text exposition lines with timestamps (not importable)
+    /// Prometheus text exposition lines with timestamps (`strata import` reads them back)
     Prometheus,
 }
 
@@ -39,7 +39,7 @@ pub enum Format {
 pub struct Args {
     #[command(flatten)]
     data: DataDir,
-    /// Series to export; repeat for a union. Default: every series with a metric name.
+    /// Series to export; repeat for a union. Default: every series, with or without a metric name.
     #[arg(long = "match", value_name = "SELECTOR")]
     matches: Vec<String>,
     #[arg(long, value_enum, default_value = "json")]
@@ -69,7 +69,8 @@ pub fn run(a: Args) -> CliResult {
     if start > end {
         return fail(format!("--start ({}) is after --end ({})", times::format_ts(start), times::format_ts(end)));
     }
-    let selectors = selectors(&a.matches)?;
+    let selectors = a.matches.iter().map(|m| parse_selector(m).map_err(|e| CliError::new(e.to_string())));
+    let selectors = selectors.collect::<CliResult<Vec<Vec<Matcher>>>>()?;
     let db = open_existing(&a.data.data)?;
 
     let gzip = a.gzip || a.output.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e == "gz"));
@@ -87,13 +88,19 @@ pub fn run(a: Args) -> CliResult {
     let pb = progress_bar(None, a.json || a.output.is_none());
     let q = db.querier(start..end.saturating_add(1));
     let mut seen: HashSet<Labels> = HashSet::new();
-    let (mut series, mut samples, mut skipped) = (0u64, 0u64, 0u64);
+    let (mut series, mut samples, mut nan_payloads) = (0u64, 0u64, 0u64);
     let mut buf = String::with_capacity(1 << 20);
     if a.format == Format::Csv {
         buf.push_str(CSV_HEADER);
     }
-    for matchers in &selectors {
-        for item in q.select(matchers)? {
+    // No --match: every series, including those without a metric name.
+    let sets = if selectors.is_empty() {
+        vec![q.select_all()?]
+    } else {
+        selectors.iter().map(|m| q.select(m)).collect::<strata::Result<Vec<_>>>()?
+    };
+    for set in sets {
+        for item in set {
             let (labels, iter) = item?;
             // A series matched by two selectors is written once.
             if selectors.len() > 1 && !seen.insert(labels.clone()) {
@@ -103,12 +110,7 @@ pub fn run(a: Args) -> CliResult {
             match a.format {
                 Format::Json => write_json_lines(&mut buf, &labels, &s),
                 Format::Csv => write_csv_rows(&mut buf, &labels, &s),
-                Format::Prometheus => {
-                    if !write_prometheus(&mut buf, &labels, &s) {
-                        skipped += 1;
-                        continue;
-                    }
-                }
+                Format::Prometheus => nan_payloads += write_prometheus(&mut buf, &labels, &s),
             }
             series += 1;
             samples += s.len() as u64;
@@ -131,8 +133,8 @@ pub fn run(a: Args) -> CliResult {
     let secs = t0.elapsed().as_secs_f64();
     let dest = a.output.as_ref().map_or("stdout".to_string(), |p| p.display().to_string());
     let summary = if a.json {
-        serde_json::json!({"series": series, "samples": samples, "skipped_series": skipped, "output": dest,
-            "gzip": gzip, "seconds": secs})
+        serde_json::json!({"series": series, "samples": samples, "skipped_series": 0, "output": dest,
+            "gzip": gzip, "seconds": secs, "nan_payloads_lost": nan_payloads})
         .to_string()
     } else {
         let mut s = format!(
@@ -140,11 +142,17 @@ pub fn run(a: Args) -> CliResult {
             human::count(series),
             human::count(samples)
         );
-        if skipped > 0 {
-            s.push_str(&format!(" ({skipped} series without a metric name skipped: Prometheus text needs one)"));
+        if nan_payloads > 0 {
+            s.push_str(&format!(
+                " ({nan_payloads} NaN values with a payload, such as stale markers, written as plain NaN: \
+                 Prometheus text has no spelling for them; JSON and CSV keep them)"
+            ));
         }
         s
     };
+    if samples == 0 {
+        eprintln!("{}", nothing_found(&db, &selectors, start, end)?);
+    }
     // The summary goes to stdout only when the data does not.
     if a.output.is_some() {
         println!("{summary}");
@@ -154,13 +162,49 @@ pub fn run(a: Args) -> CliResult {
     Ok(())
 }
 
-/// Parsed `--match` selectors; every series with a metric name when none are given.
-fn selectors(matches: &[String]) -> CliResult<Vec<Vec<Matcher>>> {
-    if matches.is_empty() {
-        let all = Matcher::regex(strata::METRIC_NAME, ".+")?;
-        return Ok(vec![vec![all]]);
+/// Why an export wrote nothing: what the selection holds outside the range, or
+/// that it matches nothing stored.
+fn nothing_found(db: &strata::Db, selectors: &[Vec<Matcher>], start: i64, end: i64) -> CliResult<String> {
+    let range = format!("{} .. {}", times::format_ts(start), times::format_ts(end));
+    let q = db.querier(i64::MIN..i64::MAX);
+    let sets = if selectors.is_empty() {
+        vec![q.select_all()?]
+    } else {
+        selectors.iter().map(|m| q.select(m)).collect::<strata::Result<Vec<_>>>()?
+    };
+    let mut seen: HashSet<Labels> = HashSet::new();
+    let (mut series, mut outside, mut span) = (0u64, 0u64, None::<(i64, i64)>);
+    for set in sets {
+        for item in set {
+            let (labels, iter) = item?;
+            if !seen.insert(labels) {
+                continue;
+            }
+            series += 1;
+            for s in iter {
+                outside += 1;
+                span = Some(span.map_or((s.ts, s.ts), |(a, b)| (a.min(s.ts), b.max(s.ts))));
+            }
+        }
     }
-    matches.iter().map(|m| parse_selector(m).map_err(|e| CliError::new(e.to_string()))).collect()
+    Ok(match span {
+        Some((a, b)) => format!(
+            "no samples in {range}: the selected {} series hold {} samples outside it, from {} to {}",
+            human::count(series),
+            human::count(outside),
+            times::format_ts(a),
+            times::format_ts(b)
+        ),
+        None => {
+            let st = db.stats()?;
+            format!(
+                "no samples in {range}: the selection matches no readable series (the database holds {} series, \
+                 {} samples)",
+                human::count(st.series),
+                human::count(st.samples())
+            )
+        }
+    })
 }
 
 /// Writes and clears `buf`; false when the reader closed the pipe.

@@ -4,7 +4,10 @@
 //! - JSON lines: `{"metric":{labels},"values":[...],"timestamps":[...]}` per series
 //!   (a long series may span several lines);
 //! - CSV: header `series,timestamp,value`, then `"name{a=""x""}",1700000000000,1.5`;
-//! - Prometheus text (export only): `name{a="x"} 1.5 1700000000000`.
+//! - Prometheus text: `name{a="x"} 1.5 1700000000000`; a series without a metric
+//!   name is written `{a="x"} 1.5 1700000000000`, and a name that the text format's
+//!   grammar does not allow as `{__name__="a-b",a="x"} ...`, both of which
+//!   `strata import` reads back.
 //!
 //! Values are written as the shortest decimal that parses back to the same f64
 //! (ryu). Non-finite values are strings: `"NaN"`, `"+Inf"`, `"-Inf"`, and a NaN
@@ -19,7 +22,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use strata::{Labels, Sample};
 
-use super::selector::{parse_series, write_series};
+use super::selector::{escape_into, parse_series, write_series};
 
 /// Most samples written on one JSON line; longer series continue on the next.
 pub const JSON_LINE_MAX_SAMPLES: usize = 10_000;
@@ -223,28 +226,92 @@ pub fn parse_csv_row(line: &str) -> Result<(Labels, Sample), String> {
     Ok((labels, Sample::new(ts, parse_value(value)?)))
 }
 
-/// Appends Prometheus text lines. Returns false (writing nothing) for a series
-/// without a metric name, which that format cannot express.
-pub fn write_prometheus(out: &mut String, labels: &Labels, samples: &[Sample]) -> bool {
-    if labels.metric_name().is_none() {
-        return false;
-    }
+/// Appends Prometheus text lines. Returns how many NaN values had a payload
+/// (such as Prometheus' stale marker): this format has no spelling for one, so
+/// they are written as plain `NaN`.
+pub fn write_prometheus(out: &mut String, labels: &Labels, samples: &[Sample]) -> u64 {
     let mut series = String::new();
-    write_series(&mut series, labels);
-    if labels.len() == 1 {
-        series.truncate(series.len() - 2); // `name{}` → `name`
+    match labels.metric_name() {
+        Some(name) if is_text_metric_name(name) => {
+            write_series(&mut series, labels);
+            if labels.len() == 1 {
+                series.truncate(series.len() - 2); // `name{}` → `name`
+            }
+        }
+        // No name, or one the grammar cannot hold bare: every label inside the braces.
+        _ => {
+            series.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    series.push(',');
+                }
+                series.push_str(k);
+                series.push_str("=\"");
+                escape_into(&mut series, v);
+                series.push('"');
+            }
+            series.push('}');
+        }
     }
+    let mut payloads = 0;
     for s in samples {
         out.push_str(&series);
         out.push(' ');
         if s.value.is_nan() {
+            payloads += u64::from(s.value.to_bits() != f64::NAN.to_bits());
             out.push_str("NaN");
         } else {
             write_value(out, s.value);
         }
         let _ = writeln!(out, " {}", s.ts);
     }
-    true
+    payloads
+}
+
+/// `[a-zA-Z_:][a-zA-Z0-9_:]*`, the metric names Prometheus text writes bare.
+fn is_text_metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+/// Parses one Prometheus text sample line, `series value timestamp`, where the
+/// series is `name`, `name{...}` or `{...}` (as [`write_prometheus`] writes it).
+/// The timestamp (epoch milliseconds) is required: an import needs one.
+pub fn parse_prometheus_line(line: &str) -> Result<(Labels, Sample), String> {
+    let line = line.trim();
+    let series_end = series_end(line)?;
+    let labels = parse_series(&line[..series_end])?;
+    let mut rest = line[series_end..].split_whitespace();
+    let value = rest.next().ok_or("expected a value after the series")?;
+    let ts = rest.next().ok_or("expected a timestamp (epoch milliseconds) after the value")?;
+    if let Some(extra) = rest.next() {
+        return Err(format!("unexpected {extra:?} after the timestamp"));
+    }
+    let ts: i64 = ts.parse().map_err(|_| format!("invalid timestamp {ts:?} (expected epoch milliseconds)"))?;
+    Ok((labels, Sample::new(ts, parse_value(value)?)))
+}
+
+/// Byte offset just past the series of a Prometheus text line: after the `}`
+/// that closes its labels (quotes and escapes respected), or at the first space.
+fn series_end(line: &str) -> Result<usize, String> {
+    let Some(open) = line.find(|c: char| c == '{' || c.is_whitespace()) else {
+        return Err("expected a series, a value and a timestamp separated by spaces".into());
+    };
+    if !line[open..].starts_with('{') {
+        return Ok(open);
+    }
+    let (mut quoted, mut escaped) = (false, false);
+    for (i, c) in line[open..].char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '}' if !quoted => return Ok(open + i + 1),
+            _ => {}
+        }
+    }
+    Err("unterminated '{' in the series".into())
 }
 
 #[cfg(test)]
@@ -325,11 +392,37 @@ mod tests {
     fn prometheus_text() {
         let mut out = String::new();
         let l = Labels::from_pairs([("__name__", "up")]).unwrap();
-        assert!(write_prometheus(&mut out, &l, &[Sample::new(1, f64::from_bits(STALE)), Sample::new(2, -1.0)]));
+        assert_eq!(write_prometheus(&mut out, &l, &[Sample::new(1, f64::from_bits(STALE)), Sample::new(2, -1.0)]), 1);
         assert_eq!(out, "up NaN 1\nup -1.0 2\n");
         out.clear();
-        assert!(write_prometheus(&mut out, &labels(), &[Sample::new(3, f64::INFINITY)]));
+        assert_eq!(write_prometheus(&mut out, &labels(), &[Sample::new(3, f64::INFINITY)]), 0);
         assert_eq!(out, "m{q=\"a\\\"b,c\\\\d\\ne\u{1}é\"} +Inf 3\n");
-        assert!(!write_prometheus(&mut out, &Labels::from_pairs([("job", "x")]).unwrap(), &[]));
+        out.clear();
+        write_prometheus(&mut out, &Labels::from_pairs([("job", "x")]).unwrap(), &[Sample::new(4, 1.0)]);
+        assert_eq!(out, "{job=\"x\"} 1.0 4\n");
+    }
+
+    #[test]
+    fn prometheus_text_round_trips_with_and_without_names() {
+        let mut series = vec![
+            labels(),
+            Labels::from_pairs([("__name__", "up")]).unwrap(),
+            Labels::from_pairs([("host", "a"), ("q", "x} 1 2")]).unwrap(),
+        ];
+        // A metric name outside the text grammar goes inside the braces (when labels allow one).
+        series.extend(Labels::from_pairs([("__name__", "cpu-load.1"), ("k", "v")]));
+        let samples = [Sample::new(-5, 1.5), Sample::new(7, f64::NEG_INFINITY), Sample::new(9, -0.0)];
+        for l in &series {
+            let mut out = String::new();
+            write_prometheus(&mut out, l, &samples);
+            let back: Vec<(Labels, Sample)> = out.lines().map(|x| parse_prometheus_line(x).unwrap()).collect();
+            assert!(back.iter().all(|(b, _)| b == l), "{out}");
+            assert_eq!(back.into_iter().map(|(_, s)| s).collect::<Vec<_>>(), samples, "{out}");
+        }
+        assert!(parse_prometheus_line("up 1").unwrap_err().contains("timestamp"));
+        assert!(parse_prometheus_line("up 1 2 3").is_err());
+        assert!(parse_prometheus_line("up{a=\"b\" 1 2").unwrap_err().contains("unterminated"));
+        assert!(parse_prometheus_line("up x 2").is_err());
+        assert!(parse_prometheus_line("up,1,2").is_err(), "a CSV row is not Prometheus text");
     }
 }

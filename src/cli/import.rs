@@ -1,8 +1,8 @@
-//! `strata import`: JSON lines or CSV (as `strata export` writes them), plain or
-//! gzip, streamed line by line into the database in batches. A row that cannot be
-//! read, or that the engine refuses (older than retention, invalid labels, ...), is
-//! refused alone: every other row is stored, and the refused ones are counted and
-//! named by line number before the command fails.
+//! `strata import`: JSON lines, CSV or Prometheus text (as `strata export` writes
+//! them), plain or gzip, streamed line by line into the database in batches. A row
+//! that cannot be read, or that the engine refuses (older than retention, invalid
+//! labels, ...), is refused alone: every other row is stored, and the refused ones
+//! are counted and named by line number before the command fails.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -13,24 +13,27 @@ use std::time::Instant;
 use clap::ValueEnum;
 use strata::{Db, Labels, SeriesRef};
 
-use super::formats::{parse_csv_row, parse_json_line, CSV_HEADER};
+use super::formats::{parse_csv_row, parse_json_line, parse_prometheus_line, CSV_HEADER};
 use super::{human, io_err, progress_bar, CliError, CliResult, DataDir};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// JSON lines if the first character is '{', CSV otherwise
+    /// JSON lines if the input starts with '{"', Prometheus text if its first line is a
+    /// comment or a `series value timestamp` sample line, CSV otherwise
     Auto,
     Json,
     Csv,
+    /// Prometheus text with timestamps, as `strata export --format prometheus` writes it
+    Prometheus,
 }
 
-/// Import JSON lines or CSV written by `strata export`.
+/// Import JSON lines, CSV or Prometheus text written by `strata export`.
 #[derive(clap::Args, Debug)]
 #[command(
-    long_about = "Import JSON lines or CSV as written by `strata export` (gzip is detected by its magic \
-        bytes), creating the data directory if needed. Samples are committed in batches. A line that \
-        cannot be read, or a sample the database refuses (e.g. older than retention allows), is \
-        refused alone and the rest is imported; the refused ones are counted and the first few \
+    long_about = "Import JSON lines, CSV or Prometheus text (with timestamps) as written by `strata export` \
+        (gzip is detected by its magic bytes), creating the data directory if needed. Samples are committed \
+        in batches. A line that cannot be read, or a sample the database refuses (e.g. older than retention \
+        allows), is refused alone and the rest is imported; the refused ones are counted and the first few \
         named by line number, and the command then exits non-zero.",
     after_help = "Examples:\n  strata import --data ./restored cpu.json\n  strata import --data ./restored all.csv.gz\n  \
         zcat dump.json.gz | strata import --data ./restored -"
@@ -68,10 +71,9 @@ pub fn run(a: Args) -> CliResult {
         Box::new(reader)
     };
     let first = lines.fill_buf().map_err(io_err("reading the input"))?;
-    let json = match a.format {
-        Format::Json => true,
-        Format::Csv => false,
-        Format::Auto => first.iter().find(|b| !b.is_ascii_whitespace()).is_none_or(|&b| b == b'{'),
+    let format = match a.format {
+        Format::Auto => detect(first),
+        f => f,
     };
 
     let db = Db::open(&a.data.data, super::options_for(&a.data.data)?)?;
@@ -91,12 +93,18 @@ pub fn run(a: Args) -> CliResult {
         lineno += 1;
         read += n as u64;
         let text = line.trim_end_matches(['\n', '\r']);
-        if text.trim().is_empty() || (!json && lineno == 1 && line == CSV_HEADER) {
+        if text.trim().is_empty() || (format == Format::Csv && lineno == 1 && line == CSV_HEADER) {
+            continue;
+        }
+        if format == Format::Prometheus && text.trim_start().starts_with('#') {
             continue;
         }
         let at = |e: String| CliError::new(format!("{} line {lineno}: {e}", a.input.display()));
-        let parsed =
-            if json { parse_json_line(text) } else { parse_csv_row(text).map(|(labels, s)| (labels, vec![s])) };
+        let parsed = match format {
+            Format::Json => parse_json_line(text),
+            Format::Prometheus => parse_prometheus_line(text).map(|(labels, s)| (labels, vec![s])),
+            _ => parse_csv_row(text).map(|(labels, s)| (labels, vec![s])),
+        };
         match parsed {
             Ok((labels, samples)) => {
                 for s in samples {
@@ -124,7 +132,7 @@ pub fn run(a: Args) -> CliResult {
         let first: Vec<_> =
             refused.first.iter().map(|(line, why)| serde_json::json!({"line": line, "reason": why})).collect();
         let v = serde_json::json!({"series": series, "samples": samples, "lines": lineno, "seconds": secs,
-            "format": if json { "json" } else { "csv" }, "gzip": gzip, "refused": refused.count,
+            "format": format_name(format), "gzip": gzip, "refused": refused.count,
             "refused_rows": first});
         println!("{v}");
     } else {
@@ -175,6 +183,34 @@ impl Refused {
     }
 }
 
+/// The format of an input from its first bytes (see `Format::Auto`).
+fn detect(first: &[u8]) -> Format {
+    let text = String::from_utf8_lossy(first);
+    let start = text.trim_start();
+    if start.is_empty() {
+        return Format::Json;
+    }
+    let Some(rest) = start.strip_prefix('{') else {
+        let line = start.lines().next().unwrap_or("");
+        let prom = line.starts_with('#') || parse_prometheus_line(line).is_ok();
+        return if line.is_empty() || !prom { Format::Csv } else { Format::Prometheus };
+    };
+    // `{"metric":...` is JSON; `{host="a"} 1 1000` is a Prometheus line without a name.
+    if rest.trim_start().starts_with('"') || start.trim_end() == "{" {
+        Format::Json
+    } else {
+        Format::Prometheus
+    }
+}
+
+fn format_name(f: Format) -> &'static str {
+    match f {
+        Format::Json | Format::Auto => "json",
+        Format::Csv => "csv",
+        Format::Prometheus => "prometheus",
+    }
+}
+
 /// Resolves each series once and commits every `batch` samples.
 struct Importer {
     app: strata::Appender,
@@ -201,5 +237,24 @@ impl Importer {
             self.app.commit()?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_the_format_from_the_first_bytes() {
+        let d = |s: &str| detect(s.as_bytes());
+        assert_eq!(d("{\"metric\":{}}\n"), Format::Json);
+        assert_eq!(d("  { \"metric\":{}}"), Format::Json);
+        assert_eq!(d(""), Format::Json);
+        assert_eq!(d("{host=\"a\"} 1 1000\n"), Format::Prometheus);
+        assert_eq!(d("up{a=\"b\"} NaN 5\n"), Format::Prometheus);
+        assert_eq!(d("up 1 5\n"), Format::Prometheus);
+        assert_eq!(d("# HELP up\nup 1 5\n"), Format::Prometheus);
+        assert_eq!(d("series,timestamp,value\n\"up{}\",1,2\n"), Format::Csv);
+        assert_eq!(d("up,1,2\n"), Format::Csv);
     }
 }

@@ -291,7 +291,8 @@ impl Db {
         report.wal_truncated_bytes = replay.truncated_bytes;
         report.wal_truncated_file = replay.truncated_file;
 
-        let next_seq = wal::list_segments(&wal_dir)?.last().map(|(s, _)| s + 1).unwrap_or(manifest.wal_floor).max(1);
+        // Empty files left by earlier opens are reused rather than piling up.
+        let next_seq = wal::reuse_empty_tail(&wal_dir, manifest.wal_floor)?;
         let wal =
             WalWriter::open(&wal_dir, next_seq, WalOptions { sync: opts.sync, segment_size: opts.wal_segment_size })?;
         manifest.next_series_id = index.next_id();

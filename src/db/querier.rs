@@ -39,6 +39,16 @@ impl Querier {
         Ok(SeriesSet { q: self, ids: ids.into_iter() })
     }
 
+    /// Every series, with or without a metric name, each with its samples in the
+    /// range (an export of everything). `select` needs a matcher that does not match
+    /// the empty value; this is the explicit way to ask for all.
+    pub fn select_all(&self) -> Result<SeriesSet<'_>> {
+        if self.start > self.end {
+            return Err(Error::InvalidTimeRange { start: self.start, end: self.end });
+        }
+        Ok(SeriesSet { q: self, ids: self.inner.index.all_ids().into_iter() })
+    }
+
     /// Samples of one series id in the range, merged across sources; expired ones hidden.
     pub(crate) fn read_series(&self, id: u64) -> Result<Vec<Sample>> {
         let from = self.start.max(self.inner.retained_from(id, 0, now_ms()));

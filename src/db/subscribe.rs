@@ -162,6 +162,17 @@ impl Subscription {
         Ok(b)
     }
 
+    /// Empties the queue, counting what it held as dropped: for a reader that has to
+    /// stop before it can deliver the rest. Returns how many samples.
+    pub fn discard_pending(&self) -> u64 {
+        let mut n = 0;
+        while let Ok(b) = self.try_recv() {
+            n += b.len() as u64;
+        }
+        self.dropped.fetch_add(n, Ordering::Relaxed);
+        n
+    }
+
     /// Samples dropped so far because this subscriber fell behind.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
@@ -218,6 +229,19 @@ mod tests {
         assert_eq!(sub.try_recv().unwrap().len(), QUEUE_SAMPLES);
         reg.publish(&index, &[ws(a, -3, 0.0)]);
         assert_eq!(sub.try_recv().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn discarded_samples_count_as_dropped() {
+        let (reg, index, a, _) = setup();
+        let sub = reg.subscribe(vec![Matcher::eq("host", "a")]);
+        reg.publish(&index, &[ws(a, 1, 0.0), ws(a, 2, 0.0)]);
+        reg.publish(&index, &[ws(a, 3, 0.0)]);
+        assert_eq!(sub.discard_pending(), 3);
+        assert_eq!(sub.dropped(), 3);
+        assert!(sub.try_recv().is_err());
+        reg.publish(&index, &[ws(a, 4, 0.0)]);
+        assert_eq!(sub.try_recv().unwrap().len(), 1, "the queue accepts again");
     }
 
     #[test]

@@ -58,6 +58,12 @@ impl Writers {
         .map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))?
     }
 
+    /// Writes started and not yet finished (a finished one has published its samples
+    /// to the live streams).
+    pub fn busy(&self) -> usize {
+        self.busy.load(Ordering::Acquire)
+    }
+
     /// Waits, up to `within`, until no write is running: one whose request was
     /// dropped at the shutdown timeout keeps committing on its thread.
     pub async fn drain(&self, within: Duration) {

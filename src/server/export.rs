@@ -1,13 +1,15 @@
 //! `GET /export?match=<selector>&start=&end=&format=json|csv|prometheus`: every
 //! sample of the selected series, streamed series by series from one snapshot
 //! (never the whole result in memory), gzip-compressed when the client accepts it.
+//! Without `match`, every series is exported, including those without a metric name.
 //!
 //! Formats (values as in `values`: shortest round-trip numbers; NaN and ±Inf spelled out):
 //! - `json` (default): JSON lines as VictoriaMetrics writes them, one series per line:
 //!   `{"metric":{"__name__":"cpu","host":"a"},"values":[1.5,"NaN"],"timestamps":[1000,2000]}`;
 //!   `POST /import` reads it back bit for bit.
 //! - `csv`: header `metric,labels,timestamp,value`, labels as `host="a",region="b"`.
-//! - `prometheus`: text exposition, `cpu{host="a"} 1.5 1000` per sample.
+//! - `prometheus`: text exposition, `cpu{host="a"} 1.5 1000` per sample; a series
+//!   without a name is written `{host="a"} 1.5 1000`.
 
 use std::collections::HashSet;
 use std::fmt::Write;
@@ -36,7 +38,8 @@ enum Format {
 pub(crate) async fn export(State(st): State<Shared>, RawQuery(q): RawQuery, headers: HeaderMap) -> ApiResult {
     let started = Instant::now();
     let p = Params::parse(q.as_deref())?;
-    let selectors = selectors(&p)?;
+    // No `match` at all exports everything; an empty `match=` is still an error.
+    let selectors = if p.all("match").next().is_none() { Vec::new() } else { selectors(&p)? };
     let range = inclusive_range(p.time("start")?, p.time("end")?)?;
     let format = match p.get("format").unwrap_or("json") {
         "" | "json" | "jsonl" => Format::Json,
@@ -104,8 +107,10 @@ fn produce(st: &Shared, selectors: &[Vec<Matcher>], range: std::ops::Range<i64>,
     let q = st.db.querier(range);
     // With several selectors a series may match more than one; send it once.
     let mut seen: HashSet<Labels> = HashSet::new();
-    for sel in selectors {
-        let set = match q.select(sel) {
+    let picks: Vec<Option<&Vec<Matcher>>> =
+        if selectors.is_empty() { vec![None] } else { selectors.iter().map(Some).collect() };
+    for sel in picks {
+        let set = match sel.map_or_else(|| q.select_all(), |m| q.select(m)) {
             Ok(s) => s,
             Err(e) => {
                 sink.fail(std::io::Error::other(e.to_string()));

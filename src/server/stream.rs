@@ -6,7 +6,13 @@
 //! that has the headers sees every later commit. A subscriber that falls behind loses
 //! samples rather than slowing writers; losses are announced as
 //! `event: dropped` with `data: {"dropped": <total so far>}`. A comment line is sent
-//! every 15 s to keep proxies from closing an idle stream. Streams end at shutdown.
+//! every 15 s to keep proxies from closing an idle stream.
+//!
+//! At shutdown a stream does not stop at once: it waits until the writes still
+//! running have committed (and so published), delivers everything queued, and then
+//! ends. If that takes longer than `Limits::shutdown_timeout`, what is still queued
+//! is counted in a last `event: dropped` before the stream ends, so nothing that was
+//! committed goes missing unannounced.
 
 use std::fmt::Write;
 use std::time::{Duration, Instant};
@@ -58,40 +64,47 @@ pub(crate) async fn stream(State(st): State<Shared>, RawQuery(q): RawQuery) -> A
     Ok(r)
 }
 
-/// Moves batches from the subscription to the response until the client leaves or the server stops.
+/// Moves batches from the subscription to the response until the client leaves or,
+/// after shutdown began, until everything committed has been delivered.
 fn bridge(st: &Shared, sub: &Subscription, mut sink: Sink) {
     let mut reported_drops = 0;
     let mut last_send = Instant::now();
+    let mut stop_by: Option<Instant> = None;
     if !sink.flush() {
         return;
     }
     loop {
-        if *st.shutdown.borrow() || sink.closed() {
+        if sink.closed() {
             break;
         }
-        match sub.recv_timeout(POLL) {
-            Ok(batch) => {
-                for (labels, s) in batch {
-                    sink.buf.push_str("data: {\"metric\":{");
-                    for (i, (k, v)) in labels.iter().enumerate() {
-                        if i > 0 {
-                            sink.buf.push(',');
-                        }
-                        json_str(k, &mut sink.buf);
-                        sink.buf.push(':');
-                        json_str(v, &mut sink.buf);
+        if stop_by.is_none() && *st.shutdown.borrow() {
+            stop_by = Some(Instant::now() + st.limits.shutdown_timeout);
+        }
+        let mut done = false;
+        if let Some(deadline) = stop_by {
+            // Writes running now publish before they finish; once none runs, the queue
+            // holds everything committed, and the stream ends when it is empty.
+            let idle = st.writers.busy() == 0;
+            match sub.try_recv() {
+                Ok(batch) => write_batch(&mut sink.buf, batch),
+                Err(_) if idle => done = true,
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+            if Instant::now() >= deadline {
+                // Out of time: announce what is still queued as dropped.
+                sub.discard_pending();
+                done = true;
+            }
+        } else {
+            match sub.recv_timeout(POLL) {
+                Ok(batch) => write_batch(&mut sink.buf, batch),
+                Err(RecvTimeoutError::Timeout) => {
+                    if last_send.elapsed() >= KEEPALIVE {
+                        sink.buf.push_str(": keepalive\n\n");
                     }
-                    let _ = write!(sink.buf, "}},\"timestamp\":{},\"value\":", s.ts);
-                    json_value(s.value, &mut sink.buf);
-                    sink.buf.push_str("}\n\n");
                 }
+                Err(RecvTimeoutError::Disconnected) => done = true,
             }
-            Err(RecvTimeoutError::Timeout) => {
-                if last_send.elapsed() >= KEEPALIVE {
-                    sink.buf.push_str(": keepalive\n\n");
-                }
-            }
-            Err(RecvTimeoutError::Disconnected) => break,
         }
         let dropped = sub.dropped();
         if dropped > reported_drops {
@@ -105,5 +118,26 @@ fn bridge(st: &Shared, sub: &Subscription, mut sink: Sink) {
             }
             last_send = Instant::now();
         }
+        if done {
+            break;
+        }
+    }
+}
+
+/// One `data:` event per sample.
+fn write_batch(buf: &mut String, batch: crate::SampleBatch) {
+    for (labels, s) in batch {
+        buf.push_str("data: {\"metric\":{");
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                buf.push(',');
+            }
+            json_str(k, buf);
+            buf.push(':');
+            json_str(v, buf);
+        }
+        let _ = write!(buf, "}},\"timestamp\":{},\"value\":", s.ts);
+        json_value(s.value, buf);
+        buf.push_str("}\n\n");
     }
 }

@@ -13,7 +13,9 @@ pub mod reader;
 pub mod record;
 pub mod writer;
 
-pub use reader::{list_segments, remove_below, replay, segment_file_name, segment_path, ReplayReport};
+pub use reader::{
+    list_segments, remove_below, replay, reuse_empty_tail, segment_file_name, segment_path, ReplayReport,
+};
 pub use record::{decode_frame, encode_samples_frame, encode_series_frame, FrameError, Record, WalSample};
 pub use writer::{Ticket, WalOptions, WalWriter};
 
@@ -423,6 +425,48 @@ mod tests {
         let _ = w.submit(id_frame(3)).unwrap();
         drop(w); // no close: Drop must write it and return
         assert_eq!(replay_ids(dir.path()), vec![1, 3]);
+    }
+
+    #[test]
+    fn empty_tail_files_are_reused_and_nothing_with_records_is_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let header_only = |seq: u64| WalWriter::open(d, seq, opts(u64::MAX)).unwrap().close().unwrap();
+        // 3 holds a record; 4, 5 and 6 only their headers; 1 lies below the floor.
+        header_only(1);
+        let w = WalWriter::open(d, 3, opts(u64::MAX)).unwrap();
+        w.submit(id_frame(7)).unwrap().wait().unwrap();
+        w.close().unwrap();
+        for seq in 4..=6 {
+            header_only(seq);
+        }
+        let seqs = |d: &Path| list_segments(d).unwrap().into_iter().map(|(s, _)| s).collect::<Vec<_>>();
+        assert_eq!(reuse_empty_tail(d, 3).unwrap(), 4);
+        assert_eq!(seqs(d), vec![1, 3], "only the empty tail goes");
+        let mut ids = Vec::new();
+        replay(d, 3, false, |r| {
+            if let Record::Samples(s) = r {
+                ids.extend(s.iter().map(|s| s.series));
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(ids, vec![7]);
+        // The file with a record stays, whatever else is empty.
+        assert_eq!(reuse_empty_tail(d, 3).unwrap(), 4);
+        assert_eq!(seqs(d), vec![1, 3]);
+        // An empty file at the floor is reused; the seq never drops below the floor.
+        fs::remove_file(segment_path(d, 3)).unwrap();
+        header_only(3);
+        assert_eq!(reuse_empty_tail(d, 3).unwrap(), 3);
+        assert_eq!(seqs(d), vec![1]);
+        assert_eq!(reuse_empty_tail(d, 3).unwrap(), 3, "a file below the floor does not lower the seq");
+        assert_eq!(seqs(d), vec![1], "nor is it touched");
+        // A torn (short) file is not taken for an empty one: replay deals with it.
+        fs::write(segment_path(d, 2), [0u8; 5]).unwrap();
+        assert_eq!(reuse_empty_tail(d, 0).unwrap(), 3);
+        assert_eq!(seqs(d), vec![1, 2]);
+        assert_eq!(reuse_empty_tail(tempfile::tempdir().unwrap().path(), 0).unwrap(), 1);
     }
 
     #[test]

@@ -81,6 +81,39 @@ pub fn remove_below(dir: &Path, floor: u64) -> Result<usize> {
     Ok(n)
 }
 
+/// The seq for a new writer's file after a replay of the files with seq >= `floor`.
+///
+/// A file that holds only its header (an open that wrote nothing before it closed)
+/// carries no records, so trailing runs of them are removed, newest first, and their
+/// seqs reused: repeated opens do not pile up empty files. Only the tail is touched,
+/// so no gap can appear, and a crash between two removals leaves a contiguous run.
+/// The result is never below `floor`: records written below it would be skipped by
+/// the next replay.
+pub fn reuse_empty_tail(dir: &Path, floor: u64) -> Result<u64> {
+    let segs = list_segments(dir)?;
+    let mut next = segs.last().map_or(floor, |(s, _)| s + 1).max(floor).max(1);
+    let mut removed = 0;
+    for (seq, path) in segs.iter().rev() {
+        if *seq < floor || *seq + 1 != next || !header_only(path, *seq)? {
+            break;
+        }
+        remove_file(path)?;
+        next = *seq;
+        removed += 1;
+    }
+    if removed > 0 {
+        sync_dir(dir)?;
+        log::debug!("removed {removed} empty WAL file(s); the next file is {}", segment_file_name(next.max(1)));
+    }
+    Ok(next.max(1))
+}
+
+/// Whether the file is exactly a valid header for `seq` and nothing else.
+fn header_only(path: &Path, seq: u64) -> Result<bool> {
+    let data = fs::read(path).map_err(|e| Error::io(format!("reading WAL file {}", path.display()), e))?;
+    Ok(data.len() == HEADER_LEN && decode_header(&data) == Ok(seq))
+}
+
 /// Replays the records of files with seq >= `floor`, in order, calling `f` for each.
 /// An error from `f` aborts the replay and is returned.
 pub fn replay(dir: &Path, floor: u64, repair: bool, mut f: impl FnMut(Record) -> Result<()>) -> Result<ReplayReport> {
