@@ -156,7 +156,7 @@ impl Inner {
             // reaching the next; what stays counts against the cap with the WAL and heads.
             let left: Vec<&SegmentMeta> = metas.iter().filter(|m| !expired.contains(&m.id)).collect();
             let candidates: Vec<SegmentMeta> =
-                left.iter().filter(|m| m.tier == 2 || self.is_rolled(m.id)).map(|m| (*m).clone()).collect();
+                left.iter().filter(|m| m.tier == 2 || self.is_rolled(m.id)).map(|m| **m).collect();
             let fixed: u64 = left.iter().filter(|m| !candidates.iter().any(|c| c.id == m.id)).map(|m| m.bytes).sum();
             for id in over_disk_cap(&candidates, plan.other_bytes + fixed, cap) {
                 if let Some(m) = meta(id) {
