@@ -4,6 +4,9 @@
 //! which is sealed into immutable, memory-mapped, compressed segments.
 //! See `docs/ARCHITECTURE.md` for the walk through the modules.
 
+// The only `unsafe` is the segment mmap (src/segment/mmap.rs), allowed there alone.
+#![deny(unsafe_code)]
+
 pub mod check;
 pub mod codec;
 pub mod compact;

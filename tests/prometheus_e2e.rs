@@ -3,7 +3,8 @@
 //! and remote-reads from Strata (`read_recent: true`). The test waits until Strata
 //! holds scraped samples, then asks Prometheus' HTTP API for a series that exists
 //! only in Strata, so the answer must have come through remote read, and checks it
-//! against what Strata stores. Skips with a message when the binary is absent.
+//! against what Strata stores. Skips with a message when the binary is absent,
+//! unless `STRATA_REQUIRE_EXTERNAL=1` (which `.ci/run` sets): then it fails.
 #![cfg(feature = "server")]
 
 mod server_util;
@@ -36,6 +37,11 @@ fn prometheus_binary() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// `STRATA_REQUIRE_EXTERNAL=1` (set by `.ci/run`): a missing Prometheus is a failure, not a skip.
+fn external_required() -> bool {
+    std::env::var("STRATA_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -55,9 +61,12 @@ fn prom_api(addr: std::net::SocketAddr, path: &str) -> Option<serde_json::Value>
 #[test]
 fn prometheus_scrapes_remote_writes_and_remote_reads() {
     let Some(bin) = prometheus_binary() else {
-        eprintln!(
-            "SKIPPED prometheus_e2e: no `prometheus` binary (apt-get install prometheus, or set STRATA_PROMETHEUS)"
+        let why = "no `prometheus` binary (apt-get install prometheus, or set STRATA_PROMETHEUS)";
+        assert!(
+            !external_required(),
+            "prometheus_e2e cannot run: {why}; STRATA_REQUIRE_EXTERNAL is set, so this fails"
         );
+        eprintln!("SKIPPED prometheus_e2e: {why}");
         return;
     };
     let s = start();

@@ -19,12 +19,14 @@ impl Mapped {
         if len == 0 {
             return Err(Error::corruption(path, 0, "empty file"));
         }
+        // The crate root denies `unsafe_code`; this map is its single exception.
         // SAFETY: a mapping is only sound while nobody modifies or truncates the file
         // (truncating a mapped file makes reads past the new end raise SIGBUS). Segment
         // files are written under a `.tmp` name and are never modified or truncated after
         // they are renamed into place; they are unlinked only after leaving the manifest,
         // and unlinking keeps the mapping valid for as long as the `Segment` (held by
         // `Arc`) that owns this `Mapped` lives.
+        #[allow(unsafe_code)]
         let map = unsafe { Mmap::map(file) }.map_err(|e| Error::io(format!("mapping {}", path.display()), e))?;
         Ok(Mapped { map })
     }
