@@ -35,7 +35,7 @@ pub mod wal;
 
 pub use db::{
     Appender, BackupReport, CompactionReport, Db, MetricInfo, MetricList, Querier, RecoveryReport, SampleBatch,
-    SeriesRef, SeriesSet, Stats, Subscription, WalStats,
+    SeriesRef, SeriesSet, Stats, Subscription, WalStats, MAX_TIMESTAMP, MIN_TIMESTAMP,
 };
 pub use error::{Error, Result};
 pub use labels::{Labels, MatchOp, Matcher, METRIC_NAME};

@@ -39,7 +39,7 @@ use crate::sample::Sample;
 use crate::segment::{self, Segment};
 use crate::wal::{self, Record, WalOptions, WalWriter};
 
-pub use appender::{Appender, SeriesRef};
+pub use appender::{Appender, SeriesRef, MAX_TIMESTAMP, MIN_TIMESTAMP};
 pub use backup::BackupReport;
 pub use catalog::{MetricInfo, MetricList};
 pub use maintain::CompactionReport;
