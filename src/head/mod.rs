@@ -95,6 +95,7 @@ impl Head {
     /// Called under the commit lock, before the batch is logged; the samples follow in
     /// [`Turn::apply`]. An entry whose samples never come holds nothing and reads as empty.
     pub fn define_new(&self, batch: &[WalSample], created: &mut Vec<u64>) {
+        let before = created.len();
         let mut last = None;
         for s in batch {
             // batches usually hold runs of one series: look each run up once
@@ -110,8 +111,9 @@ impl Head {
                 created.push(s.series);
             }
         }
-        self.series.fetch_add(created.len() as u64, Ordering::Relaxed);
-        self.bytes.fetch_add(created.len() * SERIES_OVERHEAD, Ordering::Relaxed);
+        let new = created.len() - before;
+        self.series.fetch_add(new as u64, Ordering::Relaxed);
+        self.bytes.fetch_add(new * SERIES_OVERHEAD, Ordering::Relaxed);
     }
 
     /// The next turn to apply a batch. Turns are applied (or given up) in the order they
