@@ -68,7 +68,9 @@ impl Appender {
         Some(SeriesRef { id, instance: self.inner.instance })
     }
 
-    /// Buffers one sample. Nothing is visible or durable before `commit`.
+    /// Buffers one sample. Nothing is visible or durable before `commit`. Refuses a
+    /// timestamp above `MAX_TIMESTAMP` (`Error::TimestampOutOfRange`) and one older
+    /// than the series' retention (`Error::OutOfRetention`); the batch keeps the rest.
     #[inline]
     pub fn append(&mut self, series: SeriesRef, ts: i64, value: f64) -> Result<()> {
         if series.instance != self.inner.instance {
@@ -121,9 +123,10 @@ impl Appender {
         self.batch.clear();
     }
 
-    /// Logs the batch and applies it to the head. Returns once the log holds it as
-    /// durably as `SyncMode` promises. On error the batch is dropped and, for storage
-    /// errors, the Db is poisoned.
+    /// Logs the batch, then applies it to the head. Returns once the log holds it as
+    /// durably as `SyncMode` promises and readers see it. On error the batch is
+    /// dropped, no reader ever sees any of it, and, for storage errors, the Db is
+    /// poisoned.
     pub fn commit(&mut self) -> Result<()> {
         if self.batch.is_empty() {
             return Ok(());
