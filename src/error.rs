@@ -24,6 +24,8 @@ pub enum Error {
     UnknownSeries { series: u64 },
     /// A sample older than its series' retention allows.
     OutOfRetention { series: String, ts: i64, min_ts: i64 },
+    /// A sample timestamp outside `[min, max]`, the range every read path can return.
+    TimestampOutOfRange { series: String, ts: i64, min: i64, max: i64 },
     /// Creating the series would exceed `Options::max_series`.
     SeriesLimit { max: usize },
     /// An argument outside its documented domain.
@@ -37,8 +39,10 @@ pub enum Error {
     Corruption { file: PathBuf, offset: u64, reason: String },
     /// An operating system I/O failure, with what Strata was doing.
     Io { context: String, source: io::Error },
-    /// A previous fsync or write failed; the `Db` refuses writes rather than lie.
+    /// A previous fsync or write failed, or Strata panicked; the `Db` refuses writes rather than lie.
     Poisoned { cause: String },
+    /// Code inside Strata panicked while `context`; the `Db` refuses writes from then on.
+    Panicked { context: String, message: String },
     /// Another process holds the data directory's LOCK.
     Locked { path: PathBuf },
     /// The `Db` has been closed.
@@ -59,6 +63,7 @@ impl Error {
                 | Error::InvalidMatcher { .. }
                 | Error::UnknownSeries { .. }
                 | Error::OutOfRetention { .. }
+                | Error::TimestampOutOfRange { .. }
                 | Error::SeriesLimit { .. }
                 | Error::InvalidArgument(_)
                 | Error::RetentionMismatch { .. }
@@ -86,6 +91,9 @@ impl fmt::Display for Error {
             Error::OutOfRetention { series, ts, min_ts } => {
                 write!(f, "sample for {series} at {ts} is older than retention allows (oldest accepted {min_ts})")
             }
+            Error::TimestampOutOfRange { series, ts, min, max } => {
+                write!(f, "sample for {series} at {ts} is outside the accepted timestamp range [{min}, {max}]")
+            }
             Error::SeriesLimit { max } => write!(f, "series limit of {max} reached"),
             Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
             Error::RetentionMismatch { recorded, given } => write!(
@@ -98,7 +106,8 @@ impl fmt::Display for Error {
                 write!(f, "corruption in {} at offset {offset}: {reason}", file.display())
             }
             Error::Io { context, source } => write!(f, "I/O error while {context}: {source}"),
-            Error::Poisoned { cause } => write!(f, "database is poisoned after a failed write or fsync: {cause}"),
+            Error::Poisoned { cause } => write!(f, "database is poisoned, writes are refused: {cause}"),
+            Error::Panicked { context, message } => write!(f, "panic while {context}: {message}"),
             Error::Locked { path } => write!(f, "data directory is locked by another process: {}", path.display()),
             Error::Closed => write!(f, "database is closed"),
         }

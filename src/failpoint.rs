@@ -7,6 +7,9 @@
 //! and fails the Nth one (once, or from then on) with EIO, ENOSPC or a short
 //! write. The injector is global because the engine's I/O runs on its own
 //! threads (the WAL writer); tests that arm it must not run concurrently.
+//!
+//! Separately, [`PanicSite`]s mark places in sealing and maintenance where a test
+//! can arm a panic (`arm_panic`), to check that it poisons the `Db`.
 
 use std::io;
 
@@ -69,11 +72,25 @@ pub enum Mode {
     Persistent,
 }
 
+/// A place in the engine's background work where a test can make the code panic,
+/// to check that a panic poisons the `Db` instead of killing a thread silently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PanicSite {
+    /// Sealing, after the frozen head's segment is written and before it is published.
+    Seal,
+    /// The start of a background maintenance pass (downsampling, compaction, retention).
+    Maintain,
+}
+
 #[cfg(not(feature = "failpoints"))]
 #[inline(always)]
 pub(crate) fn hit(_op: Op) -> Option<Fault> {
     None
 }
+
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub(crate) fn panic_point(_site: PanicSite) {}
 
 #[cfg(feature = "failpoints")]
 pub use injector::*;
@@ -82,7 +99,7 @@ pub use injector::*;
 mod injector {
     use std::sync::{Mutex, MutexGuard};
 
-    use super::{Fault, Mode, Op};
+    use super::{Fault, Mode, Op, PanicSite};
 
     /// Calls of each kind since the last [`arm`] or [`reset`].
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -135,6 +152,42 @@ mod injector {
 
     static STATE: Mutex<State> =
         Mutex::new(State { counts: Counts { write: 0, fsync: 0, rename: 0, create: 0 }, armed: None, fired: 0 });
+
+    /// The site armed to panic, and how many more passes through it panic.
+    static PANIC: Mutex<Option<(PanicSite, u64)>> = Mutex::new(None);
+
+    fn panic_state() -> MutexGuard<'static, Option<(PanicSite, u64)>> {
+        PANIC.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes the next `times` passes through `site` panic (with a message naming it).
+    pub fn arm_panic(site: PanicSite, times: u64) {
+        *panic_state() = (times > 0).then_some((site, times));
+    }
+
+    /// Removes an armed panic.
+    pub fn disarm_panic() {
+        *panic_state() = None;
+    }
+
+    pub(crate) fn panic_point(site: PanicSite) {
+        let fire = {
+            let mut p = panic_state();
+            match p.as_mut() {
+                Some((s, left)) if *s == site => {
+                    *left -= 1;
+                    if *left == 0 {
+                        *p = None;
+                    }
+                    true
+                }
+                _ => false,
+            }
+        };
+        if fire {
+            panic!("injected panic at {site:?}");
+        }
+    }
 
     fn state() -> MutexGuard<'static, State> {
         // a panicking test must not wedge the others

@@ -39,7 +39,7 @@ pub mod wal;
 
 pub use db::{
     Appender, BackupReport, CompactionReport, Db, DeleteReport, MetricInfo, MetricList, Querier, RecoveryReport,
-    RemovalStats, SampleBatch, SeriesRef, SeriesSet, Stats, Subscription, WalStats,
+    RemovalStats, SampleBatch, SeriesRef, SeriesSet, Stats, Subscription, WalStats, MAX_TIMESTAMP, MIN_TIMESTAMP,
 };
 pub use error::{Error, Result};
 pub use labels::{Labels, MatchOp, Matcher, METRIC_NAME};

@@ -8,6 +8,13 @@ use crate::error::{Error, Result};
 use crate::labels::Labels;
 use crate::wal::{encode_samples_frame, encode_series_frame, WalSample};
 
+/// The oldest timestamp a sample may carry: every read path can ask for it
+/// (`Querier` ranges start at an inclusive `i64::MIN`).
+pub const MIN_TIMESTAMP: i64 = i64::MIN;
+/// The newest timestamp a sample may carry. Read ranges are half-open `[start, end)`,
+/// so no range can end after `i64::MAX`: a sample there could never be read back.
+pub const MAX_TIMESTAMP: i64 = i64::MAX - 1;
+
 /// A handle to a series, valid for the life of the `Db` that returned it, on any
 /// thread. Appending by reference skips the label lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,11 +68,16 @@ impl Appender {
         Some(SeriesRef { id, instance: self.inner.instance })
     }
 
-    /// Buffers one sample. Nothing is visible or durable before `commit`.
+    /// Buffers one sample. Nothing is visible or durable before `commit`. Refuses a
+    /// timestamp above `MAX_TIMESTAMP` (`Error::TimestampOutOfRange`) and one older
+    /// than the series' retention (`Error::OutOfRetention`); the batch keeps the rest.
     #[inline]
     pub fn append(&mut self, series: SeriesRef, ts: i64, value: f64) -> Result<()> {
         if series.instance != self.inner.instance {
             return Err(Error::UnknownSeries { series: series.id });
+        }
+        if ts > MAX_TIMESTAMP {
+            return Err(self.out_of_range(series.id, ts));
         }
         if ts < self.fast_floor {
             self.check_retention(series.id, ts)?;
@@ -91,6 +103,12 @@ impl Appender {
         Ok(())
     }
 
+    #[cold]
+    fn out_of_range(&self, id: u64, ts: i64) -> Error {
+        let series = self.inner.index.labels(id).map_or_else(|| format!("series {id}"), |l| l.to_string());
+        Error::TimestampOutOfRange { series, ts, min: MIN_TIMESTAMP, max: MAX_TIMESTAMP }
+    }
+
     /// Samples buffered and not yet committed.
     pub fn len(&self) -> usize {
         self.batch.len()
@@ -105,9 +123,10 @@ impl Appender {
         self.batch.clear();
     }
 
-    /// Logs the batch and applies it to the head. Returns once the log holds it as
-    /// durably as `SyncMode` promises. On error the batch is dropped and, for storage
-    /// errors, the Db is poisoned.
+    /// Logs the batch, then applies it to the head. Returns once the log holds it as
+    /// durably as `SyncMode` promises and readers see it. On error the batch is
+    /// dropped, no reader ever sees any of it, and, for storage errors, the Db is
+    /// poisoned.
     pub fn commit(&mut self) -> Result<()> {
         if self.batch.is_empty() {
             return Ok(());
@@ -118,18 +137,21 @@ impl Appender {
         result
     }
 
+    /// Defines new series and takes a turn under the commit lock, so that WAL order is
+    /// turn order; applies the samples only once the WAL acknowledged them. A failed
+    /// write gives its turn up: readers never see a batch that was not acknowledged.
     fn commit_inner(&mut self) -> Result<()> {
         let inner = &*self.inner;
         inner.check_writable()?;
         inner.wait_for_room();
         self.frame.clear();
         encode_samples_frame(&self.batch, &mut self.frame);
-        let (ticket, head) = {
+        let (ticket, turn) = {
             let _order = inner.commit_lock.lock();
             inner.check_writable()?;
             let head = inner.snapshot().head.clone();
             self.created.clear();
-            head.append_batch(&self.batch, &mut self.created);
+            head.define_new(&self.batch, &mut self.created);
             let frames = if self.created.is_empty() {
                 std::mem::take(&mut self.frame)
             } else {
@@ -142,13 +164,16 @@ impl Appender {
                 f.extend_from_slice(&self.frame);
                 f
             };
-            (inner.wal.submit(frames), head)
+            (inner.wal.submit(frames), head.take_turn())
         };
         let durable = ticket.and_then(|t| t.wait());
         if let Err(e) = &durable {
             inner.poison(e);
         }
+        // On error the turn is dropped unused: given up, after the turns before it.
         durable?;
+        let head = turn.head().clone();
+        turn.apply(&self.batch);
         inner.subscribers.publish(&inner.index, &self.batch);
         inner.after_commit(&head);
         Ok(())

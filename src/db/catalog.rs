@@ -93,7 +93,7 @@ impl Db {
     /// Downsamples, merges segments per the compaction planner and applies retention now.
     pub fn compact(&self) -> Result<CompactionReport> {
         self.inner.check_writable()?;
-        self.inner.maintain()
+        self.inner.maintain_guarded()
     }
 
     /// Every live segment's metadata (all tiers), as the compaction planner sees it.
@@ -115,7 +115,7 @@ impl Db {
     /// Returns how many rollup segments were written.
     pub fn downsample(&self) -> Result<usize> {
         self.inner.check_writable()?;
-        self.inner.downsample()
+        self.inner.guarded("downsampling", || self.inner.downsample())
     }
 
     /// What applying retention now would remove, and why: exactly what
@@ -134,7 +134,7 @@ impl Db {
     pub fn apply_retention(&self) -> Result<CompactionReport> {
         self.inner.check_writable()?;
         let mut r = CompactionReport { bytes_before: self.inner.disk_bytes(), ..Default::default() };
-        self.inner.apply_retention_into(&mut r)?;
+        self.inner.guarded("applying retention", || self.inner.apply_retention_into(&mut r))?;
         r.bytes_after = self.inner.disk_bytes();
         Ok(r)
     }

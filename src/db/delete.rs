@@ -68,7 +68,7 @@ impl Db {
             return Ok(report);
         }
         self.inner.seal()?;
-        self.inner.delete_in_segments(&ids, start, end, &mut report)?;
+        self.inner.guarded("deleting series", || self.inner.delete_in_segments(&ids, start, end, &mut report))?;
         let c = &self.inner.removals;
         c.deleted_samples.fetch_add(report.samples, Ordering::Relaxed);
         c.deleted_buckets.fetch_add(report.buckets, Ordering::Relaxed);

@@ -1,10 +1,13 @@
 //! `Db`: opening and recovery, shared state, and the public entry points.
 //!
 //! Invariants:
-//! - `commit_lock` orders head application and WAL submission: the WAL order of
-//!   two commits is the order in which the head applied them, so replay reproduces
-//!   what readers saw, and a seal (which swaps heads under the same lock) splits
-//!   the WAL exactly between the frozen head and the new one.
+//! - `commit_lock` orders WAL submission and head turns: a commit submits its batch
+//!   and takes its turn under it, and applies to the head only once the WAL
+//!   acknowledged it, in turn order (`head::Turn`). So the WAL order of two commits
+//!   is the order in which the head applied them, replay reproduces what readers
+//!   saw, a batch whose WAL write failed is never seen, and a seal (which swaps heads
+//!   under the same lock, after the head's turns are done) splits the WAL exactly
+//!   between the frozen head and the new one.
 //! - A sample is in the head whose WAL files it was logged to; the manifest's
 //!   `wal_floor` advances only after the frozen head's segment is published, so
 //!   no sample is in a live segment and replayed, and none is in neither.
@@ -40,7 +43,7 @@ use crate::sample::Sample;
 use crate::segment::{self, Segment};
 use crate::wal::{self, Record, WalOptions, WalWriter};
 
-pub use appender::{Appender, SeriesRef};
+pub use appender::{Appender, SeriesRef, MAX_TIMESTAMP, MIN_TIMESTAMP};
 pub use backup::BackupReport;
 pub use catalog::{MetricInfo, MetricList};
 pub use delete::DeleteReport;

@@ -1,6 +1,8 @@
 //! Sealing: freezing the head, writing it as a segment, publishing it in the
 //! manifest and releasing its WAL files; and the background worker that decides when.
 
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -8,8 +10,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use super::items::write_series;
-use super::{Inner, LiveSegment, State};
+use super::{CompactionReport, Inner, LiveSegment, State};
 use crate::error::{Error, Result};
+use crate::failpoint::{self, PanicSite};
 use crate::fsutil;
 use crate::head::Head;
 use crate::manifest::SegmentRecord;
@@ -24,10 +27,42 @@ const MIN_SPAN_SEAL_GAP: Duration = Duration::from_secs(1);
 
 impl Inner {
     /// Seals the current head (if it holds anything) and writes every frozen head.
+    /// A panic on the way poisons the Db (see `guarded`), wherever the seal was called
+    /// from: the background worker, an over-budget commit, or `Db::flush`.
     pub(crate) fn seal(&self) -> Result<()> {
-        let _one_at_a_time = self.seal_lock.lock();
-        self.freeze_head()?;
-        self.persist_frozen()
+        self.guarded("sealing the head", || {
+            let _one_at_a_time = self.seal_lock.lock();
+            self.freeze_head()?;
+            self.persist_frozen()
+        })
+    }
+
+    /// A full maintenance pass (downsampling, compaction, retention) under `guarded`.
+    pub(crate) fn maintain_guarded(&self) -> Result<CompactionReport> {
+        self.guarded("maintaining segments (downsampling, compaction, retention)", || {
+            failpoint::panic_point(PanicSite::Maintain);
+            self.maintain()
+        })
+    }
+
+    /// Runs `f`; a panic in it becomes `Error::Panicked` and poisons the Db, so that
+    /// writes are refused with its message (and `/health` says so) instead of a
+    /// thread dying silently. This is safe to continue from because:
+    /// - locks are parking_lot's, released on unwind and never poisoned, so nothing hangs;
+    /// - readers see `state`, which only changes by swapping a complete new value, and
+    ///   the in-memory manifest changes only after the file was published;
+    /// - what a half-done step left on disk (an unpublished segment, a WAL file past the
+    ///   head's) is what a crash at that point leaves, and a reopen recovers from it;
+    /// - being poisoned, the Db starts no further writes, seals or maintenance.
+    pub(crate) fn guarded<T>(&self, context: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(r) => r,
+            Err(payload) => {
+                let e = Error::Panicked { context: context.to_string(), message: panic_message(&*payload) };
+                self.poison(&e);
+                Err(e)
+            }
+        }
     }
 
     /// Swaps in an empty head and a fresh WAL file, under the commit lock so that
@@ -39,6 +74,10 @@ impl Inner {
             return Ok(());
         }
         let seq = self.wal.rotate().inspect_err(|e| self.poison(e))?;
+        // The rotation followed every write submitted to this head, so each of its
+        // turns is now acknowledged or failed: wait until they are all applied or
+        // given up, so the frozen head is complete before it is written.
+        st.head.wait_for_turns();
         let mut next = (*st).clone();
         next.frozen.push(st.head.clone());
         next.head = Arc::new(Head::new(seq));
@@ -57,6 +96,7 @@ impl Inner {
             frozen.shrink();
             let (id, rank) = self.allocate_segment(true);
             let seg = self.write_head_segment(&frozen, id)?;
+            failpoint::panic_point(PanicSite::Seal);
             let live = seg.map(|seg| Arc::new(LiveSegment::new(seg, rank, 0, false)));
             self.publish(|m| {
                 m.wal_floor = floor;
@@ -209,7 +249,14 @@ impl Worker {
         let (stop, rx) = bounded::<()>(1);
         let handle = std::thread::Builder::new()
             .name("strata-sealer".into())
-            .spawn(move || run(inner, rx))
+            .spawn(move || {
+                // Seals and maintenance are guarded one by one; this catches the rest of
+                // the loop, so the worker never stops without the Db saying why.
+                let _ = inner.guarded("running the background sealer", || {
+                    run(&inner, rx);
+                    Ok(())
+                });
+            })
             .expect("spawning the sealer thread");
         Worker { stop, handle }
     }
@@ -220,7 +267,18 @@ impl Worker {
     }
 }
 
-fn run(inner: Arc<Inner>, stop: Receiver<()>) {
+/// The text of a panic payload (`panic!` with a literal or with format arguments).
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-text payload".to_string()
+    }
+}
+
+fn run(inner: &Inner, stop: Receiver<()>) {
     let mut backoff = Duration::from_millis(100);
     let mut last_maintenance = Instant::now();
     let mut sealed_since = false;
@@ -235,8 +293,11 @@ fn run(inner: Arc<Inner>, stop: Receiver<()>) {
         if due && inner.check_writable().is_ok() {
             last_maintenance = Instant::now();
             sealed_since = false;
-            if let Err(e) = inner.maintain() {
-                log::error!("maintenance failed, retrying in {every:?}: {e}");
+            match inner.maintain_guarded() {
+                Ok(_) => {}
+                // poisoned: the checks below stop further work
+                Err(e @ Error::Panicked { .. }) => log::error!("maintenance stopped: {e}"),
+                Err(e) => log::error!("maintenance failed, retrying in {every:?}: {e}"),
             }
         }
         let pending = !inner.snapshot().frozen.is_empty();
@@ -249,6 +310,7 @@ fn run(inner: Arc<Inner>, stop: Receiver<()>) {
                 backoff = Duration::from_millis(100);
                 sealed_since = true;
             }
+            Err(e @ Error::Panicked { .. }) => log::error!("sealing ({reason}) stopped: {e}"),
             Err(e) => {
                 log::error!("sealing ({reason}) failed, retrying in {backoff:?}: {e}");
                 if stop.recv_timeout(backoff).is_ok() {

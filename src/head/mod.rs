@@ -4,8 +4,15 @@
 //! compressed XOR chunks; out-of-order samples and overwrites of existing
 //! timestamps go into a small per-series buffer that wins ties on read, because
 //! everything in it was written after any in-order sample with the same timestamp.
+//!
+//! A commit reaches the head in two steps (see `db::appender`): under the commit lock
+//! it defines its new series ([`Head::define_new`]) and takes a [`Turn`]; once its WAL
+//! write is acknowledged it applies its samples in turn order ([`Turn::apply`]). A
+//! commit whose WAL write failed gives its turn up without applying anything, so the
+//! head only ever holds acknowledged samples, in WAL order.
 
 mod series;
+mod turn;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
@@ -16,6 +23,8 @@ use crate::hash::IdMap;
 use crate::sample::Sample;
 use crate::wal::WalSample;
 pub(crate) use series::HeadSeries;
+pub use turn::Turn;
+use turn::Turnstile;
 
 const STRIPES: usize = 64;
 /// Fixed cost of a series in the head, for memory accounting: its map slot (id and
@@ -33,6 +42,7 @@ pub struct Head {
     samples: AtomicU64,
     series: AtomicU64,
     bytes: AtomicUsize,
+    turns: Turnstile,
 }
 
 impl Head {
@@ -46,6 +56,7 @@ impl Head {
             samples: AtomicU64::new(0),
             series: AtomicU64::new(0),
             bytes: AtomicUsize::new(0),
+            turns: Turnstile::default(),
         }
     }
 
@@ -77,6 +88,43 @@ impl Head {
             self.min_t.fetch_min(min_t, Ordering::Relaxed);
             self.max_t.fetch_max(max_t, Ordering::Relaxed);
         }
+    }
+
+    /// Adds an empty entry for each series of `batch` not yet in this head and pushes its
+    /// id onto `created` (its definition must reach this head's WAL before its samples).
+    /// Called under the commit lock, before the batch is logged; the samples follow in
+    /// [`Turn::apply`]. An entry whose samples never come holds nothing and reads as empty.
+    pub fn define_new(&self, batch: &[WalSample], created: &mut Vec<u64>) {
+        let before = created.len();
+        let mut last = None;
+        for s in batch {
+            // batches usually hold runs of one series: look each run up once
+            if last == Some(s.series) {
+                continue;
+            }
+            last = Some(s.series);
+            if self.stripe(s.series).read().contains_key(&s.series) {
+                continue;
+            }
+            if let std::collections::hash_map::Entry::Vacant(v) = self.stripe(s.series).write().entry(s.series) {
+                v.insert(HeadSeries::default());
+                created.push(s.series);
+            }
+        }
+        let new = created.len() - before;
+        self.series.fetch_add(new as u64, Ordering::Relaxed);
+        self.bytes.fetch_add(new * SERIES_OVERHEAD, Ordering::Relaxed);
+    }
+
+    /// The next turn to apply a batch. Turns are applied (or given up) in the order they
+    /// were taken; take them under the lock that orders WAL submissions.
+    pub fn take_turn(self: &std::sync::Arc<Head>) -> Turn {
+        Turn::new(self.clone(), self.turns.take())
+    }
+
+    /// Waits until every turn taken so far has been applied or given up.
+    pub fn wait_for_turns(&self) {
+        self.turns.wait_idle();
     }
 
     /// Samples of one series in `[mint, maxt]` (inclusive), sorted, one per timestamp (last write wins).
