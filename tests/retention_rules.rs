@@ -46,7 +46,7 @@ fn samples_older_than_retention_are_refused_by_name() {
         TierDurations::new(days(1), days(2), days(3)),
     )
     .unwrap();
-    let db = Db::open(dir.path(), opts(RetentionPolicy::default().with_rule(rule).unwrap())).unwrap();
+    let db = Db::open(dir.path(), opts(RetentionPolicy::tiered().with_rule(rule).unwrap())).unwrap();
     let mut app = db.appender();
     let t = now();
     app.append_labels(&l("container_cpu_usage", "h2"), t - 3 * DAY, 1.0).unwrap(); // default 7 d

@@ -91,7 +91,7 @@ fn retention_is_read_and_changed_over_http_and_recorded() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["rules"].as_array().unwrap().len(), 2);
     let again = request(srv.addr, "POST", "/admin/retention/rules", &[], rule.to_string().as_bytes());
-    assert_eq!(again.status, 400, "{}", again.text());
+    assert_eq!(again.status, 422, "{}", again.text());
     assert!(again.text().contains("already exists"));
     assert_eq!(request(srv.addr, "DELETE", "/admin/retention/rules/short", &[], b"").status, 200);
     let gone = request(srv.addr, "DELETE", "/admin/retention/rules/short", &[], b"");

@@ -10,15 +10,11 @@ use serde_json::Value;
 use server_util::pb::{self, labels, snappy};
 use server_util::{start, start_with, TestServer};
 use strata::server::Limits;
-use strata::{Matcher, RetentionPolicy, TierDurations};
+use strata::{Matcher, RetentionPolicy};
 
 /// A server keeping raw data 7 days: a sample at 1 s after the epoch is refused.
 fn retained() -> TestServer {
-    start_with(
-        server_util::opts().retention(RetentionPolicy::new(TierDurations::default()).unwrap()),
-        Limits::default(),
-        None,
-    )
+    start_with(server_util::opts().retention(RetentionPolicy::tiered()), Limits::default(), None)
 }
 
 fn now_ms() -> i64 {

@@ -42,7 +42,7 @@ fn dc(host: &str) -> &'static str {
 /// The data is two days old, inside the default retention, so this server keeps the
 /// default policy (the shared helper's servers keep everything).
 fn server_with_data() -> (TestServer, i64) {
-    let s = start_with(server_util::opts().retention(strata::RetentionPolicy::default()), Limits::default(), None);
+    let s = start_with(server_util::opts().retention(strata::RetentionPolicy::tiered()), Limits::default(), None);
     let t0 = base();
     let mut items = Vec::new();
     for host in ["a", "b", "c"] {

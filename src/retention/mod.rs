@@ -458,7 +458,9 @@ mod tests {
 
     #[test]
     fn defaults_and_forever() {
-        let d = TierDurations::default();
+        assert!(TierDurations::default().is_forever(), "an embedded store keeps everything by default");
+        assert!(RetentionPolicy::default().default_durations().is_forever());
+        let d = TierDurations::tiered();
         assert_eq!((d.raw, d.five_min, d.hour), (days(7), days(30), days(365)));
         assert_eq!(d.to_string(), "raw 7d, 5m 30d, 1h 365d");
         assert_eq!(d.get(7), TierDurations::FOREVER);
@@ -524,13 +526,13 @@ mod tests {
             ("cpu\\-", "'-' at byte 4"),
         ];
         for (p, want) in cases {
-            let e = RetentionRule::new("r", p, vec![], 0, TierDurations::default()).unwrap_err();
+            let e = RetentionRule::new("r", p, vec![], 0, TierDurations::tiered()).unwrap_err();
             let msg = e.to_string();
             assert!(matches!(e, Error::InvalidArgument(_)), "{p:?}: {e:?}");
             assert!(msg.contains("retention rule \"r\"") && msg.contains(want), "{p:?}: {msg}");
         }
         assert!(Glob::parse(&"a".repeat(MAX_GLOB_LEN + 1)).unwrap_err().contains("longer"));
-        assert!(RetentionRule::new("", "x", vec![], 0, TierDurations::default()).is_err());
+        assert!(RetentionRule::new("", "x", vec![], 0, TierDurations::tiered()).is_err());
         let zero = TierDurations::uniform(Duration::ZERO);
         assert!(RetentionRule::new("r", "x", vec![], 0, zero).unwrap_err().to_string().contains("positive"));
     }
@@ -596,8 +598,8 @@ mod tests {
 
     #[test]
     fn effective_picks_the_highest_priority_then_the_first_added() {
-        let mut p = RetentionPolicy::default();
-        assert_eq!(p.effective(&cpu("host_1")), (&TierDurations::default(), None));
+        let mut p = RetentionPolicy::tiered();
+        assert_eq!(p.effective(&cpu("host_1")), (&TierDurations::tiered(), None));
         p.add_rule(seed_rule()).unwrap();
         assert_eq!(p.effective(&cpu("host_1")).1, Some("cpu-host1"));
         assert_eq!(p.effective(&cpu("host_2")).1, None);
@@ -619,7 +621,7 @@ mod tests {
 
     #[test]
     fn min_ts_and_longest() {
-        let mut p = RetentionPolicy::new(TierDurations::default()).unwrap();
+        let mut p = RetentionPolicy::new(TierDurations::tiered()).unwrap();
         p.add_rule(seed_rule()).unwrap();
         let forever = TierDurations::new(days(1), days(2), TierDurations::FOREVER);
         p.add_rule(RetentionRule::new("keep", "node_*", vec![], 0, forever).unwrap()).unwrap();
@@ -637,8 +639,8 @@ mod tests {
 
     #[test]
     fn summary_lists_rules_in_precedence_order() {
-        let p = RetentionPolicy::default()
-            .with_rule(RetentionRule::new("low", "a*", vec![], 1, TierDurations::default()).unwrap())
+        let p = RetentionPolicy::tiered()
+            .with_rule(RetentionRule::new("low", "a*", vec![], 1, TierDurations::tiered()).unwrap())
             .unwrap()
             .with_rule(seed_rule())
             .unwrap()
