@@ -5,6 +5,7 @@
 //! acknowledged. Turn `n` waits for turn `n - 1` to be applied or given up, so the
 //! head applies batches in WAL order, and a batch whose write failed is never seen.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
@@ -12,24 +13,57 @@ use parking_lot::{Condvar, Mutex};
 use super::Head;
 use crate::wal::WalSample;
 
+/// How long a turn spins for its predecessor before it sleeps: a predecessor usually
+/// finishes its apply within microseconds, far sooner than a sleep and wake-up.
+const SPINS: u32 = 4096;
+
 /// Turns taken and turns finished (applied or given up) on one head.
+///
+/// `done` is read without the mutex on the fast path; the mutex and `waiters` only
+/// serve sleepers. No wake-up is lost: a sleeper counts itself in `waiters` and then
+/// re-reads `done` under the mutex, while a finisher stores `done` and then reads
+/// `waiters` (all `SeqCst`), so one of them sees the other.
 #[derive(Default)]
 pub(super) struct Turnstile {
-    counts: Mutex<Counts>,
+    taken: AtomicU64,
+    done: AtomicU64,
+    waiters: AtomicUsize,
+    sleep: Mutex<()>,
     moved: Condvar,
 }
 
-#[derive(Default)]
-struct Counts {
-    taken: u64,
-    done: u64,
-}
-
 impl Turnstile {
+    /// The next turn; take turns under the lock that orders WAL submissions.
     pub(super) fn take(&self) -> u64 {
-        let mut c = self.counts.lock();
-        c.taken += 1;
-        c.taken
+        self.taken.fetch_add(1, SeqCst) + 1
+    }
+
+    /// Blocks until `ready(done)` holds: spins briefly, then sleeps on the condvar.
+    fn wait_until(&self, ready: impl Fn(u64) -> bool) {
+        for i in 0..SPINS {
+            if ready(self.done.load(SeqCst)) {
+                return;
+            }
+            if i % 64 == 63 {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        let mut g = self.sleep.lock();
+        self.waiters.fetch_add(1, SeqCst);
+        while !ready(self.done.load(SeqCst)) {
+            self.moved.wait(&mut g);
+        }
+        self.waiters.fetch_sub(1, SeqCst);
+    }
+
+    fn finish(&self, n: u64) {
+        self.done.store(n, SeqCst);
+        if self.waiters.load(SeqCst) > 0 {
+            let _g = self.sleep.lock();
+            self.moved.notify_all();
+        }
     }
 
     /// Runs `f` once every earlier turn is done, then marks turn `n` done, also when
@@ -38,25 +72,18 @@ impl Turnstile {
         struct Finish<'a>(&'a Turnstile, u64);
         impl Drop for Finish<'_> {
             fn drop(&mut self) {
-                self.0.counts.lock().done = self.1;
-                self.0.moved.notify_all();
+                self.0.finish(self.1);
             }
         }
-        let mut c = self.counts.lock();
-        while c.done + 1 != n {
-            self.moved.wait(&mut c);
-        }
-        drop(c);
-        // Later turns wait on `done`, so `f` runs alone without holding the mutex.
+        self.wait_until(|done| done + 1 == n);
+        // Later turns wait on `done`, so `f` runs alone.
         let _finish = Finish(self, n);
         f();
     }
 
     pub(super) fn wait_idle(&self) {
-        let mut c = self.counts.lock();
-        while c.done != c.taken {
-            self.moved.wait(&mut c);
-        }
+        let taken = self.taken.load(SeqCst);
+        self.wait_until(|done| done >= taken);
     }
 }
 
