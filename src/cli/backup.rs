@@ -3,7 +3,7 @@
 //! last), or of a running server's (`--url`, through its `POST /backup`).
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::{fail, human, CliResult, DataDir};
 
@@ -80,38 +80,12 @@ pub fn run(a: Args) -> CliResult {
 
 /// Asks a running server for a snapshot and prints where it went.
 fn remote(url: &str, token_file: Option<&std::path::Path>, json: bool) -> CliResult {
-    let token = match token_file {
-        Some(p) => Some(
-            std::fs::read_to_string(p)
-                .map_err(|e| super::CliError::new(format!("reading {}: {e}", p.display())))?
-                .trim()
-                .to_string(),
-        ),
-        None => None,
-    };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(600)))
-        .build()
-        .into();
-    let endpoint = format!("{}/backup", url.trim_end_matches('/'));
-    let mut req = agent.post(&endpoint);
-    if let Some(t) = &token {
-        req = req.header("Authorization", format!("Bearer {t}"));
-    }
-    let mut resp = match req.send_empty() {
-        Ok(r) => r,
-        Err(e) => return fail(format!("POST {endpoint}: {e}")),
-    };
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().unwrap_or_default();
-    if !(200..300).contains(&status) {
-        return fail(format!("POST {endpoint} answered {status}: {}", text.trim()));
-    }
+    let target = super::remote::Target { url: Some(url.to_string()), token_file: token_file.map(Into::into) };
+    let Some(server) = super::remote::Remote::from(&target)? else { return Ok(()) };
+    let v = server.call("POST", "/backup", None)?;
     if json {
-        println!("{}", text.trim());
+        println!("{v}");
     } else {
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         println!("server wrote a backup to {}", v["path"].as_str().unwrap_or("?"));
     }
     Ok(())

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::remote::{encode, Remote, Target};
-use super::{fail, human, open_existing, selector, times, CliError, CliResult, DataDir};
+use super::{human, open_existing, selector, times, CliError, CliResult, DataDir};
 
 /// Delete the samples of matching series in a time range.
 #[derive(clap::Args, Debug)]
@@ -25,10 +25,10 @@ pub struct Args {
     #[command(flatten)]
     target: Target,
     /// First timestamp deleted (RFC 3339, a date, epoch ms, now-1h, -1h). Default: the beginning.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     start: Option<String>,
     /// Last timestamp deleted, inclusive. Default: the end of time.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     end: Option<String>,
     /// Output JSON.
     #[arg(long)]
@@ -36,13 +36,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> CliResult {
-    let now = times::now_ms();
-    let start = a.start.as_deref().map(|s| times::parse_time(s, now)).transpose().map_err(CliError::new)?;
-    let end = a.end.as_deref().map(|s| times::parse_time(s, now)).transpose().map_err(CliError::new)?;
-    let (start, end) = (start.unwrap_or(i64::MIN), end.unwrap_or(i64::MAX));
-    if start > end {
-        return fail(format!("--start {} is after --end {}", times::format_ts(start), times::format_ts(end)));
-    }
+    let (start, end) = times::inclusive_range(a.start.as_deref(), a.end.as_deref()).map_err(CliError::new)?;
     let matchers = if a.selector.trim() == "{}" {
         Vec::new()
     } else {

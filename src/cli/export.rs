@@ -14,7 +14,7 @@ use strata::{Labels, Matcher};
 
 use super::formats::{write_csv_rows, write_json_lines, write_prometheus, CSV_HEADER};
 use super::selector::parse_selector;
-use super::{fail, human, io_err, open_existing, progress_bar, times, CliError, CliResult, DataDir};
+use super::{human, io_err, open_existing, progress_bar, times, CliError, CliResult, DataDir};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -62,13 +62,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> CliResult {
-    let now = times::now_ms();
-    let start = a.start.as_deref().map(|s| times::parse_time(s, now)).transpose().map_err(CliError::new)?;
-    let end = a.end.as_deref().map(|s| times::parse_time(s, now)).transpose().map_err(CliError::new)?;
-    let (start, end) = (start.unwrap_or(i64::MIN), end.unwrap_or(i64::MAX));
-    if start > end {
-        return fail(format!("--start ({}) is after --end ({})", times::format_ts(start), times::format_ts(end)));
-    }
+    let (start, end) = times::inclusive_range(a.start.as_deref(), a.end.as_deref()).map_err(CliError::new)?;
     let selectors = a.matches.iter().map(|m| parse_selector(m).map_err(|e| CliError::new(e.to_string())));
     let selectors = selectors.collect::<CliResult<Vec<Vec<Matcher>>>>()?;
     let db = open_existing(&a.data.data)?;
