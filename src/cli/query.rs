@@ -110,12 +110,6 @@ fn request(a: &Args, now: i64) -> CliResult<QueryRequest> {
     if a.top_k == Some(0) {
         return fail("--top-k must be at least 1");
     }
-    // With a step, widen the range to whole steps: buckets are aligned to multiples
-    // of the step anyway, and only whole buckets can be answered from a rollup tier.
-    let (start, end) = match step.filter(|s| *s > 0) {
-        Some(s) => (start.div_euclid(s) * s, end.div_euclid(s).saturating_mul(s).saturating_add(s - 1)),
-        None => (start, end),
-    };
     Ok(QueryRequest {
         matchers,
         start,
@@ -248,8 +242,8 @@ mod tests {
             "host,region",
         ])
         .unwrap();
-        // With a step the range widens to whole steps: 6.4e6 down to 6.3e6, 1e7 up to the end of its step.
-        assert_eq!((r.start, r.end, r.step), (6_300_000, 10_199_999, Some(300_000)));
+        // The range is taken as given, never widened to whole steps.
+        assert_eq!((r.start, r.end, r.step), (6_400_000, 10_000_000, Some(300_000)));
         assert_eq!(
             (r.agg, r.group_by.clone(), r.tier),
             (Agg::Avg, vec!["host".to_string(), "region".into()], Tier::Auto)

@@ -223,7 +223,11 @@ fn removals(w: &mut Writer, r: &crate::RemovalStats) {
         "Segments retention removed whole or trimmed.",
         r.segments as f64,
     );
-    w.family("strata_retention_removed_items_total", "counter", "Samples (raw) and buckets (rollup tiers) retention removed.");
+    w.family(
+        "strata_retention_removed_items_total",
+        "counter",
+        "Samples (raw) and buckets (rollup tiers) retention removed.",
+    );
     w.sample("strata_retention_removed_items_total", &[("kind", "samples")], r.samples as f64);
     w.sample("strata_retention_removed_items_total", &[("kind", "buckets")], r.buckets as f64);
     w.one("strata_retention_removed_bytes_total", "counter", "Segment bytes retention freed.", r.bytes as f64);
