@@ -90,6 +90,9 @@ pub fn run(a: Args) -> CliResult {
 
 /// Validates the arguments into a request; `now` anchors relative times.
 fn request(a: &Args, now: i64) -> CliResult<QueryRequest> {
+    if let Some(msg) = promql_hint(&a.selector) {
+        return fail(msg);
+    }
     let matchers = parse_selector(&a.selector).map_err(|e| CliError::new(e.to_string()))?;
     let start = times::parse_time(&a.start, now).map_err(|e| CliError::new(format!("--start: {e}")))?;
     let end = times::parse_time(&a.end, now).map_err(|e| CliError::new(format!("--end: {e}")))?;
@@ -121,6 +124,60 @@ fn request(a: &Args, now: i64) -> CliResult<QueryRequest> {
         top_k: a.top_k,
         tier: a.tier,
     })
+}
+
+/// When `sel` looks like a PromQL expression rather than a series selector (a
+/// function call, a `[range]`, an operator outside braces and quotes), the error
+/// to give instead of a selector syntax error, with the equivalent flags.
+fn promql_hint(sel: &str) -> Option<String> {
+    let (mut depth, mut quote, mut escaped) = (0usize, None::<char>, false);
+    let mut outside = String::new();
+    for c in sel.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None if matches!(c, '"' | '\'' | '`') => quote = Some(c),
+            None if c == '{' => depth += 1,
+            None if c == '}' => depth = depth.saturating_sub(1),
+            None if depth == 0 => outside.push(c),
+            None => {}
+        }
+    }
+    if !outside.contains(|c: char| "()[]+-*/%^<>=!".contains(c)) {
+        return None;
+    }
+    // `f(sel[range])` with a function that has a flag equivalent: spell it out.
+    let flags = (|| {
+        let (func, rest) = sel.trim().split_once('(')?;
+        let (inner, rest) = rest.rsplit_once('[')?;
+        let (range, rest) = rest.split_once(']')?;
+        (rest.trim() == ")").then_some(())?;
+        let agg = match func.trim() {
+            "rate" | "irate" => "rate",
+            "increase" => "increase",
+            "avg_over_time" => "avg",
+            "sum_over_time" => "sum",
+            "min_over_time" => "min",
+            "max_over_time" => "max",
+            "count_over_time" => "count",
+            "stddev_over_time" => "stddev",
+            "last_over_time" => "last",
+            _ => return None,
+        };
+        Some(format!("strata query '{}' --agg {agg} --step {}", inner.trim(), range.trim()))
+    })();
+    let hint = flags.unwrap_or_else(|| "strata query 'SELECTOR' --agg rate --step 5m (see --help)".into());
+    Some(format!(
+        "{sel:?} looks like a PromQL expression; PromQL is not supported yet, only a series selector such as \
+         cpu{{host=\"a\"}}. The aggregation and the step are flags: {hint}"
+    ))
 }
 
 /// Runs a query: raw reads through the querier, the rest through the query layer.
@@ -266,6 +323,25 @@ mod tests {
             let e = req(args).unwrap_err().to_string();
             assert!(e.contains(want), "{args:?}: {e}");
         }
+    }
+
+    #[test]
+    fn promql_gets_a_hint_not_a_syntax_error() {
+        let e = req(&["rate(x[5m])"]).unwrap_err().to_string();
+        assert!(e.contains("PromQL is not supported yet"), "{e}");
+        assert!(e.contains("strata query 'x' --agg rate --step 5m"), "{e}");
+        let e = req(&["avg_over_time(cpu{h=\"a\"}[1h])"]).unwrap_err().to_string();
+        assert!(e.contains("strata query 'cpu{h=\"a\"}' --agg avg --step 1h"), "{e}");
+        for expr in ["sum by (host) (cpu)", "cpu / 2", "cpu > 1", "histogram_quantile(0.9, x)"] {
+            let e = req(&[expr]).unwrap_err().to_string();
+            assert!(e.contains("PromQL is not supported yet") && e.contains("--agg rate --step 5m"), "{expr}: {e}");
+        }
+        // Brackets, parentheses and operators inside label values are a selector.
+        for sel in ["cpu{path=\"/a(b)[c]-d*\"}", "cpu{h=~\"a|b\"}", "{__name__=~\"cpu.+\"}"] {
+            assert!(req(&[sel]).is_ok(), "{sel}");
+        }
+        // A broken selector still gets the selector's own error.
+        assert!(req(&["cpu{"]).unwrap_err().to_string().contains("missing '}'"));
     }
 
     #[test]
