@@ -12,6 +12,7 @@ use strata::Db;
 
 use super::formats::{write_csv_rows, write_json_labels, write_value, CSV_HEADER};
 use super::ops::{self, Agg, QueryRequest, ResultSeries, Tier};
+use super::remote::{Remote, Target};
 use super::selector::parse_selector;
 use super::{fail, open_existing, plot, times, CliError, CliResult, DataDir};
 
@@ -24,13 +25,16 @@ use super::{fail, open_existing, plot, times, CliError, CliResult, DataDir};
     after_help = "Examples:\n  strata query 'cpu_usage_user{hostname=~\"host_1|host_2\"}' --start -1h\n  \
         strata query 'cpu_usage{host=~\"h1|h2\"}' --start -1h --end now --step 5m --agg avg --group-by host\n  \
         strata query 'cpu_usage_idle{hostname=\"host_3\"}' --start -6h --plot\n  \
-        strata query '{__name__=~\"cpu_.*\",hostname=\"host_0\"}' --csv > host0.csv"
+        strata query '{__name__=~\"cpu_.*\",hostname=\"host_0\"}' --csv > host0.csv\n  \
+        strata query 'cpu_usage' --url http://127.0.0.1:9464 --token-file token --step 5m --agg max"
 )]
 pub struct Args {
     /// Series selector, e.g. cpu_usage{host=~"h1|h2"}
     selector: String,
     #[command(flatten)]
     data: DataDir,
+    #[command(flatten)]
+    target: Target,
     /// Start of the range (inclusive).
     #[arg(long, default_value = "-1h", allow_hyphen_values = true)]
     start: String,
@@ -66,8 +70,10 @@ pub struct Args {
 
 pub fn run(a: Args) -> CliResult {
     let req = request(&a, times::now_ms())?;
-    let db = open_existing(&a.data.data)?;
-    let series = execute(&db, &req)?;
+    let series = match Remote::from(&a.target)? {
+        Some(remote) => execute_remote(&remote, &a.selector, &req)?,
+        None => execute(&open_existing(&a.data.data)?, &req)?,
+    };
     let mut out = String::new();
     if a.json {
         json(&mut out, &req, &series);
@@ -197,6 +203,71 @@ pub fn execute(db: &Db, req: &QueryRequest) -> CliResult<Vec<ResultSeries>> {
         out.push(ResultSeries { labels, samples: samples.collect() });
     }
     out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(out)
+}
+
+/// Runs a query on a running server through `POST /query`, with the same request
+/// (`selector`, both times inclusive, step in ms) so the server builds the same
+/// `strata::Query`; the answer comes back as the series the local path returns.
+fn execute_remote(remote: &Remote, selector: &str, req: &QueryRequest) -> CliResult<Vec<ResultSeries>> {
+    let mut body = serde_json::json!({
+        "selector": selector,
+        "start_time": times::format_ts(req.start),
+        "end_time": times::format_ts(req.end),
+        "function": format!("{:?}", req.agg).to_lowercase(),
+        "tier": match req.tier { Tier::Auto => "auto", Tier::Raw => "raw", Tier::FiveMin => "5m", Tier::OneHour => "1h" },
+    });
+    if let Some(step) = req.step {
+        body["step"] = format!("{step}ms").into();
+    }
+    if let Some(q) = req.quantile {
+        body["quantile"] = q.into();
+    }
+    if !req.group_by.is_empty() {
+        body["group_by"] = req.group_by.clone().into();
+    }
+    if let Some(k) = req.top_k {
+        body["top_k"] = k.into();
+    }
+    let answer = remote.call("POST", "/query", Some(&body))?;
+    let bad = |what: &str| CliError::new(format!("POST /query: unexpected answer ({what}): {answer}"));
+    let value = |v: &serde_json::Value| -> CliResult<f64> {
+        match v {
+            serde_json::Value::Number(n) => n.as_f64().ok_or_else(|| bad("a value")),
+            serde_json::Value::String(s) => super::formats::parse_value(s).map_err(|e| bad(&e)),
+            _ => Err(bad("a value")),
+        }
+    };
+    let mut out = Vec::new();
+    for s in answer["series"].as_array().ok_or_else(|| bad("no series"))? {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        if let Some(name) = s["metric_name"].as_str() {
+            pairs.push((strata::METRIC_NAME.to_string(), name.to_string()));
+        }
+        for (k, v) in s["labels"].as_object().ok_or_else(|| bad("labels"))? {
+            pairs.push((k.clone(), v.as_str().ok_or_else(|| bad("a label value"))?.to_string()));
+        }
+        let labels = strata::Labels::from_pairs(pairs).map_err(|e| bad(&e.to_string()))?;
+        let samples = match s.get("points") {
+            Some(points) => points
+                .as_array()
+                .ok_or_else(|| bad("points"))?
+                .iter()
+                .map(|p| {
+                    Ok(strata::Sample::new(
+                        p["timestamp_ms"].as_i64().ok_or_else(|| bad("a timestamp"))?,
+                        value(&p["value"])?,
+                    ))
+                })
+                .collect::<CliResult<Vec<_>>>()?,
+            // One value per series: at the range start, as the local query layer gives it.
+            None if s["value"].is_null() => Vec::new(),
+            None => vec![strata::Sample::new(req.start, value(&s["value"])?)],
+        };
+        if !samples.is_empty() {
+            out.push(ResultSeries { labels, samples });
+        }
+    }
     Ok(out)
 }
 
