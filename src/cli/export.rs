@@ -12,7 +12,9 @@ use std::time::Instant;
 use clap::ValueEnum;
 use strata::{Labels, Matcher};
 
-use super::formats::{parse_json_line, write_csv_rows, write_json_lines, write_prometheus, CSV_HEADER};
+use super::formats::{
+    parse_json_line, write_csv_rows, write_json_lines, write_openmetrics, write_prometheus, CSV_HEADER,
+};
 use super::remote::{encode, Remote, Target};
 use super::selector::parse_selector;
 use super::{fail, human, io_err, open_existing, progress_bar, times, CliError, CliResult, DataDir};
@@ -25,6 +27,9 @@ pub enum Format {
     Csv,
     /// Prometheus text exposition lines with timestamps (`strata import` reads them back)
     Prometheus,
+    /// OpenMetrics text: timestamps in seconds, `# EOF` at the end (series without a
+    /// metric name cannot be written and are counted as skipped)
+    Openmetrics,
 }
 
 /// Export series as JSON lines, CSV or Prometheus text.
@@ -95,18 +100,28 @@ pub fn run(a: Args) -> CliResult {
     let t0 = Instant::now();
     let pb = progress_bar(None, a.json || a.output.is_none());
     let mut seen: HashSet<Labels> = HashSet::new();
-    let (mut series, mut samples, mut nan_payloads) = (0u64, 0u64, 0u64);
+    let (mut series, mut samples, mut nan_payloads, mut skipped) = (0u64, 0u64, 0u64, 0u64);
     let mut buf = String::with_capacity(1 << 20);
     if a.format == Format::Csv {
         buf.push_str(CSV_HEADER);
     }
     let mut last: Option<Labels> = None;
+    let mut last_skipped: Option<Labels> = None;
     // Writes one series (or, from a server, one JSON line of it); false when the reader went away.
     let mut emit = |labels: Labels, s: Vec<strata::Sample>, out: &mut Box<dyn Write>| -> CliResult<bool> {
         match a.format {
             Format::Json => write_json_lines(&mut buf, &labels, &s),
             Format::Csv => write_csv_rows(&mut buf, &labels, &s),
             Format::Prometheus => nan_payloads += write_prometheus(&mut buf, &labels, &s),
+            Format::Openmetrics => {
+                if !write_openmetrics(&mut buf, &labels, &s) {
+                    if last_skipped.as_ref() != Some(&labels) {
+                        skipped += 1;
+                        last_skipped = Some(labels);
+                    }
+                    return Ok(true);
+                }
+            }
         }
         // A long series arrives from a server as several lines: count it once.
         if last.as_ref() != Some(&labels) {
@@ -168,6 +183,9 @@ pub fn run(a: Args) -> CliResult {
         }
         (None, None) => return fail("no database and no --url"),
     }
+    if a.format == Format::Openmetrics {
+        buf.push_str("# EOF\n");
+    }
     if !write_out(&mut out, &mut buf)? {
         return Ok(());
     }
@@ -180,7 +198,7 @@ pub fn run(a: Args) -> CliResult {
     let secs = t0.elapsed().as_secs_f64();
     let dest = a.output.as_ref().map_or("stdout".to_string(), |p| p.display().to_string());
     let summary = if a.json {
-        serde_json::json!({"series": series, "samples": samples, "skipped_series": 0, "output": dest,
+        serde_json::json!({"series": series, "samples": samples, "skipped_series": skipped, "output": dest,
             "gzip": gzip, "seconds": secs, "nan_payloads_lost": nan_payloads})
         .to_string()
     } else {
@@ -189,6 +207,11 @@ pub fn run(a: Args) -> CliResult {
             human::count(series),
             human::count(samples)
         );
+        if skipped > 0 {
+            s.push_str(&format!(
+                " ({skipped} series without a metric name skipped: OpenMetrics cannot hold them; JSON and CSV can)"
+            ));
+        }
         if nan_payloads > 0 {
             s.push_str(&format!(
                 " ({nan_payloads} NaN values with a payload, such as stale markers, written as plain NaN: \
