@@ -4,8 +4,8 @@
 //! `strata check` prints what [`check_dir`] returns.
 //!
 //! It takes no lock and writes nothing, so it can run beside a live `Db`. It does
-//! not use `wal::replay`, which truncates torn tails: the WAL is scanned here with
-//! the frame decoder. On a live directory a file may change or vanish during the
+//! not use `wal::replay`, which truncates torn tails, but the scan replay is built
+//! on (`wal::scan_file`), so a torn tail is told from damage by the same rule. On a live directory a file may change or vanish during the
 //! scan; the check notices a manifest that changed under it and says so.
 //!
 //! Offsets: a problem found by a checksum or a format rule carries the offset
@@ -24,7 +24,8 @@ use crate::labels::Labels;
 use crate::manifest::{Manifest, SegmentRecord, FILE_NAME as MANIFEST};
 use crate::sample::{ChunkMeta, Sample};
 use crate::segment::{self, Segment};
-use crate::wal::record::{decode_frame, decode_header, probe_frame, FrameError, Record, FRAME_HEADER_LEN, HEADER_LEN};
+use crate::wal::record::Record;
+use crate::wal::scan::{scan_file, FileEnd};
 
 /// Where quarantined segments go (see `Options::repair`).
 pub const QUARANTINE_DIR: &str = "quarantine";
@@ -348,52 +349,37 @@ fn check_wal_file(c: &mut Checker, dir: &Path, path: &Path, seq: u64, newest: bo
         Err(e) => return c.error(path, None, format!("cannot read: {e}")),
     };
     c.counts.wal_files += 1;
-    match decode_header(&data) {
-        Err(reason) if newest && data.len() <= HEADER_LEN => {
-            return c.warn(path, Some(0), format!("torn header ({reason}); the next open removes this file"));
-        }
-        Err(reason) => return c.error(path, Some(0), reason),
-        Ok(s) if s != seq => return c.error(path, Some(0), format!("header names seq {s:016x}, not the file's")),
-        Ok(_) => {}
-    }
-    let mut pos = HEADER_LEN;
     let mut undefined: Option<(u64, u64, u64)> = None; // (first id, offset, count)
-    while pos < data.len() {
-        match decode_frame(&data[pos..]) {
-            Ok((rec, n)) => {
-                c.counts.wal_records += 1;
-                match rec {
-                    Record::Series(list) => {
-                        for (id, labels) in &list {
-                            c.define(path, Some(pos as u64), *id, labels);
-                        }
-                    }
-                    Record::Samples(batch) => {
-                        c.counts.wal_samples += batch.len() as u64;
-                        for s in batch.iter().filter(|s| !c.ids.contains_key(&s.series)) {
-                            let u = undefined.get_or_insert((s.series, pos as u64, 0));
-                            u.2 += 1;
-                        }
-                    }
+                                                       // The same scan and classification as replay: what replay would cut is a warning.
+    let end = scan_file(&data, seq, newest, |pos, rec| {
+        c.counts.wal_records += 1;
+        match rec {
+            Record::Series(list) => {
+                for (id, labels) in &list {
+                    c.define(path, Some(pos), *id, labels);
                 }
-                pos += n;
             }
-            Err(e) => {
-                let reason = match e {
-                    FrameError::Incomplete => "frame runs past the end of the file".to_string(),
-                    FrameError::Corrupt(r) => r.to_string(),
-                };
-                let after =
-                    (pos + 1..=data.len().saturating_sub(FRAME_HEADER_LEN + 1)).any(|q| probe_frame(&data[q..]));
-                if newest && !after {
-                    let cut = data.len() - pos;
-                    c.warn(path, Some(pos as u64), format!("torn tail ({reason}): the next open cuts {cut} bytes"));
-                } else {
-                    c.error(path, Some(pos as u64), format!("{reason}, with valid frames after it"));
+            Record::Samples(batch) => {
+                c.counts.wal_samples += batch.len() as u64;
+                for s in batch.iter().filter(|s| !c.ids.contains_key(&s.series)) {
+                    let u = undefined.get_or_insert((s.series, pos, 0));
+                    u.2 += 1;
                 }
-                break;
             }
         }
+        Ok(())
+    });
+    match end {
+        Ok(FileEnd::Clean) => {}
+        Ok(FileEnd::TornHeader { reason }) => {
+            c.warn(path, Some(0), format!("torn header ({reason}); the next open removes this file"))
+        }
+        Ok(FileEnd::TornTail { offset, reason }) => {
+            let cut = data.len() as u64 - offset;
+            c.warn(path, Some(offset), format!("torn tail ({reason}): the next open cuts {cut} bytes"))
+        }
+        Ok(FileEnd::Corrupt { offset, reason }) => c.error(path, Some(offset), reason),
+        Err(e) => c.engine_error(path, e),
     }
     if let Some((id, at, n)) = undefined {
         let msg = format!("{n} samples for series never defined (first: id {id})");

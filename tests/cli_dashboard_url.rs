@@ -84,7 +84,7 @@ fn a_token_is_sent_from_the_file_and_a_missing_one_is_explained() {
     ingest(&s, Some("s3cret"));
     let url = format!("http://{}", s.addr);
     let err = fails(&["dashboard", "--url", &url, "--once"]);
-    assert!(err.contains(&format!("GET {url}/db/status answered 401")) && err.contains("--auth-token-file"), "{err}");
+    assert!(err.contains(&format!("GET {url}/db/status answered 401")) && err.contains("--token-file"), "{err}");
     let token = s.dir.path().join("token");
     let out = ok(&["dashboard", "--url", &url, "--auth-token-file", token.to_str().unwrap(), "--once"]);
     assert!(out.contains("series 4 │ samples 120 │"), "{out}");

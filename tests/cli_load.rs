@@ -94,7 +94,7 @@ fn bad_arguments_are_named() {
     assert!(fails(&["load", "--data", d, "--workload", "noise", "--hosts", "3"]).contains("--hosts applies to"));
     assert!(fails(&["load", "--data", d, "--workload", "noise", "--metric", "bad name"]).contains("--metric"));
     assert!(fails(&["load", "--target", "https://example.invalid"]).contains("https"));
-    assert!(fails(&["load", "--target", "ftp://x"]).contains("invalid --target"));
+    assert!(fails(&["load", "--target", "ftp://x"]).contains("invalid --url"));
     let usage = cli_support::strata(&["load", "--workload", "square"]);
     assert_eq!(usage.status.code(), Some(2), "clap reports usage errors with exit code 2");
     assert!(cli_support::stderr(&usage).contains("expected devops, noise"));

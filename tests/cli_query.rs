@@ -1,7 +1,9 @@
-//! `strata query`: raw output in every format, and clear errors.
-#![cfg(feature = "cli")]
+//! `strata query`: raw output in every format, clear errors, and the same answer
+//! as the server's `POST /query` for the same request.
+#![cfg(all(feature = "cli", feature = "server"))]
 
 mod cli_support;
+mod server_util;
 
 use cli_support::{fails, json, ok};
 use strata::{Db, Labels};
@@ -147,4 +149,63 @@ fn compact_and_retention_report_what_they_do() {
     assert!(cli_support::stderr(&usage).contains("invalid duration"));
     let bad = cli_support::strata(&["stats", "--data", d, "--retention", "raw=0s"]);
     assert_eq!(bad.status.code(), Some(2), "a zero retention is refused at parse time");
+}
+
+/// 2026-01-01T00:00:00Z in ms.
+const DAY0: i64 = 1_767_225_600_000;
+
+/// One sample every 10 s from 00:00 to 01:00 inclusive (361 samples) of `c{h="x"}`.
+fn append_ten_second_samples(db: &Db) {
+    let l = Labels::metric("c", [("h", "x")]).unwrap();
+    let mut app = db.appender();
+    for i in 0..=360 {
+        app.append_labels(&l, DAY0 + i * 10_000, i as f64).unwrap();
+    }
+    app.commit().unwrap();
+}
+
+/// The same stepped request through `strata query` and `POST /query` on the same
+/// data: both ends inclusive, never widened to whole steps, so the edge buckets
+/// count only the samples inside [00:10, 00:45].
+#[test]
+fn cli_and_server_answer_a_stepped_query_alike() {
+    let _serial = cli_support::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), cli_support::keep_all()).unwrap();
+    append_ten_second_samples(&db);
+    db.close().unwrap();
+    let server = server_util::start();
+    append_ten_second_samples(&server.db);
+    let d = dir.path().to_str().unwrap();
+    let (start, end) = ("2026-01-01T00:10:00Z", "2026-01-01T00:45:00Z");
+    for (step, want_total, want_buckets) in [("30m", 211.0, vec![120.0, 91.0]), ("1m", 211.0, vec![])] {
+        let cli = json(&ok(&[
+            "query", "c", "--data", d, "--start", start, "--end", end, "--step", step, "--agg", "count", "--json",
+        ]));
+        let cli_points: Vec<(i64, f64)> = {
+            let s = &cli["series"][0];
+            let ts = s["timestamps"].as_array().unwrap().iter().map(|t| t.as_i64().unwrap());
+            ts.zip(s["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap())).collect()
+        };
+        let body = serde_json::json!({"metric_name": "c", "start_time": start, "end_time": end,
+                                      "function": "count", "step": step});
+        let r = server.send("POST", "/query", &[("Content-Type", "application/json")], body.to_string().as_bytes());
+        assert_eq!(r.status, 200, "{}", r.text());
+        let j = r.json();
+        let server_points: Vec<(i64, f64)> = j["series"][0]["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["timestamp_ms"].as_i64().unwrap(), p["value"].as_f64().unwrap()))
+            .collect();
+        assert_eq!(cli_points, server_points, "step {step}");
+        assert_eq!(cli_points.iter().map(|p| p.1).sum::<f64>(), want_total, "step {step}");
+        if !want_buckets.is_empty() {
+            assert_eq!(cli_points.iter().map(|p| p.1).collect::<Vec<_>>(), want_buckets);
+            assert_eq!(cli_points[0].0, DAY0, "buckets are keyed by their aligned start");
+        }
+        // The CLI echoes the range it was given, not a widened one.
+        assert_eq!((cli["start"].as_i64(), cli["end"].as_i64()), (Some(DAY0 + 600_000), Some(DAY0 + 2_700_000)));
+        assert_eq!(j["end_time_ms"], DAY0 + 2_700_000);
+    }
 }

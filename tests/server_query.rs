@@ -118,7 +118,8 @@ fn query_functions_match_direct_computation() {
         ("first", 0.0),
         ("last", (N - 1) as f64),
         ("increase", (N - 1) as f64),
-        ("rate", (N - 1) as f64 / 7200.0),
+        // Both ends inclusive: [t0, t0 + 2h] spans 7200.001 s.
+        ("rate", (N - 1) as f64 / 7200.001),
         ("stddev", stddev(&a)),
     ];
     for (function, want) in cases {
@@ -171,19 +172,25 @@ fn query_functions_match_direct_computation() {
                "function": "raw"}),
     );
     let pts = j["series"][0]["points"].as_array().unwrap();
-    assert_eq!(pts.len(), 10);
+    assert_eq!(pts.len(), 11);
     assert_eq!(pts[3]["timestamp_ms"], t0 + 3 * MIN);
     assert_eq!(pts[3]["value"], 6.0);
     assert_eq!(pts[3]["timestamp"], strata_rfc3339(t0 + 3 * MIN));
     assert!(j.get("value").is_none());
 
-    // end_time is exclusive: [t0, t0 + 10m) holds 10 samples.
+    // end_time is inclusive, as in `strata query`: [t0, t0 + 10m] holds 11 samples.
     let j = query_ok(
         &s,
         json!({"metric_name": "cpu", "start_time": t0, "end_time": t0 + 10 * MIN, "labels": {"host": "a"},
                "function": "count"}),
     );
-    assert_eq!(j["value"], 10.0);
+    assert_eq!(j["value"], 11.0);
+    // start_time == end_time is the one instant.
+    let j = query_ok(
+        &s,
+        json!({"metric_name": "cpu", "start_time": t0, "end_time": t0, "labels": {"host": "a"}, "function": "count"}),
+    );
+    assert_eq!(j["value"], 1.0);
 }
 
 #[test]
@@ -259,7 +266,9 @@ fn tiers_answer_after_downsampling() {
     let (s, t0) = server_with_data();
     let t1 = t0 + 2 * HOUR;
     let body = |tier: &str, step: Option<&str>| {
-        let mut b = json!({"metric_name": "cpu", "start_time": t0, "end_time": t1, "function": "avg", "tier": tier});
+        // Both ends inclusive: the range ends 1 ms before t1 to end on a bucket boundary.
+        let mut b =
+            json!({"metric_name": "cpu", "start_time": t0, "end_time": t1 - 1, "function": "avg", "tier": tier});
         if let Some(st) = step {
             b["step"] = json!(st);
         }
@@ -409,7 +418,7 @@ fn query_errors_name_the_problem() {
         (with("step", json!("0s")), "step"),
         (with("step", json!(-5)), "step"),
         (with("start_time", json!(t1 + 1)), "start_time"),
-        (with("end_time", json!(t0)), "start_time"),
+        (with("end_time", json!(t0 - 1)), "start_time"),
         (with("start_time", json!("yesterday")), "start_time"),
         (with("tier", json!("10m")), "tier"),
         (with("top_k", json!(0)), "top_k"),

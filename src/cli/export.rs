@@ -5,14 +5,17 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::ValueEnum;
 use strata::{Labels, Matcher};
 
-use super::formats::{write_csv_rows, write_json_lines, write_prometheus, CSV_HEADER};
+use super::formats::{
+    parse_json_line, write_csv_rows, write_json_lines, write_openmetrics, write_prometheus, CSV_HEADER,
+};
+use super::remote::{encode, Remote, Target};
 use super::selector::parse_selector;
 use super::{human, io_err, open_existing, progress_bar, times, CliError, CliResult, DataDir};
 
@@ -24,6 +27,9 @@ pub enum Format {
     Csv,
     /// Prometheus text exposition lines with timestamps (`strata import` reads them back)
     Prometheus,
+    /// OpenMetrics text: timestamps in seconds, `# EOF` at the end (series without a
+    /// metric name cannot be written and are counted as skipped)
+    Openmetrics,
 }
 
 /// Export series as JSON lines, CSV or Prometheus text.
@@ -34,11 +40,14 @@ pub enum Format {
         infinities as \"NaN\", \"+Inf\", \"-Inf\" (NaN payloads as \"NaN(0x...)\"), so `strata import` \
         restores them bit for bit.",
     after_help = "Examples:\n  strata export --data ./data --match 'cpu_usage_user' --start -1d -o cpu.json\n  \
-        strata export --format csv --gzip -o all.csv.gz\n  strata export --format prometheus --match '{hostname=\"host_1\"}'"
+        strata export --format csv --gzip -o all.csv.gz\n  strata export --format prometheus --match '{hostname=\"host_1\"}'\n  \
+        strata export --url http://127.0.0.1:9464 --format csv -o all.csv"
 )]
 pub struct Args {
     #[command(flatten)]
     data: DataDir,
+    #[command(flatten)]
+    target: Target,
     /// Series to export; repeat for a union. Default: every series, with or without a metric name.
     #[arg(long = "match", value_name = "SELECTOR")]
     matches: Vec<String>,
@@ -65,7 +74,11 @@ pub fn run(a: Args) -> CliResult {
     let (start, end) = times::inclusive_range(a.start.as_deref(), a.end.as_deref()).map_err(CliError::new)?;
     let selectors = a.matches.iter().map(|m| parse_selector(m).map_err(|e| CliError::new(e.to_string())));
     let selectors = selectors.collect::<CliResult<Vec<Vec<Matcher>>>>()?;
-    let db = open_existing(&a.data.data)?;
+    let remote = Remote::from(&a.target)?;
+    let db = match remote {
+        Some(_) => None,
+        None => Some(open_existing(&a.data.data)?),
+    };
 
     let gzip = a.gzip || a.output.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e == "gz"));
     let sink: Box<dyn Write> = match &a.output {
@@ -80,40 +93,92 @@ pub fn run(a: Args) -> CliResult {
 
     let t0 = Instant::now();
     let pb = progress_bar(None, a.json || a.output.is_none());
-    let q = db.querier(start..end.saturating_add(1));
     let mut seen: HashSet<Labels> = HashSet::new();
-    let (mut series, mut samples, mut nan_payloads) = (0u64, 0u64, 0u64);
+    let (mut series, mut samples, mut nan_payloads, mut skipped) = (0u64, 0u64, 0u64, 0u64);
     let mut buf = String::with_capacity(1 << 20);
     if a.format == Format::Csv {
         buf.push_str(CSV_HEADER);
     }
-    // No --match: every series, including those without a metric name.
-    let sets = if selectors.is_empty() {
-        vec![q.select_all()?]
-    } else {
-        selectors.iter().map(|m| q.select(m)).collect::<strata::Result<Vec<_>>>()?
-    };
-    for set in sets {
-        for item in set {
-            let (labels, iter) = item?;
-            // A series matched by two selectors is written once.
-            if selectors.len() > 1 && !seen.insert(labels.clone()) {
-                continue;
+    let mut last: Option<Labels> = None;
+    let mut last_skipped: Option<Labels> = None;
+    // Writes one series (or, from a server, one JSON line of it); false when the reader went away.
+    let mut emit = |labels: Labels, s: Vec<strata::Sample>, out: &mut Box<dyn Write>| -> CliResult<bool> {
+        match a.format {
+            Format::Json => write_json_lines(&mut buf, &labels, &s),
+            Format::Csv => write_csv_rows(&mut buf, &labels, &s),
+            Format::Prometheus => nan_payloads += write_prometheus(&mut buf, &labels, &s),
+            Format::Openmetrics => {
+                if !write_openmetrics(&mut buf, &labels, &s) {
+                    if last_skipped.as_ref() != Some(&labels) {
+                        skipped += 1;
+                        last_skipped = Some(labels);
+                    }
+                    return Ok(true);
+                }
             }
-            let s: Vec<strata::Sample> = iter.collect();
-            match a.format {
-                Format::Json => write_json_lines(&mut buf, &labels, &s),
-                Format::Csv => write_csv_rows(&mut buf, &labels, &s),
-                Format::Prometheus => nan_payloads += write_prometheus(&mut buf, &labels, &s),
-            }
-            series += 1;
-            samples += s.len() as u64;
-            if !write_out(&mut out, &mut buf)? {
-                return Ok(()); // the reader went away (e.g. `| head`)
-            }
-            pb.set_message(format!("{} series, {} samples", human::count(series), human::count(samples)));
-            pb.tick();
         }
+        // A long series arrives from a server as several lines: count it once.
+        if last.as_ref() != Some(&labels) {
+            series += 1;
+            last = Some(labels);
+        }
+        samples += s.len() as u64;
+        let more = write_out(out, &mut buf)?;
+        pb.set_message(format!("{} series, {} samples", human::count(series), human::count(samples)));
+        pb.tick();
+        Ok(more)
+    };
+    match (&db, &remote) {
+        (Some(db), _) => {
+            let q = db.querier(start..end.saturating_add(1));
+            // No --match: every series, including those without a metric name.
+            let sets = if selectors.is_empty() {
+                vec![q.select_all()?]
+            } else {
+                selectors.iter().map(|m| q.select(m)).collect::<strata::Result<Vec<_>>>()?
+            };
+            for set in sets {
+                for item in set {
+                    let (labels, iter) = item?;
+                    // A series matched by two selectors is written once.
+                    if selectors.len() > 1 && !seen.insert(labels.clone()) {
+                        continue;
+                    }
+                    if !emit(labels, iter.collect(), &mut out)? {
+                        return Ok(()); // the reader went away (e.g. `| head`)
+                    }
+                }
+            }
+        }
+        (None, Some(remote)) => {
+            // The server's JSON lines carry every value exactly; they are written out
+            // here in the asked format, so the output is the local path's.
+            let mut path = String::from("/export?format=json");
+            for m in &a.matches {
+                path.push_str(&format!("&match%5B%5D={}", encode(m)));
+            }
+            for (k, t) in [("start", start), ("end", end)] {
+                if t != i64::MIN && t != i64::MAX {
+                    path.push_str(&format!("&{k}={}", encode(&times::format_ts(t))));
+                }
+            }
+            let reader = BufReader::new(remote.get_stream(&path)?);
+            for (i, line) in reader.lines().enumerate() {
+                let line = line.map_err(io_err("reading the server's export"))?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let (labels, s) = parse_json_line(&line)
+                    .map_err(|e| CliError::new(format!("the server's export, line {}: {e}", i + 1)))?;
+                if !emit(labels, s, &mut out)? {
+                    return Ok(());
+                }
+            }
+        }
+        (None, None) => return fail("no database and no --url"),
+    }
+    if a.format == Format::Openmetrics {
+        buf.push_str("# EOF\n");
     }
     if !write_out(&mut out, &mut buf)? {
         return Ok(());
@@ -127,7 +192,7 @@ pub fn run(a: Args) -> CliResult {
     let secs = t0.elapsed().as_secs_f64();
     let dest = a.output.as_ref().map_or("stdout".to_string(), |p| p.display().to_string());
     let summary = if a.json {
-        serde_json::json!({"series": series, "samples": samples, "skipped_series": 0, "output": dest,
+        serde_json::json!({"series": series, "samples": samples, "skipped_series": skipped, "output": dest,
             "gzip": gzip, "seconds": secs, "nan_payloads_lost": nan_payloads})
         .to_string()
     } else {
@@ -136,6 +201,11 @@ pub fn run(a: Args) -> CliResult {
             human::count(series),
             human::count(samples)
         );
+        if skipped > 0 {
+            s.push_str(&format!(
+                " ({skipped} series without a metric name skipped: OpenMetrics cannot hold them; JSON and CSV can)"
+            ));
+        }
         if nan_payloads > 0 {
             s.push_str(&format!(
                 " ({nan_payloads} NaN values with a payload, such as stale markers, written as plain NaN: \
@@ -145,7 +215,15 @@ pub fn run(a: Args) -> CliResult {
         s
     };
     if samples == 0 {
-        eprintln!("{}", nothing_found(&db, &selectors, start, end)?);
+        match &db {
+            Some(db) => eprintln!("{}", nothing_found(db, &selectors, start, end)?),
+            None => eprintln!(
+                "no samples in {} .. {} on {}",
+                times::format_ts(start),
+                times::format_ts(end),
+                a.target.url.as_deref().unwrap_or_default()
+            ),
+        }
     }
     // The summary goes to stdout only when the data does not.
     if a.output.is_some() {

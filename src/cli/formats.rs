@@ -268,6 +268,33 @@ pub fn write_prometheus(out: &mut String, labels: &Labels, samples: &[Sample]) -
     payloads
 }
 
+/// Appends OpenMetrics text lines: as Prometheus text, but timestamps in seconds
+/// (`1700000000.500`). Returns false, writing nothing, for a series the format
+/// cannot hold: one without a metric name, or with a name it cannot write bare.
+/// The caller writes the final `# EOF`.
+pub fn write_openmetrics(out: &mut String, labels: &Labels, samples: &[Sample]) -> bool {
+    if !labels.metric_name().is_some_and(is_text_metric_name) {
+        return false;
+    }
+    let mut series = String::new();
+    write_series(&mut series, labels);
+    if labels.len() == 1 {
+        series.truncate(series.len() - 2); // `name{}` → `name`
+    }
+    for s in samples {
+        out.push_str(&series);
+        out.push(' ');
+        if s.value.is_nan() {
+            out.push_str("NaN");
+        } else {
+            write_value(out, s.value);
+        }
+        let ms = s.ts.unsigned_abs();
+        let _ = writeln!(out, " {}{}.{:03}", if s.ts < 0 { "-" } else { "" }, ms / 1000, ms % 1000);
+    }
+    true
+}
+
 /// `[a-zA-Z_:][a-zA-Z0-9_:]*`, the metric names Prometheus text writes bare.
 fn is_text_metric_name(name: &str) -> bool {
     let mut chars = name.chars();

@@ -26,7 +26,7 @@ use super::{fail, human, progress_bar, times, CliError, CliResult, DataDir};
 #[command(
     long_about = "Generate load. The workload (devops: hosts × 10 cpu metrics; or one of the value \
         patterns noise, sine_wave, linear_trend, spike, combined) is written into the engine in-process \
-        (--target embedded, the default) or to a running server (--target http://HOST:PORT). Timestamps \
+        (--url embedded, the default) or to a running server (--url http://HOST:PORT). Timestamps \
         end now (or --backfill earlier) and span --duration. Reports samples/s, commit latency \
         percentiles and, in-process, bytes per sample on disk, then reads everything back and checks \
         that every acknowledged sample is there.",
@@ -34,14 +34,15 @@ use super::{fail, human, progress_bar, times, CliError, CliResult, DataDir};
         strata load --workload devops --hosts 100 --duration 24h --workers 2\n  \
         strata load --workload combined --series 50 --duration 6h --out-of-order 0.05\n  \
         strata load --workload sine_wave --backfill 3d --duration 1d\n  \
-        strata load --target http://127.0.0.1:9464 --protocol line --rate 500k"
+        strata load --url http://127.0.0.1:9464 --protocol line --rate 500k"
 )]
 pub struct Args {
     /// devops, noise, sine_wave, linear_trend, spike or combined.
     #[arg(long, default_value = "devops", value_parser = |s: &str| s.parse::<WorkloadKind>())]
     workload: WorkloadKind,
-    /// embedded (in-process, into --data) or a server URL such as http://127.0.0.1:9464.
-    #[arg(long, default_value = "embedded")]
+    /// embedded (in-process, into --data) or a server URL such as http://127.0.0.1:9464
+    /// (`--target` is an older name of this flag).
+    #[arg(long = "url", alias = "target", value_name = "URL", default_value = "embedded")]
     target: String,
     #[command(flatten)]
     data: DataDir,
@@ -145,7 +146,7 @@ pub fn run(a: Args) -> CliResult {
         t if t.starts_with("https://") => {
             return fail("https targets are not supported (this build has no TLS); use http:// on loopback")
         }
-        t => return fail(format!("invalid --target {t:?}: expected embedded or http://HOST:PORT")),
+        t => return fail(format!("invalid --url {t:?}: expected embedded or http://HOST:PORT")),
     };
     let token = match &a.token_file {
         Some(p) => Some(

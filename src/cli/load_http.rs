@@ -1,4 +1,4 @@
-//! `strata load --target http://...`: the wire encodings of a batch and the
+//! `strata load --url http://...`: the wire encodings of a batch and the
 //! HTTP client that sends them.
 //!
 //! - `line`: InfluxDB line protocol to `/write?precision=ms`. A metric `cpu_usage_user`

@@ -87,7 +87,7 @@ pub fn query(db: &Db, req: &QueryRequest) -> CliResult<Vec<ResultSeries>> {
     };
     let mut q = strata::Query::new()
         .select(req.matchers.iter().cloned())
-        .range(req.start..req.end.saturating_add(1))
+        .range_inclusive(req.start..=req.end)
         .agg(agg)
         .tier(tier);
     if let Some(step) = req.step {

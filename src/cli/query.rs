@@ -12,6 +12,7 @@ use strata::Db;
 
 use super::formats::{write_csv_rows, write_json_labels, write_value, CSV_HEADER};
 use super::ops::{self, Agg, QueryRequest, ResultSeries, Tier};
+use super::remote::{Remote, Target};
 use super::selector::parse_selector;
 use super::{fail, open_existing, plot, times, CliError, CliResult, DataDir};
 
@@ -24,13 +25,16 @@ use super::{fail, open_existing, plot, times, CliError, CliResult, DataDir};
     after_help = "Examples:\n  strata query 'cpu_usage_user{hostname=~\"host_1|host_2\"}' --start -1h\n  \
         strata query 'cpu_usage{host=~\"h1|h2\"}' --start -1h --end now --step 5m --agg avg --group-by host\n  \
         strata query 'cpu_usage_idle{hostname=\"host_3\"}' --start -6h --plot\n  \
-        strata query '{__name__=~\"cpu_.*\",hostname=\"host_0\"}' --csv > host0.csv"
+        strata query '{__name__=~\"cpu_.*\",hostname=\"host_0\"}' --csv > host0.csv\n  \
+        strata query 'cpu_usage' --url http://127.0.0.1:9464 --token-file token --step 5m --agg max"
 )]
 pub struct Args {
     /// Series selector, e.g. cpu_usage{host=~"h1|h2"}
     selector: String,
     #[command(flatten)]
     data: DataDir,
+    #[command(flatten)]
+    target: Target,
     /// Start of the range (inclusive).
     #[arg(long, default_value = "-1h", allow_hyphen_values = true)]
     start: String,
@@ -66,8 +70,10 @@ pub struct Args {
 
 pub fn run(a: Args) -> CliResult {
     let req = request(&a, times::now_ms())?;
-    let db = open_existing(&a.data.data)?;
-    let series = execute(&db, &req)?;
+    let series = match Remote::from(&a.target)? {
+        Some(remote) => execute_remote(&remote, &a.selector, &req)?,
+        None => execute(&open_existing(&a.data.data)?, &req)?,
+    };
     let mut out = String::new();
     if a.json {
         json(&mut out, &req, &series);
@@ -90,6 +96,9 @@ pub fn run(a: Args) -> CliResult {
 
 /// Validates the arguments into a request; `now` anchors relative times.
 fn request(a: &Args, now: i64) -> CliResult<QueryRequest> {
+    if let Some(msg) = promql_hint(&a.selector) {
+        return fail(msg);
+    }
     let matchers = parse_selector(&a.selector).map_err(|e| CliError::new(e.to_string()))?;
     let start = times::parse_time(&a.start, now).map_err(|e| CliError::new(format!("--start: {e}")))?;
     let end = times::parse_time(&a.end, now).map_err(|e| CliError::new(format!("--end: {e}")))?;
@@ -110,12 +119,6 @@ fn request(a: &Args, now: i64) -> CliResult<QueryRequest> {
     if a.top_k == Some(0) {
         return fail("--top-k must be at least 1");
     }
-    // With a step, widen the range to whole steps: buckets are aligned to multiples
-    // of the step anyway, and only whole buckets can be answered from a rollup tier.
-    let (start, end) = match step.filter(|s| *s > 0) {
-        Some(s) => (start.div_euclid(s) * s, end.div_euclid(s).saturating_mul(s).saturating_add(s - 1)),
-        None => (start, end),
-    };
     Ok(QueryRequest {
         matchers,
         start,
@@ -127,6 +130,60 @@ fn request(a: &Args, now: i64) -> CliResult<QueryRequest> {
         top_k: a.top_k,
         tier: a.tier,
     })
+}
+
+/// When `sel` looks like a PromQL expression rather than a series selector (a
+/// function call, a `[range]`, an operator outside braces and quotes), the error
+/// to give instead of a selector syntax error, with the equivalent flags.
+fn promql_hint(sel: &str) -> Option<String> {
+    let (mut depth, mut quote, mut escaped) = (0usize, None::<char>, false);
+    let mut outside = String::new();
+    for c in sel.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None if matches!(c, '"' | '\'' | '`') => quote = Some(c),
+            None if c == '{' => depth += 1,
+            None if c == '}' => depth = depth.saturating_sub(1),
+            None if depth == 0 => outside.push(c),
+            None => {}
+        }
+    }
+    if !outside.contains(|c: char| "()[]+-*/%^<>=!".contains(c)) {
+        return None;
+    }
+    // `f(sel[range])` with a function that has a flag equivalent: spell it out.
+    let flags = (|| {
+        let (func, rest) = sel.trim().split_once('(')?;
+        let (inner, rest) = rest.rsplit_once('[')?;
+        let (range, rest) = rest.split_once(']')?;
+        (rest.trim() == ")").then_some(())?;
+        let agg = match func.trim() {
+            "rate" | "irate" => "rate",
+            "increase" => "increase",
+            "avg_over_time" => "avg",
+            "sum_over_time" => "sum",
+            "min_over_time" => "min",
+            "max_over_time" => "max",
+            "count_over_time" => "count",
+            "stddev_over_time" => "stddev",
+            "last_over_time" => "last",
+            _ => return None,
+        };
+        Some(format!("strata query '{}' --agg {agg} --step {}", inner.trim(), range.trim()))
+    })();
+    let hint = flags.unwrap_or_else(|| "strata query 'SELECTOR' --agg rate --step 5m (see --help)".into());
+    Some(format!(
+        "{sel:?} looks like a PromQL expression; PromQL is not supported yet, only a series selector such as \
+         cpu{{host=\"a\"}}. The aggregation and the step are flags: {hint}"
+    ))
 }
 
 /// Runs a query: raw reads through the querier, the rest through the query layer.
@@ -146,6 +203,71 @@ pub fn execute(db: &Db, req: &QueryRequest) -> CliResult<Vec<ResultSeries>> {
         out.push(ResultSeries { labels, samples: samples.collect() });
     }
     out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(out)
+}
+
+/// Runs a query on a running server through `POST /query`, with the same request
+/// (`selector`, both times inclusive, step in ms) so the server builds the same
+/// `strata::Query`; the answer comes back as the series the local path returns.
+fn execute_remote(remote: &Remote, selector: &str, req: &QueryRequest) -> CliResult<Vec<ResultSeries>> {
+    let mut body = serde_json::json!({
+        "selector": selector,
+        "start_time": times::format_ts(req.start),
+        "end_time": times::format_ts(req.end),
+        "function": format!("{:?}", req.agg).to_lowercase(),
+        "tier": match req.tier { Tier::Auto => "auto", Tier::Raw => "raw", Tier::FiveMin => "5m", Tier::OneHour => "1h" },
+    });
+    if let Some(step) = req.step {
+        body["step"] = format!("{step}ms").into();
+    }
+    if let Some(q) = req.quantile {
+        body["quantile"] = q.into();
+    }
+    if !req.group_by.is_empty() {
+        body["group_by"] = req.group_by.clone().into();
+    }
+    if let Some(k) = req.top_k {
+        body["top_k"] = k.into();
+    }
+    let answer = remote.call("POST", "/query", Some(&body))?;
+    let bad = |what: &str| CliError::new(format!("POST /query: unexpected answer ({what}): {answer}"));
+    let value = |v: &serde_json::Value| -> CliResult<f64> {
+        match v {
+            serde_json::Value::Number(n) => n.as_f64().ok_or_else(|| bad("a value")),
+            serde_json::Value::String(s) => super::formats::parse_value(s).map_err(|e| bad(&e)),
+            _ => Err(bad("a value")),
+        }
+    };
+    let mut out = Vec::new();
+    for s in answer["series"].as_array().ok_or_else(|| bad("no series"))? {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        if let Some(name) = s["metric_name"].as_str() {
+            pairs.push((strata::METRIC_NAME.to_string(), name.to_string()));
+        }
+        for (k, v) in s["labels"].as_object().ok_or_else(|| bad("labels"))? {
+            pairs.push((k.clone(), v.as_str().ok_or_else(|| bad("a label value"))?.to_string()));
+        }
+        let labels = strata::Labels::from_pairs(pairs).map_err(|e| bad(&e.to_string()))?;
+        let samples = match s.get("points") {
+            Some(points) => points
+                .as_array()
+                .ok_or_else(|| bad("points"))?
+                .iter()
+                .map(|p| {
+                    Ok(strata::Sample::new(
+                        p["timestamp_ms"].as_i64().ok_or_else(|| bad("a timestamp"))?,
+                        value(&p["value"])?,
+                    ))
+                })
+                .collect::<CliResult<Vec<_>>>()?,
+            // One value per series: at the range start, as the local query layer gives it.
+            None if s["value"].is_null() => Vec::new(),
+            None => vec![strata::Sample::new(req.start, value(&s["value"])?)],
+        };
+        if !samples.is_empty() {
+            out.push(ResultSeries { labels, samples });
+        }
+    }
     Ok(out)
 }
 
@@ -248,8 +370,8 @@ mod tests {
             "host,region",
         ])
         .unwrap();
-        // With a step the range widens to whole steps: 6.4e6 down to 6.3e6, 1e7 up to the end of its step.
-        assert_eq!((r.start, r.end, r.step), (6_300_000, 10_199_999, Some(300_000)));
+        // The range is taken as given, never widened to whole steps.
+        assert_eq!((r.start, r.end, r.step), (6_400_000, 10_000_000, Some(300_000)));
         assert_eq!(
             (r.agg, r.group_by.clone(), r.tier),
             (Agg::Avg, vec!["host".to_string(), "region".into()], Tier::Auto)
@@ -272,6 +394,25 @@ mod tests {
             let e = req(args).unwrap_err().to_string();
             assert!(e.contains(want), "{args:?}: {e}");
         }
+    }
+
+    #[test]
+    fn promql_gets_a_hint_not_a_syntax_error() {
+        let e = req(&["rate(x[5m])"]).unwrap_err().to_string();
+        assert!(e.contains("PromQL is not supported yet"), "{e}");
+        assert!(e.contains("strata query 'x' --agg rate --step 5m"), "{e}");
+        let e = req(&["avg_over_time(cpu{h=\"a\"}[1h])"]).unwrap_err().to_string();
+        assert!(e.contains("strata query 'cpu{h=\"a\"}' --agg avg --step 1h"), "{e}");
+        for expr in ["sum by (host) (cpu)", "cpu / 2", "cpu > 1", "histogram_quantile(0.9, x)"] {
+            let e = req(&[expr]).unwrap_err().to_string();
+            assert!(e.contains("PromQL is not supported yet") && e.contains("--agg rate --step 5m"), "{expr}: {e}");
+        }
+        // Brackets, parentheses and operators inside label values are a selector.
+        for sel in ["cpu{path=\"/a(b)[c]-d*\"}", "cpu{h=~\"a|b\"}", "{__name__=~\"cpu.+\"}"] {
+            assert!(req(&[sel]).is_ok(), "{sel}");
+        }
+        // A broken selector still gets the selector's own error.
+        assert!(req(&["cpu{"]).unwrap_err().to_string().contains("missing '}'"));
     }
 
     #[test]

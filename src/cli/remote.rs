@@ -46,6 +46,27 @@ impl Remote {
         Ok(Some(Remote { agent, base: url.trim_end_matches('/').to_string(), token }))
     }
 
+    /// `GET path`, streamed: the body as a reader; a non-2xx answer is an error
+    /// carrying the server's message.
+    pub fn get_stream(&self, path: &str) -> CliResult<impl std::io::Read> {
+        let url = format!("{}{path}", self.base);
+        let mut r = self.agent.get(&url);
+        if let Some(t) = &self.token {
+            r = r.header("Authorization", format!("Bearer {t}"));
+        }
+        let mut resp = r.call().map_err(|e| CliError::new(format!("GET {url}: {e}")))?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            let text = resp.body_mut().read_to_string().unwrap_or_default();
+            let msg = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_string))
+                .unwrap_or_else(|| text.trim().to_string());
+            return fail(format!("GET {url} answered {status}: {msg}"));
+        }
+        Ok(resp.into_body().into_reader())
+    }
+
     /// Sends one request; a non-2xx answer is an error carrying the server's message.
     pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> CliResult<Value> {
         let url = format!("{}{path}", self.base);

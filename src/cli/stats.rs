@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use serde_json::json;
 use strata::Stats;
 
-use super::{human, open_existing, times, CliResult, DataDir};
+use super::remote::{Remote, Target};
+use super::{human, open_existing, times, CliError, CliResult, DataDir};
 
 /// Bytes a raw sample takes uncompressed: an i64 timestamp and an f64 value.
 const RAW_SAMPLE_BYTES: f64 = 16.0;
@@ -17,26 +18,63 @@ const TIERS: [&str; 3] = ["raw", "5m", "1h"];
     long_about = "Show what a database holds: series, samples, bytes on disk per tier, compression \
         (bytes per sample of the raw tier's segments, and the ratio against 16 B per raw sample), \
         segments, time range, head and WAL size.",
-    after_help = "Examples:\n  strata stats --data ./data\n  strata stats --data ./data --json | jq .bytes_per_sample"
+    after_help = "Examples:\n  strata stats --data ./data\n  strata stats --data ./data --json | jq .bytes_per_sample\n  \
+        strata stats --url http://127.0.0.1:9464"
 )]
 pub struct Args {
     #[command(flatten)]
     data: DataDir,
+    #[command(flatten)]
+    target: Target,
     /// Output JSON.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(a: Args) -> CliResult {
-    let db = open_existing(&a.data.data)?;
-    let st = db.stats()?;
-    db.close()?;
+    let (place, st) = match Remote::from(&a.target)? {
+        Some(remote) => {
+            let url = a.target.url.clone().unwrap_or_default();
+            (url, from_status(&remote.call("GET", "/db/status", None)?)?)
+        }
+        None => {
+            let db = open_existing(&a.data.data)?;
+            let st = db.stats()?;
+            db.close()?;
+            (a.data.data.display().to_string(), st)
+        }
+    };
     if a.json {
         println!("{}", to_json(&st));
     } else {
-        print!("{}", to_text(&a.data.data.display().to_string(), &st));
+        print!("{}", to_text(&place, &st));
     }
     Ok(())
+}
+
+/// The server's `GET /db/status` answer as the `Stats` it was made from.
+fn from_status(v: &serde_json::Value) -> CliResult<Stats> {
+    let n = |path: &[&str]| -> CliResult<u64> {
+        let mut x = v;
+        for k in path {
+            x = &x[*k];
+        }
+        x.as_u64().ok_or_else(|| CliError::new(format!("GET /db/status: field {} is missing", path.join("."))))
+    };
+    let tiers = |k: &str| -> CliResult<[u64; 3]> { Ok([n(&[k, "raw"])?, n(&[k, "5m"])?, n(&[k, "1h"])?]) };
+    Ok(Stats {
+        series: n(&["series"])?,
+        head_series: n(&["head", "series"])?,
+        head_samples: n(&["head", "samples"])?,
+        head_bytes: n(&["head", "bytes"])?,
+        frozen_heads: n(&["head", "frozen_heads"])? as usize,
+        segments: n(&["segments"])? as usize,
+        segment_samples: tiers("segment_samples")?,
+        disk_bytes: tiers("disk_bytes")?,
+        wal_bytes: n(&["wal", "disk_bytes"])?,
+        oldest: v["oldest_ms"].as_i64(),
+        newest: v["newest_ms"].as_i64(),
+    })
 }
 
 /// Bytes per sample of the raw tier's segments, if any are sealed.

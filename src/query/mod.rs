@@ -13,7 +13,7 @@ mod prop_tests;
 #[cfg(test)]
 mod tests;
 
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 use std::time::Duration;
 
 pub(crate) use eval::evaluate_trusted;
@@ -124,6 +124,17 @@ impl Query {
     pub fn range(mut self, range: Range<i64>) -> Query {
         self.range = range;
         self
+    }
+
+    /// The closed range `[start, end]` in ms, both ends inclusive: the half-open
+    /// `[start, end + 1)`. This is the one rule by which the CLI's `--start`/`--end`
+    /// and the server's `start_time`/`end_time` become a query; the range is never
+    /// widened to whole steps, so a step bucket on an edge of the range holds only
+    /// the samples inside it. A range whose `end + 1` is not on a bucket boundary
+    /// is answered from raw samples (see [`choose_tier`]).
+    pub fn range_inclusive(self, range: RangeInclusive<i64>) -> Query {
+        let (start, end) = range.into_inner();
+        self.range(start..end.saturating_add(1))
     }
 
     /// Buckets the result by `step` (a whole number of ms, at least 1 ms).

@@ -33,6 +33,7 @@ enum Format {
     Json,
     Csv,
     Prometheus,
+    OpenMetrics,
 }
 
 pub(crate) async fn export(State(st): State<Shared>, RawQuery(q): RawQuery, headers: HeaderMap) -> ApiResult {
@@ -45,9 +46,10 @@ pub(crate) async fn export(State(st): State<Shared>, RawQuery(q): RawQuery, head
         "" | "json" | "jsonl" => Format::Json,
         "csv" => Format::Csv,
         "prometheus" | "text" => Format::Prometheus,
+        "openmetrics" => Format::OpenMetrics,
         other => {
             return Err(ApiError::bad_request(format!(
-                "format: unknown format {:?} (use json, csv or prometheus)",
+                "format: unknown format {:?} (use json, csv, prometheus or openmetrics)",
                 super::limits::prefix(other)
             )))
         }
@@ -66,6 +68,7 @@ pub(crate) async fn export(State(st): State<Shared>, RawQuery(q): RawQuery, head
         Format::Json => "application/x-ndjson",
         Format::Csv => "text/csv; charset=utf-8",
         Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+        Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
     };
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
@@ -131,12 +134,23 @@ fn produce(st: &Shared, selectors: &[Vec<Matcher>], range: std::ops::Range<i64>,
             let ok = match format {
                 Format::Json => json_series(&labels, samples.as_slice(), &mut sink),
                 Format::Csv => csv_series(&labels, samples.as_slice(), &mut sink),
-                Format::Prometheus => prom_series(&labels, samples.as_slice(), &mut sink),
+                Format::Prometheus => prom_series(&labels, samples.as_slice(), &mut sink, false),
+                Format::OpenMetrics if labels.metric_name().is_none_or(str::is_empty) => {
+                    // The format has no spelling for it: end the stream with an error, never drop it.
+                    let msg =
+                        format!("series {labels} has no metric name, which OpenMetrics cannot hold; use format=json");
+                    sink.fail(std::io::Error::other(msg));
+                    return;
+                }
+                Format::OpenMetrics => prom_series(&labels, samples.as_slice(), &mut sink, true),
             };
             if !ok || sink.closed() {
                 return;
             }
         }
+    }
+    if format == Format::OpenMetrics {
+        sink.buf.push_str("# EOF\n");
     }
     sink.finish();
 }
@@ -214,7 +228,8 @@ fn csv_field(s: &str, out: &mut String) {
 }
 
 /// `name{a="b"} value ts` lines.
-fn prom_series(labels: &Labels, samples: &[Sample], sink: &mut Sink) -> bool {
+/// Prometheus text (ms timestamps) or, with `seconds`, OpenMetrics (`1700000000.500`).
+fn prom_series(labels: &Labels, samples: &[Sample], sink: &mut Sink, seconds: bool) -> bool {
     let mut prefix = String::from(labels.metric_name().unwrap_or(""));
     prefix.push('{');
     for (i, (k, v)) in labels.iter().filter(|(k, _)| *k != METRIC_NAME).enumerate() {
@@ -229,7 +244,12 @@ fn prom_series(labels: &Labels, samples: &[Sample], sink: &mut Sink) -> bool {
     for s in samples {
         sink.buf.push_str(&prefix);
         text_value(s.value, &mut sink.buf);
-        let _ = writeln!(sink.buf, " {}", s.ts);
+        if seconds {
+            let ms = s.ts.unsigned_abs();
+            let _ = writeln!(sink.buf, " {}{}.{:03}", if s.ts < 0 { "-" } else { "" }, ms / 1000, ms % 1000);
+        } else {
+            let _ = writeln!(sink.buf, " {}", s.ts);
+        }
         if !sink.maybe_flush() {
             return false;
         }

@@ -4,6 +4,8 @@
 //! - [`record`]: the byte format (file header, frames, Series and Samples records).
 //! - [`writer`]: a background thread that writes with group commit and poisons itself
 //!   on the first I/O failure.
+//! - [`scan`]: the one reading of a file's frames and of what a bad frame is (a torn
+//!   tail of the newest file, or damage), used by replay and by `strata check`.
 //! - [`reader`]: replay, which truncates a torn tail of the newest file and refuses
 //!   (or, under repair, cuts off) corruption anywhere else.
 //!
@@ -11,12 +13,14 @@
 
 pub mod reader;
 pub mod record;
+pub mod scan;
 pub mod writer;
 
 pub use reader::{
     list_segments, remove_below, replay, reuse_empty_tail, segment_file_name, segment_path, ReplayReport,
 };
 pub use record::{decode_frame, encode_samples_frame, encode_series_frame, FrameError, Record, WalSample};
+pub use scan::{scan_file, FileEnd};
 pub use writer::{Ticket, WalOptions, WalWriter};
 
 #[cfg(test)]

@@ -1,17 +1,18 @@
 //! Listing, pruning and replaying WAL files.
 //!
-//! Replay tells a torn tail from real corruption:
-//! - In the newest file, a bad or incomplete frame with no valid frame anywhere after it
-//!   is what a crash mid-write leaves; it is cut off (set_len + fsync) and logged.
-//! - A bad frame with a valid frame after it, a bad frame or header in an older file, or
-//!   a missing file is corruption: replay refuses with the file and offset, unless asked to
-//!   repair, in which case everything from the bad byte on is dropped, loudly.
+//! Replay acts on `scan`'s classification of each file's end:
+//! - a torn tail of the newest file is cut off (set_len + fsync) and logged, a torn
+//!   header removed;
+//! - damage, or a missing file, is corruption: replay refuses with the file and offset,
+//!   unless asked to repair, in which case everything from the bad byte on is dropped,
+//!   loudly.
 
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::record::{decode_frame, decode_header, probe_frame, FrameError, Record, FRAME_HEADER_LEN, HEADER_LEN};
+use super::record::{decode_header, Record, HEADER_LEN};
+use super::scan::{scan_file, FileEnd};
 use crate::error::{Error, Result};
 use crate::fsutil::sync_dir;
 
@@ -162,7 +163,7 @@ struct BadSpot {
 }
 
 /// Delivers one file's records. Returns the first bad spot that is not a torn tail of the
-/// newest file; a torn tail is truncated here.
+/// newest file; a torn tail is truncated here, a torn header removed (see `scan`).
 fn replay_file(
     dir: &Path,
     path: &Path,
@@ -173,9 +174,14 @@ fn replay_file(
 ) -> Result<Option<BadSpot>> {
     let data = fs::read(path).map_err(|e| Error::io(format!("reading WAL file {}", path.display()), e))?;
     report.files += 1;
-    match decode_header(&data) {
+    let end = scan_file(&data, seq, newest, |_, record| {
+        report.records += 1;
+        f(record)
+    })?;
+    match end {
+        FileEnd::Clean => report.bytes += data.len() as u64,
         // a crash right after creating the newest file: nothing after the header was written
-        Err(reason) if newest && data.len() <= HEADER_LEN => {
+        FileEnd::TornHeader { reason } => {
             remove_file(path)?;
             sync_dir(dir)?;
             log::warn!(
@@ -185,55 +191,26 @@ fn replay_file(
             );
             report.truncated_bytes += data.len() as u64;
             report.truncated_file = Some(path.to_path_buf());
-            return Ok(None);
         }
-        Err(reason) => return Ok(Some(BadSpot { offset: 0, reason: reason.into() })),
-        Ok(s) if s != seq => {
-            return Ok(Some(BadSpot { offset: 0, reason: format!("header names seq {s:016x}, not the file's") }))
+        FileEnd::TornTail { offset, reason } => {
+            report.bytes += offset;
+            let dropped = data.len() as u64 - offset;
+            truncate(path, offset)?;
+            log::warn!(
+                "WAL file {}: torn tail ({reason}) at offset {offset}; truncated {dropped} bytes \
+                 ({} -> {offset} bytes)",
+                path.display(),
+                data.len()
+            );
+            report.truncated_bytes += dropped;
+            report.truncated_file = Some(path.to_path_buf());
         }
-        Ok(_) => {}
-    }
-
-    let mut pos = HEADER_LEN;
-    while let Some(rest) = data.get(pos..).filter(|r| !r.is_empty()) {
-        match decode_frame(rest) {
-            Ok((record, n)) => {
-                pos += n;
-                report.records += 1;
-                f(record)?;
-            }
-            Err(e) => {
-                report.bytes += pos as u64;
-                let reason = match e {
-                    FrameError::Incomplete => "frame runs past the end of the file".to_string(),
-                    FrameError::Corrupt(r) => r.to_string(),
-                };
-                if newest && !valid_frame_after(&data, pos + 1) {
-                    let dropped = (data.len() - pos) as u64;
-                    truncate(path, pos as u64)?;
-                    log::warn!(
-                        "WAL file {}: torn tail ({reason}) at offset {pos}; truncated {dropped} bytes \
-                         ({} -> {pos} bytes)",
-                        path.display(),
-                        data.len()
-                    );
-                    report.truncated_bytes += dropped;
-                    report.truncated_file = Some(path.to_path_buf());
-                    return Ok(None);
-                }
-                return Ok(Some(BadSpot { offset: pos as u64, reason }));
-            }
+        FileEnd::Corrupt { offset, reason } => {
+            report.bytes += offset;
+            return Ok(Some(BadSpot { offset, reason }));
         }
     }
-    report.bytes += data.len() as u64;
     Ok(None)
-}
-
-/// Whether any valid frame starts at an offset >= `from`. If one does, the bad frame
-/// before it is damage in the middle of the log, not a torn tail.
-fn valid_frame_after(data: &[u8], from: usize) -> bool {
-    let last = data.len().saturating_sub(FRAME_HEADER_LEN + 1);
-    (from..=last).any(|q| data.get(q..).is_some_and(probe_frame))
 }
 
 /// Repair: cut `path` at `offset` (remove it if the header is bad), remove `later` files.

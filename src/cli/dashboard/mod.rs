@@ -33,7 +33,7 @@ use super::{fail, open_existing, times, CliError, CliResult};
         the last frame stays up with the error on the bottom line, and the next refresh retries. \
         --once prints one frame and exits (exit 1 if collecting it fails).",
     after_help = "Examples:\n  strata dashboard --data ./data --alert 'cpu_usage_user>90' --alert 'cpu_usage_idle<10:5'\n  \
-        strata dashboard --url http://127.0.0.1:9464 --auth-token-file ./token\n  \
+        strata dashboard --url http://127.0.0.1:9464 --token-file ./token\n  \
         strata dashboard --data ./data --once"
 )]
 pub struct Args {
@@ -44,7 +44,7 @@ pub struct Args {
     #[arg(long, value_name = "URL")]
     url: Option<String>,
     /// File holding the server's bearer token (with --url).
-    #[arg(long, value_name = "FILE", requires = "url")]
+    #[arg(long = "token-file", alias = "auth-token-file", value_name = "FILE", requires = "url")]
     auth_token_file: Option<PathBuf>,
     /// Threshold alert, repeatable: SELECTOR>CRIT, SELECTOR<CRIT, or SELECTOR>WARN:CRIT.
     #[arg(long = "alert", value_name = "RULE", value_parser = Alert::parse)]

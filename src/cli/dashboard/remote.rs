@@ -369,7 +369,7 @@ fn status_message(method: &str, url: &str, status: u16, body: &str) -> String {
         .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
         .unwrap_or_else(|| body.chars().take(200).collect::<String>().trim().to_string());
     let hint = match status {
-        401 => " (the server wants a token: pass --auth-token-file, or check the token)",
+        401 => " (the server wants a token: pass --token-file, or check the token)",
         404 => " (is this a Strata server?)",
         500..=599 => " (a server-side failure; see the server's log)",
         _ => "",
@@ -432,7 +432,7 @@ mod tests {
     #[test]
     fn explains_error_statuses() {
         let m = status_message("GET", "http://h:1/db/status", 401, r#"{"error": "missing bearer token"}"#);
-        assert_eq!(m, "GET http://h:1/db/status answered 401: missing bearer token (the server wants a token: pass --auth-token-file, or check the token)");
+        assert_eq!(m, "GET http://h:1/db/status answered 401: missing bearer token (the server wants a token: pass --token-file, or check the token)");
         assert!(status_message("POST", "u", 503, "<html>down</html>").contains("503: <html>down</html> (a server-side"));
     }
 

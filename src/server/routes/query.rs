@@ -189,6 +189,19 @@ fn half_open(start: i64, end: i64) -> Result<Range<i64>, ApiError> {
     Ok(start..end)
 }
 
+/// `[start_time, end_time]`, both inclusive, for `POST /query`: the same rule as
+/// `strata query --start --end` (`Query::range_inclusive`), never widened to steps.
+fn closed(start: i64, end: i64) -> Result<(i64, i64), ApiError> {
+    if start > end {
+        return Err(bad(format!(
+            "start_time {} is after end_time {} (both ends are inclusive)",
+            format_rfc3339(start),
+            format_rfc3339(end)
+        )));
+    }
+    Ok((start, end))
+}
+
 fn required_time(p: &Params, key: &str) -> Result<i64, ApiError> {
     p.time(key)?.ok_or_else(|| bad(format!("missing query parameter {key} (RFC 3339 or epoch milliseconds)")))
 }
@@ -390,7 +403,9 @@ struct AggRequest {
     selector: Option<String>,
     labels: Value,
     matchers: Vec<Matcher>,
-    range: Range<i64>,
+    /// Both inclusive.
+    start: i64,
+    end: i64,
     agg: Agg,
     step: Option<i64>,
     group_by: Option<Vec<String>>,
@@ -429,7 +444,7 @@ impl AggRequest {
             (Some(_), Some(_)) => return Err(bad("selector: give either metric_name (with labels) or selector")),
             (None, None) => return Err(bad("metric_name: required (or a selector)")),
         };
-        let range = half_open(body_time(o, "start_time")?, body_time(o, "end_time")?)?;
+        let (start, end) = closed(body_time(o, "start_time")?, body_time(o, "end_time")?)?;
         let agg = match o.get("function") {
             None | Some(Value::Null) => parse_agg("avg", o.get("quantile"))?,
             Some(Value::String(f)) => parse_agg(f, o.get("quantile"))?,
@@ -460,11 +475,15 @@ impl AggRequest {
             Some(Value::String(t)) => parse_tier(t)?,
             Some(_) => return Err(bad("tier: expected auto, raw, 5m or 1h")),
         };
-        Ok(AggRequest { metric_name, selector, labels, matchers, range, agg, step, group_by, top_k, tier })
+        Ok(AggRequest { metric_name, selector, labels, matchers, start, end, agg, step, group_by, top_k, tier })
     }
 
     fn query(&self, group_by: Option<&[String]>, top_k: Option<usize>) -> Query {
-        let mut q = Query::new().select(self.matchers.clone()).range(self.range.clone()).agg(self.agg).tier(self.tier);
+        let mut q = Query::new()
+            .select(self.matchers.clone())
+            .range_inclusive(self.start..=self.end)
+            .agg(self.agg)
+            .tier(self.tier);
         if let Some(s) = self.step {
             q = q.step(Duration::from_millis(s.unsigned_abs()));
         }
@@ -498,7 +517,7 @@ pub(super) async fn aggregate(State(st): State<Shared>, headers: HeaderMap, req:
     q.validate().map_err(|e| bad(e.to_string()))?;
     let limits = st.limits.clone();
     if let Some(step) = r.step {
-        if bucket_count(&r.range, step) > limits.max_query_samples as i128 {
+        if bucket_count(&q.time_range(), step) > limits.max_query_samples as i128 {
             return Err(limits.over_budget());
         }
     }
@@ -551,8 +570,8 @@ pub(super) async fn aggregate(State(st): State<Shared>, headers: HeaderMap, req:
     if let Agg::Quantile(qv) = r.agg {
         out.insert("quantile".into(), json!(qv));
     }
-    time_fields(&mut out, "start_time", Some(r.range.start));
-    time_fields(&mut out, "end_time", Some(r.range.end));
+    time_fields(&mut out, "start_time", Some(r.start));
+    time_fields(&mut out, "end_time", Some(r.end));
     out.insert("step".into(), r.step.map_or(Value::Null, |s| json!(format_duration_ms(s))));
     out.insert("step_ms".into(), json!(r.step));
     if let Some(g) = &r.group_by {
