@@ -46,7 +46,8 @@ fn flush_compact_and_delete_series_report_what_they_did() {
     assert_eq!(r.json()["removed"].as_array().map(Vec::len), Some(0), "keep-forever removes nothing");
     let start_s = (OLD + 100 * 60_000) / 1000;
     let end_s = (OLD + 199 * 60_000) / 1000;
-    let path = format!("/api/v1/admin/tsdb/delete_series?match[]=old_metric%7Bhost%3D%22a%22%7D&start={start_s}&end={end_s}");
+    let path =
+        format!("/api/v1/admin/tsdb/delete_series?match[]=old_metric%7Bhost%3D%22a%22%7D&start={start_s}&end={end_s}");
     let r = request(srv.addr, "POST", &path, &[], b"");
     assert_eq!(r.status, 200, "{}", r.text());
     let d = r.json();
@@ -68,7 +69,13 @@ fn retention_is_read_and_changed_over_http_and_recorded() {
     assert_eq!(r.json()["defaults"]["raw"], "forever");
     let body = json!({"preset": "tiered", "max_disk_bytes": 1_000_000_000u64,
         "rules": [{"name": "dbg", "metric": "debug_*", "matchers": "{env=\"dev\"}", "priority": 2, "durations": {"raw": "1d"}}]});
-    let r = request(srv.addr, "PUT", "/admin/retention", &[("Content-Type", "application/json")], body.to_string().as_bytes());
+    let r = request(
+        srv.addr,
+        "PUT",
+        "/admin/retention",
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     let p = srv.db.retention_policy();
     assert_eq!(p.default_durations(), RetentionPolicy::tiered().default_durations());
@@ -132,7 +139,10 @@ fn serve(dir: &Path) -> Serve {
         .spawn()
         .unwrap();
     let up = wait_for(Duration::from_secs(30), || {
-        std::net::TcpStream::connect(addr).ok().map(|_| ()).filter(|_| request(addr, "GET", "/health", &[], b"").status == 200)
+        std::net::TcpStream::connect(addr)
+            .ok()
+            .map(|_| ())
+            .filter(|_| request(addr, "GET", "/health", &[], b"").status == 200)
     });
     assert!(up.is_some(), "strata serve did not start");
     Serve { child, addr }
@@ -151,8 +161,9 @@ impl Serve {
 }
 
 fn fixture(dir: &Path, sealed: bool) {
-    let db = Db::open(dir, Options::default().sync(SyncMode::Never).background(false).retention(RetentionPolicy::forever()))
-        .unwrap();
+    let db =
+        Db::open(dir, Options::default().sync(SyncMode::Never).background(false).retention(RetentionPolicy::forever()))
+            .unwrap();
     write_old(&db, &["a", "b"], 5000);
     if sealed {
         db.flush().unwrap();

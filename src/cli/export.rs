@@ -13,8 +13,8 @@ use clap::ValueEnum;
 use strata::{Labels, Matcher};
 
 use super::formats::{write_csv_rows, write_json_lines, write_prometheus, CSV_HEADER};
-use super::selector::parse_selector;
 use super::{fail, human, io_err, open_existing, progress_bar, times, CliError, CliResult, DataDir};
+use strata::text::selector::parse_selector;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -160,7 +160,7 @@ fn selectors(matches: &[String]) -> CliResult<Vec<Vec<Matcher>>> {
         let all = Matcher::regex(strata::METRIC_NAME, ".+")?;
         return Ok(vec![vec![all]]);
     }
-    matches.iter().map(|m| parse_selector(m).map_err(|e| CliError::new(e.to_string()))).collect()
+    matches.iter().map(|m| parse_selector(m).map_err(|e| CliError::new(format!("{e}\n{}", e.pointer())))).collect()
 }
 
 /// Writes and clears `buf`; false when the reader closed the pipe.

@@ -19,7 +19,8 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use strata::{Labels, Sample};
 
-use super::selector::{parse_series, write_series};
+use strata::text::selector::{parse_series, write_series};
+use strata::METRIC_NAME;
 
 /// Most samples written on one JSON line; longer series continue on the next.
 pub const JSON_LINE_MAX_SAMPLES: usize = 10_000;
@@ -174,7 +175,7 @@ pub const CSV_HEADER: &str = "series,timestamp,value\n";
 /// Appends CSV rows for one series; the series text is written once and reused.
 pub fn write_csv_rows(out: &mut String, labels: &Labels, samples: &[Sample]) {
     let mut series = String::new();
-    write_series(&mut series, labels);
+    let _ = write_series(&mut series, labels);
     let quoted = format!("\"{}\"", series.replace('"', "\"\""));
     for s in samples {
         out.push_str(&quoted);
@@ -218,7 +219,7 @@ pub fn split_csv_row(line: &str) -> Result<(String, &str, &str), String> {
 /// Parses one CSV row.
 pub fn parse_csv_row(line: &str) -> Result<(Labels, Sample), String> {
     let (series, ts, value) = split_csv_row(line)?;
-    let labels = parse_series(&series)?;
+    let labels = parse_series(&series).map_err(|e| e.to_string())?;
     let ts: i64 = ts.trim().parse().map_err(|_| format!("invalid timestamp {ts:?} (expected epoch milliseconds)"))?;
     Ok((labels, Sample::new(ts, parse_value(value)?)))
 }
@@ -229,11 +230,7 @@ pub fn write_prometheus(out: &mut String, labels: &Labels, samples: &[Sample]) -
     if labels.metric_name().is_none() {
         return false;
     }
-    let mut series = String::new();
-    write_series(&mut series, labels);
-    if labels.len() == 1 {
-        series.truncate(series.len() - 2); // `name{}` → `name`
-    }
+    let series = exposition_series(labels);
     for s in samples {
         out.push_str(&series);
         out.push(' ');
@@ -245,6 +242,34 @@ pub fn write_prometheus(out: &mut String, labels: &Labels, samples: &[Sample]) -
         let _ = writeln!(out, " {}", s.ts);
     }
     true
+}
+
+/// A series in the exposition format, whose label values escape only `\\`, `"`
+/// and newlines (unlike selectors, which follow Go's string escapes).
+fn exposition_series(labels: &Labels) -> String {
+    let mut out = labels.metric_name().unwrap_or("").to_string();
+    let mut rest = labels.iter().filter(|(k, _)| *k != METRIC_NAME).peekable();
+    if rest.peek().is_none() {
+        return out;
+    }
+    out.push('{');
+    for (i, (k, v)) in rest.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{k}=\"");
+        for c in v.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
 }
 
 #[cfg(test)]

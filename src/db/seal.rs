@@ -231,8 +231,7 @@ fn run(inner: Arc<Inner>, stop: Receiver<()>) {
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             _ => return,
         }
-        let due =
-            last_maintenance.elapsed() >= every || (sealed_since && inner.snapshot().frozen.is_empty());
+        let due = last_maintenance.elapsed() >= every || (sealed_since && inner.snapshot().frozen.is_empty());
         if due && inner.check_writable().is_ok() {
             last_maintenance = Instant::now();
             sealed_since = false;

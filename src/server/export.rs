@@ -23,7 +23,8 @@ use super::error::{ApiError, ApiResult};
 use super::metrics::QueryKind;
 use super::routes::{inclusive_range, Params};
 use super::values::{json_str, json_value, prom_label_value, text_value};
-use super::{selector, Shared};
+use super::Shared;
+use crate::text::selector;
 use crate::{Labels, Matcher, Sample, METRIC_NAME};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +77,7 @@ pub(crate) async fn export(State(st): State<Shared>, RawQuery(q): RawQuery, head
 pub(crate) fn selectors(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
     let sels = p
         .all("match")
-        .map(|s| selector::parse(s).map_err(|e| ApiError::bad_request(format!("match: {e}"))))
+        .map(|s| selector::parse_selector(s).map_err(|e| ApiError::bad_request(format!("match: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
     if sels.is_empty() {
         return Err(ApiError::bad_request("missing query parameter match (a selector such as cpu{host=\"a\"})"));

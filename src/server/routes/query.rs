@@ -424,7 +424,7 @@ impl AggRequest {
                 if !labels.is_null() {
                     return Err(bad("labels: put label matchers into the selector when using one"));
                 }
-                crate::server::selector::parse(sel).map_err(|e| bad(format!("selector: {e}")))?
+                crate::text::selector::parse_selector(sel).map_err(|e| bad(format!("selector: {e}")))?
             }
             (Some(_), Some(_)) => return Err(bad("selector: give either metric_name (with labels) or selector")),
             (None, None) => return Err(bad("metric_name: required (or a selector)")),

@@ -8,8 +8,8 @@ use serde_json::{json, Map, Value};
 
 use crate::retention::{human_duration, RetentionSummary, SegmentDrop};
 use crate::server::error::ApiError;
-use crate::server::selector;
 use crate::server::time::format_rfc3339;
+use crate::text::selector;
 use crate::{RetentionPolicy, RetentionRule, TierDurations};
 
 const TIERS: [&str; 3] = ["raw", "5m", "1h"];
@@ -103,7 +103,7 @@ pub(crate) fn parse_rule(v: &Value) -> Result<RetentionRule, ApiError> {
     let matchers = match o.get("matchers") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(s)) if s.trim() == "{}" || s.trim().is_empty() => Vec::new(),
-        Some(Value::String(s)) => selector::parse(s).map_err(|e| bad(format!("rule.matchers: {e}")))?,
+        Some(Value::String(s)) => selector::parse_selector(s).map_err(|e| bad(format!("rule.matchers: {e}")))?,
         Some(_) => return Err(bad("rule.matchers: expected a selector string such as {env=\"dev\"}")),
     };
     let priority = match o.get("priority") {
