@@ -2,6 +2,8 @@
 //! both sides accept and print exactly the same things.
 //!
 //! - [`selector`]: PromQL vector selectors (`cpu{host=~"h.*"}`) and the canonical
-//!   notation of a series (`cpu{host="h1"}`), which `Labels`' `Display` uses.
+//!   notation of a series (`cpu{host="h1"}`), which `Labels`' `Display` uses;
+//! - [`duration`]: Prometheus durations (`1h30m`, `5m`, `1y`), parsed and printed.
 
+pub mod duration;
 pub mod selector;
