@@ -6,8 +6,8 @@
 //! - CSV: header `series,timestamp,value`, then `"name{a=""x""}",1700000000000,1.5`;
 //! - Prometheus text (export only): `name{a="x"} 1.5 1700000000000`.
 //!
-//! Values are written as the shortest decimal that parses back to the same f64
-//! (ryu). Non-finite values are strings: `"NaN"`, `"+Inf"`, `"-Inf"`, and a NaN
+//! Values are written by `strata::text::value`: the shortest decimal that parses
+//! back to the same f64 (ryu). Non-finite values are strings: `"NaN"`, `"+Inf"`, `"-Inf"`, and a NaN
 //! whose bits differ from the canonical `f64::NAN` (such as Prometheus' stale
 //! marker) as `"NaN(0x7ff0000000000002)"` (the server's spelling too), so that every value round-trips bit
 //! for bit. (Prometheus text cannot carry NaN payloads: there every NaN is `NaN`.)
@@ -20,46 +20,11 @@ use serde::Deserialize;
 use strata::{Labels, Sample};
 
 use strata::text::selector::{parse_series, write_series};
+pub use strata::text::value::{parse_value, write_json_value, write_value};
 use strata::METRIC_NAME;
 
 /// Most samples written on one JSON line; longer series continue on the next.
 pub const JSON_LINE_MAX_SAMPLES: usize = 10_000;
-
-/// Appends a value as text: a number, or one of the strings described above (unquoted).
-pub fn write_value(out: &mut String, v: f64) {
-    if v.is_finite() {
-        out.push_str(ryu::Buffer::new().format_finite(v));
-    } else if v.is_nan() {
-        if v.to_bits() == f64::NAN.to_bits() {
-            out.push_str("NaN");
-        } else {
-            let _ = write!(out, "NaN(0x{:016x})", v.to_bits());
-        }
-    } else if v > 0.0 {
-        out.push_str("+Inf");
-    } else {
-        out.push_str("-Inf");
-    }
-}
-
-/// Parses what [`write_value`] writes, plus the usual spellings (`Inf`, `1e3`, `-0`).
-pub fn parse_value(s: &str) -> Result<f64, String> {
-    let t = s.trim();
-    match t {
-        "NaN" | "nan" => return Ok(f64::NAN),
-        "+Inf" | "Inf" | "inf" | "+inf" => return Ok(f64::INFINITY),
-        "-Inf" | "-inf" => return Ok(f64::NEG_INFINITY),
-        _ => {}
-    }
-    // `NaN(0x..)` is what both the CLI and the server write; `NaN:0x..` is accepted too.
-    let payload = t.strip_prefix("NaN(0x").and_then(|r| r.strip_suffix(')')).or_else(|| t.strip_prefix("NaN:0x"));
-    if let Some(hex) = payload {
-        let bits = u64::from_str_radix(hex, 16).map_err(|_| format!("invalid NaN payload {s:?}"))?;
-        let v = f64::from_bits(bits);
-        return if v.is_nan() { Ok(v) } else { Err(format!("{s:?} is not a NaN bit pattern")) };
-    }
-    t.parse::<f64>().map_err(|_| format!("invalid value {s:?}"))
-}
 
 /// Appends a JSON string literal.
 fn json_string(out: &mut String, s: &str) {
@@ -91,13 +56,7 @@ pub fn write_json_lines(out: &mut String, labels: &Labels, samples: &[Sample]) {
             if i > 0 {
                 out.push(',');
             }
-            if s.value.is_finite() {
-                write_value(out, s.value);
-            } else {
-                out.push('"');
-                write_value(out, s.value);
-                out.push('"');
-            }
+            write_json_value(out, s.value);
         }
         out.push_str("],\"timestamps\":[");
         for (i, s) in part.iter().enumerate() {

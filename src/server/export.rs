@@ -22,9 +22,10 @@ use super::chunks::{self, Sink};
 use super::error::{ApiError, ApiResult};
 use super::metrics::QueryKind;
 use super::routes::{inclusive_range, Params};
-use super::values::{json_str, json_value, prom_label_value, text_value};
+use super::values::{json_str, prom_label_value};
 use super::Shared;
 use crate::text::selector;
+use crate::text::value::{write_json_value, write_value};
 use crate::{Labels, Matcher, Sample, METRIC_NAME};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,7 +154,7 @@ fn json_series(labels: &Labels, samples: &[Sample], sink: &mut Sink) -> bool {
         if i > 0 {
             sink.buf.push(',');
         }
-        json_value(s.value, &mut sink.buf);
+        write_json_value(&mut sink.buf, s.value);
         if !sink.maybe_flush() {
             return false;
         }
@@ -189,7 +190,7 @@ fn csv_series(labels: &Labels, samples: &[Sample], sink: &mut Sink) -> bool {
     csv_field(&rest, &mut prefix);
     for s in samples {
         let _ = write!(sink.buf, "{prefix},{},", s.ts);
-        text_value(s.value, &mut sink.buf);
+        write_value(&mut sink.buf, s.value);
         sink.buf.push('\n');
         if !sink.maybe_flush() {
             return false;
@@ -224,7 +225,7 @@ fn prom_series(labels: &Labels, samples: &[Sample], sink: &mut Sink) -> bool {
     prefix.push_str("} ");
     for s in samples {
         sink.buf.push_str(&prefix);
-        text_value(s.value, &mut sink.buf);
+        write_value(&mut sink.buf, s.value);
         let _ = writeln!(sink.buf, " {}", s.ts);
         if !sink.maybe_flush() {
             return false;

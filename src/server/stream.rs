@@ -21,8 +21,9 @@ use super::chunks::{self, Sink};
 use super::error::{ApiError, ApiResult};
 use super::export::selectors;
 use super::routes::Params;
-use super::values::{json_str, json_value};
+use super::values::json_str;
 use super::Shared;
+use crate::text::value::write_json_value;
 use crate::Subscription;
 
 const KEEPALIVE: Duration = Duration::from_secs(15);
@@ -82,7 +83,7 @@ fn bridge(st: &Shared, sub: &Subscription, mut sink: Sink) {
                         json_str(v, &mut sink.buf);
                     }
                     let _ = write!(sink.buf, "}},\"timestamp\":{},\"value\":", s.ts);
-                    json_value(s.value, &mut sink.buf);
+                    write_json_value(&mut sink.buf, s.value);
                     sink.buf.push_str("}\n\n");
                 }
             }

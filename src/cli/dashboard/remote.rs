@@ -319,12 +319,7 @@ fn query_series(s: &Value) -> QuerySeries {
 pub fn json_number(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => match s.as_str() {
-            "+Inf" | "Inf" | "inf" => Some(f64::INFINITY),
-            "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
-            s if s.starts_with("NaN") || s == "nan" => Some(f64::NAN),
-            _ => None,
-        },
+        Value::String(s) => strata::text::value::parse_value(s).ok(),
         _ => None,
     }
 }

@@ -22,9 +22,10 @@ use crate::server::exec::run_read;
 use crate::server::limits::Limits;
 use crate::server::metrics::QueryKind;
 use crate::server::time::{format_rfc3339, now_ms, parse_timestamp};
-use crate::server::values::{json_str, json_value};
+use crate::server::values::json_str;
 use crate::server::Shared;
 use crate::text::duration::{format_duration, parse_duration};
+use crate::text::value::write_json_value;
 use crate::{Agg, Db, Labels, Matcher, Query, Tier, TierDurations, METRIC_NAME};
 
 const DEFAULT_PAGE_SIZE: usize = 100;
@@ -137,7 +138,7 @@ fn render_raw(
                 data.push(',');
             }
             let _ = write!(data, "{{\"timestamp\":\"{}\",\"timestamp_ms\":{},\"value\":", format_rfc3339(s.ts), s.ts);
-            json_value(s.value, &mut data);
+            write_json_value(&mut data, s.value);
             let _ = write!(data, ",\"labels\":{lj}}}");
         }
     }
@@ -311,7 +312,7 @@ fn num(v: f64) -> Value {
         Value::from(v)
     } else {
         let mut s = String::new();
-        json_value(v, &mut s);
+        write_json_value(&mut s, v);
         serde_json::from_str(&s).unwrap_or(Value::Null)
     }
 }
