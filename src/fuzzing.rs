@@ -2,7 +2,7 @@
 //! panicking for any input, and asserts what it can of the result (round trips,
 //! invariants); `fuzz/` drives them with libFuzzer and `tests/fuzz_corpus.rs`
 //! replays the checked-in corpus under `cargo test`. The server's parsers need
-//! the `server` feature.
+//! the `server` feature; the selector grammar is in the library.
 
 use std::io::Write;
 
@@ -129,88 +129,37 @@ pub fn rollup(data: &[u8]) {
     assert_eq!(again, enc, "the encoder is not deterministic");
 }
 
-/// Parses `input` with a selector parser and checks what it returns: an error
-/// position inside the input, or matchers that select something and that
-/// survive a render (`{name op "value"}`, only `\` and `"` escaped) and re-parse.
-fn check_selector(input: &str, parse: &dyn Fn(&str) -> Result<Vec<Matcher>, usize>) -> Option<Vec<Matcher>> {
-    let ms = match parse(input) {
-        Ok(ms) => ms,
-        Err(pos) => {
-            assert!(pos <= input.len(), "error at byte {pos} of a {}-byte selector", input.len());
-            return None;
-        }
-    };
-    assert!(ms.iter().any(|m| !m.matches_empty()), "{input:?} selects every series");
-    let text = render_matchers(&ms);
-    let back = parse(&text).unwrap_or_else(|pos| panic!("{text:?} (from {input:?}) fails at byte {pos}"));
-    assert_eq!(matcher_keys(&back), matcher_keys(&ms), "{input:?} re-rendered as {text:?}");
-    Some(ms)
-}
-
-fn render_matchers(ms: &[Matcher]) -> String {
-    let mut s = String::from("{");
-    for (i, m) in ms.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        let op = match m.op {
-            MatchOp::Eq => "=",
-            MatchOp::Ne => "!=",
-            MatchOp::Regex => "=~",
-            MatchOp::NotRegex => "!~",
-        };
-        s.push_str(&m.name);
-        s.push_str(op);
-        s.push('"');
-        for c in m.value.chars() {
-            if c == '\\' || c == '"' {
-                s.push('\\');
-            }
-            s.push(c);
-        }
-        s.push('"');
-    }
-    s.push('}');
-    s
-}
-
-fn matcher_keys(ms: &[Matcher]) -> Vec<(&str, MatchOp, &str)> {
-    ms.iter().map(|m| (m.name.as_str(), m.op, m.value.as_str())).collect()
-}
-
-/// The selector parser of the `strata` binary, which lives outside the library:
-/// its fuzz target and `tests/fuzz_corpus.rs` include `src/cli/selector.rs` and
-/// pass its functions in. Besides the selector checks, a series that parses must
-/// survive `write_series` and `parse_series`; with the `server` feature, the
-/// server's parser must agree with it on text where their grammars coincide.
-pub fn cli_selector(
-    data: &[u8],
-    parse_selector: &dyn Fn(&str) -> Result<Vec<Matcher>, usize>,
-    parse_series: &dyn Fn(&str) -> Result<Labels, String>,
-    write_series: &dyn Fn(&Labels) -> String,
-) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    #[cfg_attr(not(feature = "server"), allow(unused_variables))]
-    let cli = check_selector(text, parse_selector);
-    if let Ok(labels) = parse_series(text) {
-        let written = write_series(&labels);
-        assert_eq!(parse_series(&written).as_ref(), Ok(&labels), "{text:?} written as {written:?}");
-    }
-    // The grammars differ in escapes and in what counts as whitespace (the CLI's
-    // is Unicode's, which includes \x0b); elsewhere they must agree.
-    #[cfg(feature = "server")]
-    if text.is_ascii() && !text.contains(['\\', '\x0b']) {
-        let server = check_selector(text, &|s| crate::server::selector::parse(s).map_err(|e| e.pos));
-        let keys = |ms: &Option<Vec<Matcher>>| ms.as_ref().map(|m| render_matchers(m));
-        assert_eq!(keys(&cli), keys(&server), "the CLI and server parse {text:?} differently");
-    }
-}
-
-/// The server's selector parser (`match[]`, `/query`, remote read).
-#[cfg(feature = "server")]
+/// The selector grammar (`crate::text::selector`), used by the CLI and the server.
+/// An error points inside the input; matchers that parse select something, and
+/// survive the canonical printer and a re-parse; a series that parses survives
+/// its printer (`Labels`' `Display`) and a re-parse.
 pub fn selector(data: &[u8]) {
+    use crate::text::selector::{parse_selector, parse_series, selector_string};
     let Ok(text) = std::str::from_utf8(data) else { return };
-    check_selector(text, &|s| crate::server::selector::parse(s).map_err(|e| e.pos));
+    let columns = text.chars().count() + 1;
+    match parse_selector(text) {
+        Err(e) => assert!((1..=columns).contains(&e.column), "{text:?}: column {} of {columns}", e.column),
+        Ok(ms) => {
+            assert!(ms.iter().any(|m| !m.matches_empty()), "{text:?} selects every series");
+            let printed = selector_string(&ms);
+            let back = parse_selector(&printed).unwrap_or_else(|e| panic!("{printed:?} (from {text:?}): {e}"));
+            assert_eq!(matcher_keys(&back), matcher_keys(&ms), "{text:?} printed as {printed:?}");
+        }
+    }
+    match parse_series(text) {
+        Err(e) => assert!((1..=columns).contains(&e.column), "{text:?}: column {} of {columns}", e.column),
+        Ok(labels) => {
+            let printed = labels.to_string();
+            assert_eq!(parse_series(&printed).as_ref(), Ok(&labels), "{text:?} printed as {printed:?}");
+        }
+    }
+}
+
+/// Matchers in a comparable, order-independent form (the printer moves the metric name first).
+fn matcher_keys(ms: &[Matcher]) -> Vec<(&str, MatchOp, &str)> {
+    let mut v: Vec<_> = ms.iter().map(|m| (m.name.as_str(), m.op, m.value.as_str())).collect();
+    v.sort_by(|a, b| (a.0, a.2, a.1 as u8).cmp(&(b.0, b.2, b.1 as u8)));
+    v
 }
 
 /// The InfluxDB line protocol parser. The first byte picks the precision and the

@@ -137,7 +137,7 @@ fn read_str(buf: &[u8], pos: &mut usize) -> std::result::Result<String, String> 
     Ok(s)
 }
 
-fn validate_name(name: &str) -> Result<()> {
+pub(crate) fn validate_name(name: &str) -> Result<()> {
     let bad = |reason| Err(Error::InvalidLabel { name: name.to_string(), reason });
     if name.is_empty() {
         return bad("empty label name");
@@ -153,7 +153,7 @@ fn validate_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn is_valid_metric_name(s: &str) -> bool {
+pub(crate) fn is_valid_metric_name(s: &str) -> bool {
     let mut chars = s.chars();
     match chars.next() {
         Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':' => {}
@@ -163,19 +163,10 @@ fn is_valid_metric_name(s: &str) -> bool {
 }
 
 impl fmt::Display for Labels {
-    /// Prometheus notation: `name{a="1",b="2"}`.
+    /// The canonical selector notation, which `text::selector::parse_series` reads
+    /// back: `name{a="1",b="2"}`, or `name` alone.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = self.metric_name().unwrap_or("");
-        write!(f, "{name}{{")?;
-        let mut first = true;
-        for (k, v) in self.iter().filter(|(k, _)| *k != METRIC_NAME) {
-            if !first {
-                f.write_str(",")?;
-            }
-            first = false;
-            write!(f, "{k}={v:?}")?;
-        }
-        f.write_str("}")
+        crate::text::selector::write_series(f, self)
     }
 }
 
@@ -249,14 +240,9 @@ impl Matcher {
 }
 
 impl fmt::Display for Matcher {
+    /// `label op "value"`, quoted as selectors are (see `text::selector`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let op = match self.op {
-            MatchOp::Eq => "=",
-            MatchOp::Ne => "!=",
-            MatchOp::Regex => "=~",
-            MatchOp::NotRegex => "!~",
-        };
-        write!(f, "{}{}{:?}", self.name, op, self.value)
+        crate::text::selector::write_matcher(f, self)
     }
 }
 

@@ -34,6 +34,7 @@ mod sample;
 pub mod segment;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod text;
 pub mod timefmt;
 pub mod wal;
 

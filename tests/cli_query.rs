@@ -63,7 +63,7 @@ fn query_errors_say_what_was_wrong() {
     let dir = fixture();
     let d = dir.path().to_str().unwrap();
     let e = fails(&["query", "m{host=~\"a\"", "--data", d]);
-    assert!(e.contains("invalid selector: missing '}' at column 12"), "{e}");
+    assert!(e.contains("invalid selector at column 12: missing '}'\n  m{host=~\"a\"\n             ^"), "{e}");
     let e = fails(&["query", "m", "--data", d, "--start", "yesterday"]);
     assert!(e.contains("--start: invalid time \"yesterday\""), "{e}");
     let e = fails(&["query", "m", "--data", d, "--start", "0", "--step", "5m", "--agg", "stddev", "--tier", "1h"]);

@@ -9,25 +9,6 @@ use strata::{Db, Labels, Options, RetentionPolicy, SyncMode, TierDurations};
 
 type Target = fn(&[u8]);
 
-// The `strata` binary's selector parser: not in the library, so compiled here
-// from its source, as `fuzz/fuzz_targets/cli_selector.rs` does.
-#[allow(dead_code)]
-#[path = "../src/cli/selector.rs"]
-mod cli_selector;
-
-fn cli_selector(data: &[u8]) {
-    fuzzing::cli_selector(
-        data,
-        &|s| cli_selector::parse_selector(s).map_err(|e| e.pos),
-        &cli_selector::parse_series,
-        &|l| {
-            let mut s = String::new();
-            cli_selector::write_series(&mut s, l);
-            s
-        },
-    )
-}
-
 fn targets() -> Vec<(&'static str, Target)> {
     #[cfg_attr(not(feature = "server"), allow(unused_mut))]
     let mut t: Vec<(&'static str, Target)> = vec![
@@ -38,14 +19,10 @@ fn targets() -> Vec<(&'static str, Target)> {
         ("labels", fuzzing::labels),
         ("xor_chunk", fuzzing::xor_chunk),
         ("rollup", fuzzing::rollup),
-        ("cli_selector", cli_selector),
+        ("selector", fuzzing::selector),
     ];
     #[cfg(feature = "server")]
-    t.extend([
-        ("selector", fuzzing::selector as Target),
-        ("line_protocol", fuzzing::line_protocol),
-        ("remote_write", fuzzing::remote_write),
-    ]);
+    t.extend([("line_protocol", fuzzing::line_protocol as Target), ("remote_write", fuzzing::remote_write)]);
     t
 }
 
@@ -195,13 +172,13 @@ fn parser_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     let selectors = [
         ("seed", r#"cpu_usage_user{hostname=~"host_[12]", region!="eu-west-1",dc!~'a|b',}"#),
         ("name", r#"{__name__=~"cpu_.*"}"#),
-        ("escapes", r#"ns:rate5m{a="q\"\\\n\u00e9\x41\U0001F600", b=`raw\d+`}"#),
+        ("escapes", r#"ns:rate5m{a="q\"\\\n\u00e9\x41\U0001F600\101\a", b=`raw\d+`}"#),
+        ("quoted", r#"{"cpu", "host"='h\'1', dc!~"a|b",}"#),
+        ("series", r#"cpu{host="a\"b\\c\nd\x01\u0085",z="{,}"}"#),
     ];
     for (file, s) in selectors {
         out.push(("selector", file, s.as_bytes().to_vec()));
-        out.push(("cli_selector", file, s.as_bytes().to_vec()));
     }
-    out.push(("cli_selector", "series", br#"cpu{host="a\"b\\c\nd",z="{,}"}"#.to_vec()));
     out
 }
 

@@ -127,7 +127,7 @@ fn export_errors() {
     let s = start();
     let r = s.get("/export?match=cpu%7Bhost%3D%7D");
     assert_eq!(r.status, 400);
-    assert_eq!(r.error(), "match: invalid selector at byte 9: expected a quoted string");
+    assert_eq!(r.error(), "match: invalid selector at column 10: expected a quoted value, e.g. \"h1\"");
     let r = s.get("/export?match=%7Bhost%21%3D%22x%22%7D");
     assert!(r.error().contains("does not match the empty string"), "{}", r.error());
     assert_eq!(s.get("/export?match=cpu&format=xml").status, 400);

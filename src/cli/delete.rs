@@ -4,7 +4,8 @@
 use serde_json::json;
 
 use super::remote::{encode, Remote, Target};
-use super::{human, open_existing, selector, times, CliError, CliResult, DataDir};
+use super::{human, open_existing, times, CliError, CliResult, DataDir};
+use strata::text::selector;
 
 /// Delete the samples of matching series in a time range.
 #[derive(clap::Args, Debug)]
@@ -40,7 +41,7 @@ pub fn run(a: Args) -> CliResult {
     let matchers = if a.selector.trim() == "{}" {
         Vec::new()
     } else {
-        selector::parse_selector(&a.selector).map_err(|e| CliError::new(format!("selector: {e}")))?
+        selector::parse_selector(&a.selector).map_err(|e| CliError::new(format!("{e}\n{}", e.pointer())))?
     };
     if let Some(remote) = Remote::from(&a.target)? {
         let secs = |t: i64| format!("{:.3}", t as f64 / 1000.0);

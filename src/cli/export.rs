@@ -16,8 +16,8 @@ use super::formats::{
     parse_json_line, write_csv_rows, write_json_lines, write_openmetrics, write_prometheus, CSV_HEADER,
 };
 use super::remote::{encode, Remote, Target};
-use super::selector::parse_selector;
-use super::{human, io_err, open_existing, progress_bar, times, CliError, CliResult, DataDir};
+use super::{fail, human, io_err, open_existing, progress_bar, times, CliError, CliResult, DataDir};
+use strata::text::selector::parse_selector;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -72,7 +72,8 @@ pub struct Args {
 
 pub fn run(a: Args) -> CliResult {
     let (start, end) = times::inclusive_range(a.start.as_deref(), a.end.as_deref()).map_err(CliError::new)?;
-    let selectors = a.matches.iter().map(|m| parse_selector(m).map_err(|e| CliError::new(e.to_string())));
+    let selectors =
+        a.matches.iter().map(|m| parse_selector(m).map_err(|e| CliError::new(format!("{e}\n{}", e.pointer()))));
     let selectors = selectors.collect::<CliResult<Vec<Vec<Matcher>>>>()?;
     let remote = Remote::from(&a.target)?;
     let db = match remote {

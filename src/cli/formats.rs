@@ -9,8 +9,8 @@
 //!   grammar does not allow as `{__name__="a-b",a="x"} ...`, both of which
 //!   `strata import` reads back.
 //!
-//! Values are written as the shortest decimal that parses back to the same f64
-//! (ryu). Non-finite values are strings: `"NaN"`, `"+Inf"`, `"-Inf"`, and a NaN
+//! Values are written by `strata::text::value`: the shortest decimal that parses
+//! back to the same f64 (ryu). Non-finite values are strings: `"NaN"`, `"+Inf"`, `"-Inf"`, and a NaN
 //! whose bits differ from the canonical `f64::NAN` (such as Prometheus' stale
 //! marker) as `"NaN(0x7ff0000000000002)"` (the server's spelling too), so that every value round-trips bit
 //! for bit. (Prometheus text cannot carry NaN payloads: there every NaN is `NaN`.)
@@ -22,46 +22,12 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use strata::{Labels, Sample};
 
-use super::selector::{escape_into, parse_series, write_series};
+use strata::text::selector::{parse_series, write_series};
+pub use strata::text::value::{parse_value, write_json_value, write_value};
+use strata::METRIC_NAME;
 
 /// Most samples written on one JSON line; longer series continue on the next.
 pub const JSON_LINE_MAX_SAMPLES: usize = 10_000;
-
-/// Appends a value as text: a number, or one of the strings described above (unquoted).
-pub fn write_value(out: &mut String, v: f64) {
-    if v.is_finite() {
-        out.push_str(ryu::Buffer::new().format_finite(v));
-    } else if v.is_nan() {
-        if v.to_bits() == f64::NAN.to_bits() {
-            out.push_str("NaN");
-        } else {
-            let _ = write!(out, "NaN(0x{:016x})", v.to_bits());
-        }
-    } else if v > 0.0 {
-        out.push_str("+Inf");
-    } else {
-        out.push_str("-Inf");
-    }
-}
-
-/// Parses what [`write_value`] writes, plus the usual spellings (`Inf`, `1e3`, `-0`).
-pub fn parse_value(s: &str) -> Result<f64, String> {
-    let t = s.trim();
-    match t {
-        "NaN" | "nan" => return Ok(f64::NAN),
-        "+Inf" | "Inf" | "inf" | "+inf" => return Ok(f64::INFINITY),
-        "-Inf" | "-inf" => return Ok(f64::NEG_INFINITY),
-        _ => {}
-    }
-    // `NaN(0x..)` is what both the CLI and the server write; `NaN:0x..` is accepted too.
-    let payload = t.strip_prefix("NaN(0x").and_then(|r| r.strip_suffix(')')).or_else(|| t.strip_prefix("NaN:0x"));
-    if let Some(hex) = payload {
-        let bits = u64::from_str_radix(hex, 16).map_err(|_| format!("invalid NaN payload {s:?}"))?;
-        let v = f64::from_bits(bits);
-        return if v.is_nan() { Ok(v) } else { Err(format!("{s:?} is not a NaN bit pattern")) };
-    }
-    t.parse::<f64>().map_err(|_| format!("invalid value {s:?}"))
-}
 
 /// Appends a JSON string literal.
 fn json_string(out: &mut String, s: &str) {
@@ -93,13 +59,7 @@ pub fn write_json_lines(out: &mut String, labels: &Labels, samples: &[Sample]) {
             if i > 0 {
                 out.push(',');
             }
-            if s.value.is_finite() {
-                write_value(out, s.value);
-            } else {
-                out.push('"');
-                write_value(out, s.value);
-                out.push('"');
-            }
+            write_json_value(out, s.value);
         }
         out.push_str("],\"timestamps\":[");
         for (i, s) in part.iter().enumerate() {
@@ -177,7 +137,7 @@ pub const CSV_HEADER: &str = "series,timestamp,value\n";
 /// Appends CSV rows for one series; the series text is written once and reused.
 pub fn write_csv_rows(out: &mut String, labels: &Labels, samples: &[Sample]) {
     let mut series = String::new();
-    write_series(&mut series, labels);
+    let _ = write_series(&mut series, labels);
     let quoted = format!("\"{}\"", series.replace('"', "\"\""));
     for s in samples {
         out.push_str(&quoted);
@@ -221,7 +181,7 @@ pub fn split_csv_row(line: &str) -> Result<(String, &str, &str), String> {
 /// Parses one CSV row.
 pub fn parse_csv_row(line: &str) -> Result<(Labels, Sample), String> {
     let (series, ts, value) = split_csv_row(line)?;
-    let labels = parse_series(&series)?;
+    let labels = parse_series(&series).map_err(|e| e.to_string())?;
     let ts: i64 = ts.trim().parse().map_err(|_| format!("invalid timestamp {ts:?} (expected epoch milliseconds)"))?;
     Ok((labels, Sample::new(ts, parse_value(value)?)))
 }
@@ -230,29 +190,24 @@ pub fn parse_csv_row(line: &str) -> Result<(Labels, Sample), String> {
 /// (such as Prometheus' stale marker): this format has no spelling for one, so
 /// they are written as plain `NaN`.
 pub fn write_prometheus(out: &mut String, labels: &Labels, samples: &[Sample]) -> u64 {
-    let mut series = String::new();
-    match labels.metric_name() {
-        Some(name) if is_text_metric_name(name) => {
-            write_series(&mut series, labels);
-            if labels.len() == 1 {
-                series.truncate(series.len() - 2); // `name{}` → `name`
-            }
-        }
+    let series = match labels.metric_name() {
+        Some(name) if is_text_metric_name(name) => exposition_series(labels),
         // No name, or one the grammar cannot hold bare: every label inside the braces.
         _ => {
-            series.push('{');
+            let mut series = String::from("{");
             for (i, (k, v)) in labels.iter().enumerate() {
                 if i > 0 {
                     series.push(',');
                 }
                 series.push_str(k);
                 series.push_str("=\"");
-                escape_into(&mut series, v);
+                push_exposition_value(&mut series, v);
                 series.push('"');
             }
             series.push('}');
+            series
         }
-    }
+    };
     let mut payloads = 0;
     for s in samples {
         out.push_str(&series);
@@ -276,11 +231,7 @@ pub fn write_openmetrics(out: &mut String, labels: &Labels, samples: &[Sample]) 
     if !labels.metric_name().is_some_and(is_text_metric_name) {
         return false;
     }
-    let mut series = String::new();
-    write_series(&mut series, labels);
-    if labels.len() == 1 {
-        series.truncate(series.len() - 2); // `name{}` → `name`
-    }
+    let series = exposition_series(labels);
     for s in samples {
         out.push_str(&series);
         out.push(' ');
@@ -308,7 +259,7 @@ fn is_text_metric_name(name: &str) -> bool {
 pub fn parse_prometheus_line(line: &str) -> Result<(Labels, Sample), String> {
     let line = line.trim();
     let series_end = series_end(line)?;
-    let labels = parse_series(&line[..series_end])?;
+    let labels = parse_series(&line[..series_end]).map_err(|e| e.to_string())?;
     let mut rest = line[series_end..].split_whitespace();
     let value = rest.next().ok_or("expected a value after the series")?;
     let ts = rest.next().ok_or("expected a timestamp (epoch milliseconds) after the value")?;
@@ -339,6 +290,39 @@ fn series_end(line: &str) -> Result<usize, String> {
         }
     }
     Err("unterminated '{' in the series".into())
+}
+
+/// A label value as the exposition format escapes it: only `\\`, `"` and newlines.
+fn push_exposition_value(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// A series in the exposition format, whose label values escape only `\\`, `"`
+/// and newlines (unlike selectors, which follow Go's string escapes).
+fn exposition_series(labels: &Labels) -> String {
+    let mut out = labels.metric_name().unwrap_or("").to_string();
+    let mut rest = labels.iter().filter(|(k, _)| *k != METRIC_NAME).peekable();
+    if rest.peek().is_none() {
+        return out;
+    }
+    out.push('{');
+    for (i, (k, v)) in rest.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{k}=\"");
+        push_exposition_value(&mut out, v);
+        out.push('"');
+    }
+    out.push('}');
+    out
 }
 
 #[cfg(test)]

@@ -22,7 +22,6 @@ mod plot;
 mod query;
 mod remote;
 mod retention;
-mod selector;
 mod serve;
 mod stats;
 mod times;

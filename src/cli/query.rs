@@ -13,8 +13,8 @@ use strata::Db;
 use super::formats::{write_csv_rows, write_json_labels, write_value, CSV_HEADER};
 use super::ops::{self, Agg, QueryRequest, ResultSeries, Tier};
 use super::remote::{Remote, Target};
-use super::selector::parse_selector;
 use super::{fail, open_existing, plot, times, CliError, CliResult, DataDir};
+use strata::text::selector::parse_selector;
 
 /// Query series over a time range.
 #[derive(clap::Args, Debug)]
@@ -99,7 +99,7 @@ fn request(a: &Args, now: i64) -> CliResult<QueryRequest> {
     if let Some(msg) = promql_hint(&a.selector) {
         return fail(msg);
     }
-    let matchers = parse_selector(&a.selector).map_err(|e| CliError::new(e.to_string()))?;
+    let matchers = parse_selector(&a.selector).map_err(|e| CliError::new(format!("{e}\n{}", e.pointer())))?;
     let start = times::parse_time(&a.start, now).map_err(|e| CliError::new(format!("--start: {e}")))?;
     let end = times::parse_time(&a.end, now).map_err(|e| CliError::new(format!("--end: {e}")))?;
     if start > end {

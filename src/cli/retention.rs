@@ -10,7 +10,8 @@ use strata::retention::{human_duration, DropKind, RetentionSummary, SegmentDrop}
 use strata::{Db, RetentionPolicy, RetentionRule, TierDurations};
 
 use super::remote::{encode, Remote, Target};
-use super::{fail, human, open_existing, selector, times, CliError, CliResult, DataDir};
+use super::{fail, human, open_existing, times, CliError, CliResult, DataDir};
+use strata::text::selector;
 
 const TIERS: [&str; 3] = ["raw", "5m", "1h"];
 
@@ -177,7 +178,8 @@ pub fn run(a: Args) -> CliResult {
                 return fail("give at least one of --raw, --5m, --1h for the rule");
             }
             let m = match matchers.as_deref() {
-                Some(sel) => selector::parse_selector(sel).map_err(|e| CliError::new(format!("--match: {e}")))?,
+                Some(sel) => selector::parse_selector(sel)
+                    .map_err(|e| CliError::new(format!("--match: {e}\n{}", e.pointer())))?,
                 None => Vec::new(),
             };
             let forever = TierDurations::FOREVER;

@@ -1,50 +1,14 @@
 //! Time arguments: instants (`now`, `-1h`, `now-30m`, RFC 3339, epoch ms) and
-//! durations (`500ms`, `10s`, `5m`, `1h30m`, `7d`, `2w`, `1y`), all in milliseconds.
+//! durations (`strata::text::duration`: `500ms`, `10s`, `5m`, `1h30m`, `7d`, `2w`, `1y`), all in milliseconds.
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+pub use strata::text::duration::{format_duration, parse_duration};
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// Parses a duration such as `90s`, `5m`, `1h30m`, `7d`. A bare `0` is zero.
-pub fn parse_duration(s: &str) -> Result<i64, String> {
-    let t = s.trim();
-    if t == "0" {
-        return Ok(0);
-    }
-    if t.is_empty() {
-        return Err("empty duration; expected e.g. 10s, 5m, 1h30m, 7d".into());
-    }
-    let bad = |why: &str| format!("invalid duration {s:?}: {why} (expected e.g. 500ms, 10s, 5m, 1h30m, 7d)");
-    let mut total: i64 = 0;
-    let mut rest = t;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(bad("a number must come before each unit"));
-        }
-        let n: i64 = rest[..digits].parse().map_err(|_| bad("number too large"))?;
-        rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 7 * 86_400_000,
-            "y" => 365 * 86_400_000,
-            "" => return Err(bad("missing unit")),
-            u => return Err(bad(&format!("unknown unit {u:?}"))),
-        };
-        rest = &rest[unit_len..];
-        total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(|| bad("too large"))?;
-    }
-    Ok(total)
 }
 
 /// Parses an instant relative to `now` (ms): `now`, `now-1h`, `-1h`, `now+5m`,
@@ -92,45 +56,9 @@ pub fn format_ts(ms: i64) -> String {
     }
 }
 
-/// A duration in the largest units that keep it exact, e.g. `1h30m`, `10s`, `250ms`.
-pub fn format_duration(ms: i64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    let mut rest = ms.unsigned_abs();
-    if ms < 0 {
-        out.push('-');
-    }
-    for (unit, len) in [("d", 86_400_000u64), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
-        if rest >= len {
-            out.push_str(&format!("{}{unit}", rest / len));
-            rest %= len;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(500));
-        assert_eq!(parse_duration("10s"), Ok(10_000));
-        assert_eq!(parse_duration("1h30m"), Ok(5_400_000));
-        assert_eq!(parse_duration("7d"), Ok(604_800_000));
-        assert_eq!(parse_duration("2w"), Ok(1_209_600_000));
-        assert_eq!(parse_duration("0"), Ok(0));
-        for bad in ["", "5", "m", "5x", "1h-", "99999999999999999999s", "1.5h"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-        assert!(parse_duration("5x").unwrap_err().contains("unknown unit \"x\""));
-        for ms in [1, 999, 1000, 5_400_000, 86_400_000 + 1, 604_800_000] {
-            assert_eq!(parse_duration(&format_duration(ms)), Ok(ms));
-        }
-    }
 
     #[test]
     fn instants() {

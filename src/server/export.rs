@@ -24,8 +24,10 @@ use super::chunks::{self, Sink};
 use super::error::{ApiError, ApiResult};
 use super::metrics::QueryKind;
 use super::routes::{inclusive_range, Params};
-use super::values::{json_str, json_value, prom_label_value, text_value};
-use super::{selector, Shared};
+use super::values::{json_str, prom_label_value};
+use super::Shared;
+use crate::text::selector;
+use crate::text::value::{write_json_value, write_value};
 use crate::{Labels, Matcher, Sample, METRIC_NAME};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +84,7 @@ pub(crate) async fn export(State(st): State<Shared>, RawQuery(q): RawQuery, head
 pub(crate) fn selectors(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
     let sels = p
         .all("match")
-        .map(|s| selector::parse(s).map_err(|e| ApiError::bad_request(format!("match: {e}"))))
+        .map(|s| selector::parse_selector(s).map_err(|e| ApiError::bad_request(format!("match: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
     if sels.is_empty() {
         return Err(ApiError::bad_request("missing query parameter match (a selector such as cpu{host=\"a\"})"));
@@ -171,7 +173,7 @@ fn json_series(labels: &Labels, samples: &[Sample], sink: &mut Sink) -> bool {
         if i > 0 {
             sink.buf.push(',');
         }
-        json_value(s.value, &mut sink.buf);
+        write_json_value(&mut sink.buf, s.value);
         if !sink.maybe_flush() {
             return false;
         }
@@ -207,7 +209,7 @@ fn csv_series(labels: &Labels, samples: &[Sample], sink: &mut Sink) -> bool {
     csv_field(&rest, &mut prefix);
     for s in samples {
         let _ = write!(sink.buf, "{prefix},{},", s.ts);
-        text_value(s.value, &mut sink.buf);
+        write_value(&mut sink.buf, s.value);
         sink.buf.push('\n');
         if !sink.maybe_flush() {
             return false;
@@ -243,7 +245,7 @@ fn prom_series(labels: &Labels, samples: &[Sample], sink: &mut Sink, seconds: bo
     prefix.push_str("} ");
     for s in samples {
         sink.buf.push_str(&prefix);
-        text_value(s.value, &mut sink.buf);
+        write_value(&mut sink.buf, s.value);
         if seconds {
             let ms = s.ts.unsigned_abs();
             let _ = writeln!(sink.buf, " {}{}.{:03}", if s.ts < 0 { "-" } else { "" }, ms / 1000, ms % 1000);

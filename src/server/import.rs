@@ -96,7 +96,7 @@ fn parse_line(raw: &[u8], limits: &Limits) -> Result<(Labels, Vec<(i64, f64)>), 
     for (j, (v, ts)) in line.values.into_iter().zip(line.timestamps).enumerate() {
         let v = match v {
             Value::Num(n) => n,
-            Value::Str(s) => values::parse_value_str(&s).ok_or_else(|| {
+            Value::Str(s) => crate::text::value::parse_value(&s).map_err(|_| {
                 let m = format!("values[{j}]: {:?} is not a number", super::limits::prefix(&s));
                 (ApiError::bad_request(m), points)
             })?,

@@ -300,7 +300,7 @@ fn field_value(s: &str) -> Result<f64, String> {
     }
     // A numeral (not `inf` or `nan`, which line protocol does not have), rounded to
     // the nearest f64: out of range it is ±Inf or ±0, as IEEE-754 parsing gives.
-    if crate::server::values::is_numeral(s) {
+    if crate::text::value::is_numeral(s) {
         if let Ok(v) = s.parse::<f64>() {
             return Ok(v);
         }

@@ -297,7 +297,7 @@ impl Writer<'_> {
             self.0.push('}');
         }
         self.0.push(' ');
-        super::values::text_value(v, self.0);
+        crate::text::value::write_value(self.0, v);
         self.0.push('\n');
     }
 

@@ -7,7 +7,7 @@
 //! - `routes/`: the router and the seed-004 handlers;
 //! - `remote_write`, `remote_read`, `prompb`: the Prometheus protocols;
 //! - `line_protocol`, `export`, `import`, `stream`: the other ecosystem paths;
-//! - `body`, `limits`, `auth`, `error`, `metrics`, `selector`, `time`, `values`: shared pieces;
+//! - `body`, `limits`, `auth`, `error`, `metrics`, `time`, `values`: shared pieces (selectors are in `crate::text`);
 //! - `process`: the `process_*` figures of `/metrics`, from `/proc/self` (Linux only).
 //!
 //! Engine calls block (a commit under `SyncMode::Always` waits for fsync), so none
@@ -35,7 +35,6 @@ mod remote_wire;
 #[doc(hidden)]
 pub(crate) mod remote_write;
 mod routes;
-pub mod selector;
 mod stream;
 mod time;
 mod values;

@@ -27,8 +27,9 @@ use super::chunks::{self, Sink};
 use super::error::{ApiError, ApiResult};
 use super::export::selectors;
 use super::routes::Params;
-use super::values::{json_str, json_value};
+use super::values::json_str;
 use super::Shared;
+use crate::text::value::write_json_value;
 use crate::Subscription;
 
 const KEEPALIVE: Duration = Duration::from_secs(15);
@@ -137,7 +138,7 @@ fn write_batch(buf: &mut String, batch: crate::SampleBatch) {
             json_str(v, buf);
         }
         let _ = write!(buf, "}},\"timestamp\":{},\"value\":", s.ts);
-        json_value(s.value, buf);
+        write_json_value(buf, s.value);
         buf.push_str("}\n\n");
     }
 }

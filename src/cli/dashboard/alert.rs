@@ -5,7 +5,7 @@
 
 use strata::Matcher;
 
-use crate::cli::selector::parse_selector;
+use strata::text::selector::parse_selector;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {

@@ -75,12 +75,7 @@ fn parse_labels(mut s: &str) -> Option<(Vec<(String, String)>, &str)> {
 
 /// A sample value: a float, or `+Inf`, `-Inf`, `NaN` (any case, as Go writes them).
 fn parse_value(s: &str) -> Option<f64> {
-    match s.to_ascii_lowercase().as_str() {
-        "+inf" | "inf" => Some(f64::INFINITY),
-        "-inf" => Some(f64::NEG_INFINITY),
-        "nan" => Some(f64::NAN),
-        _ => s.parse().ok(),
-    }
+    strata::text::value::parse_value(s).ok()
 }
 
 #[cfg(test)]

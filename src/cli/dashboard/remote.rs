@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use strata::{MatchOp, Matcher, METRIC_NAME};
+use strata::{Matcher, METRIC_NAME};
 
 use super::alert::Alert;
 use super::prom;
@@ -319,47 +319,15 @@ fn query_series(s: &Value) -> QuerySeries {
 pub fn json_number(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => match s.as_str() {
-            "+Inf" | "Inf" | "inf" => Some(f64::INFINITY),
-            "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
-            s if s.starts_with("NaN") || s == "nan" => Some(f64::NAN),
-            _ => None,
-        },
+        Value::String(s) => strata::text::value::parse_value(s).ok(),
         _ => None,
     }
 }
 
-/// Matchers as a selector the server parses back to the same matchers:
-/// `{__name__="cpu",host=~"a.*"}`, values double-quoted with escapes.
+/// Matchers as a selector the server parses back to the same matchers, in the
+/// canonical notation: `cpu{host=~"a.*"}`.
 pub fn selector_text(matchers: &[Matcher]) -> String {
-    let parts: Vec<String> = matchers
-        .iter()
-        .map(|m| {
-            let op = match m.op {
-                MatchOp::Eq => "=",
-                MatchOp::Ne => "!=",
-                MatchOp::Regex => "=~",
-                MatchOp::NotRegex => "!~",
-            };
-            format!("{}{op}{}", m.name, quote(&m.value))
-        })
-        .collect();
-    format!("{{{}}}", parts.join(","))
-}
-
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\U{:08x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    strata::text::selector::selector_string(matchers)
 }
 
 /// What a non-2xx answer means for the user: the server's `{"error"}` text and a hint.
@@ -406,8 +374,8 @@ mod tests {
             Matcher::ne("dc", "q\"\n"),
             Matcher::not_regex("z", "x").unwrap(),
         ];
-        assert_eq!(selector_text(&m), r#"{__name__="cpu",host=~"a\\.b|c",dc!="q\"\U0000000a",z!~"x"}"#);
-        let back = strata::server::selector::parse(&selector_text(&m)).unwrap();
+        assert_eq!(selector_text(&m), r#"cpu{host=~"a\\.b|c",dc!="q\"\n",z!~"x"}"#);
+        let back = strata::text::selector::parse_selector(&selector_text(&m)).unwrap();
         let fields = |v: &[Matcher]| v.iter().map(|m| (m.name.clone(), m.op, m.value.clone())).collect::<Vec<_>>();
         assert_eq!(fields(&back), fields(&m));
     }

@@ -22,8 +22,10 @@ use crate::server::exec::run_read;
 use crate::server::limits::Limits;
 use crate::server::metrics::QueryKind;
 use crate::server::time::{format_rfc3339, now_ms, parse_timestamp};
-use crate::server::values::{json_str, json_value};
+use crate::server::values::json_str;
 use crate::server::Shared;
+use crate::text::duration::{format_duration, parse_duration};
+use crate::text::value::write_json_value;
 use crate::{Agg, Db, Labels, Matcher, Query, Tier, TierDurations, METRIC_NAME};
 
 const DEFAULT_PAGE_SIZE: usize = 100;
@@ -136,7 +138,7 @@ fn render_raw(
                 data.push(',');
             }
             let _ = write!(data, "{{\"timestamp\":\"{}\",\"timestamp_ms\":{},\"value\":", format_rfc3339(s.ts), s.ts);
-            json_value(s.value, &mut data);
+            write_json_value(&mut data, s.value);
             let _ = write!(data, ",\"labels\":{lj}}}");
         }
     }
@@ -217,45 +219,21 @@ fn body_time(o: &Map<String, Value>, key: &str) -> Result<i64, ApiError> {
     parse_timestamp(&s).map_err(|e| bad(format!("{key}: {e}")))
 }
 
-/// `"5m"`, `"300s"`, `"1500ms"`, `"1h"`, `"1d"`, `"1w"`, or a bare number of ms.
-fn parse_duration_ms(s: &str) -> Result<i64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: i64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
-    let mult = match unit.trim() {
-        "" | "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        "w" => 7 * 86_400_000,
-        u => return Err(format!("unknown unit {u:?} in {s:?} (ms, s, m, h, d, w)")),
-    };
-    n.checked_mul(mult).ok_or_else(|| format!("duration {s:?} is too long"))
-}
-
 fn parse_step(v: &Value) -> Result<i64, ApiError> {
     let hint = "expected a duration such as \"5m\", \"300s\", \"1h\" or a number of milliseconds";
     let ms = match v {
         Value::Number(n) => n.as_i64().ok_or_else(|| bad(format!("step: {n} is not a whole number; {hint}")))?,
-        Value::String(s) => parse_duration_ms(s).map_err(|e| bad(format!("step: {e}; {hint}")))?,
+        // A string of digits is milliseconds, like a JSON number.
+        Value::String(s) if !s.trim().is_empty() && s.trim().bytes().all(|b| b.is_ascii_digit()) => {
+            s.trim().parse().map_err(|_| bad(format!("step: {s:?} is too large; {hint}")))?
+        }
+        Value::String(s) => parse_duration(s).map_err(|e| bad(format!("step: {e}; {hint}")))?,
         _ => return Err(bad(format!("step: {hint}"))),
     };
     if ms <= 0 {
         return Err(bad(format!("step: must be positive, got {ms} ms")));
     }
     Ok(ms)
-}
-
-/// `300000` -> `"5m"`: the largest unit that divides it.
-fn format_duration_ms(ms: i64) -> String {
-    for (unit, len) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
-        if ms % len == 0 {
-            return format!("{}{unit}", ms / len);
-        }
-    }
-    format!("{ms}ms")
 }
 
 fn parse_agg(name: &str, quantile: Option<&Value>) -> Result<Agg, ApiError> {
@@ -347,7 +325,7 @@ fn num(v: f64) -> Value {
         Value::from(v)
     } else {
         let mut s = String::new();
-        json_value(v, &mut s);
+        write_json_value(&mut s, v);
         serde_json::from_str(&s).unwrap_or(Value::Null)
     }
 }
@@ -439,7 +417,7 @@ impl AggRequest {
                 if !labels.is_null() {
                     return Err(bad("labels: put label matchers into the selector when using one"));
                 }
-                crate::server::selector::parse(sel).map_err(|e| bad(format!("selector: {e}")))?
+                crate::text::selector::parse_selector(sel).map_err(|e| bad(format!("selector: {e}")))?
             }
             (Some(_), Some(_)) => return Err(bad("selector: give either metric_name (with labels) or selector")),
             (None, None) => return Err(bad("metric_name: required (or a selector)")),
@@ -572,7 +550,7 @@ pub(super) async fn aggregate(State(st): State<Shared>, headers: HeaderMap, req:
     }
     time_fields(&mut out, "start_time", Some(r.start));
     time_fields(&mut out, "end_time", Some(r.end));
-    out.insert("step".into(), r.step.map_or(Value::Null, |s| json!(format_duration_ms(s))));
+    out.insert("step".into(), r.step.map_or(Value::Null, |s| json!(format_duration(s))));
     out.insert("step_ms".into(), json!(r.step));
     if let Some(g) = &r.group_by {
         out.insert("group_by".into(), json!(g));
@@ -731,7 +709,7 @@ fn rollup_rows(
 fn retention_fields(m: &mut Map<String, Value>, d: Duration) {
     match i64::try_from(d.as_millis()).ok().filter(|_| d != TierDurations::FOREVER) {
         Some(ms) if ms > 0 => {
-            m.insert("retention".into(), json!(format_duration_ms(ms)));
+            m.insert("retention".into(), json!(format_duration(ms)));
             m.insert("retention_ms".into(), json!(ms));
             time_fields(m, "retained_from", Some(now_ms().saturating_sub(ms)));
         }
@@ -770,7 +748,7 @@ pub(super) async fn rollups(State(st): State<Shared>, RawQuery(q): RawQuery) -> 
         let mut m = Map::new();
         m.insert("tier".into(), json!(tier_name(*tier)));
         m.insert("source".into(), json!(source_name(*tier)));
-        m.insert("resolution".into(), json!(tier.resolution_ms().map_or("raw".to_string(), format_duration_ms)));
+        m.insert("resolution".into(), json!(tier.resolution_ms().map_or("raw".to_string(), format_duration)));
         m.insert("resolution_ms".into(), json!(tier.resolution_ms()));
         retention_fields(&mut m, retention.defaults.get(t as u8));
         if t == 0 {

@@ -8,8 +8,9 @@ use serde_json::{json, Map, Value};
 
 use crate::retention::{human_duration, RetentionSummary, SegmentDrop};
 use crate::server::error::ApiError;
-use crate::server::selector;
 use crate::server::time::format_rfc3339;
+use crate::text::duration::parse_duration;
+use crate::text::selector;
 use crate::{RetentionPolicy, RetentionRule, TierDurations};
 
 const TIERS: [&str; 3] = ["raw", "5m", "1h"];
@@ -53,7 +54,7 @@ fn known_keys(o: &Map<String, Value>, what: &str, keys: &[&str]) -> Result<(), A
     }
 }
 
-/// `"7d"`, `"36h"`, `"500ms"`, or `"forever"` / null.
+/// A duration (`"7d"`, `"1h30m"`, `"1y"`, see `text::duration`), or `"forever"` / null.
 fn keep(v: &Value, what: &str) -> Result<Duration, ApiError> {
     let s = match v {
         Value::Null => return Ok(TierDurations::FOREVER),
@@ -63,23 +64,9 @@ fn keep(v: &Value, what: &str) -> Result<Duration, ApiError> {
     if s == "forever" {
         return Ok(TierDurations::FOREVER);
     }
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| bad(format!("{what}: invalid duration {s:?}")))?;
-    let mult: u64 = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        "w" => 7 * 86_400_000,
-        "y" => 365 * 86_400_000,
-        u => return Err(bad(format!("{what}: unknown unit {u:?} in {s:?} (ms, s, m, h, d, w, y)"))),
-    };
-    match n.checked_mul(mult) {
-        Some(0) => Err(bad(format!("{what}: must be positive (or \"forever\")"))),
-        Some(ms) => Ok(Duration::from_millis(ms)),
-        None => Err(bad(format!("{what}: {s:?} is too long (use \"forever\")"))),
+    match parse_duration(s).map_err(|e| bad(format!("{what}: {e}")))? {
+        0 => Err(bad(format!("{what}: must be positive (or \"forever\")"))),
+        ms => Ok(Duration::from_millis(ms.unsigned_abs())),
     }
 }
 
@@ -103,7 +90,7 @@ pub(crate) fn parse_rule(v: &Value) -> Result<RetentionRule, ApiError> {
     let matchers = match o.get("matchers") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(s)) if s.trim() == "{}" || s.trim().is_empty() => Vec::new(),
-        Some(Value::String(s)) => selector::parse(s).map_err(|e| bad(format!("rule.matchers: {e}")))?,
+        Some(Value::String(s)) => selector::parse_selector(s).map_err(|e| bad(format!("rule.matchers: {e}")))?,
         Some(_) => return Err(bad("rule.matchers: expected a selector string such as {env=\"dev\"}")),
     };
     let priority = match o.get("priority") {

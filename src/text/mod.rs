@@ -1,0 +1,11 @@
+//! The text forms users type and read, shared by the CLI and the server so that
+//! both sides accept and print exactly the same things.
+//!
+//! - [`selector`]: PromQL vector selectors (`cpu{host=~"h.*"}`) and the canonical
+//!   notation of a series (`cpu{host="h1"}`), which `Labels`' `Display` uses;
+//! - [`duration`]: Prometheus durations (`1h30m`, `5m`, `1y`), parsed and printed;
+//! - [`value`]: sample values (ryu, `NaN`, `+Inf`, `-Inf`), bit for bit.
+
+pub mod duration;
+pub mod selector;
+pub mod value;
