@@ -56,6 +56,18 @@ pub fn format_ts(ms: i64) -> String {
     }
 }
 
+/// `--start` and `--end` as an inclusive range, each unbounded when absent; an error
+/// names both when the start is after the end.
+pub fn inclusive_range(start: Option<&str>, end: Option<&str>) -> Result<(i64, i64), String> {
+    let now = now_ms();
+    let start = start.map(|s| parse_time(s, now)).transpose()?.unwrap_or(i64::MIN);
+    let end = end.map(|s| parse_time(s, now)).transpose()?.unwrap_or(i64::MAX);
+    if start > end {
+        return Err(format!("--start ({}) is after --end ({})", format_ts(start), format_ts(end)));
+    }
+    Ok((start, end))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,16 +90,4 @@ mod tests {
         assert_eq!(format_ts(now), "2025-12-03T12:00:00.000Z");
         assert_eq!(parse_time(&format_ts(now + 7), now), Ok(now + 7));
     }
-}
-
-/// `--start` and `--end` as an inclusive range, each unbounded when absent; an error
-/// names both when the start is after the end.
-pub fn inclusive_range(start: Option<&str>, end: Option<&str>) -> Result<(i64, i64), String> {
-    let now = now_ms();
-    let start = start.map(|s| parse_time(s, now)).transpose()?.unwrap_or(i64::MIN);
-    let end = end.map(|s| parse_time(s, now)).transpose()?.unwrap_or(i64::MAX);
-    if start > end {
-        return Err(format!("--start ({}) is after --end ({})", format_ts(start), format_ts(end)));
-    }
-    Ok((start, end))
 }
