@@ -3,6 +3,7 @@
 //! including a malformed parameter, is a JSON `{"error": ...}` naming it.
 
 mod admin;
+mod catalog;
 mod health;
 mod ingest;
 mod query;
@@ -23,13 +24,13 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/", get(health::root))
         .route("/db/status", get(health::db_status))
         .route("/metrics/ingest", post(ingest::ingest))
-        .route("/metrics/list", get(query::list_metrics))
+        .route("/metrics/list", get(catalog::list_metrics))
         .route("/query/raw", get(query::raw))
         // Seed 004 endpoints served by the query layer (`db.query`).
         .route("/query", post(query::aggregate))
         .route("/query/rollup", get(query::rollup))
-        .route("/rollups", get(query::rollups))
-        .route("/metrics/{metric_name}/info", get(query::metric_info))
+        .route("/rollups", get(catalog::rollups))
+        .route("/metrics/{metric_name}/info", get(catalog::metric_info))
         // Ecosystem write and read paths.
         .route("/api/v1/write", post(remote_write::write))
         .route("/api/v1/read", post(remote_read::read))
