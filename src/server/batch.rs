@@ -134,7 +134,13 @@ impl Refusals {
             Some((_, m)) if self.entries == 1 && accepted == 0 => m,
             _ => format!("partial write: {} of {} points refused", self.points, self.points + accepted),
         };
-        let mut listed = self.listed.clone();
+        let mut listed = self.listed;
+        let not_listed = self.entries - listed.len() as u64;
+        // The position of an only refusal, at the top level too (`"line": 3`).
+        let only_pos = match (self.kind, listed.first()) {
+            (Some(kind), Some(Value::Object(first))) if self.entries == 1 => first.get(kind).cloned(),
+            _ => None,
+        };
         if let Some(kind) = self.kind {
             // Parse refusals are met before commit ones: list them in input order.
             listed.sort_by_key(|e| e.get(kind).and_then(Value::as_u64));
@@ -143,16 +149,11 @@ impl Refusals {
             .with("accepted", accepted)
             .with("refused", self.points)
             .with("refused_points", Value::Array(listed));
-        if self.entries as usize > self.listed.len() {
-            e = e.with("refused_points_not_listed", self.entries - self.listed.len() as u64);
+        if not_listed > 0 {
+            e = e.with("refused_points_not_listed", not_listed);
         }
-        if self.entries == 1 {
-            // The position of the only refusal, at the top level too (`"line": 3`).
-            if let (Some(kind), Some(Value::Object(first))) = (self.kind, self.listed.first()) {
-                if let Some(p) = first.get(kind) {
-                    e = e.with(kind, p.clone());
-                }
-            }
+        if let (Some(kind), Some(p)) = (self.kind, only_pos) {
+            e = e.with(kind, p);
         }
         e
     }
