@@ -154,10 +154,12 @@ impl Inner {
         if let Some(cap) = cap {
             // Segments not yet rolled up are left out so no data leaves a tier before
             // reaching the next; what stays counts against the cap with the WAL and heads.
-            let left: Vec<&SegmentMeta> = metas.iter().filter(|m| !expired.contains(&m.id)).collect();
-            let candidates: Vec<SegmentMeta> =
-                left.iter().filter(|m| m.tier == 2 || self.is_rolled(m.id)).map(|m| **m).collect();
-            let fixed: u64 = left.iter().filter(|m| !candidates.iter().any(|c| c.id == m.id)).map(|m| m.bytes).sum();
+            let rolled: std::collections::HashSet<u64> =
+                snap.segments().filter(|s| s.rolled.load(Ordering::Acquire)).map(|s| s.info().id).collect();
+            let left = metas.iter().filter(|m| !expired.contains(&m.id));
+            let (candidates, fixed): (Vec<SegmentMeta>, Vec<SegmentMeta>) =
+                left.partition(|m| m.tier == 2 || rolled.contains(&m.id));
+            let fixed: u64 = fixed.iter().map(|m| m.bytes).sum();
             for id in over_disk_cap(&candidates, plan.other_bytes + fixed, cap) {
                 if let Some(m) = meta(id) {
                     plan.drops.retain(|d| d.segment != id);
@@ -284,10 +286,6 @@ impl Inner {
         }
         self.unlink_segments(&gone);
         Ok(gone.len())
-    }
-
-    fn is_rolled(&self, id: u64) -> bool {
-        self.snapshot().segments().any(|s| s.info().id == id && s.rolled.load(std::sync::atomic::Ordering::Acquire))
     }
 
     pub(crate) fn segment_metas(&self) -> Vec<SegmentMeta> {
