@@ -117,7 +117,13 @@ pub fn write_series(out: &mut impl fmt::Write, labels: &Labels) -> fmt::Result {
 
 /// Writes matchers canonically, as [`parse_selector`] reads them.
 pub fn write_selector(out: &mut impl fmt::Write, ms: &[Matcher]) -> fmt::Result {
-    let bare = ms.iter().position(|m| m.name == METRIC_NAME && m.op == MatchOp::Eq && is_valid_metric_name(&m.value));
+    // Bare only when it is the one `__name__` matcher: the parser refuses a name
+    // before the braces together with another `__name__` inside them.
+    let names = ms.iter().filter(|m| m.name == METRIC_NAME).count();
+    let bare = ms
+        .iter()
+        .position(|m| m.name == METRIC_NAME && m.op == MatchOp::Eq && is_valid_metric_name(&m.value))
+        .filter(|_| names == 1);
     if let Some(i) = bare {
         out.write_str(&ms[i].value)?;
         if ms.len() == 1 {

@@ -109,6 +109,9 @@ fn selectors_print_canonically() {
     assert_eq!(print("{ __name__ = 'cpu' , b !~ `x\\.y` , }"), r#"cpu{b!~"x\\.y"}"#);
     assert_eq!(print("{__name__=~'cpu.*'}"), r#"{__name__=~"cpu.*"}"#);
     assert_eq!(print("up"), "up");
+    // Two names: neither goes before the braces, or the output would not parse.
+    assert_eq!(print(r#"{":pu", "hostb",}"#), r#"{__name__=":pu",__name__="hostb"}"#);
+    assert_eq!(print(r#"{__name__="a",__name__!="b"}"#), r#"{__name__="a",__name__!="b"}"#);
     let ms = [Matcher::eq("a.b", "x")];
     assert_eq!(selector_string(&ms), r#"{"a.b"="x"}"#, "a name the engine refuses is quoted, not mangled");
 }
