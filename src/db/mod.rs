@@ -48,7 +48,7 @@ pub use backup::BackupReport;
 pub use catalog::{MetricInfo, MetricList};
 pub use delete::DeleteReport;
 pub use querier::{Querier, SeriesSet};
-pub use subscribe::{SampleBatch, Subscription};
+pub use subscribe::{SampleBatch, Subscription, SubscriptionError};
 
 const WAL_DIR: &str = "wal";
 const SEGMENT_DIR: &str = "segments";

@@ -22,6 +22,7 @@ pub use policy::{
     human_duration, oldest_retained, RetentionPolicy, RetentionRule, RetentionSummary, RuleSummary, TierDurations,
 };
 pub use store::SETTINGS_FILE;
+pub(crate) use store::VERSION as SETTINGS_VERSION;
 pub(crate) use store::{load_settings, store_settings};
 
 use crate::error::Result;

@@ -14,7 +14,7 @@ use crate::labels::{MatchOp, Matcher};
 
 pub const SETTINGS_FILE: &str = "SETTINGS";
 const MAGIC: &[u8; 8] = b"STRATSET";
-const VERSION: u16 = 1;
+pub(crate) const VERSION: u16 = 1;
 const HEADER_LEN: usize = 16; // magic, version, reserved, payload length
 /// A duration field holding this means forever.
 const FOREVER: u64 = u64::MAX;
