@@ -7,8 +7,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
-use strata::codec::chunk::{decode_chunk, encode_chunk};
-use strata::codec::xor::XorChunk;
+use strata::fuzzing::codec::chunk::{decode_chunk, encode_chunk};
+use strata::fuzzing::codec::xor::XorChunk;
 use strata::Sample;
 
 /// splitmix64, so the bench needs no rand crate and is reproducible.

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use prost::Message;
-use strata::server::prompb::{Label, Sample, TimeSeries, WriteRequest};
+use strata::fuzzing::prompb::{Label, Sample, TimeSeries, WriteRequest};
 use strata::server::{serve, ServeConfig};
 use strata::{Db, Options, SyncMode};
 

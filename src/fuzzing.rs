@@ -3,6 +3,10 @@
 //! invariants); `fuzz/` drives them with libFuzzer and `tests/fuzz_corpus.rs`
 //! replays the checked-in corpus under `cargo test`. The server's parsers need
 //! the `server` feature; the selector grammar is in the library.
+//!
+//! The modules below reach the storage internals for the format tests
+//! (`tests/format_golden.rs`, `tests/corruption_sweep.rs`), the codec benches and
+//! the corpus builder. They are not an API: the crate keeps these modules private.
 
 use std::io::Write;
 
@@ -12,7 +16,33 @@ use crate::manifest::Manifest;
 use crate::rollup::{check_buckets, codec as rollup_codec, Bucket};
 use crate::sample::Sample;
 use crate::segment::Segment;
-use crate::wal;
+
+/// The chunk codecs.
+pub mod codec {
+    pub use crate::codec::{chunk, varint, xor};
+}
+
+/// The MANIFEST file.
+pub mod manifest {
+    pub use crate::manifest::{Manifest, SegmentRecord, FILE_NAME, FLAG_ROLLED_UP};
+}
+
+/// Segment files.
+pub mod segment {
+    pub use crate::segment::{file_name, Segment, SegmentInfo, SegmentWriter, WriterOptions};
+}
+
+/// WAL files.
+pub mod wal {
+    pub use crate::wal::record::decode_frame;
+    pub use crate::wal::{record, segment_file_name, Record, WalOptions, WalSample, WalWriter};
+}
+
+/// The remote-write protobuf messages, to build requests.
+#[cfg(feature = "server")]
+pub mod prompb {
+    pub use crate::server::prompb::{Label, Sample, TimeSeries, WriteRequest};
+}
 
 /// WAL frames and headers: decode a sequence of frames as replay would.
 pub fn wal_frames(data: &[u8]) {

@@ -3,48 +3,81 @@
 //! Writes go through a crc-checked write-ahead log into an in-memory head,
 //! which is sealed into immutable, memory-mapped, compressed segments.
 //! See `docs/ARCHITECTURE.md` for the walk through the modules.
+//!
+//! What embedders may rely on is what the crate root exports and the public
+//! modules (`check`, `query`, `retention`, `rollup`, `text`, `timefmt`, and with
+//! their features `server` and `loadgen`). The storage internals (`wal`,
+//! `segment`, `codec`, `manifest`, `compact`) are private; [`format`] gives their
+//! on-disk versions.
 
 // The only `unsafe` is the segment mmap (src/segment/mmap.rs), allowed there alone.
 #![deny(unsafe_code)]
 
+// `codec`, `segment` and `wal` have a few helpers only the format tests and the
+// fuzzers call (through `fuzzing`); dead code in them is checked in builds with the
+// `fuzzing` feature, which `cargo clippy --all-targets` has (see Cargo.toml).
+
 pub mod check;
-pub mod codec;
-pub mod compact;
+#[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
+pub(crate) mod codec;
+pub(crate) mod compact;
 mod db;
 mod error;
 #[doc(hidden)]
 pub mod failpoint;
+mod format;
 mod fsutil;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz_model;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod hash;
 mod head;
 mod index;
 mod labels;
+#[cfg(feature = "loadgen")]
 pub mod loadgen;
-pub mod manifest;
+pub(crate) mod manifest;
 mod merge;
 mod options;
 pub mod query;
 pub mod retention;
 pub mod rollup;
 mod sample;
-pub mod segment;
+#[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
+pub(crate) mod segment;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod text;
-pub mod timefmt;
-pub mod wal;
 
+pub mod timefmt;
+#[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
+pub(crate) mod wal;
+
+pub use check::{check_dir, Counts as CheckCounts, Problem as CheckProblem, Report as CheckReport, Severity};
+pub use compact::{CompactionConfig, CompactionReport, Plan as CompactionPlan, SegmentMeta};
 pub use db::{
-    Appender, BackupReport, CompactionReport, Db, DeleteReport, MetricInfo, MetricList, Querier, RecoveryReport,
-    RemovalStats, SampleBatch, SeriesRef, SeriesSet, Stats, Subscription, WalStats, MAX_TIMESTAMP, MIN_TIMESTAMP,
+    Appender, BackupReport, Db, DeleteReport, MetricInfo, MetricList, Querier, RecoveryReport, RemovalStats,
+    SampleBatch, SeriesRef, SeriesSet, Stats, Subscription, SubscriptionError, WalStats, MAX_TIMESTAMP, MIN_TIMESTAMP,
 };
 pub use error::{Error, Result};
+pub use format::{FormatVersions, FORMAT_VERSIONS, MANIFEST_FILE};
 pub use labels::{Labels, MatchOp, Matcher, METRIC_NAME};
 pub use options::{Options, SyncMode};
 pub use query::{Agg, Query, QueryResult, ResultSeries, Tier};
-pub use retention::{RetentionPolicy, RetentionRule, TierDurations};
+pub use retention::{DropKind, RetentionPlan, RetentionPolicy, RetentionRule, SegmentDrop, TierDurations};
 pub use sample::{ChunkMeta, Sample};
+
+// What embedders share across threads. `Appender` buffers one writer's batch, so it
+// is `Send` (hand it to a thread) but deliberately used from one thread at a time;
+// it is `Sync` too because it holds no interior mutability.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Db>();
+    send_sync::<Querier>();
+    send_sync::<Appender>();
+    send_sync::<Options>();
+    send_sync::<Subscription>();
+};

@@ -12,7 +12,7 @@ use crate::fsutil;
 
 pub const FILE_NAME: &str = "MANIFEST";
 const MAGIC: &[u8; 8] = b"STRATMAN";
-const VERSION: u16 = 1;
+pub(crate) const VERSION: u16 = 1;
 const HEADER_LEN: usize = 16; // magic, version, reserved, payload length
 const FIXED_LEN: usize = 44; // generation, wal_floor, next ids, next rank, segment count
 const ENTRY_LEN: usize = 59;

@@ -377,7 +377,7 @@ fn repair_quarantines_a_damaged_segment_and_serves_the_rest() {
         db.close().unwrap();
 
         // The repair is durable: a plain open agrees, and check reports only the quarantine.
-        let manifest = strata::manifest::Manifest::load(&dir).unwrap().unwrap();
+        let manifest = strata::fuzzing::manifest::Manifest::load(&dir).unwrap().unwrap();
         assert_eq!(manifest.segments.len(), 3);
         let db = Db::open(&dir, opts()).unwrap();
         assert!(db.recovery_report().quarantined.is_empty());
@@ -402,8 +402,12 @@ fn a_quarantined_rollup_is_recomputed_from_raw_data() {
     // The raw segment it summarised is no longer marked rolled up, so the tier is
     // answered from raw data: the same answer as before the damage.
     assert_eq!(contents(&db), good);
-    let m = strata::manifest::Manifest::load(&dir).unwrap().unwrap();
-    assert!(m.segments.iter().filter(|s| s.tier == 0).all(|s| s.flags & strata::manifest::FLAG_ROLLED_UP == 0));
+    let m = strata::fuzzing::manifest::Manifest::load(&dir).unwrap().unwrap();
+    assert!(m
+        .segments
+        .iter()
+        .filter(|s| s.tier == 0)
+        .all(|s| s.flags & strata::fuzzing::manifest::FLAG_ROLLED_UP == 0));
 }
 
 #[test]

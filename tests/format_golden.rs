@@ -17,14 +17,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use strata::codec::chunk::{decode_chunk, encode_chunk};
-use strata::manifest::{Manifest, SegmentRecord, FLAG_ROLLED_UP};
+use strata::fuzzing::codec::chunk::{decode_chunk, encode_chunk};
+use strata::fuzzing::manifest::{Manifest, SegmentRecord, FLAG_ROLLED_UP};
+use strata::fuzzing::segment::{file_name, Segment, SegmentInfo, SegmentWriter, WriterOptions};
+use strata::fuzzing::wal::record::{decode_header, HEADER_LEN};
+use strata::fuzzing::wal::{decode_frame, segment_file_name, Record, WalOptions, WalSample, WalWriter};
 use strata::retention::{read_settings, SETTINGS_FILE};
 use strata::rollup::codec::{decode_buckets, encode_buckets};
 use strata::rollup::{Bucket, FIVE_MIN_MS};
-use strata::segment::{file_name, Segment, SegmentInfo, SegmentWriter, WriterOptions};
-use strata::wal::record::{decode_header, HEADER_LEN};
-use strata::wal::{decode_frame, segment_file_name, Record, WalOptions, WalSample, WalWriter};
 use strata::{
     Agg, Db, Labels, Matcher, Options, Query, RetentionPolicy, RetentionRule, Sample, SyncMode, Tier, TierDurations,
 };

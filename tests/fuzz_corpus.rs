@@ -148,7 +148,7 @@ fn parser_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     #[cfg(feature = "server")]
     {
         use prost::Message;
-        use strata::server::prompb::{Label, Sample as PbSample, TimeSeries, WriteRequest};
+        use strata::fuzzing::prompb::{Label, Sample as PbSample, TimeSeries, WriteRequest};
         let values = [1.5, f64::NAN, f64::from_bits(0x7ff0_0000_0000_0002), -0.0, f64::INFINITY];
         let timeseries = (0..3)
             .map(|i| TimeSeries {
@@ -204,7 +204,7 @@ fn regenerate_seed_corpus() {
     let mut chunk = Vec::new();
     let samples: Vec<strata::Sample> =
         (0..50).map(|i| strata::Sample::new(i * 10_000, (i % 7) as f64 / 10.0)).collect();
-    strata::codec::chunk::encode_chunk(&samples, &mut chunk);
+    strata::fuzzing::codec::chunk::encode_chunk(&samples, &mut chunk);
     let mut labels = Vec::new();
     Labels::from_pairs([("__name__", "m"), ("host", "h1")]).unwrap().encode(&mut labels);
     let xor: Vec<u8> =

@@ -211,7 +211,7 @@ pub struct DataDir {
 /// Opens an existing database for a command that reads it (or adds to it): no
 /// background sealing, and a clear error if the directory is not a database.
 pub fn open_existing(dir: &Path) -> CliResult<Db> {
-    if !dir.join(strata::manifest::FILE_NAME).is_file() {
+    if !dir.join(strata::MANIFEST_FILE).is_file() {
         return fail(format!("{} is not a Strata data directory (it has no MANIFEST)", dir.display()));
     }
     Ok(Db::open(dir, options_for(dir)?.background(false))?)

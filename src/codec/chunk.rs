@@ -60,7 +60,7 @@ impl std::error::Error for DecodeError {}
 /// The most samples one chunk may hold; also caps what a decoder allocates.
 pub const MAX_CHUNK_SAMPLES: usize = 65535;
 
-const VERSION: u8 = 1;
+pub(crate) const VERSION: u8 = 1;
 const TS_REGULAR: u8 = 0;
 const TS_DOD: u8 = 1;
 const V_CONST: u8 = 0;

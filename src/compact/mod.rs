@@ -1,8 +1,8 @@
 //! Compaction: merging small and overlapping segments into larger time windows.
 //!
-//! This module only *decides*; it does no I/O. The engine turns its manifest
-//! records into [`SegmentMeta`], calls [`plan_compactions`], and hands each
-//! [`Plan`] to its executor, which writes the merged segment (resolving equal
+//! The planner (`plan.rs`) only *decides*; it does no I/O. The executor (`exec.rs`)
+//! turns the live segments into [`SegmentMeta`], calls [`plan_compactions`], and
+//! carries out each [`Plan`]: it writes the merged segment (resolving equal
 //! timestamps by rank, highest wins) and swaps the inputs for the output in one
 //! manifest publication. The rules are documented in `plan.rs`.
 
@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
+mod exec;
 mod plan;
 
+pub use exec::CompactionReport;
 pub use plan::{plan_compactions, Plan};
 
 /// What the planner needs to know about one segment.

@@ -14,14 +14,14 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::downsample::TIER_WIDTH;
 use super::items::{read_items, write_series, Item};
-use super::seal::record_of;
+use super::publish::record_of;
 use super::{Db, Inner, LiveSegment};
 use crate::error::{Error, Result};
 use crate::labels::Matcher;
 use crate::manifest::FLAG_ROLLED_UP;
 use crate::rollup::Bucket;
+use crate::rollup::TIER_WIDTH;
 use crate::sample::Sample;
 use crate::segment::{Segment, SegmentWriter, WriterOptions};
 use crate::timefmt::rfc3339;

@@ -15,15 +15,13 @@
 mod appender;
 mod backup;
 mod catalog;
-mod compact;
 mod delete;
-mod downsample;
-mod items;
-mod maintain;
+pub(crate) mod items;
+pub(crate) mod publish;
 mod querier;
 mod query;
-mod seal;
 mod subscribe;
+mod worker;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -43,13 +41,14 @@ use crate::sample::Sample;
 use crate::segment::{self, Segment};
 use crate::wal::{self, Record, WalOptions, WalWriter};
 
+pub use crate::compact::CompactionReport;
+pub use crate::retention::RemovalStats;
 pub use appender::{Appender, SeriesRef, MAX_TIMESTAMP, MIN_TIMESTAMP};
 pub use backup::BackupReport;
 pub use catalog::{MetricInfo, MetricList};
 pub use delete::DeleteReport;
-pub use maintain::{CompactionReport, RemovalStats};
 pub use querier::{Querier, SeriesSet};
-pub use subscribe::{SampleBatch, Subscription};
+pub use subscribe::{SampleBatch, Subscription, SubscriptionError};
 
 const WAL_DIR: &str = "wal";
 const SEGMENT_DIR: &str = "segments";
@@ -193,7 +192,7 @@ pub(crate) struct Inner {
     pub retention: RwLock<crate::retention::RetentionPolicy>,
     pub last_seal: Mutex<std::time::Instant>,
     /// What retention and `Db::delete` removed since open.
-    pub removals: maintain::RemovalCounters,
+    pub removals: crate::retention::RemovalCounters,
     /// Held until close, even if appenders outlive the `Db`.
     lock: Mutex<Option<File>>,
 }
@@ -201,7 +200,7 @@ pub(crate) struct Inner {
 /// An open database. `Send + Sync`: share it with `Arc`, one `Appender` per thread.
 pub struct Db {
     inner: Arc<Inner>,
-    worker: Mutex<Option<seal::Worker>>,
+    worker: Mutex<Option<worker::Worker>>,
 }
 
 impl Db {
@@ -323,7 +322,7 @@ impl Db {
             opts,
             lock: Mutex::new(Some(lock)),
         });
-        let worker = inner.opts.background.then(|| seal::Worker::start(inner.clone()));
+        let worker = inner.opts.background.then(|| worker::Worker::start(inner.clone()));
         Ok(Db { inner, worker: Mutex::new(worker) })
     }
 
@@ -474,6 +473,18 @@ impl Inner {
             Some(l) => self.retention.read().min_ts(&l, tier, now),
             None => i64::MIN,
         }
+    }
+
+    /// Bytes on disk: segment files and the WAL.
+    pub(crate) fn disk_bytes(&self) -> u64 {
+        self.snapshot().segments().map(|s| s.info().file_size).sum::<u64>() + self.wal_bytes()
+    }
+
+    /// Bytes of the WAL files.
+    pub(crate) fn wal_bytes(&self) -> u64 {
+        crate::wal::list_segments(&self.wal_dir())
+            .map(|v| v.iter().filter_map(|(_, p)| std::fs::metadata(p).ok()).map(|m| m.len()).sum())
+            .unwrap_or(0)
     }
 
     /// Records a storage failure that makes further writes untrustworthy.

@@ -137,6 +137,26 @@ fn selects(matchers: &[Matcher], labels: &Labels) -> bool {
     matchers.iter().any(|m| !m.matches_empty()) && matchers.iter().all(|m| m.matches_labels(labels))
 }
 
+/// Why [`Subscription::recv_timeout`] or [`Subscription::try_recv`] returned no batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriptionError {
+    /// Nothing is queued (`try_recv`), or nothing arrived in time (`recv_timeout`).
+    Empty,
+    /// The Db is closed and everything queued was received: no batch will come.
+    Closed,
+}
+
+impl std::fmt::Display for SubscriptionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SubscriptionError::Empty => "no batch queued",
+            SubscriptionError::Closed => "the subscription is closed",
+        })
+    }
+}
+
+impl std::error::Error for SubscriptionError {}
+
 /// A live feed of committed samples for the series a set of matchers selects.
 /// Unregisters when dropped.
 pub struct Subscription {
@@ -149,15 +169,21 @@ pub struct Subscription {
 
 impl Subscription {
     /// The next batch, waiting at most `timeout`.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<SampleBatch, RecvTimeoutError> {
-        let b = self.rx.recv_timeout(timeout)?;
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<SampleBatch, SubscriptionError> {
+        let b = self.rx.recv_timeout(timeout).map_err(|e| match e {
+            RecvTimeoutError::Timeout => SubscriptionError::Empty,
+            RecvTimeoutError::Disconnected => SubscriptionError::Closed,
+        })?;
         self.queued.fetch_sub(b.len(), Ordering::AcqRel);
         Ok(b)
     }
 
     /// The next batch if one is queued.
-    pub fn try_recv(&self) -> Result<SampleBatch, TryRecvError> {
-        let b = self.rx.try_recv()?;
+    pub fn try_recv(&self) -> Result<SampleBatch, SubscriptionError> {
+        let b = self.rx.try_recv().map_err(|e| match e {
+            TryRecvError::Empty => SubscriptionError::Empty,
+            TryRecvError::Disconnected => SubscriptionError::Closed,
+        })?;
         self.queued.fetch_sub(b.len(), Ordering::AcqRel);
         Ok(b)
     }
@@ -211,7 +237,7 @@ mod tests {
         assert_eq!(got[0].0.metric_name(), Some("cpu"));
         assert_eq!(got[0].1, Sample::new(2, 2.0));
         assert_eq!(got[1].1, Sample::new(3, f64::NAN));
-        assert!(sub.try_recv().is_err());
+        assert_eq!(sub.try_recv().unwrap_err(), SubscriptionError::Empty);
         assert_eq!(reg.len(), 1);
         drop(sub);
         assert_eq!(reg.len(), 0);

@@ -11,6 +11,7 @@
 //! commit whose WAL write failed gives its turn up without applying anything, so the
 //! head only ever holds acknowledged samples, in WAL order.
 
+mod seal;
 mod series;
 mod turn;
 

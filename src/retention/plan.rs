@@ -1,9 +1,14 @@
-//! Which segments retention drops or trims: pure helpers over segment metadata, no I/O.
+//! The retention plan: which segments retention drops or trims, and why. Pure helpers
+//! over segment metadata, and `Inner::retention_plan`, which applies them to a Db's
+//! segments; the dry run (`Db::retention_plan`) and the pass (`apply.rs`) both use it.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
-use super::{oldest_retained, TierDurations, PARTIAL_EXPIRY_PERCENT};
+use super::{human_duration, oldest_retained, TierDurations, PARTIAL_EXPIRY_PERCENT};
 use crate::compact::SegmentMeta;
+use crate::db::{now_ms, Inner};
+use crate::timefmt::rfc3339;
 
 /// Segments whose newest sample is older than the longest retention of their tier: no
 /// series keeps anything in them, so they can be deleted whole. Pass
@@ -122,5 +127,203 @@ pub struct RetentionPlan {
 impl RetentionPlan {
     pub fn is_empty(&self) -> bool {
         self.drops.is_empty()
+    }
+}
+
+impl Inner {
+    /// What a retention pass would remove now: expired segments, straddling ones to trim,
+    /// then the oldest to fit the disk cap. Both the dry run and the pass use this.
+    pub(crate) fn retention_plan(&self) -> RetentionPlan {
+        let now = now_ms();
+        let (longest, cap) = {
+            let p = self.retention.read();
+            (p.longest_all(), p.max_disk_bytes())
+        };
+        let metas = self.segment_metas();
+        let mut plan = RetentionPlan { now_ms: now, ..Default::default() };
+        for t in 0..3u8 {
+            let keep = longest.get(t);
+            plan.cutoffs[usize::from(t)] = (keep != TierDurations::FOREVER).then(|| oldest_retained(now, keep));
+        }
+        let meta = |id: u64| metas.iter().find(|m| m.id == id);
+        let why = |m: &SegmentMeta| {
+            let cut = oldest_retained(now, longest.get(m.tier));
+            format!(
+                "{} data past {} (before {})",
+                TIER_NAMES[usize::from(m.tier.min(2))],
+                human_duration(longest.get(m.tier)),
+                rfc3339(cut)
+            )
+        };
+        let expired = expired_segments(&metas, &longest, now);
+        for m in expired.iter().filter_map(|&id| meta(id)) {
+            plan.drops.push(drop_of(m, DropKind::Expired, Some(m.samples), why(m)));
+        }
+        for m in partially_expired(&metas, &longest, now).into_iter().filter_map(meta) {
+            plan.drops.push(drop_of(m, DropKind::Trimmed, None, format!("partly {}", why(m))));
+        }
+        self.plan_rule_expiry(&mut plan, &expired);
+        let snap = self.snapshot();
+        plan.other_bytes =
+            self.wal_bytes() + snap.frozen.iter().chain([&snap.head]).map(|h| h.bytes() as u64).sum::<u64>();
+        if let Some(cap) = cap {
+            // Segments not yet rolled up are left out so no data leaves a tier before
+            // reaching the next; what stays counts against the cap with the WAL and heads.
+            let rolled: std::collections::HashSet<u64> =
+                snap.segments().filter(|s| s.rolled.load(Ordering::Acquire)).map(|s| s.info().id).collect();
+            let left = metas.iter().filter(|m| !expired.contains(&m.id));
+            let (candidates, fixed): (Vec<SegmentMeta>, Vec<SegmentMeta>) =
+                left.partition(|m| m.tier == 2 || rolled.contains(&m.id));
+            let fixed: u64 = fixed.iter().map(|m| m.bytes).sum();
+            for id in over_disk_cap(&candidates, plan.other_bytes + fixed, cap) {
+                if let Some(m) = meta(id) {
+                    plan.drops.retain(|d| d.segment != id);
+                    plan.drops.push(drop_of(
+                        m,
+                        DropKind::OverDiskCap,
+                        Some(m.samples),
+                        format!("over the disk cap of {cap} bytes"),
+                    ));
+                }
+            }
+        }
+        plan
+    }
+
+    /// Data past a rule shorter than the longest retention: per series, from chunk
+    /// metadata. A segment whose every item has expired goes whole; one with more than
+    /// `PARTIAL_EXPIRY_PERCENT` of its items expired is trimmed. Reads hide the rest.
+    fn plan_rule_expiry(&self, plan: &mut RetentionPlan, expired: &[u64]) {
+        let policy = self.retention.read().clone();
+        if policy.rules().is_empty() {
+            return;
+        }
+        let now = plan.now_ms;
+        for seg in self.snapshot().segments() {
+            let info = seg.info();
+            if expired.contains(&info.id) || plan.drops.iter().any(|d| d.segment == info.id) || info.samples == 0 {
+                continue;
+            }
+            let (mut gone, mut rules) = (0u64, Vec::<String>::new());
+            for e in seg.series() {
+                let (d, rule) = policy.effective(&e.labels);
+                let cut = oldest_retained(now, d.get(info.tier));
+                let mut n = 0u64;
+                for c in e.chunks.iter().filter(|c| c.meta.min_t < cut) {
+                    let m = &c.meta;
+                    n += if m.max_t < cut {
+                        u64::from(m.count)
+                    } else {
+                        // Straddling: assume evenly spaced items.
+                        let span = (m.max_t as i128 - m.min_t as i128 + 1).max(1);
+                        (i128::from(m.count) * (cut as i128 - m.min_t as i128) / span) as u64
+                    };
+                }
+                if n > 0 {
+                    gone += n;
+                    if let Some(r) = rule.filter(|r| !rules.iter().any(|x| x == r)) {
+                        rules.push(r.to_string());
+                    }
+                }
+            }
+            let names =
+                if rules.is_empty() { "the defaults".to_string() } else { format!("rule {}", rules.join(", rule ")) };
+            let meta = SegmentMeta {
+                id: info.id,
+                rank: seg.rank,
+                tier: info.tier,
+                level: seg.level,
+                min_t: info.min_t,
+                max_t: info.max_t,
+                samples: info.samples,
+                bytes: info.file_size,
+            };
+            let tier = TIER_NAMES[usize::from(info.tier.min(2))];
+            if gone >= info.samples {
+                plan.drops.push(drop_of(
+                    &meta,
+                    DropKind::Expired,
+                    Some(info.samples),
+                    format!("{tier} data past {names}"),
+                ));
+            } else if gone * 100 > u64::from(crate::retention::PARTIAL_EXPIRY_PERCENT) * info.samples {
+                plan.drops.push(drop_of(&meta, DropKind::Trimmed, None, format!("partly {tier} data past {names}")));
+            }
+        }
+    }
+}
+
+pub(super) const TIER_NAMES: [&str; 3] = ["raw", "5m", "1h"];
+
+fn drop_of(m: &SegmentMeta, kind: DropKind, items_removed: Option<u64>, reason: String) -> SegmentDrop {
+    SegmentDrop {
+        segment: m.id,
+        tier: m.tier,
+        kind,
+        min_t: m.min_t,
+        max_t: m.max_t,
+        items: m.samples,
+        bytes: m.bytes,
+        items_removed,
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::retention::{TIER_1H, TIER_5M, TIER_RAW};
+
+    const D: i64 = 86_400_000;
+
+    fn days(n: u64) -> Duration {
+        Duration::from_secs(n * 86_400)
+    }
+
+    fn seg(id: u64, tier: u8, min_t: i64, max_t: i64, bytes: u64) -> SegmentMeta {
+        SegmentMeta { id, rank: id, tier, level: 0, min_t, max_t, samples: 1, bytes }
+    }
+
+    #[test]
+    fn expired_and_partially_expired_segments() {
+        let longest = TierDurations::new(days(7), days(30), TierDurations::FOREVER);
+        let now = 100 * D;
+        let metas = [
+            seg(1, TIER_RAW, 80 * D, 92 * D, 1),          // max_t older than now - 7d
+            seg(2, TIER_RAW, 92 * D, 93 * D, 1),          // straddles: 1 of 1 day expired
+            seg(3, TIER_RAW, 92 * D + D / 20, 94 * D, 1), // straddles: 0.95 d of 1.95 d expired
+            seg(4, TIER_5M, 60 * D, 69 * D, 1),           // 5m keeps 30 d: expired
+            seg(5, TIER_1H, 0, D, 1),                     // 1h forever
+            seg(6, TIER_RAW, 93 * D, 99 * D, 1),          // fully retained
+            seg(7, 9, 0, 1, 1),                           // unknown tier: forever
+        ];
+        assert_eq!(expired_segments(&metas, &longest, now), vec![4, 1], "oldest max_t first");
+        // Boundary at 93 d. Segment 2: [92 d, 93 d] has 1 d of 1 d + 1 ms expired. Segment 3:
+        // 0.95 d of 1.95 d expired. Segment 6 starts exactly at the boundary: retained.
+        assert_eq!(partially_expired(&metas, &longest, now), vec![2, 3]);
+        let just = [seg(8, TIER_RAW, 93 * D - D / 10, 93 * D + 9 * D / 10 - 1, 1)]; // exactly 10 %
+        assert!(partially_expired(&just, &longest, now).is_empty());
+        let over = [seg(9, TIER_RAW, 93 * D - D / 10 - 1, 93 * D + 9 * D / 10 - 1, 1)];
+        assert_eq!(partially_expired(&over, &longest, now), vec![9]);
+    }
+
+    #[test]
+    fn disk_cap_drops_oldest_first_and_keeps_each_tiers_newest() {
+        let metas = [
+            seg(1, TIER_RAW, 10, 20, 100),
+            seg(2, TIER_RAW, 20, 30, 100),
+            seg(3, TIER_1H, 0, 20, 10),
+            seg(4, TIER_5M, 0, 20, 50),
+            seg(5, TIER_5M, 20, 25, 50),
+        ];
+        assert!(over_disk_cap(&metas, 0, 310).is_empty());
+        // Oldest max_t first; at max_t 20 the finer tier first; 3 is the newest 1h segment.
+        assert_eq!(over_disk_cap(&metas, 0, 300), vec![1]);
+        assert_eq!(over_disk_cap(&metas, 0, 160), vec![1, 4]);
+        // Never the newest of a tier, even when the cap cannot be met.
+        assert_eq!(over_disk_cap(&metas, 1000, 0), vec![1, 4]);
+        assert_eq!(over_disk_cap(&[seg(1, TIER_RAW, 0, 1, u64::MAX)], u64::MAX, 0), Vec::<u64>::new());
     }
 }

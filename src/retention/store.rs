@@ -14,7 +14,7 @@ use crate::labels::{MatchOp, Matcher};
 
 pub const SETTINGS_FILE: &str = "SETTINGS";
 const MAGIC: &[u8; 8] = b"STRATSET";
-const VERSION: u16 = 1;
+pub(crate) const VERSION: u16 = 1;
 const HEADER_LEN: usize = 16; // magic, version, reserved, payload length
 /// A duration field holding this means forever.
 const FOREVER: u64 = u64::MAX;
@@ -67,18 +67,18 @@ fn put_durations(out: &mut Vec<u8>, d: &TierDurations) {
 
 pub(crate) fn encode(p: &RetentionPolicy) -> Vec<u8> {
     let mut payload = Vec::with_capacity(64);
-    put_durations(&mut payload, &p.default);
-    let flags = if p.max_disk_bytes.is_some() { FLAG_DISK_CAP } else { 0 };
+    put_durations(&mut payload, p.default_durations());
+    let flags = if p.max_disk_bytes().is_some() { FLAG_DISK_CAP } else { 0 };
     payload.extend_from_slice(&flags.to_le_bytes());
-    payload.extend_from_slice(&p.max_disk_bytes.unwrap_or(0).to_le_bytes());
-    payload.extend_from_slice(&(p.rules.len() as u32).to_le_bytes());
-    for r in &p.rules {
-        put_str(&mut payload, &r.name);
-        put_str(&mut payload, &r.metric_glob);
-        payload.extend_from_slice(&r.priority.to_le_bytes());
-        put_durations(&mut payload, &r.durations);
-        payload.extend_from_slice(&(r.matchers.len() as u32).to_le_bytes());
-        for m in &r.matchers {
+    payload.extend_from_slice(&p.max_disk_bytes().unwrap_or(0).to_le_bytes());
+    payload.extend_from_slice(&(p.rules().len() as u32).to_le_bytes());
+    for r in p.rules() {
+        put_str(&mut payload, r.name());
+        put_str(&mut payload, r.metric_glob());
+        payload.extend_from_slice(&r.priority().to_le_bytes());
+        put_durations(&mut payload, r.durations());
+        payload.extend_from_slice(&(r.matchers().len() as u32).to_le_bytes());
+        for m in r.matchers() {
             payload.push(match m.op {
                 MatchOp::Eq => 0,
                 MatchOp::Ne => 1,

@@ -27,7 +27,7 @@ use crate::sample::{ChunkMeta, Sample};
 /// The most buckets one rollup chunk may hold.
 pub const MAX_BUCKETS: usize = MAX_CHUNK_SAMPLES;
 
-const VERSION: u8 = 1;
+pub(crate) const VERSION: u8 = 1;
 const COLUMNS: usize = 9;
 /// Integers below this are exact as f64.
 const EXACT_INT: f64 = 9007199254740992.0;

@@ -12,9 +12,13 @@
 //! is NaN); `first`/`last` keep the actual values bit for bit; a NaN on either
 //! side of a counter delta makes `increase` NaN.
 //!
-//! Everything here is pure; the byte format lives in [`codec`].
+//! Everything here is pure; the byte format lives in [`codec`]. The downsampler that
+//! writes the rollup tiers from sealed segments is `downsample.rs`.
 
 pub mod codec;
+mod downsample;
+
+pub(crate) use downsample::TIER_WIDTH;
 
 use crate::error::{Error, Result};
 use crate::sample::Sample;

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::labels::Labels;
 use crate::sample::ChunkMeta;
 
-pub use reader::{ChunkCursor, Segment};
+pub use reader::Segment;
 pub use writer::SegmentWriter;
 
 /// First 8 bytes of every segment file.

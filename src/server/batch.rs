@@ -53,16 +53,19 @@ impl Refusals {
         Refusals { kind, points: 0, entries: 0, malformed: false, listed: Vec::new(), first: None }
     }
 
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn points(&self) -> u64 {
         self.points
     }
 
     /// Refusal records, listed or not.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn entries(&self) -> u64 {
         self.entries
     }
 
     /// The first `MAX_LISTED` refusal records, as they go in the response.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn listed(&self) -> &[Value] {
         &self.listed
     }

@@ -29,7 +29,7 @@ pub(crate) mod line_protocol;
 mod metrics;
 #[cfg(target_os = "linux")]
 mod process;
-pub mod prompb;
+pub(crate) mod prompb;
 mod remote_read;
 mod remote_wire;
 #[doc(hidden)]

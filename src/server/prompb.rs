@@ -3,7 +3,9 @@
 //! `prompb/remote.proto` and `prompb/types.proto`; fields Strata does not use
 //! (exemplars, histograms, metadata, read hints) are skipped by prost when decoding.
 
-/// `prometheus.WriteRequest`.
+/// `prometheus.WriteRequest` (the server reads requests with `remote_wire`; this
+/// message builds and cross-checks them in tests and fuzzing).
+#[cfg(any(test, feature = "fuzzing"))]
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct WriteRequest {
     #[prost(message, repeated, tag = "1")]

@@ -62,6 +62,7 @@ impl<'a> WriteView<'a> {
         Ok(())
     }
 
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn len(&self) -> usize {
         self.series.len()
     }

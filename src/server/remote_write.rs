@@ -13,14 +13,12 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use prost::Message;
 
 use super::batch::Batch;
 use super::body::{self, Encoding};
 use super::error::{ApiError, ApiResult};
 use super::limits::Limits;
 use super::metrics::Protocol;
-use super::prompb::WriteRequest;
 pub(crate) use super::remote_wire::{prescan, WriteView};
 use super::Shared;
 use crate::Db;
@@ -57,6 +55,7 @@ pub(crate) async fn snappy_body(st: &Shared, headers: &HeaderMap, req: Body) -> 
 }
 
 /// The decompressed body, as the server reads it (for the fuzz target).
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn unsnappy(raw: &[u8], limits: &Limits) -> Result<Vec<u8>, ApiError> {
     body::unsnappy(raw, limits.max_decompressed_bytes)
 }
@@ -64,10 +63,12 @@ pub(crate) fn unsnappy(raw: &[u8], limits: &Limits) -> Result<Vec<u8>, ApiError>
 /// A request body as sent (a snappy block) to prost's decoded request, refusing it
 /// past the limits before prost allocates anything. The server reads requests with
 /// `WriteView` instead; the fuzz target holds the two to the same answers.
-pub(crate) fn decode(raw: &[u8], limits: &Limits) -> Result<WriteRequest, ApiError> {
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn decode(raw: &[u8], limits: &Limits) -> Result<super::prompb::WriteRequest, ApiError> {
+    use prost::Message;
     let buf = body::unsnappy(raw, limits.max_decompressed_bytes)?;
     prescan(&buf, limits)?;
-    WriteRequest::decode(buf.as_slice())
+    super::prompb::WriteRequest::decode(buf.as_slice())
         .map_err(|e| ApiError::bad_request(format!("invalid WriteRequest protobuf: {e}")))
 }
 
@@ -113,7 +114,9 @@ fn describe(labels: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::prompb::{Label, Sample, TimeSeries};
+    use prost::Message;
+
+    use crate::server::prompb::{Label, Sample, TimeSeries, WriteRequest};
 
     fn ts(labels: &[(&str, &str)], n: usize) -> TimeSeries {
         TimeSeries {

@@ -21,7 +21,6 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use crossbeam_channel::RecvTimeoutError;
 
 use super::chunks::{self, Sink};
 use super::error::{ApiError, ApiResult};
@@ -99,12 +98,12 @@ fn bridge(st: &Shared, sub: &Subscription, mut sink: Sink) {
         } else {
             match sub.recv_timeout(POLL) {
                 Ok(batch) => write_batch(&mut sink.buf, batch),
-                Err(RecvTimeoutError::Timeout) => {
+                Err(crate::SubscriptionError::Empty) => {
                     if last_send.elapsed() >= KEEPALIVE {
                         sink.buf.push_str(": keepalive\n\n");
                     }
                 }
-                Err(RecvTimeoutError::Disconnected) => done = true,
+                Err(crate::SubscriptionError::Closed) => done = true,
             }
         }
         let dropped = sub.dropped();

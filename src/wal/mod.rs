@@ -16,12 +16,14 @@ pub mod record;
 pub mod scan;
 pub mod writer;
 
-pub use reader::{
-    list_segments, remove_below, replay, reuse_empty_tail, segment_file_name, segment_path, ReplayReport,
+pub use reader::{list_segments, remove_below, replay, reuse_empty_tail, segment_file_name};
+pub use record::{encode_samples_frame, encode_series_frame, Record, WalSample};
+pub use writer::{WalOptions, WalWriter};
+#[cfg(test)]
+pub(crate) use {
+    reader::{segment_path, ReplayReport},
+    writer::Ticket,
 };
-pub use record::{decode_frame, encode_samples_frame, encode_series_frame, FrameError, Record, WalSample};
-pub use scan::{scan_file, FileEnd};
-pub use writer::{Ticket, WalOptions, WalWriter};
 
 #[cfg(test)]
 mod tests {

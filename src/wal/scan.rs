@@ -26,17 +26,6 @@ pub enum FileEnd {
     Corrupt { offset: u64, reason: String },
 }
 
-impl FileEnd {
-    /// Where readable bytes end: the file length for `Clean`, else the bad offset.
-    pub fn intact_len(&self, file_len: usize) -> u64 {
-        match self {
-            FileEnd::Clean => file_len as u64,
-            FileEnd::TornHeader { .. } => 0,
-            FileEnd::TornTail { offset, .. } | FileEnd::Corrupt { offset, .. } => *offset,
-        }
-    }
-}
-
 /// Scans the bytes of WAL file `seq` (`newest`: no later file exists), calling
 /// `on_record(offset, record)` for each valid frame in order. Stops at the first bad
 /// spot and says what it is; an error from `on_record` stops the scan and is returned.

@@ -9,13 +9,13 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::items::{read_items, write_series};
-use super::seal::record_of;
-use super::{Inner, LiveSegment, State};
+use super::{align, rollup, rollup_buckets, Bucket, FIVE_MIN_MS, HOUR_MS};
+use crate::db::items::{read_items, write_series};
+use crate::db::publish::record_of;
+use crate::db::{Inner, LiveSegment, State};
 use crate::error::Result;
 use crate::manifest::FLAG_ROLLED_UP;
 use crate::merge::merge_runs;
-use crate::rollup::{align, rollup, rollup_buckets, Bucket, FIVE_MIN_MS, HOUR_MS};
 use crate::sample::Sample;
 use crate::segment::{SegmentWriter, WriterOptions};
 

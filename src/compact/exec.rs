@@ -1,6 +1,7 @@
-//! The compaction executor: merges segments of one tier into one, resolving
-//! duplicates by write order and dropping expired data, then swaps the manifest
-//! in one publication and unlinks the inputs.
+//! The compaction executor: the maintenance pass (downsample, merge per the planner,
+//! apply retention), and the merge itself: segments of one tier into one, resolving
+//! duplicates by write order and dropping expired data, then one manifest
+//! publication that swaps them and the unlinking of the inputs.
 //!
 //! Crash safety: the output is renamed into place before the manifest names it,
 //! and the inputs are unlinked only after the manifest stops naming them. A crash
@@ -9,13 +10,43 @@
 
 use std::sync::Arc;
 
-use super::items::{read_items, write_series, Item};
-use super::seal::record_of;
-use super::{Inner, LiveSegment};
+use super::{plan_compactions, SegmentMeta};
+use crate::db::items::{read_items, write_series, Item};
+use crate::db::publish::record_of;
+use crate::db::{now_ms, Inner, LiveSegment};
 use crate::error::{Error, Result};
 use crate::manifest::FLAG_ROLLED_UP;
 use crate::merge::merge_runs;
+use crate::retention::SegmentDrop;
+use crate::rollup::Bucket;
+use crate::sample::Sample;
 use crate::segment::{SegmentWriter, WriterOptions};
+
+/// What a maintenance pass changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactionReport {
+    /// Rollup segments written by the downsampler.
+    pub rollups_written: usize,
+    /// Merges run, and the segments they consumed.
+    pub merges: usize,
+    pub segments_merged: usize,
+    /// Items (samples or buckets) read by merges and written back.
+    pub items_in: u64,
+    pub items_out: u64,
+    /// Segments dropped whole because every rule's retention had passed.
+    pub segments_expired: usize,
+    /// Segments rewritten without their expired part.
+    pub segments_trimmed: usize,
+    /// Segments dropped to respect the disk cap.
+    pub segments_over_cap: usize,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    /// Every segment retention removed or trimmed, with what it held and why.
+    pub removed: Vec<SegmentDrop>,
+    /// Items the merges did not write back: duplicates resolved by write order, and
+    /// data past retention.
+    pub merge_items_dropped: u64,
+}
 
 /// What one merge did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,6 +59,27 @@ pub struct MergeOutcome {
 }
 
 impl Inner {
+    /// Runs a full pass: downsample, merge per the planner, then apply retention.
+    pub(crate) fn maintain(&self) -> Result<CompactionReport> {
+        let mut r = CompactionReport { bytes_before: self.disk_bytes(), ..Default::default() };
+        r.rollups_written = self.downsample()?;
+        for plan in plan_compactions(&self.segment_metas(), &self.opts.compaction) {
+            let keep = |id: u64| self.retained_from(id, plan.tier, now_ms());
+            let out = match plan.tier {
+                0 => self.merge_segments::<Sample>(plan.tier, &plan.inputs, plan.output_level, &keep)?,
+                _ => self.merge_segments::<Bucket>(plan.tier, &plan.inputs, plan.output_level, &keep)?,
+            };
+            r.merges += 1;
+            r.merge_items_dropped += out.items_in - out.items_out;
+            r.segments_merged += out.inputs;
+            r.items_in += out.items_in;
+            r.items_out += out.items_out;
+        }
+        self.apply_retention_into(&mut r)?;
+        r.bytes_after = self.disk_bytes();
+        Ok(r)
+    }
+
     /// Merges the segments `ids` (all of tier `tier`) into one of `level`. Items of a
     /// series older than `keep_from(series)` are dropped. The output keeps the highest
     /// rank of its inputs; the caller guarantees no other overlapping segment lies
@@ -106,14 +158,22 @@ impl Inner {
         Ok(out)
     }
 
-    /// Deletes files of segments that have left the manifest. Open mappings stay
-    /// valid until the last reader drops its `Arc`; a failure only leaves an
-    /// unlisted file that the next open removes.
-    pub(crate) fn unlink_segments(&self, gone: &[Arc<LiveSegment>]) {
-        for s in gone {
-            if let Err(e) = std::fs::remove_file(&s.info().path) {
-                log::warn!("removing {}: {e}", s.info().path.display());
-            }
-        }
+    pub(crate) fn segment_metas(&self) -> Vec<SegmentMeta> {
+        self.snapshot()
+            .segments()
+            .map(|s| {
+                let i = s.info();
+                SegmentMeta {
+                    id: i.id,
+                    rank: s.rank,
+                    tier: i.tier,
+                    level: s.level,
+                    min_t: i.min_t,
+                    max_t: i.max_t,
+                    samples: i.samples,
+                    bytes: i.file_size,
+                }
+            })
+            .collect()
     }
 }

@@ -1,0 +1,149 @@
+//! Sealing: freezing the head, writing it as a raw segment, publishing it in the
+//! manifest and releasing its WAL files. The background worker that decides when
+//! lives in `db/worker.rs`; the publication helpers in `db/publish.rs`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Head;
+use crate::db::items::write_series;
+use crate::db::publish::record_of;
+use crate::db::{Inner, LiveSegment, State};
+use crate::error::{Error, Result};
+use crate::failpoint::{self, PanicSite};
+use crate::sample::Sample;
+use crate::segment::{Segment, SegmentWriter, WriterOptions};
+use crate::wal;
+
+/// Heads waiting to be written beyond which commits wait for the sealer.
+const MAX_FROZEN: usize = 2;
+/// Shortest gap between seals triggered by time span (backfill can span weeks at once).
+const MIN_SPAN_SEAL_GAP: Duration = Duration::from_secs(1);
+
+impl Inner {
+    /// Seals the current head (if it holds anything) and writes every frozen head.
+    /// A panic on the way poisons the Db (see `guarded`), wherever the seal was called
+    /// from: the background worker, an over-budget commit, or `Db::flush`.
+    pub(crate) fn seal(&self) -> Result<()> {
+        self.guarded("sealing the head", || {
+            let _one_at_a_time = self.seal_lock.lock();
+            self.freeze_head()?;
+            self.persist_frozen()
+        })
+    }
+
+    /// Swaps in an empty head and a fresh WAL file, under the commit lock so that
+    /// every sample of the frozen head is in earlier WAL files and none after.
+    fn freeze_head(&self) -> Result<()> {
+        let _order = self.commit_lock.lock();
+        let st = self.snapshot();
+        if st.head.is_empty() {
+            return Ok(());
+        }
+        let seq = self.wal.rotate().inspect_err(|e| self.poison(e))?;
+        // The rotation followed every write submitted to this head, so each of its
+        // turns is now acknowledged or failed: wait until they are all applied or
+        // given up, so the frozen head is complete before it is written.
+        st.head.wait_for_turns();
+        let mut next = (*st).clone();
+        next.frozen.push(st.head.clone());
+        next.head = Arc::new(Head::new(seq));
+        *self.state.write() = Arc::new(next);
+        *self.last_seal.lock() = Instant::now();
+        Ok(())
+    }
+
+    /// Writes frozen heads oldest first. Each is published with the WAL floor set to the
+    /// first WAL file of the head after it, then its WAL files are deleted.
+    fn persist_frozen(&self) -> Result<()> {
+        loop {
+            let st = self.snapshot();
+            let Some(frozen) = st.frozen.first().cloned() else { return Ok(()) };
+            let floor = st.frozen.get(1).map_or(st.head.wal_first_seq, |h| h.wal_first_seq);
+            frozen.shrink();
+            let (id, rank) = self.allocate_segment(true);
+            let seg = self.write_head_segment(&frozen, id)?;
+            failpoint::panic_point(PanicSite::Seal);
+            let live = seg.map(|seg| Arc::new(LiveSegment::new(seg, rank, 0, false)));
+            self.publish(|m| {
+                m.wal_floor = floor;
+                if let Some(s) = &live {
+                    m.segments.push(record_of(s));
+                }
+            })?;
+            {
+                let mut w = self.state.write();
+                let mut next: State = w.with_segments(&[], live.into_iter().collect());
+                next.frozen.remove(0);
+                *w = Arc::new(next);
+            }
+            // Published: leftover files below the floor are ignored by replay. A failed
+            // fsync still poisons, like every other.
+            if let Err(e) = wal::remove_below(&self.wal_dir(), floor) {
+                log::warn!("removing WAL files below {floor}: {e}");
+                self.poison_on_sync_failure(&e);
+            }
+        }
+    }
+    /// Encodes every series of a frozen head into a new raw segment; None when it holds nothing.
+    fn write_head_segment(&self, head: &Head, id: u64) -> Result<Option<Segment>> {
+        let mut w = SegmentWriter::create(&self.segment_dir(), id, 0, WriterOptions::default())?;
+        let mut samples: Vec<Sample> = Vec::new();
+        let mut bytes = Vec::new();
+        let mut any = false;
+        for sid in head.series_ids() {
+            samples.clear();
+            head.read(sid, i64::MIN, i64::MAX, &mut samples);
+            if samples.is_empty() {
+                continue;
+            }
+            let labels = self.index.labels(sid).ok_or(Error::UnknownSeries { series: sid })?;
+            write_series(&mut w, sid, &labels, &samples, &mut bytes)?;
+            any = true;
+        }
+        if !any {
+            w.abort();
+            return Ok(None);
+        }
+        self.finish_segment(w).map(Some)
+    }
+
+    /// Blocks a committer while too many frozen heads wait for the sealer, so memory stays bounded.
+    pub(crate) fn wait_for_room(&self) {
+        if self.snapshot().frozen.len() >= MAX_FROZEN {
+            drop(self.seal_lock.lock());
+        }
+    }
+
+    /// Seals inline when the head is over budget and no background worker will, or
+    /// when the worker is behind (busy writing or maintaining) and the head has reached
+    /// twice the budget: the committer then waits, which bounds head memory.
+    pub(crate) fn after_commit(&self, head: &Head) {
+        let budget = self.opts.head_memory_budget;
+        let limit = if self.opts.background { budget.saturating_mul(2) } else { budget };
+        if head.bytes() > limit && std::ptr::eq(&*self.snapshot().head, head) {
+            if let Err(e) = self.seal() {
+                log::warn!("sealing an over-budget head: {e}");
+            }
+        }
+    }
+
+    /// Whether the head should be sealed now, and why.
+    pub(crate) fn seal_due(&self) -> Option<&'static str> {
+        let head = self.snapshot().head.clone();
+        if head.is_empty() {
+            return None;
+        }
+        if head.bytes() > self.opts.head_memory_budget {
+            return Some("memory budget");
+        }
+        let block = self.opts.block_duration;
+        let span_ms = i64::try_from(block.as_millis() * 3 / 2).unwrap_or(i64::MAX);
+        if let Some((a, b)) = head.time_range() {
+            if b.saturating_sub(a) >= span_ms && self.last_seal.lock().elapsed() >= MIN_SPAN_SEAL_GAP {
+                return Some("time span");
+            }
+        }
+        (head.created.elapsed() >= block).then_some("age")
+    }
+}
