@@ -142,7 +142,7 @@ fn import_reports_the_bad_line() {
     let c = work.path().join("bad.csv");
     std::fs::write(&c, "series,timestamp,value\nup,1,2\nup,x,2\n").unwrap();
     let e = fails(&["import", "--data", d.to_str().unwrap(), c.to_str().unwrap()]);
-    assert!(e.contains("bad.csv line 3: invalid timestamp \"x\""), "{e}");
+    assert!(e.contains("bad.csv line 3: column 2 (timestamp): invalid timestamp \"x\""), "{e}");
     assert!(
         fails(&["import", "--data", d.to_str().unwrap(), "/nonexistent.json"]).contains("opening /nonexistent.json")
     );

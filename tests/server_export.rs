@@ -94,10 +94,10 @@ fn export_csv_prometheus_and_gzip() {
     assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
     assert_eq!(
         csv.text(),
-        "metric,labels,timestamp,value\n\
-         exp_metric,\"host=\"\"a\"\",zone=\"\"z,1\"\"\",2000,-0.0\n\
-         exp_metric,\"host=\"\"a\"\",zone=\"\"z,1\"\"\",3000,0.1\n\
-         exp_metric,\"host=\"\"a\"\",zone=\"\"z,1\"\"\",4000,NaN\n"
+        "series,timestamp,value\n\
+         \"exp_metric{host=\"\"a\"\",zone=\"\"z,1\"\"}\",2000,-0.0\n\
+         \"exp_metric{host=\"\"a\"\",zone=\"\"z,1\"\"}\",3000,0.1\n\
+         \"exp_metric{host=\"\"a\"\",zone=\"\"z,1\"\"}\",4000,NaN\n"
     );
     let prom = s.get(
         "/export?match=%7B__name__%3D~%22exp_.*%22%2Chost%21%3D%22a%22%7D&format=prometheus&end=1970-01-01T00:00:02Z",

@@ -13,7 +13,7 @@ use clap::ValueEnum;
 use strata::{Labels, Matcher};
 
 use super::formats::{
-    parse_json_line, write_csv_rows, write_json_lines, write_openmetrics, write_prometheus, CSV_HEADER,
+    parse_json_line, write_csv_rows, write_json_lines, write_openmetrics, write_prometheus, CSV_HEADER, OPENMETRICS_EOF,
 };
 use super::remote::{encode, Remote, Target};
 use super::{fail, human, io_err, open_existing, progress_bar, times, CliError, CliResult, DataDir};
@@ -179,7 +179,7 @@ pub fn run(a: Args) -> CliResult {
         (None, None) => return fail("no database and no --url"),
     }
     if a.format == Format::Openmetrics {
-        buf.push_str("# EOF\n");
+        buf.push_str(OPENMETRICS_EOF);
     }
     if !write_out(&mut out, &mut buf)? {
         return Ok(());

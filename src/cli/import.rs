@@ -1,5 +1,6 @@
-//! `strata import`: JSON lines, CSV or Prometheus text (as `strata export` writes
-//! them), plain or gzip, streamed line by line into the database in batches. A row
+//! `strata import`: JSON lines, CSV, Prometheus text or OpenMetrics (as `strata
+//! export` and `GET /export` write them, read by `strata::text::files`, the reader
+//! `POST /import` uses), plain or gzip, streamed line by line into the database in batches. A row
 //! that cannot be read, or that the engine refuses (older than retention, invalid
 //! labels, ...), is refused alone: every other row is stored, and the refused ones
 //! are counted and named by line number before the command fails.
@@ -13,25 +14,42 @@ use std::time::Instant;
 use clap::ValueEnum;
 use strata::{Db, Labels, SeriesRef};
 
-use super::formats::{parse_csv_row, parse_json_line, parse_prometheus_line, CSV_HEADER};
+use super::formats::{FileFormat, FileReader};
 use super::{human, io_err, progress_bar, CliError, CliResult, DataDir};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// JSON lines if the input starts with '{"', Prometheus text if its first line is a
-    /// comment or a `series value timestamp` sample line, CSV otherwise
+    /// JSON lines if the input starts with '{"'; Prometheus text (or OpenMetrics, when its
+    /// timestamps have a fraction) if its first line that is not a comment is a
+    /// `series value timestamp` sample line; CSV otherwise
     Auto,
     Json,
+    /// series,timestamp,value rows (also the metric,labels,timestamp,value rows of
+    /// earlier server versions); the timestamp in epoch ms or RFC 3339
     Csv,
-    /// Prometheus text with timestamps, as `strata export --format prometheus` writes it
+    /// Prometheus text with timestamps in ms, as `strata export --format prometheus` writes it
     Prometheus,
+    /// OpenMetrics text, timestamps in seconds
+    Openmetrics,
 }
 
-/// Import JSON lines, CSV or Prometheus text written by `strata export`.
+impl Format {
+    fn file_format(self, first: &[u8]) -> FileFormat {
+        match self {
+            Format::Auto => FileFormat::detect(first),
+            Format::Json => FileFormat::Json,
+            Format::Csv => FileFormat::Csv,
+            Format::Prometheus => FileFormat::Prometheus,
+            Format::Openmetrics => FileFormat::OpenMetrics,
+        }
+    }
+}
+
+/// Import JSON lines, CSV, Prometheus text or OpenMetrics written by `strata export`.
 #[derive(clap::Args, Debug)]
 #[command(
-    long_about = "Import JSON lines, CSV or Prometheus text (with timestamps) as written by `strata export` \
-        (gzip is detected by its magic bytes), creating the data directory if needed. Samples are committed \
+    long_about = "Import JSON lines, CSV, Prometheus text or OpenMetrics (with timestamps) as written by \
+        `strata export` or `GET /export` (gzip is detected by its magic bytes), creating the data directory if needed. Samples are committed \
         in batches. A line that cannot be read, or a sample the database refuses (e.g. older than retention \
         allows), is refused alone and the rest is imported; the refused ones are counted and the first few \
         named by line number, and the command then exits non-zero.",
@@ -71,10 +89,7 @@ pub fn run(a: Args) -> CliResult {
         Box::new(reader)
     };
     let first = lines.fill_buf().map_err(io_err("reading the input"))?;
-    let format = match a.format {
-        Format::Auto => detect(first),
-        f => f,
-    };
+    let format = a.format.file_format(first);
 
     let db = Db::open(&a.data.data, super::options_for(&a.data.data)?)?;
     let t0 = Instant::now();
@@ -82,46 +97,40 @@ pub fn run(a: Args) -> CliResult {
     let pb = progress_bar(if gzip { None } else { size }, a.json);
     let mut imp = Importer { app: db.appender(), refs: HashMap::new(), batch: a.batch, series: 0, samples: 0 };
     let mut refused = Refused::default();
+    let mut reader = FileReader::new(format);
     let mut line = String::new();
-    let (mut lineno, mut read) = (0u64, 0u64);
+    let mut read = 0u64;
     loop {
         line.clear();
-        let n = lines.read_line(&mut line).map_err(io_err(format!("reading line {}", lineno + 1)))?;
+        let n = lines.read_line(&mut line).map_err(io_err(format!("reading line {}", reader.lines() + 1)))?;
         if n == 0 {
             break;
         }
-        lineno += 1;
         read += n as u64;
-        let text = line.trim_end_matches(['\n', '\r']);
-        if text.trim().is_empty() || (format == Format::Csv && lineno == 1 && line == CSV_HEADER) {
-            continue;
-        }
-        if format == Format::Prometheus && text.trim_start().starts_with('#') {
-            continue;
-        }
-        let at = |e: String| CliError::new(format!("{} line {lineno}: {e}", a.input.display()));
-        let parsed = match format {
-            Format::Json => parse_json_line(text),
-            Format::Prometheus => parse_prometheus_line(text).map(|(labels, s)| (labels, vec![s])),
-            _ => parse_csv_row(text).map(|(labels, s)| (labels, vec![s])),
-        };
+        let parsed = reader.read_line(line.strip_suffix('\n').unwrap_or(&line));
+        let lineno = reader.lines();
         match parsed {
-            Ok((labels, samples)) => {
+            Ok(None) => {}
+            Ok(Some((labels, samples))) => {
                 for s in samples {
                     match imp.add(&labels, s.ts, s.value) {
                         Ok(()) => {}
                         Err(e) if e.is_input_error() => refused.add(lineno, e.to_string()),
-                        Err(e) => return Err(at(e.to_string())),
+                        Err(e) => return Err(CliError::new(format!("{} line {lineno}: {e}", a.input.display()))),
                     }
                 }
             }
-            Err(e) => refused.add(lineno, e),
+            Err(e) => refused.add(e.line, e.reason),
         }
         if lineno.is_multiple_of(1024) {
             pb.set_position(read);
             pb.set_message(format!("{} samples", human::count(imp.samples)));
         }
     }
+    if let Err(e) = reader.finish() {
+        refused.add(e.line, e.reason);
+    }
+    let lineno = reader.lines();
     imp.app.commit()?;
     let (series, samples) = (imp.series, imp.samples);
     drop(imp);
@@ -132,7 +141,7 @@ pub fn run(a: Args) -> CliResult {
         let first: Vec<_> =
             refused.first.iter().map(|(line, why)| serde_json::json!({"line": line, "reason": why})).collect();
         let v = serde_json::json!({"series": series, "samples": samples, "lines": lineno, "seconds": secs,
-            "format": format_name(format), "gzip": gzip, "refused": refused.count,
+            "format": format.name(), "gzip": gzip, "refused": refused.count,
             "refused_rows": first});
         println!("{v}");
     } else {
@@ -183,34 +192,6 @@ impl Refused {
     }
 }
 
-/// The format of an input from its first bytes (see `Format::Auto`).
-fn detect(first: &[u8]) -> Format {
-    let text = String::from_utf8_lossy(first);
-    let start = text.trim_start();
-    if start.is_empty() {
-        return Format::Json;
-    }
-    let Some(rest) = start.strip_prefix('{') else {
-        let line = start.lines().next().unwrap_or("");
-        let prom = line.starts_with('#') || parse_prometheus_line(line).is_ok();
-        return if line.is_empty() || !prom { Format::Csv } else { Format::Prometheus };
-    };
-    // `{"metric":...` is JSON; `{host="a"} 1 1000` is a Prometheus line without a name.
-    if rest.trim_start().starts_with('"') || start.trim_end() == "{" {
-        Format::Json
-    } else {
-        Format::Prometheus
-    }
-}
-
-fn format_name(f: Format) -> &'static str {
-    match f {
-        Format::Json | Format::Auto => "json",
-        Format::Csv => "csv",
-        Format::Prometheus => "prometheus",
-    }
-}
-
 /// Resolves each series once and commits every `batch` samples.
 struct Importer {
     app: strata::Appender,
@@ -237,24 +218,5 @@ impl Importer {
             self.app.commit()?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn detects_the_format_from_the_first_bytes() {
-        let d = |s: &str| detect(s.as_bytes());
-        assert_eq!(d("{\"metric\":{}}\n"), Format::Json);
-        assert_eq!(d("  { \"metric\":{}}"), Format::Json);
-        assert_eq!(d(""), Format::Json);
-        assert_eq!(d("{host=\"a\"} 1 1000\n"), Format::Prometheus);
-        assert_eq!(d("up{a=\"b\"} NaN 5\n"), Format::Prometheus);
-        assert_eq!(d("up 1 5\n"), Format::Prometheus);
-        assert_eq!(d("# HELP up\nup 1 5\n"), Format::Prometheus);
-        assert_eq!(d("series,timestamp,value\n\"up{}\",1,2\n"), Format::Csv);
-        assert_eq!(d("up,1,2\n"), Format::Csv);
     }
 }

@@ -5,42 +5,9 @@
 use std::time::{Duration, Instant};
 
 use strata::retention::SegmentDrop;
-use strata::{Db, Labels, Matcher, Sample};
+use strata::{Agg, Db, Labels, Matcher, Sample, Tier};
 
 use super::{CliError, CliResult};
-
-/// How `strata query` combines samples.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Agg {
-    /// Every sample as stored (no step)
-    Raw,
-    Avg,
-    Sum,
-    Min,
-    Max,
-    Count,
-    First,
-    Last,
-    /// Per-second increase of a counter, reset-aware
-    Rate,
-    /// Increase of a counter over each step, reset-aware
-    Increase,
-    Stddev,
-    /// The --quantile (phi) of each step's values
-    Quantile,
-}
-
-/// Which stored resolution a query reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Tier {
-    /// Choose by step and by what each tier still holds
-    Auto,
-    Raw,
-    #[value(name = "5m")]
-    FiveMin,
-    #[value(name = "1h")]
-    OneHour,
-}
 
 /// A query as `strata query` parsed it. Times in ms; `end` is inclusive.
 #[derive(Debug, Clone)]
@@ -49,8 +16,8 @@ pub struct QueryRequest {
     pub start: i64,
     pub end: i64,
     pub step: Option<i64>,
+    /// With a quantile's q resolved (`--agg p99`, or `--agg quantile --quantile 0.99`).
     pub agg: Agg,
-    pub quantile: Option<f64>,
     pub group_by: Vec<String>,
     pub top_k: Option<usize>,
     pub tier: Tier,
@@ -65,31 +32,11 @@ pub struct ResultSeries {
 
 /// Runs a query through the engine's query layer.
 pub fn query(db: &Db, req: &QueryRequest) -> CliResult<Vec<ResultSeries>> {
-    let agg = match req.agg {
-        Agg::Raw => strata::Agg::Raw,
-        Agg::Avg => strata::Agg::Avg,
-        Agg::Sum => strata::Agg::Sum,
-        Agg::Min => strata::Agg::Min,
-        Agg::Max => strata::Agg::Max,
-        Agg::Count => strata::Agg::Count,
-        Agg::First => strata::Agg::First,
-        Agg::Last => strata::Agg::Last,
-        Agg::Rate => strata::Agg::Rate,
-        Agg::Increase => strata::Agg::Increase,
-        Agg::Stddev => strata::Agg::Stddev,
-        Agg::Quantile => strata::Agg::Quantile(req.quantile.unwrap_or(0.99)),
-    };
-    let tier = match req.tier {
-        Tier::Auto => strata::Tier::Auto,
-        Tier::Raw => strata::Tier::Raw,
-        Tier::FiveMin => strata::Tier::FiveMin,
-        Tier::OneHour => strata::Tier::Hour,
-    };
     let mut q = strata::Query::new()
         .select(req.matchers.iter().cloned())
         .range_inclusive(req.start..=req.end)
-        .agg(agg)
-        .tier(tier);
+        .agg(req.agg)
+        .tier(req.tier);
     if let Some(step) = req.step {
         let ms = u64::try_from(step).map_err(|_| CliError::new("--step must be positive"))?;
         q = q.step(Duration::from_millis(ms));

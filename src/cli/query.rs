@@ -8,10 +8,10 @@
 use std::fmt::Write as _;
 use std::io::{self, IsTerminal, Write};
 
-use strata::Db;
+use strata::{Agg, Db, Tier};
 
 use super::formats::{write_csv_rows, write_json_labels, write_value, CSV_HEADER};
-use super::ops::{self, Agg, QueryRequest, ResultSeries, Tier};
+use super::ops::{self, QueryRequest, ResultSeries};
 use super::remote::{Remote, Target};
 use super::{fail, open_existing, plot, times, CliError, CliResult, DataDir};
 use strata::text::selector::parse_selector;
@@ -44,8 +44,10 @@ pub struct Args {
     /// Step of an aggregated query, e.g. 5m.
     #[arg(long)]
     step: Option<String>,
-    #[arg(long, value_enum, default_value = "raw")]
-    agg: Agg,
+    /// raw, avg, sum, min, max, count, first, last, rate, increase, stddev, or a
+    /// quantile: p99, q0.99, quantile:0.99 (or quantile with --quantile).
+    #[arg(long, default_value = "raw", value_parser = agg_name)]
+    agg: String,
     /// The quantile for --agg quantile, in [0, 1].
     #[arg(long)]
     quantile: Option<f64>,
@@ -55,7 +57,8 @@ pub struct Args {
     /// Keep only the k series with the highest values.
     #[arg(long)]
     top_k: Option<usize>,
-    #[arg(long, value_enum, default_value = "auto")]
+    /// auto, raw, 5m or 1h.
+    #[arg(long, default_value = "auto")]
     tier: Tier,
     /// Output JSON.
     #[arg(long, conflicts_with_all = ["csv", "plot"])]
@@ -110,12 +113,12 @@ fn request(a: &Args, now: i64) -> CliResult<QueryRequest> {
     if step == Some(0) {
         return fail("--step must be positive");
     }
-    if a.agg == Agg::Quantile && !a.quantile.is_some_and(|q| (0.0..=1.0).contains(&q)) {
-        return fail("--agg quantile needs --quantile between 0 and 1, e.g. --quantile 0.99");
-    }
-    if a.agg != Agg::Quantile && a.quantile.is_some() {
-        return fail("--quantile only applies to --agg quantile");
-    }
+    let agg = Agg::with_quantile(&a.agg, a.quantile).map_err(|e| {
+        CliError::new(match a.quantile {
+            None => format!("--agg {}: {e} (or add --quantile 0.99)", a.agg),
+            Some(_) => format!("--agg {} --quantile: {e}", a.agg),
+        })
+    })?;
     if a.top_k == Some(0) {
         return fail("--top-k must be at least 1");
     }
@@ -124,12 +127,20 @@ fn request(a: &Args, now: i64) -> CliResult<QueryRequest> {
         start,
         end,
         step,
-        agg: a.agg,
-        quantile: a.quantile,
+        agg,
         group_by: a.group_by.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
         top_k: a.top_k,
         tier: a.tier,
     })
+}
+
+/// `--agg`: a name `Agg::from_str` reads, or a bare `quantile` whose q comes from
+/// `--quantile` (checked with it in `request`).
+fn agg_name(s: &str) -> Result<String, strata::query::ParseNameError> {
+    if !s.trim().eq_ignore_ascii_case("quantile") {
+        s.parse::<Agg>()?;
+    }
+    Ok(s.to_string())
 }
 
 /// When `sel` looks like a PromQL expression rather than a series selector (a
@@ -214,14 +225,14 @@ fn execute_remote(remote: &Remote, selector: &str, req: &QueryRequest) -> CliRes
         "selector": selector,
         "start_time": times::format_ts(req.start),
         "end_time": times::format_ts(req.end),
-        "function": format!("{:?}", req.agg).to_lowercase(),
-        "tier": match req.tier { Tier::Auto => "auto", Tier::Raw => "raw", Tier::FiveMin => "5m", Tier::OneHour => "1h" },
+        "function": req.agg.name(),
+        "tier": req.tier.to_string(),
     });
+    if let Agg::Quantile(q) = req.agg {
+        body["quantile"] = q.into();
+    }
     if let Some(step) = req.step {
         body["step"] = format!("{step}ms").into();
-    }
-    if let Some(q) = req.quantile {
-        body["quantile"] = q.into();
     }
     if !req.group_by.is_empty() {
         body["group_by"] = req.group_by.clone().into();
@@ -295,8 +306,11 @@ fn json(out: &mut String, req: &QueryRequest, series: &[ResultSeries]) {
     if let Some(step) = req.step {
         let _ = write!(out, "\"step\":{step},");
     }
-    let agg = format!("{:?}", req.agg).to_lowercase();
-    let _ = write!(out, "\"agg\":\"{agg}\",\"series\":[");
+    let _ = write!(out, "\"agg\":\"{}\",", req.agg.name());
+    if let Agg::Quantile(q) = req.agg {
+        let _ = write!(out, "\"quantile\":{q},");
+    }
+    out.push_str("\"series\":[");
     for (i, s) in series.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -377,17 +391,24 @@ mod tests {
             (Agg::Avg, vec!["host".to_string(), "region".into()], Tier::Auto)
         );
         let r = req(&["up", "--tier", "5m", "--agg", "quantile", "--quantile", "0.9", "--step", "1h"]).unwrap();
-        assert_eq!((r.tier, r.quantile), (Tier::FiveMin, Some(0.9)));
+        assert_eq!((r.tier, r.agg), (Tier::FiveMin, Agg::Quantile(0.9)));
+        let r = req(&["up", "--tier", "1h", "--agg", "p99", "--step", "1h"]).unwrap();
+        assert_eq!((r.tier, r.agg), (Tier::Hour, Agg::Quantile(0.99)));
+        assert_eq!(req(&["up", "--agg", "MEAN"]).unwrap().agg, Agg::Avg);
     }
 
     #[test]
     fn rejects_bad_requests_clearly() {
-        let cases: [(&[&str], &str); 6] = [
+        let cases: [(&[&str], &str); 10] = [
             (&["cpu{"], "missing '}'"),
             (&["up", "--start", "soon"], "--start: invalid time"),
             (&["up", "--start", "now", "--end", "-1h"], "is after --end"),
             (&["up", "--step", "0"], "--step must be positive"),
-            (&["up", "--agg", "quantile", "--step", "1m"], "needs --quantile"),
+            (&["up", "--agg", "quantile", "--step", "1m"], "a quantile needs its q"),
+            (&["up", "--agg", "quantile", "--quantile", "1.5"], "not in [0, 1]"),
+            (&["up", "--agg", "sum", "--quantile", "0.5"], "only applies to the quantile"),
+            (&["up", "--agg", "median"], "unknown aggregation \"median\""),
+            (&["up", "--tier", "2h"], "expected auto, raw, 5m or 1h"),
             (&["up", "--top-k", "0"], "at least 1"),
         ];
         for (args, want) in cases {

@@ -9,11 +9,13 @@ use std::sync::atomic::Ordering;
 
 use super::items::{read_items_with, CHUNK_ITEMS};
 use super::querier::read_merged;
-use super::{now_ms, Inner, State};
+use super::{now_ms, Db, Inner, State};
 use crate::error::Result;
 use crate::labels::Labels;
 use crate::merge::merge_runs;
-use crate::query::{choose_tier, evaluate_trusted, Agg, Query, QueryResult, SeriesData, Summary, Tier};
+use crate::query::{
+    choose_tier, evaluate_buckets, evaluate_trusted, Agg, BucketsResult, Query, QueryResult, SeriesData, Summary, Tier,
+};
 use crate::retention::oldest_retained;
 use crate::rollup::{align, codec, rollup, Bucket};
 use crate::sample::Sample;
@@ -30,15 +32,43 @@ fn columns_for(agg: Agg) -> u16 {
     }
 }
 
+impl Db {
+    /// Per series (or group) and per step bucket, every statistic at once:
+    /// count, sum, min, max, first, last (with their timestamps) and the counter
+    /// increase, all read from ONE snapshot, so that `sum / count` is the mean
+    /// of exactly the samples counted even while writers append. Selection,
+    /// range, step, grouping and the tier rules are those of [`Db::query`]; the
+    /// tier is chosen as for an aggregation the rollups can answer, and the
+    /// query's aggregation is not used. `top_k` is refused.
+    pub fn buckets(&self, q: &Query) -> Result<BucketsResult> {
+        self.inner.buckets(q)
+    }
+}
+
 impl Inner {
     pub(crate) fn query(&self, q: &Query) -> Result<QueryResult> {
+        let (tier, input) = self.read_input(q, columns_for(q.aggregation()))?;
+        evaluate_trusted(q, input, tier)
+    }
+
+    /// Every statistic of every step bucket, from one snapshot (see
+    /// `query::BucketsResult`). The tier is chosen as for an aggregation the
+    /// rollups can answer; the query's own aggregation is not used.
+    pub(crate) fn buckets(&self, q: &Query) -> Result<BucketsResult> {
+        let q = q.clone().agg(Agg::Count);
+        let (tier, input) = self.read_input(&q, codec::ALL_COLUMNS)?;
+        evaluate_buckets(&q, input, tier)
+    }
+
+    /// Chooses the tier for `q` and reads every selected series from it (the
+    /// rollup columns `cols`), all from one snapshot.
+    fn read_input(&self, q: &Query, cols: u16) -> Result<(Tier, Vec<(Labels, SeriesData)>)> {
         q.validate()?;
         let snap = self.snapshot();
         let now = now_ms();
         let tier = choose_tier(q, now, self.tier_available_from(&snap, now))?;
         let range = q.time_range();
         let (mint, maxt) = (range.start, range.end.saturating_sub(1));
-        let cols = columns_for(q.aggregation());
         let mut input = Vec::new();
         for id in self.index.select(q.matchers()) {
             let Some(labels) = self.index.labels(id) else { continue };
@@ -64,7 +94,7 @@ impl Inner {
                 input.push((labels, d));
             }
         }
-        evaluate_trusted(q, input, tier)
+        Ok((tier, input))
     }
 
     /// Buckets of tier `t` for one series over `[mint, maxt]` (`mint` aligned).

@@ -37,9 +37,9 @@ pub fn needs_raw(agg: Agg) -> bool {
 
 /// Maps a timestamp to its result point's timestamp.
 #[derive(Clone, Copy)]
-struct Grid {
-    start: i64,
-    step: Option<i64>,
+pub(super) struct Grid {
+    pub(super) start: i64,
+    pub(super) step: Option<i64>,
 }
 
 impl Grid {
@@ -62,7 +62,7 @@ impl Grid {
 }
 
 /// Input after checks, restricted to the range; never empty.
-enum Data {
+pub(super) enum Data {
     Samples(Vec<Sample>),
     Buckets(Vec<Bucket>),
 }
@@ -135,7 +135,7 @@ fn evaluate_with(q: &Query, input: Vec<(Labels, SeriesData)>, tier_answered: Tie
 }
 
 /// Checks one input series and cuts it to the range; `None` when nothing is left.
-fn prepare(q: &Query, tier: Tier, labels: &Labels, data: SeriesData, check: bool) -> Result<Option<Data>> {
+pub(super) fn prepare(q: &Query, tier: Tier, labels: &Labels, data: SeriesData, check: bool) -> Result<Option<Data>> {
     let range = q.time_range();
     let bad = |m: String| Err(Error::InvalidArgument(format!("series {labels}: {m}")));
     match data {
@@ -189,7 +189,7 @@ fn prepare(q: &Query, tier: Tier, labels: &Labels, data: SeriesData, check: bool
 
 /// Splits series (sorted by labels) into result groups, each with its labels
 /// and its members in label order. Without group_by every series is a group.
-fn groups(q: &Query, series: Vec<(Labels, Data)>) -> Result<Vec<(Labels, Vec<Data>)>> {
+pub(super) fn groups(q: &Query, series: Vec<(Labels, Data)>) -> Result<Vec<(Labels, Vec<Data>)>> {
     let Some(names) = q.grouping() else {
         return Ok(series.into_iter().map(|(l, d)| (l, vec![d])).collect());
     };
@@ -264,22 +264,28 @@ fn for_each_step_bucket(d: &Data, grid: Grid, mut emit: impl FnMut(&Bucket)) {
 }
 
 fn bucket_points(members: &[Data], grid: Grid, agg: Agg, secs: f64) -> Vec<Sample> {
-    let point = |b: &Bucket| Sample::new(b.start, bucket_value(agg, b, secs));
     let mut out = Vec::new();
-    if let [only] = members {
+    if let [Data::Buckets(b)] = members {
         // One point per step the buckets span, at most one per bucket: the capacity
         // stays with the result, so a coarse step must not reserve per bucket.
-        if let Data::Buckets(b) = only {
-            let span = b.last().map_or(0, |l| l.start).saturating_sub(b.first().map_or(0, |f| f.start));
-            let steps = grid.step.map_or(1, |s| usize::try_from(span / s.max(1)).unwrap_or(0).saturating_add(1));
-            out.reserve(b.len().min(steps));
-        }
+        let span = b.last().map_or(0, |l| l.start).saturating_sub(b.first().map_or(0, |f| f.start));
+        let steps = grid.step.map_or(1, |s| usize::try_from(span / s.max(1)).unwrap_or(0).saturating_add(1));
+        out.reserve(b.len().min(steps));
+    }
+    fold_step_buckets(members, grid, |b| out.push(Sample::new(b.start, bucket_value(agg, b, secs))));
+    out
+}
+
+/// Calls `emit` with each non-empty step bucket of a group, its members folded
+/// together with [`Bucket::combine`], in time order.
+pub(super) fn fold_step_buckets(members: &[Data], grid: Grid, mut emit: impl FnMut(&Bucket)) {
+    if let [only] = members {
         for_each_step_bucket(only, grid, |b| {
             if b.count > 0 {
-                out.push(point(b));
+                emit(b);
             }
         });
-        return out;
+        return;
     }
     // Each member's buckets are sorted by start: a stable sort of the concatenation
     // keeps member order within a start, then equal starts fold together.
@@ -294,10 +300,9 @@ fn bucket_points(members: &[Data], grid: Grid, agg: Agg, secs: f64) -> Vec<Sampl
             acc.combine(b);
         }
         if acc.count > 0 {
-            out.push(point(&acc));
+            emit(&acc);
         }
     }
-    out
 }
 
 /// The point value of a non-empty (possibly group-combined) bucket.

@@ -4,7 +4,9 @@
 //! `Db`: the engine resolves matchers, reads raw samples or rollup buckets for
 //! the chosen tier, and hands them to [`evaluate`]. Semantics: `docs/QUERY.md`.
 
+mod buckets;
 mod eval;
+mod names;
 mod summary;
 mod tier;
 
@@ -16,8 +18,11 @@ mod tests;
 use std::ops::{Range, RangeInclusive};
 use std::time::Duration;
 
+pub(crate) use buckets::evaluate_buckets;
+pub use buckets::{BucketSeries, BucketsResult};
 pub(crate) use eval::evaluate_trusted;
 pub use eval::{evaluate, needs_raw, SeriesData};
+pub use names::ParseNameError;
 pub use summary::{quantile_sorted, Summary};
 pub use tier::choose_tier;
 

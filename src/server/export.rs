@@ -3,16 +3,20 @@
 //! (never the whole result in memory), gzip-compressed when the client accepts it.
 //! Without `match`, every series is exported, including those without a metric name.
 //!
-//! Formats (values as in `values`: shortest round-trip numbers; NaN and ±Inf spelled out):
-//! - `json` (default): JSON lines as VictoriaMetrics writes them, one series per line:
+//! Formats, written by `crate::text::files`, the writers `strata export` uses, so
+//! that `POST /import` and `strata import` read every one of them back:
+//! - `json` (default): JSON lines as VictoriaMetrics writes them, one series per line
+//!   (a series past 10 000 samples continues on the next line):
 //!   `{"metric":{"__name__":"cpu","host":"a"},"values":[1.5,"NaN"],"timestamps":[1000,2000]}`;
-//!   `POST /import` reads it back bit for bit.
-//! - `csv`: header `metric,labels,timestamp,value`, labels as `host="a",region="b"`.
+//! - `csv`: header `series,timestamp,value`, `"cpu{host=""a""}",1000,1.5`;
 //! - `prometheus`: text exposition, `cpu{host="a"} 1.5 1000` per sample; a series
-//!   without a name is written `{host="a"} 1.5 1000`.
+//!   without a name is written `{host="a"} 1.5 1000`;
+//! - `openmetrics`: as `prometheus` with timestamps in seconds and a final `# EOF`.
+//!
+//! JSON lines and CSV keep every value bit for bit; the text formats write every NaN
+//! as `NaN` (they have no spelling for a payload such as the stale marker).
 
 use std::collections::HashSet;
-use std::fmt::Write;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -24,19 +28,15 @@ use super::chunks::{self, Sink};
 use super::error::{ApiError, ApiResult};
 use super::metrics::QueryKind;
 use super::routes::{inclusive_range, Params};
-use super::values::{json_str, prom_label_value};
 use super::Shared;
+use crate::text::csv::{write_csv_rows, CSV_HEADER};
+use crate::text::files::{write_openmetrics, write_prometheus, FileFormat as Format, OPENMETRICS_EOF};
+use crate::text::jsonl::{write_json_lines, JSON_LINE_MAX_SAMPLES};
 use crate::text::selector;
-use crate::text::value::{write_json_value, write_value};
-use crate::{Labels, Matcher, Sample, METRIC_NAME};
+use crate::{Labels, Matcher, Sample};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Json,
-    Csv,
-    Prometheus,
-    OpenMetrics,
-}
+/// Samples written between two chances to flush, in the row formats.
+const ROWS_PER_FLUSH: usize = 1024;
 
 pub(crate) async fn export(State(st): State<Shared>, RawQuery(q): RawQuery, headers: HeaderMap) -> ApiResult {
     let started = Instant::now();
@@ -45,16 +45,13 @@ pub(crate) async fn export(State(st): State<Shared>, RawQuery(q): RawQuery, head
     let selectors = if p.all("match").next().is_none() { Vec::new() } else { selectors(&p)? };
     let range = inclusive_range(p.time("start")?, p.time("end")?)?;
     let format = match p.get("format").unwrap_or("json") {
-        "" | "json" | "jsonl" => Format::Json,
-        "csv" => Format::Csv,
-        "prometheus" | "text" => Format::Prometheus,
-        "openmetrics" => Format::OpenMetrics,
-        other => {
-            return Err(ApiError::bad_request(format!(
+        "" => Format::Json,
+        f => f.parse::<Format>().map_err(|_| {
+            ApiError::bad_request(format!(
                 "format: unknown format {:?} (use json, csv, prometheus or openmetrics)",
-                super::limits::prefix(other)
-            )))
-        }
+                super::limits::prefix(f)
+            ))
+        })?,
     };
     let gzip = accepts_gzip(&headers);
     let (sink, body) = chunks::channel();
@@ -66,13 +63,7 @@ pub(crate) async fn export(State(st): State<Shared>, RawQuery(q): RawQuery, head
     });
     let mut r: Response = Body::new(body).into_response();
     let h = r.headers_mut();
-    let ctype = match format {
-        Format::Json => "application/x-ndjson",
-        Format::Csv => "text/csv; charset=utf-8",
-        Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
-        Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
-    };
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     if gzip {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
@@ -107,7 +98,7 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 /// Writes the series to the sink, stopping early when the client goes away.
 fn produce(st: &Shared, selectors: &[Vec<Matcher>], range: std::ops::Range<i64>, format: Format, mut sink: Sink) {
     if format == Format::Csv {
-        sink.buf.push_str("metric,labels,timestamp,value\n");
+        sink.buf.push_str(CSV_HEADER);
     }
     let q = st.db.querier(range);
     // With several selectors a series may match more than one; send it once.
@@ -133,124 +124,39 @@ fn produce(st: &Shared, selectors: &[Vec<Matcher>], range: std::ops::Range<i64>,
             if selectors.len() > 1 && !seen.insert(labels.clone()) {
                 continue;
             }
-            let ok = match format {
-                Format::Json => json_series(&labels, samples.as_slice(), &mut sink),
-                Format::Csv => csv_series(&labels, samples.as_slice(), &mut sink),
-                Format::Prometheus => prom_series(&labels, samples.as_slice(), &mut sink, false),
-                Format::OpenMetrics if labels.metric_name().is_none_or(str::is_empty) => {
-                    // The format has no spelling for it: end the stream with an error, never drop it.
-                    let msg =
-                        format!("series {labels} has no metric name, which OpenMetrics cannot hold; use format=json");
-                    sink.fail(std::io::Error::other(msg));
-                    return;
-                }
-                Format::OpenMetrics => prom_series(&labels, samples.as_slice(), &mut sink, true),
-            };
-            if !ok || sink.closed() {
+            if !write_series(format, &labels, samples.as_slice(), &mut sink) || sink.closed() {
                 return;
             }
         }
     }
     if format == Format::OpenMetrics {
-        sink.buf.push_str("# EOF\n");
+        sink.buf.push_str(OPENMETRICS_EOF);
     }
     sink.finish();
 }
 
-/// `{"metric":{...},"values":[...],"timestamps":[...]}` + newline.
-fn json_series(labels: &Labels, samples: &[Sample], sink: &mut Sink) -> bool {
-    sink.buf.push_str("{\"metric\":{");
-    for (i, (k, v)) in labels.iter().enumerate() {
-        if i > 0 {
-            sink.buf.push(',');
-        }
-        json_str(k, &mut sink.buf);
-        sink.buf.push(':');
-        json_str(v, &mut sink.buf);
-    }
-    sink.buf.push_str("},\"values\":[");
-    for (i, s) in samples.iter().enumerate() {
-        if i > 0 {
-            sink.buf.push(',');
-        }
-        write_json_value(&mut sink.buf, s.value);
-        if !sink.maybe_flush() {
-            return false;
-        }
-    }
-    sink.buf.push_str("],\"timestamps\":[");
-    for (i, s) in samples.iter().enumerate() {
-        if i > 0 {
-            sink.buf.push(',');
-        }
-        let _ = write!(sink.buf, "{}", s.ts);
-        if !sink.maybe_flush() {
-            return false;
-        }
-    }
-    sink.buf.push_str("]}\n");
-    sink.maybe_flush()
-}
-
-/// `metric,"host=""a""",ts,value` lines; the labels field is always quoted.
-fn csv_series(labels: &Labels, samples: &[Sample], sink: &mut Sink) -> bool {
-    let mut prefix = String::new();
-    csv_field(labels.metric_name().unwrap_or(""), &mut prefix);
-    prefix.push(',');
-    let mut rest = String::new();
-    for (i, (k, v)) in labels.iter().filter(|(k, _)| *k != METRIC_NAME).enumerate() {
-        if i > 0 {
-            rest.push(',');
-        }
-        rest.push_str(k);
-        rest.push('=');
-        prom_label_value(v, &mut rest);
-    }
-    csv_field(&rest, &mut prefix);
-    for s in samples {
-        let _ = write!(sink.buf, "{prefix},{},", s.ts);
-        write_value(&mut sink.buf, s.value);
-        sink.buf.push('\n');
-        if !sink.maybe_flush() {
-            return false;
-        }
-    }
-    true
-}
-
-/// RFC 4180: quoted, with quotes doubled, whenever the field holds a separator or quote.
-fn csv_field(s: &str, out: &mut String) {
-    if s.contains([',', '"', '\n', '\r']) || s.is_empty() {
-        out.push('"');
-        out.push_str(&s.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(s);
-    }
-}
-
-/// `name{a="b"} value ts` lines.
-/// Prometheus text (ms timestamps) or, with `seconds`, OpenMetrics (`1700000000.500`).
-fn prom_series(labels: &Labels, samples: &[Sample], sink: &mut Sink, seconds: bool) -> bool {
-    let mut prefix = String::from(labels.metric_name().unwrap_or(""));
-    prefix.push('{');
-    for (i, (k, v)) in labels.iter().filter(|(k, _)| *k != METRIC_NAME).enumerate() {
-        if i > 0 {
-            prefix.push(',');
-        }
-        prefix.push_str(k);
-        prefix.push('=');
-        prom_label_value(v, &mut prefix);
-    }
-    prefix.push_str("} ");
-    for s in samples {
-        sink.buf.push_str(&prefix);
-        write_value(&mut sink.buf, s.value);
-        if seconds {
-            let ms = s.ts.unsigned_abs();
-            let _ = writeln!(sink.buf, " {}{}.{:03}", if s.ts < 0 { "-" } else { "" }, ms / 1000, ms % 1000);
-        } else {
-            let _ = writeln!(sink.buf, " {}", s.ts);
+/// Writes one series in slices, flushing between them; false when the stream
+/// ended (the client went away, or a series the format cannot hold failed it).
+fn write_series(format: Format, labels: &Labels, samples: &[Sample], sink: &mut Sink) -> bool {
+    let per = if format == Format::Json { JSON_LINE_MAX_SAMPLES } else { ROWS_PER_FLUSH };
+    for part in samples.chunks(per) {
+        match format {
+            Format::Json => write_json_lines(&mut sink.buf, labels, part),
+            Format::Csv => write_csv_rows(&mut sink.buf, labels, part),
+            Format::Prometheus => {
+                write_prometheus(&mut sink.buf, labels, part);
+            }
+            Format::OpenMetrics => {
+                if !write_openmetrics(&mut sink.buf, labels, part) {
+                    // The format has no spelling for it: end the stream with an error, never drop it.
+                    let msg = format!(
+                        "series {labels} has no metric name that OpenMetrics can write bare, which it needs; \
+                         use format=json"
+                    );
+                    sink.fail(std::io::Error::other(msg));
+                    return false;
+                }
+            }
         }
         if !sink.maybe_flush() {
             return false;
@@ -276,12 +182,5 @@ mod tests {
         assert!(!h("gzip;q=0"));
         assert!(!h("br, deflate"));
         assert!(!accepts_gzip(&HeaderMap::new()));
-    }
-
-    #[test]
-    fn csv_quotes() {
-        let mut s = String::new();
-        csv_field("a\"b,c", &mut s);
-        assert_eq!(s, "\"a\"\"b,c\"");
     }
 }

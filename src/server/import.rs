@@ -1,7 +1,10 @@
-//! `POST /import`: the JSON lines `/export?format=json` writes (VictoriaMetrics'
-//! form), one series per line: `{"metric":{...},"values":[...],"timestamps":[...]}`.
-//! Values are numbers or the strings of `values` (`"NaN"`, `"+Inf"`, `"NaN(0x...)"`),
-//! so an export imports back bit for bit.
+//! `POST /import[?format=auto|json|csv|prometheus|openmetrics]`: whatever
+//! `GET /export` and `strata export` write, read by `crate::text::files` (the
+//! reader `strata import` uses): JSON lines (VictoriaMetrics' form), CSV
+//! (`series,timestamp,value`, or the `metric,labels,timestamp,value` of earlier
+//! versions), Prometheus text with ms timestamps, OpenMetrics. Without `format`
+//! (or with `auto`) the format is told from the body's first bytes, as
+//! `strata import` tells it. JSON and CSV values come back bit for bit.
 //!
 //! The whole body is parsed first; a line that cannot be read is refused, named by
 //! number, and the others are kept. They are committed in chunks of at most
@@ -11,43 +14,38 @@
 //! refused points (`batch::Refusals`). If storage fails midway, the chunks before the
 //! failure stay committed.
 
-use std::collections::BTreeMap;
-
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-
 use super::batch::{Batch, Outcome, Refusals};
 use super::error::{ApiError, ApiResult};
 use super::limits::Limits;
 use super::metrics::Protocol;
-use super::{body, values, Shared};
+use super::routes::Params;
+use super::{body, Shared};
+use crate::text::files::{FileFormat, FileReader, ReadError};
 use crate::{Db, Labels};
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 
-#[derive(Deserialize)]
-struct Line {
-    metric: BTreeMap<String, String>,
-    values: Vec<Value>,
-    timestamps: Vec<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Value {
-    Num(f64),
-    Str(String),
-}
-
-pub(crate) async fn import(State(st): State<Shared>, headers: HeaderMap, req: Body) -> ApiResult {
+pub(crate) async fn import(
+    State(st): State<Shared>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    req: Body,
+) -> ApiResult {
+    let p = Params::parse(q.as_deref())?;
+    let format = match p.get("format").map(str::trim) {
+        None | Some("" | "auto") => None,
+        Some(f) => Some(f.parse::<FileFormat>().map_err(|e| ApiError::bad_request(format!("format: {e} or auto")))?),
+    };
     let bytes = body::read(&st.limits, &headers, req, false).await?;
     let limits = st.limits.clone();
     let db = st.db.clone();
     let out = st
         .writers
         .run(move || {
-            let (series, refused) = parse(&bytes, &limits);
+            let format = format.unwrap_or_else(|| FileFormat::detect(&bytes[..bytes.len().min(64 << 10)]));
+            let (series, refused) = parse(&bytes, format, &limits);
             commit_chunks(&db, series, refused, &limits)
         })
         .await?;
@@ -62,48 +60,50 @@ pub(crate) async fn import(State(st): State<Shared>, headers: HeaderMap, req: Bo
 type Series = (Labels, Vec<(i64, f64)>, u64);
 
 /// Every line that reads, and the refusals of those that do not.
-fn parse(body: &[u8], limits: &Limits) -> (Vec<Series>, Refusals) {
+fn parse(body: &[u8], format: FileFormat, limits: &Limits) -> (Vec<Series>, Refusals) {
     let mut out = Vec::new();
     let mut refused = Refusals::new(Some("line"));
-    for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            continue;
+    let mut reader = FileReader::new(format);
+    let mut lines = body.split(|&b| b == b'\n').peekable();
+    while let Some(raw) = lines.next() {
+        if lines.peek().is_none() && raw.is_empty() {
+            break; // the final line break
         }
-        let n = (i + 1) as u64;
-        match parse_line(raw, limits) {
-            Ok((labels, samples)) => out.push((labels, samples, n)),
-            Err((e, points)) => refused.add_error(Some(n), points, e.context(format_args!("line {n}")).with("line", n)),
+        let read = match std::str::from_utf8(raw) {
+            Ok(text) => reader.read_line(text),
+            Err(e) => {
+                // Counted as a line all the same, so later line numbers stay right.
+                let _ = reader.read_line("");
+                let reason = format!("not valid UTF-8 (byte {})", e.valid_up_to() + 1);
+                Err(ReadError { line: reader.lines(), reason, samples: 1, labels: false })
+            }
+        };
+        match read {
+            Ok(None) => {}
+            Ok(Some((labels, samples))) => {
+                let n = reader.lines();
+                let points = samples.len() as u64;
+                // The server's own limits (label count and lengths) on top of the engine's rules.
+                match limits.labels(labels.iter()) {
+                    Ok(labels) => out.push((labels, samples.iter().map(|s| (s.ts, s.value)).collect(), n)),
+                    Err(e) => refused.add_error(Some(n), points, e.context(format_args!("line {n}")).with("line", n)),
+                }
+            }
+            Err(e) => refuse(&mut refused, e),
         }
+    }
+    if let Err(e) = reader.finish() {
+        refuse(&mut refused, e);
     }
     (out, refused)
 }
 
-/// Why a line was refused, and how many samples it held (1 when unknown).
-type LineError = (ApiError, u64);
-
-/// One line's series and samples, or why not.
-fn parse_line(raw: &[u8], limits: &Limits) -> Result<(Labels, Vec<(i64, f64)>), LineError> {
-    // Numbers past f64's range read as ±Inf, as in every text input (`values.rs`).
-    let line: Line = serde_json::from_slice(&values::quote_huge_numbers(raw))
-        .map_err(|e| (ApiError::bad_request(format!("invalid JSON line: {e}")), 1))?;
-    let points = line.values.len().max(line.timestamps.len()) as u64;
-    if line.values.len() != line.timestamps.len() {
-        let m = format!("{} values but {} timestamps", line.values.len(), line.timestamps.len());
-        return Err((ApiError::bad_request(m), points));
-    }
-    let labels = limits.labels(line.metric).map_err(|e| (e, points))?;
-    let mut samples = Vec::with_capacity(line.values.len());
-    for (j, (v, ts)) in line.values.into_iter().zip(line.timestamps).enumerate() {
-        let v = match v {
-            Value::Num(n) => n,
-            Value::Str(s) => crate::text::value::parse_value(&s).map_err(|_| {
-                let m = format!("values[{j}]: {:?} is not a number", super::limits::prefix(&s));
-                (ApiError::bad_request(m), points)
-            })?,
-        };
-        samples.push((ts, v));
-    }
-    Ok((labels, samples))
+/// Records a line that did not read: 422 when the engine's label rules refused
+/// its series, 400 when it is malformed.
+fn refuse(refused: &mut Refusals, e: ReadError) {
+    let n = e.line;
+    let err = if e.labels { ApiError::unprocessable(e.reason) } else { ApiError::bad_request(e.reason) };
+    refused.add_error(Some(n), e.samples, err.context(format_args!("line {n}")).with("line", n));
 }
 
 /// Commits in chunks that each respect the per-request limits; refusals of every
@@ -145,23 +145,44 @@ mod tests {
     fn parses_export_lines_and_names_bad_ones() {
         let l = Limits::default();
         let body = b"{\"metric\":{\"__name__\":\"m\",\"a\":\"b\"},\"values\":[1.5,\"NaN\",\"-Inf\",\"NaN(0x7ff0000000000002)\"],\"timestamps\":[1,2,3,4]}\n\n";
-        let (s, refused) = parse(body, &l);
+        let (s, refused) = parse(body, FileFormat::Json, &l);
         assert!(refused.is_empty());
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].1[3].1.to_bits(), 0x7ff0_0000_0000_0002);
-        let err = |body: &[u8]| {
-            let (s, r) = parse(body, &l);
+        let err = |body: &[u8], f: FileFormat| {
+            let (s, r) = parse(body, f, &l);
             assert!(s.is_empty());
             r.into_error(0)
         };
-        let e = err(b"\n{\"metric\":{\"__name__\":\"m\"},\"values\":[1],\"timestamps\":[]}");
+        let json = FileFormat::Json;
+        let e = err(b"\n{\"metric\":{\"__name__\":\"m\"},\"values\":[1],\"timestamps\":[]}", json);
         assert!(e.message.starts_with("line 2: 1 values but 0 timestamps"), "{}", e.message);
         assert_eq!(e.extra["line"], 2);
-        let e = err(b"{\"metric\":{\"__name__\":\"m\"},\"values\":[\"x\"],\"timestamps\":[1]}");
+        let e = err(b"{\"metric\":{\"__name__\":\"m\"},\"values\":[\"x\"],\"timestamps\":[1]}", json);
         assert!(e.message.contains("values[0]"), "{}", e.message);
-        let e = err(b"{\"metric\":{\"bad-name\":\"m\"},\"values\":[1,2],\"timestamps\":[1,2]}");
+        let e = err(b"{\"metric\":{\"bad-name\":\"m\"},\"values\":[1,2],\"timestamps\":[1,2]}", json);
         assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(e.extra["refused"], 2);
-        assert_eq!(err(b"{not json").status, StatusCode::BAD_REQUEST);
+        assert_eq!(err(b"{not json", json).status, StatusCode::BAD_REQUEST);
+        let e = err(b"series,timestamp,value\n\"up\",noon,1\n", FileFormat::Csv);
+        assert!(e.message.starts_with("line 2: column 2 (timestamp): invalid timestamp"), "{}", e.message);
+        let e = err(b"# TYPE up gauge\n\xff 1 2\n", FileFormat::Prometheus);
+        assert!(e.message.starts_with("line 2: not valid UTF-8"), "{}", e.message);
+    }
+
+    #[test]
+    fn reads_every_export_format() {
+        let l = Limits::default();
+        for (body, f) in [
+            (&b"series,timestamp,value\r\n\"up{a=\"\"x\"\"}\",1000,2\r\n"[..], FileFormat::Csv),
+            (b"metric,labels,timestamp,value\nup,\"a=\"\"x\"\"\",1000,2\n", FileFormat::Csv),
+            (b"# TYPE up gauge\nup{a=\"x\"} 2 1000\n", FileFormat::Prometheus),
+            (b"# TYPE up gauge\nup{a=\"x\"} 2.0 1.000\n# EOF\n", FileFormat::OpenMetrics),
+        ] {
+            assert_eq!(FileFormat::detect(body), f);
+            let (s, refused) = parse(body, f, &l);
+            assert!(refused.is_empty(), "{f}");
+            assert_eq!(s, vec![(Labels::metric("up", [("a", "x")]).unwrap(), vec![(1000, 2.0)], 2)], "{f}");
+        }
     }
 }

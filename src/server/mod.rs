@@ -36,8 +36,8 @@ mod remote_wire;
 pub(crate) mod remote_write;
 mod routes;
 mod stream;
-mod time;
-mod values;
+pub(crate) mod time;
+pub(crate) mod values;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -4,8 +4,16 @@
 //! - [`selector`]: PromQL vector selectors (`cpu{host=~"h.*"}`) and the canonical
 //!   notation of a series (`cpu{host="h1"}`), which `Labels`' `Display` uses;
 //! - [`duration`]: Prometheus durations (`1h30m`, `5m`, `1y`), parsed and printed;
-//! - [`value`]: sample values (ryu, `NaN`, `+Inf`, `-Inf`), bit for bit.
+//! - [`value`]: sample values (ryu, `NaN`, `+Inf`, `-Inf`), bit for bit;
+//! - [`files`]: the export and import formats ([`csv`], [`jsonl`], Prometheus
+//!   text, OpenMetrics), one writer and one reader each.
 
+#[cfg(feature = "server")]
+pub mod csv;
 pub mod duration;
+#[cfg(feature = "server")]
+pub mod files;
+#[cfg(feature = "server")]
+pub mod jsonl;
 pub mod selector;
 pub mod value;

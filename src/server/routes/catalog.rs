@@ -8,7 +8,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 
-use super::query::{bucket_count, source_name, tier_name, time_fields, WINDOWS};
+use super::read_params::{bucket_count, source_name, tier_name, time_fields};
+use super::rollup::WINDOWS;
 use super::Params;
 use crate::db::MetricInfo;
 use crate::rollup::FIVE_MIN_MS;

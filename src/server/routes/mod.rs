@@ -7,7 +7,10 @@ mod catalog;
 mod health;
 mod ingest;
 mod query;
+mod raw;
+mod read_params;
 mod retention_api;
+mod rollup;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
@@ -25,10 +28,10 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/db/status", get(health::db_status))
         .route("/metrics/ingest", post(ingest::ingest))
         .route("/metrics/list", get(catalog::list_metrics))
-        .route("/query/raw", get(query::raw))
+        .route("/query/raw", get(raw::raw))
         // Seed 004 endpoints served by the query layer (`db.query`).
         .route("/query", post(query::aggregate))
-        .route("/query/rollup", get(query::rollup))
+        .route("/query/rollup", get(rollup::rollup))
         .route("/rollups", get(catalog::rollups))
         .route("/metrics/{metric_name}/info", get(catalog::metric_info))
         // Ecosystem write and read paths.

@@ -1,0 +1,174 @@
+//! What the read endpoints share: their parameters (`labels`, times, `step`,
+//! `function`, `tier`) and the pieces of their JSON answers.
+
+use std::ops::Range;
+
+use serde_json::{json, Map, Value};
+
+use super::Params;
+use crate::server::error::ApiError;
+use crate::server::limits::Limits;
+use crate::server::time::{format_rfc3339, parse_timestamp};
+use crate::text::duration::parse_duration;
+use crate::text::value::write_json_value;
+use crate::{Agg, Labels, Matcher, Tier, METRIC_NAME};
+
+pub(super) fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request(message)
+}
+
+/// The `labels` query parameter: a JSON object of exact matches (`{"host":"a"}`).
+pub(super) fn labels_param(p: &Params) -> Result<Vec<Matcher>, ApiError> {
+    match p.get("labels").filter(|s| !s.trim().is_empty()) {
+        None => Ok(Vec::new()),
+        Some(raw) => {
+            let v: Value = serde_json::from_str(raw).map_err(|e| bad(format!("labels: invalid JSON object: {e}")))?;
+            label_matchers(&v)
+        }
+    }
+}
+
+/// A JSON object of label name -> value as exact matchers; `null` means none.
+pub(super) fn label_matchers(v: &Value) -> Result<Vec<Matcher>, ApiError> {
+    let m = match v {
+        Value::Null => return Ok(Vec::new()),
+        Value::Object(m) => m,
+        _ => return Err(bad("labels: expected a JSON object of name -> value")),
+    };
+    m.iter()
+        .map(|(k, v)| match v {
+            Value::String(v) => Ok(Matcher::eq(k.clone(), v.clone())),
+            _ => Err(bad(format!("labels.{k}: expected a string"))),
+        })
+        .collect()
+}
+
+/// `[start, end)` for the query layer: `start_time` inclusive, `end_time` exclusive,
+/// so that ranges on bucket boundaries can be answered from the rollup tiers.
+pub(super) fn half_open(start: i64, end: i64) -> Result<Range<i64>, ApiError> {
+    if start >= end {
+        return Err(bad(format!(
+            "start_time {} must be before end_time {} (the range is [start_time, end_time))",
+            format_rfc3339(start),
+            format_rfc3339(end)
+        )));
+    }
+    Ok(start..end)
+}
+
+/// `[start_time, end_time]`, both inclusive, for `POST /query`: the same rule as
+/// `strata query --start --end` (`Query::range_inclusive`), never widened to steps.
+pub(super) fn closed(start: i64, end: i64) -> Result<(i64, i64), ApiError> {
+    if start > end {
+        return Err(bad(format!(
+            "start_time {} is after end_time {} (both ends are inclusive)",
+            format_rfc3339(start),
+            format_rfc3339(end)
+        )));
+    }
+    Ok((start, end))
+}
+
+pub(super) fn required_time(p: &Params, key: &str) -> Result<i64, ApiError> {
+    p.time(key)?.ok_or_else(|| bad(format!("missing query parameter {key} (RFC 3339 or epoch milliseconds)")))
+}
+
+/// A timestamp field of a JSON body: an RFC 3339 string or integer epoch ms.
+pub(super) fn body_time(o: &Map<String, Value>, key: &str) -> Result<i64, ApiError> {
+    let s = match o.get(key) {
+        None | Some(Value::Null) => return Err(bad(format!("{key}: required (RFC 3339 or epoch milliseconds)"))),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(_) => return Err(bad(format!("{key}: expected an RFC 3339 string or epoch milliseconds"))),
+    };
+    parse_timestamp(&s).map_err(|e| bad(format!("{key}: {e}")))
+}
+
+pub(super) fn parse_step(v: &Value) -> Result<i64, ApiError> {
+    let hint = "expected a duration such as \"5m\", \"300s\", \"1h\" or a number of milliseconds";
+    let ms = match v {
+        Value::Number(n) => n.as_i64().ok_or_else(|| bad(format!("step: {n} is not a whole number; {hint}")))?,
+        // A string of digits is milliseconds, like a JSON number.
+        Value::String(s) if !s.trim().is_empty() && s.trim().bytes().all(|b| b.is_ascii_digit()) => {
+            s.trim().parse().map_err(|_| bad(format!("step: {s:?} is too large; {hint}")))?
+        }
+        Value::String(s) => parse_duration(s).map_err(|e| bad(format!("step: {e}; {hint}")))?,
+        _ => return Err(bad(format!("step: {hint}"))),
+    };
+    if ms <= 0 {
+        return Err(bad(format!("step: must be positive, got {ms} ms")));
+    }
+    Ok(ms)
+}
+
+/// The `function` field with the optional `quantile` field: any name
+/// `Agg::from_str` reads (`avg`, `p99`, `quantile:0.99`, ...), or `quantile`
+/// with its q in the `quantile` field.
+pub(super) fn parse_agg(name: &str, quantile: Option<&Value>) -> Result<Agg, ApiError> {
+    let q = match quantile.filter(|v| !v.is_null()) {
+        None => None,
+        Some(v) => Some(v.as_f64().ok_or_else(|| bad("quantile: expected a number in [0, 1]"))?),
+    };
+    Agg::with_quantile(name, q).map_err(|e| match q {
+        None => bad(format!("function: {e} (or give the quantile field, e.g. \"quantile\": 0.99)")),
+        Some(_) => bad(format!("function {:?} with quantile: {e}", name.trim())),
+    })
+}
+
+pub(super) fn parse_tier(s: &str) -> Result<Tier, ApiError> {
+    s.parse::<Tier>().map_err(|e| bad(format!("tier: {e}")))
+}
+
+/// `raw`, `5m`, `1h` (`auto` only for a request that has not been answered).
+pub(super) fn tier_name(t: Tier) -> &'static str {
+    t.name()
+}
+
+/// Where an answer came from, in the seed's words: `raw`, `rollup_5m`, `rollup_1h`.
+pub(super) fn source_name(t: Tier) -> &'static str {
+    match t {
+        Tier::Auto | Tier::Raw => "raw",
+        Tier::FiveMin => "rollup_5m",
+        Tier::Hour => "rollup_1h",
+    }
+}
+
+/// A value as JSON: a number, or `"NaN"`, `"+Inf"`, `"-Inf"` as everywhere else.
+pub(super) fn num(v: f64) -> Value {
+    if v.is_finite() {
+        Value::from(v)
+    } else {
+        let mut s = String::new();
+        write_json_value(&mut s, v);
+        serde_json::from_str(&s).unwrap_or(Value::Null)
+    }
+}
+
+pub(super) fn time_fields(m: &mut Map<String, Value>, key: &str, ts: Option<i64>) {
+    m.insert(key.to_string(), ts.map_or(Value::Null, |t| Value::String(format_rfc3339(t))));
+    m.insert(format!("{key}_ms"), ts.map_or(Value::Null, Value::from));
+}
+
+/// The labels of a result series without `__name__`, as a JSON object.
+pub(super) fn labels_json(l: &Labels) -> Value {
+    Value::Object(l.iter().filter(|(k, _)| *k != METRIC_NAME).map(|(k, v)| (k.to_string(), json!(v))).collect())
+}
+
+pub(super) fn point_json(ts: i64, v: f64) -> Value {
+    json!({"timestamp": format_rfc3339(ts), "timestamp_ms": ts, "value": num(v)})
+}
+
+/// How many step buckets `range` spans (aligned to the step since the epoch).
+pub(super) fn bucket_count(range: &Range<i64>, step: i64) -> i128 {
+    let first = i128::from(range.start.div_euclid(step));
+    let last = i128::from((range.end - 1).div_euclid(step));
+    last - first + 1
+}
+
+/// The answer exceeds `max_query_samples` points or `max_query_series` series.
+pub(super) fn check_budget(limits: &Limits, series: usize, points: usize) -> Result<(), ApiError> {
+    if series > limits.max_query_series || points > limits.max_query_samples {
+        return Err(limits.over_budget());
+    }
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! `GET /query/rollup`: per series, per window bucket, count, sum, avg, min,
+//! max, first and last, all from one `Db::buckets` read.
+
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use serde_json::{json, Map, Value};
+
+use super::read_params::{
+    bad, bucket_count, check_budget, half_open, labels_json, labels_param, num, required_time, source_name, tier_name,
+    time_fields,
+};
+use super::Params;
+use crate::rollup::{Bucket, FIVE_MIN_MS, HOUR_MS};
+use crate::server::error::{json_response, ApiError, ApiResult};
+use crate::server::exec::run_read;
+use crate::server::limits::Limits;
+use crate::server::metrics::QueryKind;
+use crate::server::time::format_rfc3339;
+use crate::server::Shared;
+use crate::{Db, Labels, Matcher, Query, Tier, METRIC_NAME};
+
+/// The rollup windows `/query/rollup` serves: `1m` computed from raw samples,
+/// `5m` and `1h` from their tiers.
+pub(super) const WINDOWS: [(&str, i64); 3] = [("1m", 60_000), ("5m", FIVE_MIN_MS), ("1h", HOUR_MS)];
+
+/// `GET /query/rollup?metric_name=cpu&start_time=..&end_time=..&labels={..}&window=5m`:
+/// per series, per window bucket: count, sum, avg, min, max, first, last.
+pub(super) async fn rollup(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult {
+    let started = Instant::now();
+    let p = Params::parse(q.as_deref())?;
+    let name = p
+        .get("metric_name")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| bad("missing query parameter metric_name"))?
+        .to_string();
+    let range = half_open(required_time(&p, "start_time")?, required_time(&p, "end_time")?)?;
+    let window = p.get("window").filter(|s| !s.trim().is_empty()).unwrap_or("5m").trim().to_string();
+    let width = WINDOWS
+        .iter()
+        .find(|(w, _)| *w == window)
+        .map(|(_, ms)| *ms)
+        .ok_or_else(|| bad(format!("window: unknown window {window:?}; expected 1m, 5m or 1h")))?;
+    let mut matchers = vec![Matcher::eq(METRIC_NAME, name.clone())];
+    matchers.extend(labels_param(&p)?);
+    let limits = st.limits.clone();
+    if bucket_count(&range, width) > limits.max_query_samples as i128 {
+        return Err(limits.over_budget());
+    }
+    let db = st.db.clone();
+    let r2 = range.clone();
+    let (tier, series) = run_read(move || rollup_rows(&db, matchers, r2, width, &limits)).await?;
+    let total: usize = series.iter().map(|(_, rows)| rows.len()).sum();
+    let series: Vec<Value> = series
+        .into_iter()
+        .map(|(labels, rows)| {
+            let buckets: Vec<Value> = rows
+                .into_iter()
+                .map(|b| {
+                    json!({
+                        "timestamp": format_rfc3339(b.start),
+                        "timestamp_ms": b.start,
+                        "count": b.count,
+                        "sum": num(b.sum),
+                        "avg": num(b.sum / b.count as f64),
+                        "min": num(b.min),
+                        "max": num(b.max),
+                        "first": num(b.first),
+                        "last": num(b.last),
+                    })
+                })
+                .collect();
+            json!({"labels": labels_json(&labels), "buckets": buckets})
+        })
+        .collect();
+    let mut out = Map::new();
+    out.insert("metric_name".into(), json!(name));
+    out.insert("labels".into(), p.get("labels").and_then(|l| serde_json::from_str(l).ok()).unwrap_or(Value::Null));
+    out.insert("window".into(), json!(window));
+    out.insert("window_ms".into(), json!(width));
+    time_fields(&mut out, "start_time", Some(range.start));
+    time_fields(&mut out, "end_time", Some(range.end));
+    out.insert("tier".into(), json!(tier_name(tier)));
+    out.insert("source".into(), json!(source_name(tier)));
+    out.insert("series_count".into(), json!(series.len()));
+    out.insert("bucket_count".into(), json!(total));
+    out.insert("series".into(), Value::Array(series));
+    let resp = json_response(StatusCode::OK, &Value::Object(out));
+    st.metrics.query(QueryKind::Rollup, started.elapsed());
+    Ok(resp)
+}
+
+type RollupSeries = Vec<(Labels, Vec<Bucket>)>;
+
+/// Every statistic of every window bucket from one `Db::buckets` call: one
+/// snapshot, so each bucket's count, sum, min, max, first and last describe the
+/// same samples. Windows finer than every stored tier are answered from raw
+/// samples, the others by the tier `Auto` picks for this step.
+fn rollup_rows(
+    db: &Db,
+    matchers: Vec<Matcher>,
+    range: Range<i64>,
+    width: i64,
+    limits: &Limits,
+) -> Result<(Tier, RollupSeries), ApiError> {
+    let q = Query::new().select(matchers).range(range).step(Duration::from_millis(width.unsigned_abs()));
+    let res = db.buckets(&q)?;
+    check_budget(limits, res.series.len(), res.series.iter().map(|s| s.buckets.len()).sum())?;
+    Ok((res.tier, res.series.into_iter().map(|s| (s.labels, s.buckets)).collect()))
+}
