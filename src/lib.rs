@@ -72,9 +72,9 @@ pub use retention::{DropKind, RetentionPlan, RetentionPolicy, RetentionRule, Seg
 pub use sample::{ChunkMeta, Sample};
 pub use tier::{StoredTier, UnknownTier};
 
-// What embedders share across threads. `Appender` buffers one writer's batch, so it
-// is `Send` (hand it to a thread) but deliberately used from one thread at a time;
-// it is `Sync` too because it holds no interior mutability.
+// What embedders share across threads, checked at compile time. `Appender` buffers
+// one writer's batch behind `&mut self`, so sharing one between threads needs a lock
+// anyway; it is `Sync` because it holds no interior mutability of its own.
 const _: () = {
     const fn send_sync<T: Send + Sync>() {}
     send_sync::<Db>();

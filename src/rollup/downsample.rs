@@ -9,11 +9,11 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{align, rollup, rollup_buckets, Bucket, HOUR_MS};
+use super::{align, rollup, rollup_buckets, Bucket};
 use crate::db::items::{read_items, write_series};
 use crate::db::publish::record_of;
 use crate::db::{Inner, LiveSegment, State};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::manifest::FLAG_ROLLED_UP;
 use crate::merge::merge_runs;
 use crate::sample::Sample;
@@ -26,9 +26,9 @@ impl Inner {
     pub(crate) fn downsample(&self) -> Result<usize> {
         let _one = self.compact_lock.lock();
         let mut written = 0;
-        for src_tier in [StoredTier::Raw, StoredTier::FiveMin] {
+        for (src_tier, dst_tier) in [(StoredTier::Raw, StoredTier::FiveMin), (StoredTier::FiveMin, StoredTier::Hour)] {
             while let Some(src) = self.next_unrolled(src_tier) {
-                written += usize::from(self.roll_up(src_tier, &src)?);
+                written += usize::from(self.roll_up(src_tier, dst_tier, &src)?);
             }
         }
         Ok(written)
@@ -43,11 +43,12 @@ impl Inner {
             .cloned()
     }
 
-    /// Writes the buckets of the tier after `src_tier` touched by `src`, then marks `src`
-    /// rolled. `src_tier` is raw or 5-minute: the hourly tier is never rolled further.
-    fn roll_up(&self, src_tier: StoredTier, src: &LiveSegment) -> Result<bool> {
-        let dst_tier = src_tier.coarser().unwrap_or(StoredTier::Hour);
-        let width = dst_tier.bucket_ms().unwrap_or(HOUR_MS);
+    /// Writes the buckets of `dst_tier` (a rollup tier) touched by `src`, a segment of the
+    /// next finer tier, then marks `src` rolled.
+    fn roll_up(&self, src_tier: StoredTier, dst_tier: StoredTier, src: &LiveSegment) -> Result<bool> {
+        let Some(width) = dst_tier.bucket_ms() else {
+            return Err(Error::InvalidArgument(format!("cannot roll up into the {dst_tier} tier")));
+        };
         let snap = self.snapshot();
         let (id, rank) = self.allocate_segment(true);
         let mut w = SegmentWriter::create(&self.segment_dir(), id, dst_tier, WriterOptions::default())?;
