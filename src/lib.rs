@@ -52,6 +52,7 @@ pub(crate) mod segment;
 pub mod server;
 pub mod text;
 
+mod tier;
 pub mod timefmt;
 #[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
 pub(crate) mod wal;
@@ -69,10 +70,11 @@ pub use options::{Options, SyncMode};
 pub use query::{Agg, Query, QueryResult, ResultSeries, Tier};
 pub use retention::{DropKind, RetentionPlan, RetentionPolicy, RetentionRule, SegmentDrop, TierDurations};
 pub use sample::{ChunkMeta, Sample};
+pub use tier::{StoredTier, UnknownTier};
 
-// What embedders share across threads. `Appender` buffers one writer's batch, so it
-// is `Send` (hand it to a thread) but deliberately used from one thread at a time;
-// it is `Sync` too because it holds no interior mutability.
+// What embedders share across threads, checked at compile time. `Appender` buffers
+// one writer's batch behind `&mut self`, so sharing one between threads needs a lock
+// anyway; it is `Sync` because it holds no interior mutability of its own.
 const _: () = {
     const fn send_sync<T: Send + Sync>() {}
     send_sync::<Db>();

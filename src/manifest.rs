@@ -9,6 +9,7 @@ use byteorder::{ByteOrder, LittleEndian as LE};
 
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::tier::StoredTier;
 
 pub const FILE_NAME: &str = "MANIFEST";
 const MAGIC: &[u8; 8] = b"STRATMAN";
@@ -24,8 +25,8 @@ pub struct SegmentRecord {
     /// Write order for last-write-wins: on equal timestamps the higher rank wins.
     /// A sealed head takes a fresh rank; compaction output keeps the highest rank of its inputs.
     pub rank: u64,
-    /// 0 raw, 1 five-minute, 2 hourly.
-    pub tier: u8,
+    /// Stored as one byte: 0 raw, 1 five-minute, 2 hourly.
+    pub tier: StoredTier,
     /// Compaction level: 0 for a sealed head, higher for merged output.
     pub level: u8,
     pub min_t: i64,
@@ -71,7 +72,7 @@ impl Manifest {
         for (i, s) in self.segments.iter().enumerate() {
             let e = &mut p[FIXED_LEN + i * ENTRY_LEN..];
             LE::write_u64(&mut e[0..], s.id);
-            e[8] = s.tier;
+            e[8] = s.tier.as_u8();
             e[9] = s.level;
             LE::write_i64(&mut e[10..], s.min_t);
             LE::write_i64(&mut e[18..], s.max_t);
@@ -126,7 +127,8 @@ impl Manifest {
             let e = &p[at..at + ENTRY_LEN];
             let s = SegmentRecord {
                 id: LE::read_u64(&e[0..]),
-                tier: e[8],
+                tier: StoredTier::try_from(e[8])
+                    .map_err(|t| bad(HEADER_LEN + at + 8, format!("segment entry {i}: {t}")))?,
                 level: e[9],
                 min_t: LE::read_i64(&e[10..]),
                 max_t: LE::read_i64(&e[18..]),
@@ -136,7 +138,7 @@ impl Manifest {
                 rank: LE::read_u64(&e[50..]),
                 flags: e[58],
             };
-            let ok = s.id < m.next_segment_id && s.rank < m.next_rank && s.tier <= 2 && s.flags <= FLAG_ROLLED_UP;
+            let ok = s.id < m.next_segment_id && s.rank < m.next_rank && s.flags <= FLAG_ROLLED_UP;
             if !ok || (s.samples > 0 && s.min_t > s.max_t) {
                 return Err(bad(HEADER_LEN + at, format!("implausible segment entry {s:?}")));
             }
@@ -175,7 +177,7 @@ mod tests {
             segments: (0..3)
                 .map(|i| SegmentRecord {
                     id: i,
-                    tier: (i % 3) as u8,
+                    tier: StoredTier::ALL[(i % 3) as usize],
                     level: 1,
                     min_t: -5 + i as i64,
                     max_t: 100,

@@ -406,7 +406,7 @@ fn a_quarantined_rollup_is_recomputed_from_raw_data() {
     assert!(m
         .segments
         .iter()
-        .filter(|s| s.tier == 0)
+        .filter(|s| s.tier == strata::StoredTier::Raw)
         .all(|s| s.flags & strata::fuzzing::manifest::FLAG_ROLLED_UP == 0));
 }
 

@@ -26,7 +26,8 @@ use strata::retention::{read_settings, SETTINGS_FILE};
 use strata::rollup::codec::{decode_buckets, encode_buckets};
 use strata::rollup::{Bucket, FIVE_MIN_MS};
 use strata::{
-    Agg, Db, Labels, Matcher, Options, Query, RetentionPolicy, RetentionRule, Sample, SyncMode, Tier, TierDurations,
+    Agg, Db, Labels, Matcher, Options, Query, RetentionPolicy, RetentionRule, Sample, StoredTier, SyncMode, Tier,
+    TierDurations,
 };
 
 /// 2026-01-01T00:00:00Z.
@@ -115,7 +116,7 @@ fn expected_manifest() -> Manifest {
         tier,
         level: 0,
         min_t: T0,
-        max_t: if tier == 0 { T0 + 19 * STEP } else { T0 + FIVE_MIN_MS },
+        max_t: if tier == StoredTier::Raw { T0 + 19 * STEP } else { T0 + FIVE_MIN_MS },
         samples,
         series: 2,
         file_size,
@@ -127,7 +128,10 @@ fn expected_manifest() -> Manifest {
         next_segment_id: 3,
         next_rank: 3,
         next_series_id: 4,
-        segments: vec![rec(RAW_ID, 1, 0, 40, RAW_SIZE, FLAG_ROLLED_UP), rec(ROLLUP_ID, 2, 1, 4, ROLLUP_SIZE, 0)],
+        segments: vec![
+            rec(RAW_ID, 1, StoredTier::Raw, 40, RAW_SIZE, FLAG_ROLLED_UP),
+            rec(ROLLUP_ID, 2, StoredTier::FiveMin, 4, ROLLUP_SIZE, 0),
+        ],
     }
 }
 
@@ -153,7 +157,7 @@ fn expected_policy() -> RetentionPolicy {
 // ---- the current writers, given the content above ----
 
 fn write_raw_segment(dir: &Path) -> SegmentInfo {
-    let mut w = SegmentWriter::create(dir, RAW_ID, 0, WriterOptions::default()).unwrap();
+    let mut w = SegmentWriter::create(dir, RAW_ID, StoredTier::Raw, WriterOptions::default()).unwrap();
     for (id, labels, s) in segment_series() {
         let mut bytes = Vec::new();
         let meta = encode_chunk(&s, &mut bytes);
@@ -163,7 +167,7 @@ fn write_raw_segment(dir: &Path) -> SegmentInfo {
 }
 
 fn write_rollup_segment(dir: &Path) -> SegmentInfo {
-    let mut w = SegmentWriter::create(dir, ROLLUP_ID, 1, WriterOptions::default()).unwrap();
+    let mut w = SegmentWriter::create(dir, ROLLUP_ID, StoredTier::FiveMin, WriterOptions::default()).unwrap();
     for (id, labels, s) in segment_series() {
         let buckets = strata::rollup::rollup(&s, FIVE_MIN_MS).unwrap();
         let mut bytes = Vec::new();
@@ -266,7 +270,10 @@ fn raw_segment_decodes_to_the_expected_samples() {
     let seg = Segment::open(&fixtures().join("segments").join(file_name(RAW_ID))).unwrap();
     seg.verify().unwrap();
     let i = seg.info();
-    assert_eq!((i.id, i.tier, i.min_t, i.max_t, i.samples, i.series), (RAW_ID, 0, T0, T0 + 19 * STEP, 40, 2));
+    assert_eq!(
+        (i.id, i.tier, i.min_t, i.max_t, i.samples, i.series),
+        (RAW_ID, StoredTier::Raw, T0, T0 + 19 * STEP, 40, 2)
+    );
     assert_eq!(i.file_size, RAW_SIZE);
     let series = read_chunks(&seg);
     assert_eq!(series.len(), 2);
@@ -288,7 +295,10 @@ fn rollup_segment_decodes_to_the_expected_buckets() {
     let seg = Segment::open(&fixtures().join("segments").join(file_name(ROLLUP_ID))).unwrap();
     seg.verify().unwrap();
     let i = seg.info();
-    assert_eq!((i.id, i.tier, i.min_t, i.max_t, i.samples, i.series), (ROLLUP_ID, 1, T0, T0 + FIVE_MIN_MS, 4, 2));
+    assert_eq!(
+        (i.id, i.tier, i.min_t, i.max_t, i.samples, i.series),
+        (ROLLUP_ID, StoredTier::FiveMin, T0, T0 + FIVE_MIN_MS, 4, 2)
+    );
     assert_eq!(i.file_size, ROLLUP_SIZE);
     let series = read_chunks(&seg);
     let labels: Vec<(u64, Labels)> = series.iter().map(|(id, l, _)| (*id, l.clone())).collect();

@@ -120,7 +120,7 @@ fn retention_reports_what_it_removes_and_the_dry_run_matches() {
     let planned: Vec<(u64, strata::retention::DropKind)> = plan.drops.iter().map(|d| (d.segment, d.kind)).collect();
     let done: Vec<(u64, strata::retention::DropKind)> = r.removed.iter().map(|d| (d.segment, d.kind)).collect();
     assert_eq!(planned, done, "the dry run is what apply does");
-    let raw: u64 = r.removed.iter().filter(|d| d.tier == 0).filter_map(|d| d.items_removed).sum();
+    let raw: u64 = r.removed.iter().filter(|d| d.tier == strata::StoredTier::Raw).filter_map(|d| d.items_removed).sum();
     assert_eq!(raw, 2000, "{r:?}");
     assert!(r.removed.iter().all(|d| d.reason.contains("past 7d")), "{r:?}");
     assert_eq!(db.removal_stats().samples, 2000);

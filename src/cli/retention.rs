@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use strata::retention::{human_duration, DropKind, RetentionSummary, SegmentDrop};
-use strata::{Db, RetentionPolicy, RetentionRule, TierDurations};
+use strata::{Db, RetentionPolicy, RetentionRule, StoredTier, TierDurations};
 
 use super::remote::{encode, Remote, Target};
 use super::{fail, human, open_existing, times, CliError, CliResult, DataDir};
@@ -378,7 +378,7 @@ fn show(data: &DataDir, apply: bool, json: bool) -> CliResult {
         let cutoffs = json!({"raw": plan.cutoffs[0], "5m": plan.cutoffs[1], "1h": plan.cutoffs[2]});
         let out = json!({"applied": apply, "policy": summary_json(&summary), "cutoffs": cutoffs,
             "removed": drops_json(&drops),
-            "samples": drops.iter().filter(|d| d.tier == 0).filter_map(|d| d.items_removed).sum::<u64>(),
+            "samples": drops.iter().filter(|d| d.tier == StoredTier::Raw).filter_map(|d| d.items_removed).sum::<u64>(),
             "bytes": drops.iter().filter(|d| d.kind != DropKind::Trimmed).map(|d| d.bytes).sum::<u64>()});
         println!("{out}");
         return Ok(());
@@ -407,7 +407,7 @@ fn apply_now(db: &Db) -> CliResult<Vec<SegmentDrop>> {
 pub(super) fn drops_text(drops: &[SegmentDrop], done: bool) -> String {
     let mut o = String::new();
     for d in drops {
-        let what = if d.tier == 0 { "samples" } else { "buckets" };
+        let what = if d.tier.is_rollup() { "buckets" } else { "samples" };
         let n = match d.items_removed {
             Some(n) => format!("{} of {} {what}", human::count(n), human::count(d.items)),
             None => format!("part of {} {what}", human::count(d.items)),
@@ -422,7 +422,7 @@ pub(super) fn drops_text(drops: &[SegmentDrop], done: bool) -> String {
                 (_, false) => "would remove",
             },
             d.segment,
-            TIERS.get(usize::from(d.tier)).copied().unwrap_or("?"),
+            d.tier.name(),
             times::format_ts(d.min_t),
             times::format_ts(d.max_t),
             human::bytes(d.bytes),
@@ -430,8 +430,8 @@ pub(super) fn drops_text(drops: &[SegmentDrop], done: bool) -> String {
         );
     }
     if !drops.is_empty() {
-        let samples: u64 = drops.iter().filter(|d| d.tier == 0).filter_map(|d| d.items_removed).sum();
-        let buckets: u64 = drops.iter().filter(|d| d.tier > 0).filter_map(|d| d.items_removed).sum();
+        let samples: u64 = drops.iter().filter(|d| d.tier == StoredTier::Raw).filter_map(|d| d.items_removed).sum();
+        let buckets: u64 = drops.iter().filter(|d| d.tier.is_rollup()).filter_map(|d| d.items_removed).sum();
         let _ = writeln!(
             o,
             "{} {} segments: {} raw samples, {} rollup buckets{}",
@@ -453,7 +453,7 @@ pub(super) fn drops_json(drops: &[SegmentDrop]) -> serde_json::Value {
     drops
         .iter()
         .map(|d| {
-            json!({"segment": d.segment, "tier": TIERS.get(usize::from(d.tier)).copied().unwrap_or("?"),
+            json!({"segment": d.segment, "tier": d.tier.name(),
                 "action": d.kind.as_str(), "min_t": d.min_t, "max_t": d.max_t, "items": d.items,
                 "items_removed": d.items_removed, "bytes": d.bytes, "reason": d.reason})
         })
@@ -510,7 +510,7 @@ mod tests {
     fn formats_drops() {
         let d = SegmentDrop {
             segment: 0x1f,
-            tier: 0,
+            tier: StoredTier::Raw,
             kind: DropKind::Expired,
             min_t: 0,
             max_t: 1000,

@@ -21,6 +21,7 @@ use crate::retention::SegmentDrop;
 use crate::rollup::Bucket;
 use crate::sample::Sample;
 use crate::segment::{SegmentWriter, WriterOptions};
+use crate::tier::StoredTier;
 
 /// What a maintenance pass changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,7 +67,7 @@ impl Inner {
         for plan in plan_compactions(&self.segment_metas(), &self.opts.compaction) {
             let keep = |id: u64| self.retained_from(id, plan.tier, now_ms());
             let out = match plan.tier {
-                0 => self.merge_segments::<Sample>(plan.tier, &plan.inputs, plan.output_level, &keep)?,
+                StoredTier::Raw => self.merge_segments::<Sample>(plan.tier, &plan.inputs, plan.output_level, &keep)?,
                 _ => self.merge_segments::<Bucket>(plan.tier, &plan.inputs, plan.output_level, &keep)?,
             };
             r.merges += 1;
@@ -86,7 +87,7 @@ impl Inner {
     /// between their ranks (the planner's invariant).
     pub(crate) fn merge_segments<T: Item>(
         &self,
-        tier: u8,
+        tier: StoredTier,
         ids: &[u64],
         level: u8,
         keep_from: &dyn Fn(u64) -> i64,
@@ -94,7 +95,7 @@ impl Inner {
         let _one = self.compact_lock.lock();
         let snap = self.snapshot();
         let inputs: Vec<Arc<LiveSegment>> =
-            snap.tiers[usize::from(tier)].iter().filter(|s| ids.contains(&s.info().id)).cloned().collect();
+            snap.tiers[tier.index()].iter().filter(|s| ids.contains(&s.info().id)).cloned().collect();
         if inputs.len() != ids.len() || inputs.is_empty() {
             return Err(Error::InvalidArgument(format!("segments {ids:?} are not all live in tier {tier}")));
         }

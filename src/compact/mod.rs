@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::tier::StoredTier;
 
 mod exec;
 mod plan;
@@ -24,8 +25,8 @@ pub struct SegmentMeta {
     /// Write order: on equal timestamps the segment with the higher rank wins.
     /// A merged output carries the highest rank of its inputs ([`Plan::output_rank`]).
     pub rank: u64,
-    /// 0 raw, 1 five-minute, 2 hourly. Segments of different tiers never merge.
-    pub tier: u8,
+    /// Segments of different tiers never merge.
+    pub tier: StoredTier,
     /// 0 for a sealed head (any span); L ≥ 1 for the output of a merge into a level-L window.
     pub level: u8,
     /// Oldest sample timestamp, ms since the epoch, inclusive.
@@ -144,7 +145,13 @@ mod proptests {
     fn arb_segments() -> impl Strategy<Value = Vec<SegmentMeta>> {
         // (tier, level, start, length, small?), in quarter hours over three weeks; a few
         // segments span weeks (backfill), many are head-sized.
-        let spec = (0u8..2, 0u8..5, 0i64..2016, prop_oneof![4 => 0i64..12, 1 => 0i64..2016], any::<bool>());
+        let spec = (
+            prop::sample::select(vec![StoredTier::Raw, StoredTier::FiveMin]),
+            0u8..5,
+            0i64..2016,
+            prop_oneof![4 => 0i64..12, 1 => 0i64..2016],
+            any::<bool>(),
+        );
         prop::collection::vec(spec, 1..28)
             .prop_flat_map(|specs| {
                 let ranks: Vec<u64> = (0..specs.len() as u64).collect();
@@ -181,8 +188,8 @@ mod proptests {
     }
 
     /// Per tier and timestamp, the value a reader sees: the one from the highest rank.
-    fn answers(segs: &[SegmentMeta], pts: &Points) -> BTreeMap<(u8, i64), u64> {
-        let mut best: BTreeMap<(u8, i64), (u64, u64)> = BTreeMap::new();
+    fn answers(segs: &[SegmentMeta], pts: &Points) -> BTreeMap<(StoredTier, i64), u64> {
+        let mut best: BTreeMap<(StoredTier, i64), (u64, u64)> = BTreeMap::new();
         for s in segs {
             for &(t, v) in &pts[&s.id] {
                 let e = best.entry((s.tier, t)).or_insert((s.rank, v));

@@ -44,11 +44,12 @@
 use std::collections::BTreeMap;
 
 use super::{CompactionConfig, SegmentMeta};
+use crate::tier::StoredTier;
 
 /// One merge: replace `inputs` with one segment of `output_level` and rank `output_rank`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
-    pub tier: u8,
+    pub tier: StoredTier,
     /// Input segment ids, lowest rank (oldest write) first: on equal timestamps a later
     /// input wins.
     pub inputs: Vec<u64>,
@@ -65,7 +66,7 @@ pub struct Plan {
 /// and ordered oldest window first. See the module docs for the rules.
 pub fn plan_compactions(metas: &[SegmentMeta], cfg: &CompactionConfig) -> Vec<Plan> {
     let windows = cfg.window_sizes_ms();
-    let mut by_tier: BTreeMap<u8, Vec<SegmentMeta>> = BTreeMap::new();
+    let mut by_tier: BTreeMap<StoredTier, Vec<SegmentMeta>> = BTreeMap::new();
     for m in metas {
         // Tolerate a reversed range rather than reason about it everywhere.
         let (min_t, max_t) = if m.min_t <= m.max_t { (m.min_t, m.max_t) } else { (m.max_t, m.min_t) };
@@ -101,7 +102,7 @@ fn window_bounds(size: i64, k: i64) -> (i64, i64) {
 }
 
 struct TierPlanner<'a> {
-    tier: u8,
+    tier: StoredTier,
     /// Sorted by (min_t, max_t, rank, id), which the overlap sweeps rely on.
     segs: Vec<SegmentMeta>,
     claimed: Vec<bool>,
@@ -114,7 +115,7 @@ struct TierPlanner<'a> {
 }
 
 impl<'a> TierPlanner<'a> {
-    fn new(tier: u8, mut segs: Vec<SegmentMeta>, windows: &'a [i64], cfg: &CompactionConfig) -> Self {
+    fn new(tier: StoredTier, mut segs: Vec<SegmentMeta>, windows: &'a [i64], cfg: &CompactionConfig) -> Self {
         segs.sort_by_key(|s| (s.min_t, s.max_t, s.rank, s.id));
         TierPlanner {
             tier,
@@ -279,7 +280,7 @@ mod tests {
     const D: i64 = 24 * H;
 
     fn seg(id: u64, level: u8, min_t: i64, max_t: i64) -> SegmentMeta {
-        SegmentMeta { id, rank: id, tier: 0, level, min_t, max_t, samples: 1000, bytes: 10 << 20 }
+        SegmentMeta { id, rank: id, tier: StoredTier::Raw, level, min_t, max_t, samples: 1000, bytes: 10 << 20 }
     }
 
     fn plan(metas: &[SegmentMeta]) -> Vec<Plan> {
@@ -310,7 +311,13 @@ mod tests {
         let plans = plan(&metas);
         assert_eq!(
             plans,
-            vec![Plan { tier: 0, inputs: vec![1, 2], output_level: 1, window: (0, 6 * H - 1), output_rank: 2 }]
+            vec![Plan {
+                tier: StoredTier::Raw,
+                inputs: vec![1, 2],
+                output_level: 1,
+                window: (0, 6 * H - 1),
+                output_rank: 2
+            }]
         );
     }
 
@@ -345,11 +352,11 @@ mod tests {
     fn only_segments_of_the_same_tier_merge() {
         let mut metas = vec![seg(1, 0, 0, 2 * H), seg(2, 0, H, 3 * H), frontier(9)];
         let mut other = seg(3, 0, H, 2 * H);
-        other.tier = 1;
+        other.tier = StoredTier::FiveMin;
         metas.push(other);
         let plans = plan(&metas);
         assert_eq!(plans.len(), 1);
-        assert_eq!((plans[0].tier, plans[0].inputs.clone()), (0, vec![1, 2]));
+        assert_eq!((plans[0].tier, plans[0].inputs.clone()), (StoredTier::Raw, vec![1, 2]));
     }
 
     #[test]

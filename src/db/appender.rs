@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::{now_ms, Inner};
 use crate::error::{Error, Result};
 use crate::labels::Labels;
+use crate::tier::StoredTier;
 use crate::wal::{encode_samples_frame, encode_series_frame, WalSample};
 
 /// The oldest timestamp a sample may carry: every read path can ask for it
@@ -96,7 +97,7 @@ impl Appender {
     #[cold]
     fn check_retention(&self, id: u64, ts: i64) -> Result<()> {
         let labels = self.inner.index.labels(id).ok_or(Error::UnknownSeries { series: id })?;
-        let min_ts = self.inner.retention.read().min_ts(&labels, 0, now_ms());
+        let min_ts = self.inner.retention.read().min_ts(&labels, StoredTier::Raw, now_ms());
         if ts < min_ts {
             return Err(Error::OutOfRetention { series: labels.to_string(), ts, min_ts });
         }

@@ -64,7 +64,7 @@ impl Db {
                 r.segments_copied += 1;
             }
             r.segment_bytes += rec.file_size;
-            if rec.tier == 0 {
+            if rec.tier == crate::StoredTier::Raw {
                 r.samples_in_segments += rec.samples;
             }
         }

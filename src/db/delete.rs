@@ -21,9 +21,9 @@ use crate::error::{Error, Result};
 use crate::labels::Matcher;
 use crate::manifest::FLAG_ROLLED_UP;
 use crate::rollup::Bucket;
-use crate::rollup::TIER_WIDTH;
 use crate::sample::Sample;
 use crate::segment::{Segment, SegmentWriter, WriterOptions};
+use crate::tier::StoredTier;
 use crate::timefmt::rfc3339;
 
 /// What `Db::delete` removed.
@@ -90,9 +90,8 @@ impl Db {
 
 /// The first and last item time a deletion in `start..=end` touches in a tier: a
 /// bucket starting up to one width before `start` still holds deleted samples.
-fn reach(tier: u8, start: i64, end: i64) -> (i64, i64) {
-    let w = TIER_WIDTH[usize::from(tier.min(2))];
-    (if w == 0 { start } else { start.saturating_sub(w - 1) }, end)
+fn reach(tier: StoredTier, start: i64, end: i64) -> (i64, i64) {
+    (tier.bucket_ms().map_or(start, |w| start.saturating_sub(w - 1)), end)
 }
 
 impl Inner {
@@ -102,18 +101,18 @@ impl Inner {
         let mut gone: Vec<Arc<LiveSegment>> = Vec::new();
         let mut fresh: Vec<Arc<LiveSegment>> = Vec::new();
         let mut affected: Vec<u64> = Vec::new();
-        for tier in 0..3u8 {
+        for tier in StoredTier::ALL {
             let (lo, hi) = reach(tier, start, end);
-            for seg in &snap.tiers[usize::from(tier)] {
+            for seg in &snap.tiers[tier.index()] {
                 if !holds(seg, ids, lo, hi) {
                     continue;
                 }
                 let out = match tier {
-                    0 => self.rewrite_without::<Sample>(seg, ids, lo, hi, &mut affected)?,
+                    StoredTier::Raw => self.rewrite_without::<Sample>(seg, ids, lo, hi, &mut affected)?,
                     _ => self.rewrite_without::<Bucket>(seg, ids, lo, hi, &mut affected)?,
                 };
                 match tier {
-                    0 => r.samples += out.removed,
+                    StoredTier::Raw => r.samples += out.removed,
                     _ => r.buckets += out.removed,
                 }
                 gone.push(seg.clone());
@@ -133,13 +132,12 @@ impl Inner {
             return Ok(());
         }
         // Finer segments whose buckets the deletion touched are rolled up again.
-        let unroll = |s: &LiveSegment| {
-            let tier = s.info().tier;
-            tier < 2 && {
-                let w = TIER_WIDTH[usize::from(tier) + 1];
-                s.info().min_t <= end.saturating_add(w) && s.info().max_t >= start.saturating_sub(w)
-            }
-        };
+        let unroll =
+            |s: &LiveSegment| {
+                s.info().tier.coarser().and_then(StoredTier::bucket_ms).is_some_and(|w| {
+                    s.info().min_t <= end.saturating_add(w) && s.info().max_t >= start.saturating_sub(w)
+                })
+            };
         let gone_ids: Vec<u64> = gone.iter().map(|s| s.info().id).collect();
         let kept_unrolled: Vec<Arc<LiveSegment>> =
             snap.segments().filter(|s| !gone_ids.contains(&s.info().id) && unroll(s)).cloned().collect();

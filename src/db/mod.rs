@@ -39,6 +39,7 @@ use crate::manifest::Manifest;
 use crate::options::Options;
 use crate::sample::Sample;
 use crate::segment::{self, Segment};
+use crate::tier::StoredTier;
 use crate::wal::{self, Record, WalOptions, WalWriter};
 
 pub use crate::compact::CompactionReport;
@@ -156,7 +157,7 @@ impl State {
             t.retain(|s| !gone.contains(&s.info().id));
         }
         for s in new {
-            next.tiers[usize::from(s.info().tier.min(2))].push(s);
+            next.tiers[s.info().tier.index()].push(s);
         }
         for t in &mut next.tiers {
             t.sort_by_key(|s| s.rank);
@@ -374,7 +375,7 @@ impl Db {
         for seg in st.segments() {
             s.segments += 1;
             let info = seg.info();
-            let t = usize::from(info.tier.min(2));
+            let t = info.tier.index();
             s.segment_samples[t] += info.samples;
             s.disk_bytes[t] += info.file_size;
             if info.samples > 0 {
@@ -468,7 +469,7 @@ impl Inner {
     }
 
     /// The oldest timestamp series `id` keeps in `tier` now (`i64::MIN` if unknown).
-    pub fn retained_from(&self, id: u64, tier: u8, now: i64) -> i64 {
+    pub fn retained_from(&self, id: u64, tier: StoredTier, now: i64) -> i64 {
         match self.index.labels(id) {
             Some(l) => self.retention.read().min_ts(&l, tier, now),
             None => i64::MIN,
@@ -572,10 +573,11 @@ mod repair {
     use crate::fsutil;
     use crate::manifest::{Manifest, SegmentRecord, FLAG_ROLLED_UP};
     use crate::segment::Segment;
+    use crate::tier::StoredTier;
 
     /// Opens a listed segment. Under repair every page is verified too, so that a
     /// damaged page is set aside now rather than failing reads later.
-    pub fn open_listed(dir: &Path, path: &Path, tier: u8, repair: bool) -> Result<Segment> {
+    pub fn open_listed(dir: &Path, path: &Path, tier: StoredTier, repair: bool) -> Result<Segment> {
         if !path.exists() {
             if let Some(name) = path.file_name() {
                 if dir.join(QUARANTINE_DIR).join(name).exists() {
@@ -637,9 +639,9 @@ mod repair {
         kept: &[Arc<LiveSegment>],
     ) -> Result<()> {
         m.segments.retain(|s| !gone.iter().any(|g| g.id == s.id));
-        for g in gone.iter().filter(|g| g.tier > 0) {
+        for g in gone.iter().filter(|g| g.tier.is_rollup()) {
             for s in m.segments.iter_mut() {
-                if s.tier + 1 == g.tier && s.min_t <= g.max_t && s.max_t >= g.min_t {
+                if s.tier.coarser() == Some(g.tier) && s.min_t <= g.max_t && s.max_t >= g.min_t {
                     s.flags &= !FLAG_ROLLED_UP;
                     if let Some(live) = kept.iter().find(|l| l.info().id == s.id) {
                         live.rolled.store(false, Ordering::Release);

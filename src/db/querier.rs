@@ -14,6 +14,7 @@ use crate::labels::{Labels, Matcher};
 use crate::merge::merge_runs;
 use crate::sample::Sample;
 use crate::segment::Segment;
+use crate::tier::StoredTier;
 
 /// A consistent snapshot over `[start, end)`: later writes are not visible through it.
 pub struct Querier {
@@ -51,7 +52,7 @@ impl Querier {
 
     /// Samples of one series id in the range, merged across sources; expired ones hidden.
     pub(crate) fn read_series(&self, id: u64) -> Result<Vec<Sample>> {
-        let from = self.start.max(self.inner.retained_from(id, 0, now_ms()));
+        let from = self.start.max(self.inner.retained_from(id, StoredTier::Raw, now_ms()));
         if from >= self.end {
             return Ok(Vec::new());
         }
@@ -163,7 +164,7 @@ pub(crate) fn latest(inner: &Inner, matchers: &[Matcher]) -> Result<Vec<(Labels,
             }
         }
         if let (Some(s), Some(labels)) = (best, inner.index.labels(id)) {
-            if s.ts >= inner.retention.read().min_ts(&labels, 0, now) {
+            if s.ts >= inner.retention.read().min_ts(&labels, StoredTier::Raw, now) {
                 out.push((labels, s));
             }
         }

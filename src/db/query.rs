@@ -19,6 +19,7 @@ use crate::query::{
 use crate::retention::oldest_retained;
 use crate::rollup::{align, codec, rollup, Bucket};
 use crate::sample::Sample;
+use crate::tier::StoredTier;
 
 /// The rollup columns an aggregation reads. Merging and combining keep count,
 /// sum, min and max exact whatever the other columns hold; the others need all.
@@ -73,7 +74,7 @@ impl Inner {
         for id in self.index.select(q.matchers()) {
             let Some(labels) = self.index.labels(id) else { continue };
             let t = tier.index().unwrap_or(0);
-            let floor = self.retention.read().min_ts(&labels, t as u8, now);
+            let floor = self.retention.read().min_ts(&labels, StoredTier::ALL[t], now);
             let from = mint.max(floor);
             let data = if t == 0 {
                 let s = read_merged(&snap, id, from, maxt)?;
@@ -178,7 +179,7 @@ impl Inner {
                 let heads = snap.frozen.iter().chain([&snap.head]).filter_map(|h| h.time_range()).map(|r| r.0);
                 oldest = oldest.into_iter().chain(heads).min();
             }
-            let floor = oldest_retained(now, policy.longest(t as u8));
+            let floor = oldest_retained(now, policy.longest(StoredTier::ALL[t]));
             *slot = oldest.map(|o| o.max(floor));
         }
         out
@@ -192,7 +193,7 @@ impl Inner {
 
     /// Raw samples of one series visible now (retention applied), for metric info.
     pub(crate) fn visible_raw(&self, snap: &State, id: u64, labels: &Labels) -> Result<Vec<Sample>> {
-        let floor = self.retention.read().min_ts(labels, 0, now_ms());
+        let floor = self.retention.read().min_ts(labels, StoredTier::Raw, now_ms());
         read_merged(snap, id, floor, i64::MAX)
     }
 }

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::failpoint::{self, PanicSite};
 use crate::sample::Sample;
 use crate::segment::{Segment, SegmentWriter, WriterOptions};
+use crate::tier::StoredTier;
 use crate::wal;
 
 /// Heads waiting to be written beyond which commits wait for the sealer.
@@ -87,7 +88,7 @@ impl Inner {
     }
     /// Encodes every series of a frozen head into a new raw segment; None when it holds nothing.
     fn write_head_segment(&self, head: &Head, id: u64) -> Result<Option<Segment>> {
-        let mut w = SegmentWriter::create(&self.segment_dir(), id, 0, WriterOptions::default())?;
+        let mut w = SegmentWriter::create(&self.segment_dir(), id, StoredTier::Raw, WriterOptions::default())?;
         let mut samples: Vec<Sample> = Vec::new();
         let mut bytes = Vec::new();
         let mut any = false;

@@ -8,13 +8,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::plan::TIER_NAMES;
 use super::{DropKind, SegmentDrop};
 use crate::compact::CompactionReport;
 use crate::db::{Inner, LiveSegment};
 use crate::error::Result;
 use crate::rollup::Bucket;
 use crate::sample::Sample;
+use crate::tier::StoredTier;
 use crate::timefmt::rfc3339;
 
 /// What retention and deletion have removed since open, for monitoring.
@@ -59,8 +59,8 @@ impl RemovalCounters {
         self.segments.fetch_add(1, Ordering::Relaxed);
         let n = d.items_removed.unwrap_or(0);
         match d.tier {
-            0 => self.samples.fetch_add(n, Ordering::Relaxed),
-            _ => self.buckets.fetch_add(n, Ordering::Relaxed),
+            StoredTier::Raw => self.samples.fetch_add(n, Ordering::Relaxed),
+            StoredTier::FiveMin | StoredTier::Hour => self.buckets.fetch_add(n, Ordering::Relaxed),
         };
         self.bytes.fetch_add(bytes_freed, Ordering::Relaxed);
     }
@@ -78,7 +78,9 @@ impl Inner {
                     let now = plan.now_ms;
                     let keep = |sid: u64| self.retained_from(sid, d.tier, now);
                     let out = match d.tier {
-                        0 => self.merge_segments::<Sample>(d.tier, &[d.segment], self.level_of(d.segment), &keep)?,
+                        StoredTier::Raw => {
+                            self.merge_segments::<Sample>(d.tier, &[d.segment], self.level_of(d.segment), &keep)?
+                        }
                         _ => self.merge_segments::<Bucket>(d.tier, &[d.segment], self.level_of(d.segment), &keep)?,
                     };
                     d.items_removed = Some(out.items_in - out.items_out);
@@ -120,13 +122,13 @@ impl Inner {
 }
 
 fn log_drop(dir: &std::path::Path, d: &SegmentDrop) {
-    let what = if d.tier == 0 { "samples" } else { "buckets" };
+    let what = if d.tier.is_rollup() { "buckets" } else { "samples" };
     log::info!(
         "{}: retention {} segment {:016x} ({} tier, {} .. {}): removed {} of {} {what}, {} bytes: {}",
         dir.display(),
         d.kind.as_str(),
         d.segment,
-        TIER_NAMES[usize::from(d.tier.min(2))],
+        d.tier,
         rfc3339(d.min_t),
         rfc3339(d.max_t),
         d.items_removed.unwrap_or(0),

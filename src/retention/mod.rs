@@ -26,6 +26,7 @@ pub(crate) use store::VERSION as SETTINGS_VERSION;
 pub(crate) use store::{load_settings, store_settings};
 
 use crate::error::Result;
+use crate::tier::StoredTier;
 
 /// The policy a data directory recorded (its `SETTINGS` file), read without opening
 /// it; `None` when it has none yet. Fails on a damaged file, naming it.
@@ -33,10 +34,10 @@ pub fn read_settings(dir: &std::path::Path) -> Result<Option<RetentionPolicy>> {
     load_settings(dir)
 }
 
-/// Tier numbers, as in the manifest.
-pub const TIER_RAW: u8 = 0;
-pub const TIER_5M: u8 = 1;
-pub const TIER_1H: u8 = 2;
+/// The tiers, by their older names.
+pub const TIER_RAW: StoredTier = StoredTier::Raw;
+pub const TIER_5M: StoredTier = StoredTier::FiveMin;
+pub const TIER_1H: StoredTier = StoredTier::Hour;
 
 /// A segment straddling the retention boundary is worth rewriting when more than this
 /// percentage of its time span has expired.

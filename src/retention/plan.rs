@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use super::{human_duration, oldest_retained, TierDurations, PARTIAL_EXPIRY_PERCENT};
 use crate::compact::SegmentMeta;
 use crate::db::{now_ms, Inner};
+use crate::tier::StoredTier;
 use crate::timefmt::rfc3339;
 
 /// Segments whose newest sample is older than the longest retention of their tier: no
@@ -50,7 +51,7 @@ pub fn over_disk_cap(metas: &[SegmentMeta], other_bytes: u64, cap: u64) -> Vec<u
     if total <= cap as u128 {
         return Vec::new();
     }
-    let mut newest: BTreeMap<u8, &SegmentMeta> = BTreeMap::new();
+    let mut newest: BTreeMap<StoredTier, &SegmentMeta> = BTreeMap::new();
     for s in metas {
         let n = newest.entry(s.tier).or_insert(s);
         if (s.max_t, s.rank, s.id) > (n.max_t, n.rank, n.id) {
@@ -96,7 +97,7 @@ impl DropKind {
 pub struct SegmentDrop {
     pub segment: u64,
     /// 0 raw, 1 five-minute, 2 hourly.
-    pub tier: u8,
+    pub tier: StoredTier,
     pub kind: DropKind,
     /// The segment's time span and size before the change.
     pub min_t: i64,
@@ -141,19 +142,14 @@ impl Inner {
         };
         let metas = self.segment_metas();
         let mut plan = RetentionPlan { now_ms: now, ..Default::default() };
-        for t in 0..3u8 {
+        for t in StoredTier::ALL {
             let keep = longest.get(t);
-            plan.cutoffs[usize::from(t)] = (keep != TierDurations::FOREVER).then(|| oldest_retained(now, keep));
+            plan.cutoffs[t.index()] = (keep != TierDurations::FOREVER).then(|| oldest_retained(now, keep));
         }
         let meta = |id: u64| metas.iter().find(|m| m.id == id);
         let why = |m: &SegmentMeta| {
             let cut = oldest_retained(now, longest.get(m.tier));
-            format!(
-                "{} data past {} (before {})",
-                TIER_NAMES[usize::from(m.tier.min(2))],
-                human_duration(longest.get(m.tier)),
-                rfc3339(cut)
-            )
+            format!("{} data past {} (before {})", m.tier, human_duration(longest.get(m.tier)), rfc3339(cut))
         };
         let expired = expired_segments(&metas, &longest, now);
         for m in expired.iter().filter_map(|&id| meta(id)) {
@@ -173,7 +169,7 @@ impl Inner {
                 snap.segments().filter(|s| s.rolled.load(Ordering::Acquire)).map(|s| s.info().id).collect();
             let left = metas.iter().filter(|m| !expired.contains(&m.id));
             let (candidates, fixed): (Vec<SegmentMeta>, Vec<SegmentMeta>) =
-                left.partition(|m| m.tier == 2 || rolled.contains(&m.id));
+                left.partition(|m| m.tier == StoredTier::Hour || rolled.contains(&m.id));
             let fixed: u64 = fixed.iter().map(|m| m.bytes).sum();
             for id in over_disk_cap(&candidates, plan.other_bytes + fixed, cap) {
                 if let Some(m) = meta(id) {
@@ -238,7 +234,7 @@ impl Inner {
                 samples: info.samples,
                 bytes: info.file_size,
             };
-            let tier = TIER_NAMES[usize::from(info.tier.min(2))];
+            let tier = info.tier;
             if gone >= info.samples {
                 plan.drops.push(drop_of(
                     &meta,
@@ -252,8 +248,6 @@ impl Inner {
         }
     }
 }
-
-pub(super) const TIER_NAMES: [&str; 3] = ["raw", "5m", "1h"];
 
 fn drop_of(m: &SegmentMeta, kind: DropKind, items_removed: Option<u64>, reason: String) -> SegmentDrop {
     SegmentDrop {
@@ -282,7 +276,7 @@ mod tests {
         Duration::from_secs(n * 86_400)
     }
 
-    fn seg(id: u64, tier: u8, min_t: i64, max_t: i64, bytes: u64) -> SegmentMeta {
+    fn seg(id: u64, tier: StoredTier, min_t: i64, max_t: i64, bytes: u64) -> SegmentMeta {
         SegmentMeta { id, rank: id, tier, level: 0, min_t, max_t, samples: 1, bytes }
     }
 
@@ -297,7 +291,6 @@ mod tests {
             seg(4, TIER_5M, 60 * D, 69 * D, 1),           // 5m keeps 30 d: expired
             seg(5, TIER_1H, 0, D, 1),                     // 1h forever
             seg(6, TIER_RAW, 93 * D, 99 * D, 1),          // fully retained
-            seg(7, 9, 0, 1, 1),                           // unknown tier: forever
         ];
         assert_eq!(expired_segments(&metas, &longest, now), vec![4, 1], "oldest max_t first");
         // Boundary at 93 d. Segment 2: [92 d, 93 d] has 1 d of 1 d + 1 ms expired. Segment 3:

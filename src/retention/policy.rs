@@ -7,9 +7,9 @@ use std::fmt;
 use std::time::Duration;
 
 use super::glob::Glob;
-use super::{TIER_1H, TIER_5M, TIER_RAW};
 use crate::error::{Error, Result};
 use crate::labels::{Labels, Matcher};
+use crate::tier::StoredTier;
 
 const DAY: u64 = 24 * 3600;
 
@@ -56,14 +56,12 @@ impl TierDurations {
         [self.raw, self.five_min, self.hour].iter().all(|d| d.as_millis() >= i64::MAX as u128)
     }
 
-    /// The duration of `tier`. An unknown tier keeps its data forever: never delete what
-    /// we do not understand.
-    pub fn get(&self, tier: u8) -> Duration {
+    /// The duration of `tier`.
+    pub fn get(&self, tier: StoredTier) -> Duration {
         match tier {
-            TIER_RAW => self.raw,
-            TIER_5M => self.five_min,
-            TIER_1H => self.hour,
-            _ => Self::FOREVER,
+            StoredTier::Raw => self.raw,
+            StoredTier::FiveMin => self.five_min,
+            StoredTier::Hour => self.hour,
         }
     }
 
@@ -277,13 +275,13 @@ impl RetentionPolicy {
     }
 
     /// The oldest timestamp of the series still retained in `tier` at `now_ms`.
-    pub fn min_ts(&self, labels: &Labels, tier: u8, now_ms: i64) -> i64 {
+    pub fn min_ts(&self, labels: &Labels, tier: StoredTier, now_ms: i64) -> i64 {
         oldest_retained(now_ms, self.effective(labels).0.get(tier))
     }
 
     /// The longest retention of `tier` over the defaults and every rule: nothing in the tier
     /// older than this is retained for any series (a cheap pre-check on the write path).
-    pub fn longest(&self, tier: u8) -> Duration {
+    pub fn longest(&self, tier: StoredTier) -> Duration {
         self.rules.iter().map(|r| r.durations.get(tier)).fold(self.default.get(tier), Duration::max)
     }
 
@@ -418,7 +416,6 @@ mod tests {
         let d = TierDurations::tiered();
         assert_eq!((d.raw, d.five_min, d.hour), (days(7), days(30), days(365)));
         assert_eq!(d.to_string(), "raw 7d, 5m 30d, 1h 365d");
-        assert_eq!(d.get(7), TierDurations::FOREVER);
         assert_eq!(TierDurations::forever().to_string(), "raw forever, 5m forever, 1h forever");
         let odd = TierDurations::new(Duration::from_secs(36 * 3600), Duration::from_secs(90), Duration::from_millis(5));
         assert_eq!(odd.to_string(), "raw 36h, 5m 90s, 1h 5ms");

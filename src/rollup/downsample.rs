@@ -9,18 +9,16 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{align, rollup, rollup_buckets, Bucket, FIVE_MIN_MS, HOUR_MS};
+use super::{align, rollup, rollup_buckets, Bucket};
 use crate::db::items::{read_items, write_series};
 use crate::db::publish::record_of;
 use crate::db::{Inner, LiveSegment, State};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::manifest::FLAG_ROLLED_UP;
 use crate::merge::merge_runs;
 use crate::sample::Sample;
 use crate::segment::{SegmentWriter, WriterOptions};
-
-/// Bucket width of each rollup tier, indexed by tier (raw has none).
-pub(crate) const TIER_WIDTH: [i64; 3] = [0, FIVE_MIN_MS, HOUR_MS];
+use crate::tier::StoredTier;
 
 impl Inner {
     /// Rolls up every segment not yet rolled into the next tier. Returns how many
@@ -28,27 +26,29 @@ impl Inner {
     pub(crate) fn downsample(&self) -> Result<usize> {
         let _one = self.compact_lock.lock();
         let mut written = 0;
-        for src_tier in [0u8, 1] {
+        for (src_tier, dst_tier) in [(StoredTier::Raw, StoredTier::FiveMin), (StoredTier::FiveMin, StoredTier::Hour)] {
             while let Some(src) = self.next_unrolled(src_tier) {
-                written += usize::from(self.roll_up(src_tier, &src)?);
+                written += usize::from(self.roll_up(src_tier, dst_tier, &src)?);
             }
         }
         Ok(written)
     }
 
-    fn next_unrolled(&self, tier: u8) -> Option<Arc<LiveSegment>> {
+    fn next_unrolled(&self, tier: StoredTier) -> Option<Arc<LiveSegment>> {
         let snap = self.snapshot();
         let m = self.manifest.lock();
-        snap.tiers[usize::from(tier)]
+        snap.tiers[tier.index()]
             .iter()
             .find(|s| m.segments.iter().any(|r| r.id == s.info().id && r.flags & FLAG_ROLLED_UP == 0))
             .cloned()
     }
 
-    /// Writes the buckets of tier `src_tier + 1` touched by `src`, then marks `src` rolled.
-    fn roll_up(&self, src_tier: u8, src: &LiveSegment) -> Result<bool> {
-        let dst_tier = src_tier + 1;
-        let width = TIER_WIDTH[usize::from(dst_tier)];
+    /// Writes the buckets of `dst_tier` (a rollup tier) touched by `src`, a segment of the
+    /// next finer tier, then marks `src` rolled.
+    fn roll_up(&self, src_tier: StoredTier, dst_tier: StoredTier, src: &LiveSegment) -> Result<bool> {
+        let Some(width) = dst_tier.bucket_ms() else {
+            return Err(Error::InvalidArgument(format!("cannot roll up into the {dst_tier} tier")));
+        };
         let snap = self.snapshot();
         let (id, rank) = self.allocate_segment(true);
         let mut w = SegmentWriter::create(&self.segment_dir(), id, dst_tier, WriterOptions::default())?;
@@ -92,9 +92,17 @@ impl Inner {
     /// The complete buckets of `[from, to]` for one series, from every segment of the finer tier.
     /// Items within one bucket width above `i64::MIN` have no aligned bucket: no tier can
     /// hold them, so they are left out rather than failing every pass.
-    fn recompute(&self, snap: &State, src_tier: u8, id: u64, from: i64, to: i64, width: i64) -> Result<Vec<Bucket>> {
-        let sources = &snap.tiers[usize::from(src_tier)];
-        if src_tier == 0 {
+    fn recompute(
+        &self,
+        snap: &State,
+        src_tier: StoredTier,
+        id: u64,
+        from: i64,
+        to: i64,
+        width: i64,
+    ) -> Result<Vec<Bucket>> {
+        let sources = &snap.tiers[src_tier.index()];
+        if src_tier == StoredTier::Raw {
             let mut runs: Vec<Vec<Sample>> = Vec::new();
             for s in sources.iter().filter(|s| overlaps(s, from, to)) {
                 let mut v = Vec::new();

@@ -18,8 +18,6 @@
 pub mod codec;
 mod downsample;
 
-pub(crate) use downsample::TIER_WIDTH;
-
 use crate::error::{Error, Result};
 use crate::sample::Sample;
 

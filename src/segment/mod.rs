@@ -20,6 +20,7 @@ use crate::codec::varint::{get_ivarint, get_uvarint, put_ivarint, put_uvarint};
 use crate::error::{Error, Result};
 use crate::labels::Labels;
 use crate::sample::ChunkMeta;
+use crate::tier::StoredTier;
 
 pub use reader::Segment;
 pub use writer::SegmentWriter;
@@ -61,7 +62,7 @@ pub struct SeriesEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentInfo {
     pub id: u64,
-    pub tier: u8,
+    pub tier: StoredTier,
     pub path: PathBuf,
     pub min_t: i64,
     pub max_t: i64,
@@ -97,7 +98,7 @@ fn corrupt(file: &Path, offset: u64, reason: impl Into<String>) -> Error {
 /// Fixed header: magic, version, tier, reserved zero byte, id, crc32 of bytes 0..20.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header {
-    pub tier: u8,
+    pub tier: StoredTier,
     pub id: u64,
 }
 
@@ -106,7 +107,7 @@ impl Header {
         let mut b = [0u8; HEADER_LEN];
         b[0..8].copy_from_slice(MAGIC);
         LittleEndian::write_u16(&mut b[8..10], FORMAT_VERSION);
-        b[10] = self.tier;
+        b[10] = self.tier.as_u8();
         LittleEndian::write_u64(&mut b[12..20], self.id);
         let crc = crc32fast::hash(&b[0..20]);
         LittleEndian::write_u32(&mut b[20..24], crc);
@@ -128,7 +129,8 @@ impl Header {
         if b[11] != 0 {
             return Err(corrupt(file, 11, "reserved header byte is not zero"));
         }
-        Ok(Header { tier: b[10], id: LittleEndian::read_u64(&b[12..20]) })
+        let tier = StoredTier::try_from(b[10]).map_err(|e| corrupt(file, 10, e.to_string()))?;
+        Ok(Header { tier, id: LittleEndian::read_u64(&b[12..20]) })
     }
 }
 
@@ -381,7 +383,7 @@ mod tests {
     /// A small segment with several pages, one oversized chunk, and extreme timestamps.
     fn small_segment(dir: &Path) -> SegmentInfo {
         let opts = WriterOptions { page_size: 96, zstd_level: 1 };
-        let mut w = SegmentWriter::create(dir, 1, 0, opts).unwrap();
+        let mut w = SegmentWriter::create(dir, 1, crate::StoredTier::Raw, opts).unwrap();
         let body: Vec<u8> = (0..200u32).map(|i| (i * 7 % 13) as u8).collect();
         let series: [(u64, Vec<ChunkMeta>); 4] = [
             (3, vec![meta(i64::MIN, i64::MIN + 5), meta(0, 10)]),
@@ -455,10 +457,29 @@ mod tests {
         read_all(&copy).unwrap();
     }
 
+    #[test]
+    fn a_header_naming_no_tier_is_refused_where_it_is_read() {
+        let file = Path::new("x.seg");
+        for tier in StoredTier::ALL {
+            assert_eq!(Header::decode(&Header { tier, id: 9 }.encode(), file).unwrap().tier, tier);
+        }
+        let mut b = Header { tier: StoredTier::Hour, id: 9 }.encode();
+        b[10] = 3;
+        let crc = crc32fast::hash(&b[0..20]);
+        b[20..24].copy_from_slice(&crc.to_le_bytes());
+        match Header::decode(&b, file) {
+            Err(Error::Corruption { offset, reason, .. }) => {
+                assert_eq!(offset, 10);
+                assert!(reason.contains("unknown tier byte 3"), "{reason}");
+            }
+            other => panic!("expected corruption, got {other:?}"),
+        }
+    }
+
     /// Builds a file around one page of `page_len` raw bytes and a hand-made table,
     /// with correct checksums, so that only the table's meaning can be wrong.
     fn assemble(page_len: usize, table: &[u8], fix: impl FnOnce(&mut Footer)) -> Vec<u8> {
-        let mut out = Header { tier: 0, id: 5 }.encode().to_vec();
+        let mut out = Header { tier: StoredTier::Raw, id: 5 }.encode().to_vec();
         let page = zstd::bulk::compress(&vec![7u8; page_len], 1).unwrap();
         let loc = PageLoc { offset: out.len() as u64, clen: page.len() as u32, raw_len: page_len as u32 };
         out.extend_from_slice(&loc.clen.to_le_bytes());

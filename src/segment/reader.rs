@@ -350,7 +350,7 @@ mod tests {
     }
 
     fn write(dir: &Path, id: u64, opts: WriterOptions, series: &Expected) -> SegmentInfo {
-        let mut w = SegmentWriter::create(dir, id, 2, opts).unwrap();
+        let mut w = SegmentWriter::create(dir, id, crate::StoredTier::Hour, opts).unwrap();
         for (id, labels, chunks) in series {
             let c: Vec<(ChunkMeta, &[u8])> = chunks.iter().map(|(m, b)| (*m, b.as_slice())).collect();
             w.add_series(*id, labels, &c).unwrap();
@@ -373,7 +373,7 @@ mod tests {
         let info = write(dir.path(), 42, opts, &expected);
         let seg = Segment::open(&info.path).unwrap();
         assert_eq!(seg.info(), &info);
-        assert_eq!((info.id, info.tier, info.series), (42, 2, 1000));
+        assert_eq!((info.id, info.tier, info.series), (42, crate::StoredTier::Hour, 1000));
         let samples: u64 = expected.iter().flat_map(|s| &s.2).map(|c| u64::from(c.0.count)).sum();
         assert_eq!(info.samples, samples);
         assert!(seg.page_count() > 10, "expected many pages, got {}", seg.page_count());

@@ -17,13 +17,14 @@ use crate::error::{Error, Result};
 use crate::fsutil::{self, rename_durable, tmp_path};
 use crate::labels::Labels;
 use crate::sample::ChunkMeta;
+use crate::tier::StoredTier;
 
 /// Builds a segment file. Dropping it (or calling [`SegmentWriter::abort`]) before
 /// [`SegmentWriter::finish`] removes the temporary file; nothing ever appears under
 /// the final name until `finish` succeeds.
 pub struct SegmentWriter {
     id: u64,
-    tier: u8,
+    tier: StoredTier,
     opts: WriterOptions,
     path: PathBuf,
     tmp: PathBuf,
@@ -55,7 +56,7 @@ fn invalid(msg: impl Into<String>) -> Error {
 
 impl SegmentWriter {
     /// Creates `<dir>/<file_name(id)>.tmp` (replacing a leftover one) and writes the header.
-    pub fn create(dir: &Path, id: u64, tier: u8, opts: WriterOptions) -> Result<SegmentWriter> {
+    pub fn create(dir: &Path, id: u64, tier: StoredTier, opts: WriterOptions) -> Result<SegmentWriter> {
         if opts.page_size == 0 || opts.page_size > MAX_SECTION_RAW {
             return Err(invalid(format!("segment page size {} is out of range", opts.page_size)));
         }
@@ -279,18 +280,18 @@ mod tests {
     fn unfinished_writers_leave_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
         let labels = Labels::metric("up", [("a", "b")]).unwrap();
-        let mut w = SegmentWriter::create(dir.path(), 7, 0, WriterOptions::default()).unwrap();
+        let mut w = SegmentWriter::create(dir.path(), 7, crate::StoredTier::Raw, WriterOptions::default()).unwrap();
         w.add_series(1, &labels, &[(meta(1, 2), b"abc".as_slice())]).unwrap();
         assert_eq!(names(dir.path()), vec![format!("{}.tmp", file_name(7))]);
         drop(w);
         assert!(names(dir.path()).is_empty());
 
-        let mut w = SegmentWriter::create(dir.path(), 8, 0, WriterOptions::default()).unwrap();
+        let mut w = SegmentWriter::create(dir.path(), 8, crate::StoredTier::Raw, WriterOptions::default()).unwrap();
         w.add_series(1, &labels, &[(meta(1, 2), b"abc".as_slice())]).unwrap();
         w.abort();
         assert!(names(dir.path()).is_empty());
 
-        let w = SegmentWriter::create(dir.path(), 9, 1, WriterOptions::default()).unwrap();
+        let w = SegmentWriter::create(dir.path(), 9, crate::StoredTier::FiveMin, WriterOptions::default()).unwrap();
         let info = w.finish().unwrap();
         assert_eq!(names(dir.path()), vec![file_name(9)]);
         assert_eq!(info.file_size, fs::metadata(&info.path).unwrap().len());
@@ -300,7 +301,7 @@ mod tests {
     fn rejects_bad_input_without_writing_it() {
         let dir = tempfile::tempdir().unwrap();
         let l = Labels::metric("up", [("a", "b")]).unwrap();
-        let mut w = SegmentWriter::create(dir.path(), 1, 0, WriterOptions::default()).unwrap();
+        let mut w = SegmentWriter::create(dir.path(), 1, crate::StoredTier::Raw, WriterOptions::default()).unwrap();
         w.add_series(5, &l, &[(meta(1, 2), b"x".as_slice())]).unwrap();
         let bad: [&[(ChunkMeta, &[u8])]; 4] =
             [&[], &[(meta(1, 2), b"")], &[(meta(3, 2), b"x")], &[(meta(1, 2), b"x"), (meta(1, 3), b"y")]];
@@ -312,6 +313,6 @@ mod tests {
         let info = w.finish().unwrap();
         assert_eq!((info.series, info.samples, info.min_t, info.max_t), (2, 2, 1, 2));
         let zero = WriterOptions { page_size: 0, ..WriterOptions::default() };
-        assert!(SegmentWriter::create(dir.path(), 2, 0, zero).is_err());
+        assert!(SegmentWriter::create(dir.path(), 2, crate::StoredTier::Raw, zero).is_err());
     }
 }

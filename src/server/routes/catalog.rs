@@ -109,7 +109,7 @@ pub(super) async fn rollups(State(st): State<Shared>, RawQuery(q): RawQuery) -> 
         m.insert("source".into(), json!(source_name(*tier)));
         m.insert("resolution".into(), json!(tier.resolution_ms().map_or("raw".to_string(), format_duration)));
         m.insert("resolution_ms".into(), json!(tier.resolution_ms()));
-        retention_fields(&mut m, retention.defaults.get(t as u8));
+        retention_fields(&mut m, retention.defaults.get(crate::StoredTier::ALL[t]));
         if t == 0 {
             m.insert("samples".into(), json!(stats.samples()));
             m.insert("segment_samples".into(), json!(stats.segment_samples[0]));

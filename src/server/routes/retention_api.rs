@@ -13,8 +13,6 @@ use crate::text::duration::parse_duration;
 use crate::text::selector;
 use crate::{RetentionPolicy, RetentionRule, TierDurations};
 
-const TIERS: [&str; 3] = ["raw", "5m", "1h"];
-
 fn tiers_json(d: &TierDurations) -> Value {
     json!({"raw": human_duration(d.raw), "5m": human_duration(d.five_min), "1h": human_duration(d.hour)})
 }
@@ -35,7 +33,7 @@ pub(crate) fn drops_json(drops: &[SegmentDrop]) -> Value {
     drops
         .iter()
         .map(|d| {
-            json!({"segment": d.segment, "tier": TIERS.get(usize::from(d.tier)).copied().unwrap_or("?"),
+            json!({"segment": d.segment, "tier": d.tier.name(),
                 "action": d.kind.as_str(), "min_t": format_rfc3339(d.min_t), "max_t": format_rfc3339(d.max_t),
                 "items": d.items, "items_removed": d.items_removed, "bytes": d.bytes, "reason": d.reason})
         })
