@@ -35,7 +35,6 @@ pub mod segment;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod text;
-pub mod timefmt;
 pub mod wal;
 
 pub use db::{

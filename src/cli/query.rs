@@ -21,7 +21,8 @@ use strata::text::selector::parse_selector;
 #[command(
     long_about = "Query series over a time range. SELECTOR is Prometheus notation: \
         name{label=\"v\",label=~\"regex\",label!=\"v\",label!~\"regex\"}, or {__name__=~\"...\"}. \
-        Times are now, -1h, now-30m, RFC 3339 or epoch milliseconds; both ends are inclusive.",
+        Times are now, -1h, now-30m, RFC 3339, a date, or an epoch number (seconds below 10^10, \
+        else milliseconds, microseconds or nanoseconds by magnitude); both ends are inclusive.",
     after_help = "Examples:\n  strata query 'cpu_usage_user{hostname=~\"host_1|host_2\"}' --start -1h\n  \
         strata query 'cpu_usage{host=~\"h1|h2\"}' --start -1h --end now --step 5m --agg avg --group-by host\n  \
         strata query 'cpu_usage_idle{hostname=\"host_3\"}' --start -6h --plot\n  \
@@ -103,7 +104,7 @@ fn request(a: &Args, now: i64) -> CliResult<QueryRequest> {
     let start = times::parse_time(&a.start, now).map_err(|e| CliError::new(format!("--start: {e}")))?;
     let end = times::parse_time(&a.end, now).map_err(|e| CliError::new(format!("--end: {e}")))?;
     if start > end {
-        return fail(format!("--start {} is after --end {}", times::format_ts(start), times::format_ts(end)));
+        return fail(format!("--start {} is after --end {}", times::show_time(start), times::show_time(end)));
     }
     let step =
         a.step.as_deref().map(times::parse_duration).transpose().map_err(|e| CliError::new(format!("--step: {e}")))?;

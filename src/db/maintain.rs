@@ -17,7 +17,7 @@ use crate::retention::{
 };
 use crate::rollup::Bucket;
 use crate::sample::Sample;
-use crate::timefmt::rfc3339;
+use crate::text::time::format_rfc3339 as rfc3339;
 
 /// What a maintenance pass changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

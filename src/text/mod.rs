@@ -4,8 +4,11 @@
 //! - [`selector`]: PromQL vector selectors (`cpu{host=~"h.*"}`) and the canonical
 //!   notation of a series (`cpu{host="h1"}`), which `Labels`' `Display` uses;
 //! - [`duration`]: Prometheus durations (`1h30m`, `5m`, `1y`), parsed and printed;
+//! - [`time`]: instants (`now-30m`, RFC 3339, epoch numbers by magnitude), parsed
+//!   and printed, and how errors show a time;
 //! - [`value`]: sample values (ryu, `NaN`, `+Inf`, `-Inf`), bit for bit.
 
 pub mod duration;
 pub mod selector;
+pub mod time;
 pub mod value;

@@ -20,7 +20,7 @@ use crate::server::error::{json_response, ApiError, ApiResult};
 use crate::server::exec::run_read;
 use crate::server::limits::Limits;
 use crate::server::metrics::QueryKind;
-use crate::server::time::{format_rfc3339, parse_timestamp};
+use crate::server::time::{format_rfc3339, json_time, now_ms};
 use crate::server::values::json_str;
 use crate::server::Shared;
 use crate::text::duration::{format_duration, parse_duration};
@@ -163,18 +163,14 @@ fn closed(start: i64, end: i64) -> Result<(i64, i64), ApiError> {
 }
 
 fn required_time(p: &Params, key: &str) -> Result<i64, ApiError> {
-    p.time(key)?.ok_or_else(|| bad(format!("missing query parameter {key} (RFC 3339 or epoch milliseconds)")))
+    p.time(key)?.ok_or_else(|| bad(format!("missing query parameter {key} (RFC 3339, an epoch number or now-1h)")))
 }
 
-/// A timestamp field of a JSON body: an RFC 3339 string or integer epoch ms.
-fn body_time(o: &Map<String, Value>, key: &str) -> Result<i64, ApiError> {
-    let s = match o.get(key) {
-        None | Some(Value::Null) => return Err(bad(format!("{key}: required (RFC 3339 or epoch milliseconds)"))),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(_) => return Err(bad(format!("{key}: expected an RFC 3339 string or epoch milliseconds"))),
-    };
-    parse_timestamp(&s).map_err(|e| bad(format!("{key}: {e}")))
+/// A time field of a JSON body (`server::time::json_time`), relative to the request's `now`.
+fn body_time(o: &Map<String, Value>, key: &str, now: i64) -> Result<i64, ApiError> {
+    json_time(o.get(key), now)
+        .map_err(|e| bad(format!("{key}: {e}")))?
+        .ok_or_else(|| bad(format!("{key}: required (RFC 3339, an epoch number or now-1h)")))
 }
 
 fn parse_step(v: &Value) -> Result<i64, ApiError> {
@@ -380,7 +376,8 @@ impl AggRequest {
             (Some(_), Some(_)) => return Err(bad("selector: give either metric_name (with labels) or selector")),
             (None, None) => return Err(bad("metric_name: required (or a selector)")),
         };
-        let (start, end) = closed(body_time(o, "start_time")?, body_time(o, "end_time")?)?;
+        let now = now_ms();
+        let (start, end) = closed(body_time(o, "start_time", now)?, body_time(o, "end_time", now)?)?;
         let agg = match o.get("function") {
             None | Some(Value::Null) => parse_agg("avg", o.get("quantile"))?,
             Some(Value::String(f)) => parse_agg(f, o.get("quantile"))?,
