@@ -424,7 +424,7 @@ mod tests {
         }];
         let mut t = String::new();
         table(&mut t, &s);
-        assert_eq!(t, "m{h=\"a\"}  (2 samples)\n  1970-01-01T00:00:00.000Z  1.5\n  1970-01-01T00:00:01.000Z  NaN\n");
+        assert_eq!(t, "m{h=\"a\"}  (2 samples)\n  1970-01-01T00:00:00Z  1.5\n  1970-01-01T00:00:01Z  NaN\n");
         let r = req(&["m"]).unwrap();
         let mut j = String::new();
         json(&mut j, &r, &s);
