@@ -5,6 +5,8 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use crate::text::time::show_time;
+
 /// Every fallible Strata operation returns this.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -85,13 +87,17 @@ impl fmt::Display for Error {
             Error::InvalidLabel { name, reason } => write!(f, "invalid label {name:?}: {reason}"),
             Error::DuplicateLabel { name } => write!(f, "duplicate label name {name:?}"),
             Error::TooManyLabels { count, max } => write!(f, "series has {count} labels, the limit is {max}"),
-            Error::InvalidTimeRange { start, end } => write!(f, "invalid time range: start {start} is after end {end}"),
+            Error::InvalidTimeRange { start, end } => {
+                write!(f, "invalid time range: start {} is after end {}", show_time(*start), show_time(*end))
+            }
             Error::InvalidMatcher { pattern, reason } => write!(f, "invalid matcher regex {pattern:?}: {reason}"),
             Error::UnknownSeries { series } => write!(f, "unknown series ref {series}"),
             Error::OutOfRetention { series, ts, min_ts } => {
+                let (ts, min_ts) = (show_time(*ts), show_time(*min_ts));
                 write!(f, "sample for {series} at {ts} is older than retention allows (oldest accepted {min_ts})")
             }
             Error::TimestampOutOfRange { series, ts, min, max } => {
+                let (ts, min, max) = (show_time(*ts), show_time(*min), show_time(*max));
                 write!(f, "sample for {series} at {ts} is outside the accepted timestamp range [{min}, {max}]")
             }
             Error::SeriesLimit { max } => write!(f, "series limit of {max} reached"),

@@ -5,7 +5,7 @@
 //! See `docs/ARCHITECTURE.md` for the walk through the modules.
 //!
 //! What embedders may rely on is what the crate root exports and the public
-//! modules (`check`, `query`, `retention`, `rollup`, `text`, `timefmt`, and with
+//! modules (`check`, `query`, `retention`, `rollup`, `text`, and with
 //! their features `server` and `loadgen`). The storage internals (`wal`,
 //! `segment`, `codec`, `manifest`, `compact`) are private; [`format`] gives their
 //! on-disk versions.
@@ -53,7 +53,6 @@ pub mod server;
 pub mod text;
 
 mod tier;
-pub mod timefmt;
 #[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
 pub(crate) mod wal;
 

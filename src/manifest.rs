@@ -3,10 +3,12 @@
 //! Replaced atomically (tmp, fsync, rename, fsync dir) so a crash leaves the old
 //! version or the new one. Layout: docs/format/manifest.md.
 
+// Decoders read untrusted bytes: no panicking index or unwrap outside tests.
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
 use std::path::Path;
 
-use byteorder::{ByteOrder, LittleEndian as LE};
-
+use crate::codec::bytes::{le_i64, le_u16, le_u32, le_u64};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::tier::StoredTier;
@@ -58,33 +60,28 @@ pub struct Manifest {
 impl Manifest {
     pub fn encode(&self) -> Vec<u8> {
         let payload_len = FIXED_LEN + ENTRY_LEN * self.segments.len();
-        let mut b = vec![0u8; HEADER_LEN + payload_len + 4];
-        b[..8].copy_from_slice(MAGIC);
-        LE::write_u16(&mut b[8..], VERSION);
-        LE::write_u32(&mut b[12..], payload_len as u32);
-        let p = &mut b[HEADER_LEN..];
-        LE::write_u64(&mut p[0..], self.generation);
-        LE::write_u64(&mut p[8..], self.wal_floor);
-        LE::write_u64(&mut p[16..], self.next_segment_id);
-        LE::write_u64(&mut p[24..], self.next_series_id);
-        LE::write_u64(&mut p[32..], self.next_rank);
-        LE::write_u32(&mut p[40..], self.segments.len() as u32);
-        for (i, s) in self.segments.iter().enumerate() {
-            let e = &mut p[FIXED_LEN + i * ENTRY_LEN..];
-            LE::write_u64(&mut e[0..], s.id);
-            e[8] = s.tier.as_u8();
-            e[9] = s.level;
-            LE::write_i64(&mut e[10..], s.min_t);
-            LE::write_i64(&mut e[18..], s.max_t);
-            LE::write_u64(&mut e[26..], s.samples);
-            LE::write_u64(&mut e[34..], s.series);
-            LE::write_u64(&mut e[42..], s.file_size);
-            LE::write_u64(&mut e[50..], s.rank);
-            e[58] = s.flags;
+        let mut b = Vec::with_capacity(HEADER_LEN + payload_len + 4);
+        b.extend_from_slice(MAGIC);
+        b.extend_from_slice(&VERSION.to_le_bytes());
+        b.extend_from_slice(&[0, 0]); // reserved
+        b.extend_from_slice(&(payload_len as u32).to_le_bytes());
+        for v in [self.generation, self.wal_floor, self.next_segment_id, self.next_series_id, self.next_rank] {
+            b.extend_from_slice(&v.to_le_bytes());
         }
-        let crc_at = HEADER_LEN + payload_len;
-        let crc = crc32fast::hash(&b[..crc_at]);
-        LE::write_u32(&mut b[crc_at..], crc);
+        b.extend_from_slice(&(self.segments.len() as u32).to_le_bytes());
+        for s in &self.segments {
+            b.extend_from_slice(&s.id.to_le_bytes());
+            b.extend_from_slice(&[s.tier.as_u8(), s.level]);
+            b.extend_from_slice(&s.min_t.to_le_bytes());
+            b.extend_from_slice(&s.max_t.to_le_bytes());
+            for v in [s.samples, s.series, s.file_size, s.rank] {
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+            b.push(s.flags);
+        }
+        debug_assert_eq!(b.len(), HEADER_LEN + payload_len);
+        let crc = crc32fast::hash(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
         b
     }
 
@@ -94,48 +91,55 @@ impl Manifest {
         if b.len() < HEADER_LEN + FIXED_LEN + 4 {
             return Err(bad(0, format!("manifest is {} bytes, shorter than its fixed part", b.len())));
         }
-        if &b[..8] != MAGIC {
+        // Every read below is in bounds once the lengths are checked; a short read
+        // would still be a corruption error, never a panic.
+        let short = |at: usize| bad(at, "manifest ends inside a field".into());
+        if b.get(..8) != Some(MAGIC.as_slice()) {
             return Err(bad(0, "bad magic".into()));
         }
-        let version = LE::read_u16(&b[8..]);
+        let version = le_u16(b, 8).ok_or_else(|| short(8))?;
         if version != VERSION {
             return Err(bad(8, format!("unsupported manifest version {version}")));
         }
-        let payload_len = LE::read_u32(&b[12..]) as usize;
+        let payload_len = le_u32(b, 12).ok_or_else(|| short(12))? as usize;
         if HEADER_LEN.checked_add(payload_len).and_then(|n| n.checked_add(4)) != Some(b.len()) {
             return Err(bad(12, format!("payload length {payload_len} disagrees with file length {}", b.len())));
         }
         let crc_at = HEADER_LEN + payload_len;
-        if crc32fast::hash(&b[..crc_at]) != LE::read_u32(&b[crc_at..]) {
+        let (covered, crc) = b.split_at_checked(crc_at).ok_or_else(|| short(crc_at))?;
+        if Some(crc32fast::hash(covered)) != le_u32(crc, 0) {
             return Err(bad(crc_at, "checksum mismatch".into()));
         }
-        let p = &b[HEADER_LEN..crc_at];
-        let count = LE::read_u32(&p[40..]) as usize;
-        if FIXED_LEN + count * ENTRY_LEN != payload_len {
+        let p = covered.get(HEADER_LEN..).ok_or_else(|| short(HEADER_LEN))?;
+        let u64_at = |at: usize| le_u64(p, at).ok_or_else(|| short(HEADER_LEN + at));
+        let count = le_u32(p, 40).ok_or_else(|| short(HEADER_LEN + 40))? as usize;
+        if count.checked_mul(ENTRY_LEN).and_then(|n| n.checked_add(FIXED_LEN)) != Some(payload_len) {
             return Err(bad(HEADER_LEN + 40, format!("segment count {count} disagrees with payload length")));
         }
         let mut m = Manifest {
-            generation: LE::read_u64(&p[0..]),
-            wal_floor: LE::read_u64(&p[8..]),
-            next_segment_id: LE::read_u64(&p[16..]),
-            next_series_id: LE::read_u64(&p[24..]),
-            next_rank: LE::read_u64(&p[32..]),
+            generation: u64_at(0)?,
+            wal_floor: u64_at(8)?,
+            next_segment_id: u64_at(16)?,
+            next_series_id: u64_at(24)?,
+            next_rank: u64_at(32)?,
             segments: Vec::with_capacity(count),
         };
-        for i in 0..count {
+        let entries = p.get(FIXED_LEN..).ok_or_else(|| short(HEADER_LEN + FIXED_LEN))?;
+        for (i, e) in entries.chunks_exact(ENTRY_LEN).enumerate() {
             let at = FIXED_LEN + i * ENTRY_LEN;
-            let e = &p[at..at + ENTRY_LEN];
+            let e: &[u8; ENTRY_LEN] = e.try_into().map_err(|_| short(HEADER_LEN + at))?;
+            let field = |at: usize| le_u64(e, at).unwrap_or_default(); // in bounds: e is ENTRY_LEN bytes
             let s = SegmentRecord {
-                id: LE::read_u64(&e[0..]),
+                id: field(0),
                 tier: StoredTier::try_from(e[8])
                     .map_err(|t| bad(HEADER_LEN + at + 8, format!("segment entry {i}: {t}")))?,
                 level: e[9],
-                min_t: LE::read_i64(&e[10..]),
-                max_t: LE::read_i64(&e[18..]),
-                samples: LE::read_u64(&e[26..]),
-                series: LE::read_u64(&e[34..]),
-                file_size: LE::read_u64(&e[42..]),
-                rank: LE::read_u64(&e[50..]),
+                min_t: le_i64(e, 10).unwrap_or_default(),
+                max_t: le_i64(e, 18).unwrap_or_default(),
+                samples: field(26),
+                series: field(34),
+                file_size: field(42),
+                rank: field(50),
                 flags: e[58],
             };
             let ok = s.id < m.next_segment_id && s.rank < m.next_rank && s.flags <= FLAG_ROLLED_UP;
@@ -164,6 +168,7 @@ impl Manifest {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -35,7 +35,12 @@ fn import_stores_good_rows_and_names_refused_ones() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("2 rows or samples were refused"), "{stderr}");
     assert!(stderr.contains("mixed.json line 2: invalid JSON line"), "{stderr}");
-    assert!(stderr.contains("mixed.json line 3: sample for a{h=\"x\"} at 1000 is older than retention"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "mixed.json line 3: sample for a{h=\"x\"} at 1000 (1970-01-01T00:00:01Z) is older than retention"
+        ),
+        "{stderr}"
+    );
     let out = run(&["export", "--data", d.to_str().unwrap(), "--match", "a"]);
     assert!(out.status.success(), "{out:?}");
     let exported = String::from_utf8_lossy(&out.stdout);

@@ -30,7 +30,7 @@ fn raw_query_table_json_csv_and_plot() {
     let _serial = cli_support::serial();
     let dir = fixture();
     let d = dir.path().to_str().unwrap();
-    let range = ["--start", "2000", "--end", "1970-01-01T00:00:04Z"];
+    let range = ["--start", "2", "--end", "1970-01-01T00:00:04Z"]; // 2 is epoch seconds
     let q = |extra: &[&str]| {
         let mut args = vec!["query", "m{host=~\"a|b\"}", "--data", d];
         args.extend(range);
@@ -40,9 +40,9 @@ fn raw_query_table_json_csv_and_plot() {
     let table = q(&[]);
     assert_eq!(
         table,
-        "m{host=\"a\"}  (3 samples)\n  1970-01-01T00:00:02.000Z  3.0\n  1970-01-01T00:00:03.000Z  4.5\n  \
-         1970-01-01T00:00:04.000Z  6.0\n\nm{host=\"b\"}  (3 samples)\n  1970-01-01T00:00:02.000Z  3.0\n  \
-         1970-01-01T00:00:03.000Z  NaN\n  1970-01-01T00:00:04.000Z  6.0\n"
+        "m{host=\"a\"}  (3 samples)\n  1970-01-01T00:00:02Z  3.0\n  1970-01-01T00:00:03Z  4.5\n  \
+         1970-01-01T00:00:04Z  6.0\n\nm{host=\"b\"}  (3 samples)\n  1970-01-01T00:00:02Z  3.0\n  \
+         1970-01-01T00:00:03Z  NaN\n  1970-01-01T00:00:04Z  6.0\n"
     );
     let j = json(&q(&["--json"]));
     assert_eq!(j["series"].as_array().unwrap().len(), 2);
@@ -88,7 +88,7 @@ fn aggregated_queries_go_through_the_query_layer() {
         "--start",
         "0",
         "--end",
-        "5999",
+        "5.999",
         "--step",
         "2s",
         "--agg",
@@ -112,7 +112,7 @@ fn aggregated_queries_go_through_the_query_layer() {
         "--start",
         "0",
         "--end",
-        "5999",
+        "5.999",
         "--agg",
         "max",
         "--group-by",
@@ -121,7 +121,7 @@ fn aggregated_queries_go_through_the_query_layer() {
     ]));
     assert_eq!(j["series"][0]["values"], serde_json::json!([7.5]));
     let j = json(&ok(&[
-        "query", "m", "--data", d, "--start", "0", "--end", "5999", "--agg", "count", "--top-k", "1", "--json",
+        "query", "m", "--data", d, "--start", "0", "--end", "5.999", "--agg", "count", "--top-k", "1", "--json",
     ]));
     assert_eq!(j["series"].as_array().unwrap().len(), 1);
 }

@@ -426,7 +426,7 @@ fn bad_tokens_get_401_with_a_json_error() {
         ("GET", "/metrics/list"),
         ("GET", "/metrics/m/info"),
         ("GET", "/query/raw?metric_name=m"),
-        ("GET", "/query/rollup?metric_name=m&start_time=0&end_time=600000"),
+        ("GET", "/query/rollup?metric_name=m&start_time=0&end_time=1970-01-01T00:10:00Z"),
         ("GET", "/rollups"),
         ("GET", "/export?match=m"),
         ("GET", "/stream?match=m"),

@@ -27,7 +27,7 @@ fn health_root_and_status() {
     let r = s.get("/health");
     assert_eq!((r.status, r.json()["status"].as_str()), (200, Some("healthy")));
     assert_eq!(r.header("content-type"), Some("application/json"));
-    assert_eq!(ingest(&s, r#"{"metric_name":"cpu","value":1,"timestamp":1000}"#).status, 200);
+    assert_eq!(ingest(&s, r#"{"metric_name":"cpu","value":1,"timestamp":"1970-01-01T00:00:01Z"}"#).status, 200);
     let r = s.get("/db/status");
     assert_eq!(r.status, 200, "{}", r.text());
     let j = r.json();
@@ -255,7 +255,8 @@ fn raw_query_budget() {
     let r = s.get("/query/raw?metric_name=m_v");
     assert_eq!(r.status, 422);
     assert!(r.error().contains("max_query_samples"), "{}", r.error());
-    let r = s.get("/query/raw?metric_name=m_v&start_time=2000&end_time=4000");
+    // Epoch seconds, as the points were written.
+    let r = s.get("/query/raw?metric_name=m_v&start_time=2&end_time=4");
     assert_eq!(r.json()["count"], 3);
 }
 
@@ -294,4 +295,63 @@ fn self_metrics_in_prometheus_text() {
     ] {
         assert!(t.contains(want), "missing {want:?} in\n{t}");
     }
+}
+
+/// One rule for times (`strata::text::time`): an epoch number's magnitude says its
+/// unit, in JSON ingest as in every parameter, and relative times work on
+/// `POST /query` and `/export` as in the CLI.
+#[test]
+fn epoch_seconds_and_relative_times_everywhere() {
+    let s = start();
+    // Seconds, seconds with a fraction, and milliseconds: each stored as the ms it names.
+    let r = ingest(&s, r#"{"metric_name":"sec","value":1,"timestamp":1796178100}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["timestamp"], "2026-12-02T02:21:40Z");
+    let r = ingest(
+        &s,
+        r#"[{"metric_name":"sec","value":2,"timestamp":1796178100.25},
+            {"metric_name":"sec","value":3,"timestamp":1796178100500},
+            {"metric_name":"sec","value":4,"timestamp":"1796178101"}]"#,
+    );
+    assert_eq!((r.status, r.json()["ingested"].as_u64()), (200, Some(3)), "{}", r.text());
+    let j = s.get("/query/raw?metric_name=sec&start_time=1796178100&end_time=1796178101.000").json();
+    let stored: Vec<i64> = j["data"].as_array().unwrap().iter().map(|p| p["timestamp_ms"].as_i64().unwrap()).collect();
+    assert_eq!(stored, [1_796_178_100_000, 1_796_178_100_250, 1_796_178_100_500, 1_796_178_101_000]);
+    let r = ingest(&s, r#"{"metric_name":"sec","value":1,"timestamp":"soon"}"#);
+    assert!(
+        r.error().contains("timestamp: invalid time \"soon\"") && r.error().contains("epoch number"),
+        "{}",
+        r.error()
+    );
+
+    // Samples 2 h, 10 min and 2 min ago (epoch ms in the body).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let items: Vec<String> = [120, 10, 2]
+        .iter()
+        .map(|m| format!(r#"{{"metric_name":"rel","value":1,"timestamp":{}}}"#, now - m * 60_000))
+        .collect();
+    assert_eq!(ingest(&s, &format!("[{}]", items.join(","))).status, 200);
+    let count = |start: serde_json::Value, end: serde_json::Value| {
+        let body = serde_json::json!({"metric_name": "rel", "function": "count", "start_time": start, "end_time": end});
+        let r = s.post("/query", body.to_string().as_bytes());
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["value"].as_f64().unwrap()
+    };
+    let three_hours_ago_s = (now - 3 * 3_600_000) / 1000;
+    assert_eq!(count("-5m".into(), "now".into()), 1.0);
+    assert_eq!(count("now-1h".into(), "now+1m".into()), 2.0);
+    assert_eq!(count(three_hours_ago_s.into(), (now / 1000 + 60).into()), 3.0);
+    assert_eq!(count(format!("{three_hours_ago_s}.5").into(), "now".into()), 3.0);
+    let exported = |query: &str| {
+        let r = s.get(&format!("/export?match=rel&{query}"));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let lines: Vec<serde_json::Value> = r.text().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        lines.iter().map(|l| l["timestamps"].as_array().unwrap().len()).sum::<usize>()
+    };
+    assert_eq!(exported("start=-5m"), 1);
+    assert_eq!(exported("start=now-1h&end=now"), 2);
+    assert_eq!(exported(&format!("start={three_hours_ago_s}")), 3);
+    let r = s.get("/export?match=rel&start=now&end=-1h");
+    assert_eq!(r.status, 400);
+    assert!(r.error().contains("is after end") && r.error().contains("Z)"), "{}", r.error());
 }

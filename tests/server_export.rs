@@ -89,7 +89,7 @@ fn export_json_lines_and_import_round_trip() {
 fn export_csv_prometheus_and_gzip() {
     let s = start();
     fill(&s);
-    let csv = s.get("/export?match=exp_metric%7Bhost%3D%22a%22%7D&format=csv&start=2000&end=4000");
+    let csv = s.get("/export?match=exp_metric%7Bhost%3D%22a%22%7D&format=csv&start=2&end=4"); // epoch seconds
     assert_eq!(csv.status, 200, "{}", csv.text());
     assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
     assert_eq!(

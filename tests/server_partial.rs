@@ -125,9 +125,10 @@ fn json_ingest_stores_good_items_and_names_refused_ones() {
     assert!(j["refused_points"][1]["reason"].as_str().unwrap().starts_with("metrics[2]: value:"), "{j}");
     assert_eq!(stored(&s, "j").len(), 2);
     // A single metric refused: its own message, nothing stored.
-    let r = s.post("/metrics/ingest", br#"{"metric_name":"single","value":1,"timestamp":1000}"#);
+    let r = s.post("/metrics/ingest", br#"{"metric_name":"single","value":1,"timestamp":"1970-01-01T00:00:01Z"}"#);
     assert_eq!(r.status, 422, "{}", r.text());
-    assert!(r.error().starts_with("sample for single at 1000 is older than retention"), "{}", r.error());
+    let e = r.error();
+    assert!(e.starts_with("sample for single at 1000 (1970-01-01T00:00:01Z) is older than retention"), "{e}");
     assert_eq!((r.json()["accepted"].as_u64(), r.json()["refused"].as_u64()), (Some(0), Some(1)));
 }
 

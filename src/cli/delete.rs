@@ -25,7 +25,7 @@ pub struct Args {
     data: DataDir,
     #[command(flatten)]
     target: Target,
-    /// First timestamp deleted (RFC 3339, a date, epoch ms, now-1h, -1h). Default: the beginning.
+    /// First timestamp deleted (RFC 3339, a date, epoch seconds or ms, now-1h, -1h). Default: the beginning.
     #[arg(long, allow_hyphen_values = true)]
     start: Option<String>,
     /// Last timestamp deleted, inclusive. Default: the end of time.
@@ -44,7 +44,7 @@ pub fn run(a: Args) -> CliResult {
         selector::parse_selector(&a.selector).map_err(|e| CliError::new(format!("{e}\n{}", e.pointer())))?
     };
     if let Some(remote) = Remote::from(&a.target)? {
-        let secs = |t: i64| format!("{:.3}", t as f64 / 1000.0);
+        let secs = |t: i64| encode(&times::format_ts(t));
         let mut path = format!("/api/v1/admin/tsdb/delete_series?match[]={}", encode(&a.selector));
         if start != i64::MIN {
             path.push_str(&format!("&start={}", secs(start)));

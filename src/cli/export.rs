@@ -53,7 +53,7 @@ pub struct Args {
     matches: Vec<String>,
     #[arg(long, value_enum, default_value = "json")]
     format: Format,
-    /// Start of the range (inclusive): now, -1h, RFC 3339, epoch ms. Default: the beginning.
+    /// Start of the range (inclusive): now, -1h, RFC 3339, epoch seconds or ms. Default: the beginning.
     #[arg(long, allow_hyphen_values = true)]
     start: Option<String>,
     /// End of the range (inclusive). Default: the end of time.

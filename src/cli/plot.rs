@@ -111,7 +111,7 @@ mod tests {
         assert!(lines[9].starts_with("       0.5 |*"), "{out}");
         assert!(lines[5].starts_with("   44.0556 |"), "{out}");
         assert!(lines[10].contains("+-----"));
-        assert!(lines[11].contains("1970-01-01T00:00:00.000Z"));
+        assert!(lines[11].contains("1970-01-01T00:00:00Z"));
         assert!(lines[12].contains("* m{h=\"a\"}"));
         assert_eq!(render(&[], 0, 1, 10, 3), "(no finite values to plot)\n");
     }

@@ -21,7 +21,8 @@ use strata::text::selector::parse_selector;
 #[command(
     long_about = "Query series over a time range. SELECTOR is Prometheus notation: \
         name{label=\"v\",label=~\"regex\",label!=\"v\",label!~\"regex\"}, or {__name__=~\"...\"}. \
-        Times are now, -1h, now-30m, RFC 3339 or epoch milliseconds; both ends are inclusive.",
+        Times are now, -1h, now-30m, RFC 3339, a date, or an epoch number (seconds below 10^10, \
+        else milliseconds, microseconds or nanoseconds by magnitude); both ends are inclusive.",
     after_help = "Examples:\n  strata query 'cpu_usage_user{hostname=~\"host_1|host_2\"}' --start -1h\n  \
         strata query 'cpu_usage{host=~\"h1|h2\"}' --start -1h --end now --step 5m --agg avg --group-by host\n  \
         strata query 'cpu_usage_idle{hostname=\"host_3\"}' --start -6h --plot\n  \
@@ -106,7 +107,7 @@ fn request(a: &Args, now: i64) -> CliResult<QueryRequest> {
     let start = times::parse_time(&a.start, now).map_err(|e| CliError::new(format!("--start: {e}")))?;
     let end = times::parse_time(&a.end, now).map_err(|e| CliError::new(format!("--end: {e}")))?;
     if start > end {
-        return fail(format!("--start {} is after --end {}", times::format_ts(start), times::format_ts(end)));
+        return fail(format!("--start {} is after --end {}", times::show_time(start), times::show_time(end)));
     }
     let step =
         a.step.as_deref().map(times::parse_duration).transpose().map_err(|e| CliError::new(format!("--step: {e}")))?;
@@ -444,7 +445,7 @@ mod tests {
         }];
         let mut t = String::new();
         table(&mut t, &s);
-        assert_eq!(t, "m{h=\"a\"}  (2 samples)\n  1970-01-01T00:00:00.000Z  1.5\n  1970-01-01T00:00:01.000Z  NaN\n");
+        assert_eq!(t, "m{h=\"a\"}  (2 samples)\n  1970-01-01T00:00:00Z  1.5\n  1970-01-01T00:00:01Z  NaN\n");
         let r = req(&["m"]).unwrap();
         let mut j = String::new();
         json(&mut j, &r, &s);

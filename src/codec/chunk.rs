@@ -40,6 +40,9 @@
 //! checks every value with the decoder's own `decimal_decode`, so NaN
 //! payloads, -0.0 and infinities fall through to XOR, which keeps all bits.
 
+// Decoders read untrusted bytes: no panicking index or unwrap outside tests.
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
 use std::fmt;
 
 use super::varint::{get_uvarint, put_ivarint, put_uvarint, unzigzag};
@@ -83,7 +86,7 @@ const BAD_VARINT: DecodeError = DecodeError("truncated or overlong varint");
 /// When `samples` breaks that contract: the chunk would not decode.
 pub fn encode_chunk(samples: &[Sample], out: &mut Vec<u8>) -> ChunkMeta {
     assert!((1..=MAX_CHUNK_SAMPLES).contains(&samples.len()), "a chunk holds 1..=65535 samples, got {}", samples.len());
-    assert!(samples.windows(2).all(|w| w[0].ts < w[1].ts), "chunk timestamps must strictly increase");
+    assert!(samples.windows(2).all(|w| matches!(w, [a, b] if a.ts < b.ts)), "chunk timestamps must strictly increase");
     out.push(VERSION);
     put_uvarint(out, samples.len() as u64);
     encode_timestamps(samples, out);
@@ -114,11 +117,16 @@ fn decimal_decode(m: i64, scale: f64) -> f64 {
 
 // ---------------------------------------------------------------- encoding
 
+/// The gap from each sample to the next, modulo 2^64: a gap between i64 extremes
+/// overflows i64.
+fn deltas(samples: &[Sample]) -> impl Iterator<Item = u64> + '_ {
+    samples.iter().zip(samples.iter().skip(1)).map(|(a, b)| b.ts.wrapping_sub(a.ts) as u64)
+}
+
 fn encode_timestamps(samples: &[Sample], out: &mut Vec<u8>) {
-    let first = samples[0].ts;
-    // Deltas are taken modulo 2^64: a gap between i64 extremes overflows i64.
-    let delta0 = samples.get(1).map_or(0, |s| s.ts.wrapping_sub(first) as u64);
-    let regular = samples.windows(2).all(|w| w[1].ts.wrapping_sub(w[0].ts) as u64 == delta0);
+    let first = samples.first().map_or(0, |s| s.ts);
+    let delta0 = deltas(samples).next().unwrap_or(0);
+    let regular = deltas(samples).all(|d| d == delta0);
     if regular {
         out.push(TS_REGULAR);
         put_ivarint(out, first);
@@ -128,15 +136,14 @@ fn encode_timestamps(samples: &[Sample], out: &mut Vec<u8>) {
     out.push(TS_DOD);
     put_ivarint(out, first);
     let mut prev_delta = 0u64;
-    for w in samples.windows(2) {
-        let delta = w[1].ts.wrapping_sub(w[0].ts) as u64;
+    for delta in deltas(samples) {
         put_ivarint(out, delta.wrapping_sub(prev_delta) as i64);
         prev_delta = delta;
     }
 }
 
 fn encode_values(samples: &[Sample], out: &mut Vec<u8>) {
-    let bits0 = samples[0].value.to_bits();
+    let bits0 = samples.first().map_or(0, |s| s.value.to_bits());
     if samples.iter().all(|s| s.value.to_bits() == bits0) {
         out.push(V_CONST);
         out.extend_from_slice(&bits0.to_le_bytes());
@@ -164,16 +171,18 @@ fn decimal_mantissa(v: f64, scale: f64) -> Option<i64> {
 
 /// The smallest k for which every value is an exact DECIMAL(k).
 fn decimal_scale(samples: &[Sample]) -> Option<usize> {
-    (0..POW10.len()).find(|&k| samples.iter().all(|s| decimal_mantissa(s.value, POW10[k]).is_some()))
+    POW10.iter().position(|&scale| samples.iter().all(|s| decimal_mantissa(s.value, scale).is_some()))
 }
 
 fn encode_decimal(samples: &[Sample], k: usize, out: &mut Vec<u8>) {
     out.push(V_DECIMAL);
     out.push(k as u8);
+    // decimal_scale found k in POW10.
+    let scale = POW10.get(k).copied().unwrap_or(1.0);
     let mut prev = 0i64;
     for s in samples {
         // decimal_scale just accepted every value at this k.
-        let m = decimal_mantissa(s.value, POW10[k]).unwrap_or_default();
+        let m = decimal_mantissa(s.value, scale).unwrap_or_default();
         // |m| < 2^53, so the difference cannot overflow.
         put_ivarint(out, m - prev);
         prev = m;
@@ -182,9 +191,12 @@ fn encode_decimal(samples: &[Sample], k: usize, out: &mut Vec<u8>) {
 
 fn encode_xor(samples: &[Sample], out: &mut Vec<u8>) {
     out.push(V_XOR);
-    let mut prev = samples[0].value.to_bits();
+    let Some((first, rest)) = samples.split_first() else {
+        return;
+    };
+    let mut prev = first.value.to_bits();
     out.extend_from_slice(&prev.to_le_bytes());
-    for s in &samples[1..] {
+    for s in rest {
         let bits = s.value.to_bits();
         let x = bits ^ prev;
         prev = bits;
@@ -197,7 +209,7 @@ fn encode_xor(samples: &[Sample], out: &mut Vec<u8>) {
         let trail = x.trailing_zeros() / 8;
         out.push((lead << 4 | trail) as u8);
         let n = (8 - lead - trail) as usize;
-        out.extend_from_slice(&(x >> (8 * trail)).to_le_bytes()[..n]);
+        out.extend_from_slice((x >> (8 * trail)).to_le_bytes().get(..n).unwrap_or_default());
     }
 }
 
@@ -229,7 +241,7 @@ fn decode_into(buf: &[u8], range: Option<(i64, i64)>, base: usize, out: &mut Vec
     let (lo, hi) = match range {
         None => (0, count),
         Some((mint, maxt)) => {
-            let ts = &out[base..];
+            let ts = out.get(base..).unwrap_or_default();
             let lo = ts.partition_point(|s| s.ts < mint);
             (lo, ts.partition_point(|s| s.ts < maxt).max(lo))
         }
@@ -239,7 +251,7 @@ fn decode_into(buf: &[u8], range: Option<(i64, i64)>, base: usize, out: &mut Vec
         return Ok(());
     }
     out.truncate(base + hi);
-    decode_values(buf, &mut pos, &mut out[base..])?;
+    decode_values(buf, &mut pos, out.get_mut(base..).unwrap_or_default())?;
     if hi == count && pos != buf.len() {
         return Err(DecodeError("trailing bytes after chunk"));
     }
@@ -347,10 +359,9 @@ fn read_xor(buf: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
             word & u64::MAX.checked_shr(64 - 8 * n).unwrap_or(0)
         }
         None => {
-            let mut le = [0u8; 8];
-            let n = n as usize;
-            le[..n].copy_from_slice(buf.get(*pos..*pos + n).ok_or(TRUNCATED)?);
-            u64::from_le_bytes(le)
+            // Fewer than 8 bytes left: assemble the n little-endian bytes one by one.
+            let bytes = buf.get(*pos..*pos + n as usize).ok_or(TRUNCATED)?;
+            bytes.iter().rev().fold(0u64, |w, &b| w << 8 | u64::from(b))
         }
     };
     *pos += n as usize;
@@ -389,6 +400,7 @@ fn read_ivarint(buf: &[u8], pos: &mut usize) -> Result<i64, DecodeError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 pub(crate) mod tests {
     use super::*;
     use crate::codec::xor::testgen::{devops_series, series, Rng, STALE_NAN};

@@ -1,5 +1,9 @@
 //! Byte-level encodings shared by the log, the head and the segments.
 
+// Decoders read untrusted bytes: no panicking index or unwrap outside tests.
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
+pub(crate) mod bytes;
 pub mod chunk;
 pub mod varint;
 pub mod xor;

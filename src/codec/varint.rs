@@ -1,6 +1,9 @@
 //! LEB128 varints and zigzag. Decoders return `None` on truncated or overlong
 //! input instead of panicking: they run on bytes read from disk.
 
+// Decoders read untrusted bytes: no panicking index or unwrap outside tests.
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
 #[inline]
 pub fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -52,6 +55,7 @@ pub fn get_ivarint(buf: &[u8], pos: &mut usize) -> Option<i64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -23,6 +23,9 @@
 //!                          opens a new window: sig = 64 - leading - trailing
 //! ```
 
+// Decoders read untrusted bytes: no panicking index or unwrap outside tests.
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
 use crate::sample::Sample;
 
 /// An appendable compressed chunk of samples with strictly increasing timestamps.
@@ -313,6 +316,7 @@ impl std::iter::FusedIterator for XorIter<'_> {}
 
 /// Test data shared by the chunk and head codec tests.
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 pub(crate) mod testgen {
     use crate::sample::Sample;
     use proptest::prelude::*;
@@ -426,6 +430,7 @@ pub(crate) mod testgen {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::testgen::{devops_series, series, Rng, SPECIAL_BITS};
     use super::*;

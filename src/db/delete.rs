@@ -23,8 +23,8 @@ use crate::manifest::FLAG_ROLLED_UP;
 use crate::rollup::Bucket;
 use crate::sample::Sample;
 use crate::segment::{Segment, SegmentWriter, WriterOptions};
+use crate::text::time::format_rfc3339 as rfc3339;
 use crate::tier::StoredTier;
-use crate::timefmt::rfc3339;
 
 /// What `Db::delete` removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

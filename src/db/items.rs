@@ -66,7 +66,8 @@ pub(crate) fn read_items_with<T: Timed>(
         |m, bytes| {
             let before = out.len();
             decode(bytes, out).map_err(|e| {
-                Error::corruption(path, 0, format!("chunk of series {id} starting at {}: {e}", m.min_t))
+                let at = crate::text::time::show_time(m.min_t);
+                Error::corruption(path, 0, format!("chunk of series {id} starting at {at}: {e}"))
             })?;
             if m.min_t < mint || m.max_t > maxt {
                 let tail = out.split_off(before);

@@ -166,10 +166,7 @@ impl State {
     }
 }
 
-/// Milliseconds since the Unix epoch, now.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
+pub(crate) use crate::text::time::now_ms;
 
 pub(crate) struct Inner {
     pub dir: PathBuf,

@@ -234,6 +234,7 @@ impl Query {
                 return bad(format!("step {d:?} must be a whole number of milliseconds, at least 1 ms"));
             };
             if align(start, step).is_none() {
+                let start = crate::text::time::show_time(start);
                 return bad(format!("range start {start} cannot be aligned to the {step} ms step"));
             }
         }

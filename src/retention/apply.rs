@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::rollup::Bucket;
 use crate::sample::Sample;
 use crate::tier::StoredTier;
-use crate::timefmt::rfc3339;
+use crate::text::time::format_rfc3339 as rfc3339;
 
 /// What retention and deletion have removed since open, for monitoring.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use super::{human_duration, oldest_retained, TierDurations, PARTIAL_EXPIRY_PERCE
 use crate::compact::SegmentMeta;
 use crate::db::{now_ms, Inner};
 use crate::tier::StoredTier;
-use crate::timefmt::rfc3339;
+use crate::text::time::format_rfc3339 as rfc3339;
 
 /// Segments whose newest sample is older than the longest retention of their tier: no
 /// series keeps anything in them, so they can be deleted whole. Pass

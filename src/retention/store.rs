@@ -2,12 +2,16 @@
 //! process that opens it applies the same policy. Replaced atomically like the
 //! MANIFEST (tmp, fsync, rename, fsync dir). Layout: docs/format/settings.md.
 
+// Decoders read untrusted bytes: no panicking index or unwrap outside tests.
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
 use std::path::Path;
 use std::time::Duration;
 
 use byteorder::{ByteOrder, LittleEndian as LE};
 
 use super::{RetentionPolicy, RetentionRule, TierDurations};
+use crate::codec::bytes::{le_u16, le_u32};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::labels::{MatchOp, Matcher};
@@ -110,13 +114,16 @@ type DecodeResult<T> = std::result::Result<T, (usize, String)>;
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize, what: &str) -> DecodeResult<&'a [u8]> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.b.len());
-        let Some(end) = end else {
+        let s = self.at.checked_add(n).and_then(|end| self.b.get(self.at..end));
+        let Some(s) = s else {
             return Err((self.at, format!("truncated {what}")));
         };
-        let s = &self.b[self.at..end];
-        self.at = end;
+        self.at += n;
         Ok(s)
+    }
+    fn u8(&mut self, what: &str) -> DecodeResult<u8> {
+        let at = self.at;
+        self.take(1, what)?.first().copied().ok_or_else(|| (at, format!("truncated {what}")))
     }
     fn u32(&mut self, what: &str) -> DecodeResult<u32> {
         Ok(LE::read_u32(self.take(4, what)?))
@@ -142,23 +149,24 @@ pub(crate) fn decode(b: &[u8]) -> DecodeResult<RetentionPolicy> {
     if b.len() < HEADER_LEN + 4 {
         return Err((0, format!("{} bytes is shorter than the header and checksum", b.len())));
     }
-    if &b[..8] != MAGIC {
+    let field = |at: usize, v: Option<u32>| v.ok_or_else(|| (at, "truncated header".to_string()));
+    if b.get(..8) != Some(MAGIC.as_slice()) {
         return Err((0, "bad magic: not a SETTINGS file".into()));
     }
-    let version = LE::read_u16(&b[8..]);
-    if version != VERSION {
+    let version = field(8, le_u16(b, 8).map(u32::from))?;
+    if version != u32::from(VERSION) {
         return Err((8, format!("unsupported SETTINGS version {version} (this build reads {VERSION})")));
     }
-    let len = LE::read_u32(&b[12..]) as usize;
-    if HEADER_LEN + len + 4 != b.len() {
+    let len = field(12, le_u32(b, 12))? as usize;
+    if HEADER_LEN.checked_add(len).and_then(|n| n.checked_add(4)) != Some(b.len()) {
         return Err((12, format!("payload length {len} does not match the file size {}", b.len())));
     }
     let body = HEADER_LEN + len;
-    let want = LE::read_u32(&b[body..]);
-    if crc32fast::hash(&b[..body]) != want {
+    let (covered, crc) = b.split_at_checked(body).ok_or_else(|| (12, "truncated".to_string()))?;
+    if Some(crc32fast::hash(covered)) != le_u32(crc, 0) {
         return Err((body, "checksum mismatch".into()));
     }
-    let mut c = Cursor { b: &b[..body], at: HEADER_LEN };
+    let mut c = Cursor { b: covered, at: HEADER_LEN };
     let defaults = c.durations("default durations")?;
     let flags = c.u32("flags")?;
     let cap = c.u64("disk cap")?;
@@ -176,7 +184,7 @@ pub(crate) fn decode(b: &[u8]) -> DecodeResult<RetentionPolicy> {
         let mut matchers = Vec::new();
         for _ in 0..n {
             let at = c.at;
-            let op = c.take(1, "matcher op")?[0];
+            let op = c.u8("matcher op")?;
             let (mname, value) = (c.string("matcher name")?, c.string("matcher value")?);
             let m = match op {
                 0 => Ok(Matcher::eq(mname, value)),
@@ -197,6 +205,7 @@ pub(crate) fn decode(b: &[u8]) -> DecodeResult<RetentionPolicy> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::*;
 

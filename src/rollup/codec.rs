@@ -18,6 +18,9 @@
 //! `count` and the two offsets are integers stored as f64 values, exact below
 //! 2^53 (the encoder refuses larger ones; the decoder checks).
 
+// Decoders read untrusted bytes: no panicking index or unwrap outside tests.
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
 use super::{check_buckets, Bucket};
 use crate::codec::chunk::{decode_chunk, encode_chunk, DecodeError, MAX_CHUNK_SAMPLES};
 use crate::codec::varint::{get_uvarint, put_uvarint};
@@ -89,14 +92,19 @@ pub fn encode_buckets(buckets: &[Bucket], out: &mut Vec<u8>) -> Result<ChunkMeta
     for col in &cols {
         out.extend_from_slice(col);
     }
+    // Not empty (checked above).
+    let (first, last) = match (buckets.first(), buckets.last()) {
+        (Some(f), Some(l)) => (f, l),
+        _ => return Err(Error::InvalidArgument("a rollup chunk holds at least one bucket".into())),
+    };
     let mut meta = ChunkMeta {
-        min_t: buckets[0].start,
-        max_t: buckets[buckets.len() - 1].start,
+        min_t: first.start,
+        max_t: last.start,
         count: buckets.len() as u32,
         min: f64::NAN,
         max: f64::NAN,
         sum: 0.0,
-        last: buckets[buckets.len() - 1].last,
+        last: last.last,
     };
     for b in buckets {
         meta.min = meta.min.min(b.min);
@@ -154,13 +162,14 @@ fn decode_into(buf: &[u8], out: &mut Vec<Bucket>, want: u16) -> std::result::Res
     let start = out.len();
     let mut col: Vec<Sample> = Vec::with_capacity(count);
     for (c, &len) in lens.iter().enumerate() {
-        let end = pos.checked_add(len).filter(|&e| e <= buf.len()).ok_or(TRUNCATED)?;
+        let end = pos.checked_add(len).ok_or(TRUNCATED)?;
+        let bytes = buf.get(pos..end).ok_or(TRUNCATED)?;
         if want & (1 << c) == 0 {
             pos = end;
             continue;
         }
         col.clear();
-        decode_chunk(&buf[pos..end], &mut col)?;
+        decode_chunk(bytes, &mut col)?;
         pos = end;
         if col.len() != count {
             return Err(DecodeError("rollup column length disagrees with bucket count"));
@@ -174,7 +183,7 @@ fn decode_into(buf: &[u8], out: &mut Vec<Bucket>, want: u16) -> std::result::Res
             }
             continue;
         }
-        let buckets = &mut out[start..];
+        let buckets = out.get_mut(start..).unwrap_or_default();
         for (b, s) in buckets.iter_mut().zip(&col) {
             if s.ts != b.start {
                 return Err(DecodeError("rollup columns disagree on bucket starts"));
@@ -203,12 +212,13 @@ fn decode_into(buf: &[u8], out: &mut Vec<Bucket>, want: u16) -> std::result::Res
         return Err(DecodeError("trailing bytes after rollup chunk"));
     }
     if want != ALL_COLUMNS {
-        return match out[start..].windows(2).all(|w| w[0].start < w[1].start) {
+        let decoded = out.get(start..).unwrap_or_default();
+        return match decoded.windows(2).all(|w| matches!(w, [a, b] if a.start < b.start)) {
             true => Ok(()),
             false => Err(DecodeError("buckets not sorted by start, or they overlap")),
         };
     }
-    check_buckets(&out[start..], None).map_err(|(_, why)| DecodeError(why))
+    check_buckets(out.get(start..).unwrap_or_default(), None).map_err(|(_, why)| DecodeError(why))
 }
 
 /// `v` as an integer in `[0, 2^53)`, if it is one exactly.
@@ -217,6 +227,7 @@ fn exact_int(v: f64) -> Option<i64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::rollup::{rollup, FIVE_MIN_MS};

@@ -1,9 +1,11 @@
 //! Opens, validates and reads sealed segment files through a memory map.
 
+// Decoders read untrusted bytes: no panicking index or unwrap outside tests.
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
 use std::fs::File;
 use std::path::Path;
 
-use byteorder::{ByteOrder, LittleEndian};
 use parking_lot::Mutex;
 
 use super::mmap::Mapped;
@@ -11,6 +13,7 @@ use super::{
     corrupt, ChunkRef, Footer, Header, PageLoc, SegmentInfo, SeriesEntry, TableState, DIR_ENTRY_LEN, FOOTER_LEN,
     HEADER_LEN, MAX_SECTION_RAW, PAGE_HEADER_LEN,
 };
+use crate::codec::bytes::le_u32;
 use crate::error::{Error, Result};
 use crate::sample::ChunkMeta;
 
@@ -62,7 +65,7 @@ impl Segment {
     }
 
     pub fn find(&self, id: u64) -> Option<&SeriesEntry> {
-        self.series.binary_search_by_key(&id, |s| s.id).ok().map(|i| &self.series[i])
+        self.series.binary_search_by_key(&id, |s| s.id).ok().and_then(|i| self.series.get(i))
     }
 
     /// A reader that keeps its decompressed page between calls; use one per thread
@@ -116,11 +119,13 @@ impl Segment {
             _ => None,
         };
         let bytes = bytes.ok_or_else(|| self.corrupt(loc.offset, format!("page {idx} lies outside the file")))?;
-        let (head, data) = bytes.split_at(PAGE_HEADER_LEN);
-        if LittleEndian::read_u32(&head[0..4]) != loc.clen || LittleEndian::read_u32(&head[4..8]) != loc.raw_len {
+        let (head, data) = bytes
+            .split_at_checked(PAGE_HEADER_LEN)
+            .ok_or_else(|| self.corrupt(loc.offset, format!("page {idx} is shorter than its header")))?;
+        if le_u32(head, 0) != Some(loc.clen) || le_u32(head, 4) != Some(loc.raw_len) {
             return Err(self.corrupt(loc.offset, format!("page {idx} header disagrees with the page directory")));
         }
-        if crc32fast::hash(data) != LittleEndian::read_u32(&head[8..12]) {
+        if Some(crc32fast::hash(data)) != le_u32(head, 8) {
             return Err(self.corrupt(loc.offset, format!("page {idx} checksum mismatch")));
         }
         Ok((loc, data))
@@ -298,6 +303,7 @@ fn short(path: &Path) -> Error {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::labels::Labels;

@@ -62,7 +62,8 @@ fn answer(db: &Db, req: &ReadRequest, limits: &Limits) -> Result<ReadResponse, A
         if q.start_timestamp_ms > q.end_timestamp_ms {
             return Err(ApiError::bad_request(format!(
                 "queries[{qi}]: start {} is after end {}",
-                q.start_timestamp_ms, q.end_timestamp_ms
+                crate::text::time::show_time(q.start_timestamp_ms),
+                crate::text::time::show_time(q.end_timestamp_ms)
             )));
         }
         // Both bounds are inclusive in the protocol; the querier's end is exclusive.

@@ -4,6 +4,8 @@
 //! - [`selector`]: PromQL vector selectors (`cpu{host=~"h.*"}`) and the canonical
 //!   notation of a series (`cpu{host="h1"}`), which `Labels`' `Display` uses;
 //! - [`duration`]: Prometheus durations (`1h30m`, `5m`, `1y`), parsed and printed;
+//! - [`time`]: instants (`now-30m`, RFC 3339, epoch numbers by magnitude), parsed
+//!   and printed, and how errors show a time;
 //! - [`value`]: sample values (ryu, `NaN`, `+Inf`, `-Inf`), bit for bit;
 //! - [`files`]: the export and import formats ([`csv`], [`jsonl`], Prometheus
 //!   text, OpenMetrics), one writer and one reader each.
@@ -16,4 +18,5 @@ pub mod files;
 #[cfg(feature = "server")]
 pub mod jsonl;
 pub mod selector;
+pub mod time;
 pub mod value;

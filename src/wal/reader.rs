@@ -7,6 +7,9 @@
 //!   unless asked to repair, in which case everything from the bad byte on is dropped,
 //!   loudly.
 
+// Decoders read untrusted bytes: no panicking index or unwrap outside tests.
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -122,34 +125,35 @@ pub fn replay(dir: &Path, floor: u64, repair: bool, mut f: impl FnMut(Record) ->
     let mut report = ReplayReport::default();
 
     // a gap in the numbering is a lost file: records after it would be replayed out of context
-    let gap = (1..segs.len()).find(|&i| segs[i - 1].0.checked_add(1) != Some(segs[i].0));
-    if let Some(i) = gap {
-        let reason = format!("WAL files {:016x} to {:016x} are missing", segs[i - 1].0 + 1, segs[i].0 - 1);
+    let gap = segs.windows(2).position(|w| matches!(w, [a, b] if a.0.checked_add(1) != Some(b.0)));
+    if let Some([(before, _), (after, path)]) = gap.and_then(|i| segs.get(i..i + 2)) {
+        let reason = format!("WAL files {:016x} to {:016x} are missing", before + 1, after - 1);
         if !repair {
-            return Err(Error::corruption(&segs[i].1, 0, reason));
+            return Err(Error::corruption(path, 0, reason));
         }
     }
-    let end = gap.unwrap_or(segs.len());
+    // Files from `end` on follow the gap.
+    let end = gap.map_or(segs.len(), |i| i + 1);
 
-    for (idx, (seq, path)) in segs[..end].iter().enumerate() {
+    for (idx, (seq, path)) in segs.iter().take(end).enumerate() {
         let newest = idx + 1 == segs.len();
         if let Some(bad) = replay_file(dir, path, *seq, newest, &mut f, &mut report)? {
             if !repair {
                 return Err(Error::corruption(path, bad.offset, bad.reason));
             }
-            cut(dir, path, bad.offset, &bad.reason, &segs[idx + 1..], &mut report)?;
+            cut(dir, path, bad.offset, &bad.reason, segs.get(idx + 1..).unwrap_or_default(), &mut report)?;
             return Ok(report);
         }
     }
-    if end < segs.len() {
+    let after_gap = segs.get(end..).unwrap_or_default();
+    if let Some((_, first)) = after_gap.first() {
         // repair of a gap: keep everything before it, drop everything after
-        let (_, first) = &segs[end];
-        let dropped = remove_all(&segs[end..])?;
+        let dropped = remove_all(after_gap)?;
         sync_dir(dir)?;
         log::warn!(
             "WAL repair: files before {} are missing; removed it and {} later file(s), {dropped} bytes",
             first.display(),
-            segs.len() - end - 1
+            after_gap.len() - 1
         );
         report.truncated_bytes += dropped;
         report.truncated_file = Some(first.clone());

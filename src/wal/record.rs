@@ -5,8 +5,12 @@
 //! panicking, and it never sizes an allocation from a length it has not checked against
 //! the bytes actually present.
 
+// Decoders read untrusted bytes: no panicking index or unwrap outside tests.
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
 use std::fmt;
 
+use crate::codec::bytes::{le_u32, le_u64};
 use crate::codec::varint::{get_uvarint, put_uvarint, unzigzag, zigzag};
 use crate::labels::Labels;
 
@@ -106,11 +110,12 @@ pub fn encode_header(seq: u64) -> [u8; HEADER_LEN] {
 
 /// Checks a file header and returns the sequence number it records.
 pub fn decode_header(buf: &[u8]) -> Result<u64, &'static str> {
-    let h = buf.get(..HEADER_LEN).ok_or("file is shorter than the WAL header")?;
+    let short = "file is shorter than the WAL header";
+    let h: &[u8; HEADER_LEN] = buf.get(..HEADER_LEN).and_then(|b| b.try_into().ok()).ok_or(short)?;
     if &h[0..8] != MAGIC {
         return Err("bad magic: not a Strata WAL file");
     }
-    if crc32fast::hash(&h[..20]) != le_u32(&h[20..24]) {
+    if Some(crc32fast::hash(&h[..20])) != le_u32(h, 20) {
         return Err("header checksum mismatch");
     }
     if u16::from_le_bytes([h[8], h[9]]) != VERSION {
@@ -119,7 +124,7 @@ pub fn decode_header(buf: &[u8]) -> Result<u64, &'static str> {
     if h[10] != 0 || h[11] != 0 {
         return Err("reserved header bytes are not zero");
     }
-    Ok(le_u64(&h[12..20]))
+    le_u64(h, 12).ok_or(short)
 }
 
 /// Appends one Series frame (several if the entries exceed 16 MiB of payload).
@@ -190,11 +195,16 @@ fn begin_frame(out: &mut Vec<u8>, kind: u8, max_payload: usize) -> usize {
 
 /// Fills in len and crc once the body (kind + payload) is complete.
 fn finish_frame(out: &mut [u8], start: usize) {
-    let body = &out[start + FRAME_HEADER_LEN..];
-    let len = body.len() as u32;
-    let crc = crc32fast::hash(body);
-    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    // begin_frame put the header placeholder at `start`.
+    let Some((head, body)) = out.get_mut(start..).and_then(|f| f.split_at_mut_checked(FRAME_HEADER_LEN)) else {
+        debug_assert!(false, "no frame header at {start}");
+        return;
+    };
+    let len = (body.len() as u32).to_le_bytes();
+    let crc = crc32fast::hash(body).to_le_bytes();
+    for (dst, src) in head.iter_mut().zip(len.into_iter().chain(crc)) {
+        *dst = src;
+    }
 }
 
 /// Parses the frame at `buf[0..]`; returns the record and the bytes it occupies.
@@ -211,8 +221,10 @@ pub fn decode_frame(buf: &[u8]) -> Result<(Record, usize), FrameError> {
 
 /// Validates length and checksum; returns the body (kind + payload) and the frame's total size.
 fn frame_body(buf: &[u8]) -> Result<(&[u8], usize), FrameError> {
-    let head = buf.get(..FRAME_HEADER_LEN).ok_or(FrameError::Incomplete)?;
-    let len = le_u32(&head[0..4]) as usize;
+    let (Some(len), Some(crc)) = (le_u32(buf, 0), le_u32(buf, 4)) else {
+        return Err(FrameError::Incomplete);
+    };
+    let len = len as usize;
     if len == 0 {
         return Err(FrameError::Corrupt("zero frame length"));
     }
@@ -221,7 +233,7 @@ fn frame_body(buf: &[u8]) -> Result<(&[u8], usize), FrameError> {
     }
     let total = FRAME_HEADER_LEN + len;
     let body = buf.get(FRAME_HEADER_LEN..total).ok_or(FrameError::Incomplete)?;
-    if crc32fast::hash(body) != le_u32(&head[4..8]) {
+    if crc32fast::hash(body) != crc {
         return Err(FrameError::Corrupt("frame checksum mismatch"));
     }
     Ok((body, total))
@@ -230,18 +242,20 @@ fn frame_body(buf: &[u8]) -> Result<(&[u8], usize), FrameError> {
 /// Whether a complete, checksum-valid frame starts at `buf[0..]`. Cheap structural checks
 /// run before the checksum: replay calls this at every offset after a bad frame.
 pub fn probe_frame(buf: &[u8]) -> bool {
-    let Some(head) = buf.get(..FRAME_HEADER_LEN + 1) else {
+    let (Some(len), Some(&kind)) = (le_u32(buf, 0), buf.get(FRAME_HEADER_LEN)) else {
         return false;
     };
-    let len = le_u32(&head[0..4]) as usize;
+    let len = len as usize;
     if len == 0 || len > MAX_FRAME_LEN || buf.len() - FRAME_HEADER_LEN < len {
         return false;
     }
-    match head[FRAME_HEADER_LEN] {
+    match kind {
         KIND_SERIES => {}
         KIND_SAMPLES => {
             // the sample count fixes the payload size to within [10, 28] bytes per sample
-            let payload = &buf[FRAME_HEADER_LEN + 1..FRAME_HEADER_LEN + len];
+            let Some(payload) = buf.get(FRAME_HEADER_LEN + 1..FRAME_HEADER_LEN + len) else {
+                return false;
+            };
             let mut pos = 0;
             let Some(n) = get_uvarint(payload, &mut pos) else {
                 return false;
@@ -270,10 +284,9 @@ fn decode_samples(p: &[u8]) -> Result<Record, FrameError> {
     for _ in 0..n {
         let series = uvarint(p, &mut pos, "truncated series id")?;
         ts = ts.wrapping_add(unzigzag(uvarint(p, &mut pos, "truncated timestamp")?));
-        let end = pos.checked_add(8).ok_or(FrameError::Corrupt("truncated value"))?;
-        let bytes = p.get(pos..end).ok_or(FrameError::Corrupt("truncated value"))?;
-        pos = end;
-        samples.push(WalSample { series, ts, value: f64::from_bits(le_u64(bytes)) });
+        let bits = le_u64(p, pos).ok_or(FrameError::Corrupt("truncated value"))?;
+        pos += 8;
+        samples.push(WalSample { series, ts, value: f64::from_bits(bits) });
     }
     if pos != p.len() {
         return Err(FrameError::Corrupt("trailing bytes after samples"));
@@ -321,21 +334,8 @@ fn labels_encoded_len(l: &Labels) -> usize {
     uvarint_len(l.len() as u64) + pairs
 }
 
-/// Callers pass exactly 4 bytes.
-fn le_u32(b: &[u8]) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(b);
-    u32::from_le_bytes(a)
-}
-
-/// Callers pass exactly 8 bytes.
-fn le_u64(b: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(b);
-    u64::from_le_bytes(a)
-}
-
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

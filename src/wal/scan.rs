@@ -8,6 +8,9 @@
 //! - Anything else (a bad header of an older or longer file, a header naming another
 //!   seq, a bad frame followed by a valid one, a bad frame in an older file) is damage.
 
+// Decoders read untrusted bytes: no panicking index or unwrap outside tests.
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
 use super::record::{decode_frame, decode_header, probe_frame, FrameError, Record, FRAME_HEADER_LEN, HEADER_LEN};
 use crate::error::Result;
 
@@ -78,6 +81,7 @@ fn valid_frame_after(data: &[u8], from: usize) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::super::record::encode_header;
     use super::super::tests::id_frame;

@@ -219,7 +219,7 @@ mod tests {
         let alerts = vec![Alert::parse("cpu_usage_user>90").unwrap(), Alert::parse("cpu_usage_idle<5").unwrap()];
         let b = draw(&snapshot(), &alerts);
         assert!(
-            row(&b, 0).starts_with(" Strata dashboard — ./data — data to 2025-12-03T12:00:00.000Z"),
+            row(&b, 0).starts_with(" Strata dashboard — ./data — data to 2025-12-03T12:00:00Z"),
             "{}",
             row(&b, 0)
         );

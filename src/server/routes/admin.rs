@@ -17,7 +17,7 @@ use super::{retention_api, Params};
 use crate::server::body;
 use crate::server::error::{json_response, ApiError, ApiResult};
 use crate::server::exec::{run_blocking, run_read};
-use crate::server::time::format_rfc3339;
+use crate::server::time::{format_rfc3339, now_ms, show_time};
 use crate::server::Shared;
 
 pub(super) async fn backup(State(st): State<Shared>) -> ApiResult {
@@ -29,8 +29,7 @@ pub(super) async fn backup(State(st): State<Shared>) -> ApiResult {
     };
     let db = st.db.clone();
     let (dest, report) = run_blocking(move || {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        let name = format_rfc3339(now as i64).replace(':', "-");
+        let name = format_rfc3339(now_ms()).replace(':', "-");
         let mut dest = root.join(&name);
         let mut n = 1;
         while dest.exists() {
@@ -165,14 +164,16 @@ pub(super) async fn remove_rule(State(st): State<Shared>, Path(name): Path<Strin
 }
 
 /// `POST|PUT /api/v1/admin/tsdb/delete_series?match[]=…&start=…&end=…`, as Prometheus:
-/// times in RFC 3339 or (float) Unix seconds, both inclusive and unbounded by default.
+/// times in RFC 3339 or (float) Unix seconds (by the one epoch rule of `text::time`,
+/// so milliseconds and relative times are read too), both inclusive and unbounded by default.
 /// Answers what it removed.
 pub(super) async fn delete_series(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult {
     let p = Params::parse(q.as_deref())?;
     let selectors = crate::server::export::selectors(&p)?;
-    let start = p.get("start").map(retention_api::prom_time).transpose()?.unwrap_or(i64::MIN);
-    let end = p.get("end").map(retention_api::prom_time).transpose()?.unwrap_or(i64::MAX);
+    let start = p.get("start").map(|t| retention_api::prom_time(t, p.now())).transpose()?.unwrap_or(i64::MIN);
+    let end = p.get("end").map(|t| retention_api::prom_time(t, p.now())).transpose()?.unwrap_or(i64::MAX);
     if start > end {
+        let (start, end) = (show_time(start), show_time(end));
         return Err(ApiError::bad_request(format!("start {start} is after end {end}")));
     }
     let db = st.db.clone();

@@ -12,7 +12,7 @@ use crate::server::batch::Batch;
 use crate::server::error::{json_response, ApiError, ApiResult};
 use crate::server::limits::Limits;
 use crate::server::metrics::Protocol;
-use crate::server::time::{format_rfc3339, now_ms, parse_timestamp};
+use crate::server::time::{format_rfc3339, json_time, now_ms};
 use crate::server::{body, values, Shared};
 use crate::METRIC_NAME;
 
@@ -94,18 +94,10 @@ fn add(batch: &mut Batch, o: &Map<String, Value>, now: i64, limits: &Limits) -> 
             ApiError::bad_request(format!("value: expected a number or \"NaN\", \"+Inf\", \"-Inf\", got {v}"))
         })?,
     };
-    let ts = match o.get("timestamp") {
-        None | Some(Value::Null) => now,
-        Some(Value::String(s)) => parse_timestamp(s).map_err(|e| ApiError::bad_request(format!("timestamp: {e}")))?,
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .ok_or_else(|| ApiError::bad_request(format!("timestamp: {n} is not an integer of milliseconds")))?,
-        Some(v) => {
-            return Err(ApiError::bad_request(format!(
-                "timestamp: expected an RFC 3339 string or epoch milliseconds, got {v}"
-            )))
-        }
-    };
+    // Absent: now. A number is epoch seconds, ms, µs or ns by magnitude (`text::time`).
+    let ts = json_time(o.get("timestamp"), now)
+        .map_err(|e| ApiError::bad_request(format!("timestamp: {e}")))?
+        .unwrap_or(now);
     let mut pairs = vec![(METRIC_NAME.to_string(), name.clone())];
     match o.get("labels") {
         None | Some(Value::Null) => {}

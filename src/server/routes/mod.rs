@@ -74,14 +74,15 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     )
 }
 
-/// A parsed query string: repeated keys kept, in order.
-pub(crate) struct Params(Vec<(String, String)>);
+/// A parsed query string: repeated keys kept, in order, and the request's `now`,
+/// read once so that every relative time of one request has the same anchor.
+pub(crate) struct Params(Vec<(String, String)>, i64);
 
 impl Params {
     pub fn parse(raw: Option<&str>) -> Result<Params, ApiError> {
         let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(raw.unwrap_or(""))
             .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?;
-        Ok(Params(pairs))
+        Ok(Params(pairs, super::time::now_ms()))
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -93,13 +94,19 @@ impl Params {
         self.0.iter().filter(move |(k, _)| k == key || k.strip_suffix("[]") == Some(key)).map(|(_, v)| v.as_str())
     }
 
-    /// An optional timestamp parameter (RFC 3339 or epoch ms).
+    /// The request's `now` (ms), the anchor of its relative times.
+    pub fn now(&self) -> i64 {
+        self.1
+    }
+
+    /// An optional time parameter, in any form of `text::time` (`now-1h`, RFC 3339,
+    /// epoch seconds or ms by magnitude).
     pub fn time(&self, key: &str) -> Result<Option<i64>, ApiError> {
         match self.get(key).filter(|s| !s.trim().is_empty()) {
             None => Ok(None),
-            Some(s) => {
-                super::time::parse_timestamp(s).map(Some).map_err(|e| ApiError::bad_request(format!("{key}: {e}")))
-            }
+            Some(s) => super::time::parse_timestamp(s, self.1)
+                .map(Some)
+                .map_err(|e| ApiError::bad_request(format!("{key}: {e}"))),
         }
     }
 
@@ -120,6 +127,7 @@ impl Params {
 pub(crate) fn inclusive_range(start: Option<i64>, end: Option<i64>) -> Result<std::ops::Range<i64>, ApiError> {
     let (s, e) = (start.unwrap_or(i64::MIN), end.unwrap_or(i64::MAX));
     if s > e {
+        let (s, e) = (super::time::show_time(s), super::time::show_time(e));
         return Err(ApiError::bad_request(format!("start {s} is after end {e}")));
     }
     Ok(s..e.saturating_add(1))

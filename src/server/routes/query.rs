@@ -17,6 +17,7 @@ use crate::server::body;
 use crate::server::error::{json_response, ApiError, ApiResult};
 use crate::server::exec::run_read;
 use crate::server::metrics::QueryKind;
+use crate::server::time::now_ms;
 use crate::server::Shared;
 use crate::text::duration::format_duration;
 use crate::{Agg, Matcher, Query, Tier, METRIC_NAME};
@@ -82,7 +83,8 @@ impl AggRequest {
             (Some(_), Some(_)) => return Err(bad("selector: give either metric_name (with labels) or selector")),
             (None, None) => return Err(bad("metric_name: required (or a selector)")),
         };
-        let (start, end) = closed(body_time(o, "start_time")?, body_time(o, "end_time")?)?;
+        let now = now_ms();
+        let (start, end) = closed(body_time(o, "start_time", now)?, body_time(o, "end_time", now)?)?;
         let agg = match o.get("function") {
             None | Some(Value::Null) => parse_agg("avg", o.get("quantile"))?,
             Some(Value::String(f)) => parse_agg(f, o.get("quantile"))?,

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use super::Params;
 use crate::server::error::ApiError;
 use crate::server::limits::Limits;
-use crate::server::time::{format_rfc3339, parse_timestamp};
+use crate::server::time::{format_rfc3339, json_time};
 use crate::text::duration::parse_duration;
 use crate::text::value::write_json_value;
 use crate::{Agg, Labels, Matcher, Tier, METRIC_NAME};
@@ -70,18 +70,14 @@ pub(super) fn closed(start: i64, end: i64) -> Result<(i64, i64), ApiError> {
 }
 
 pub(super) fn required_time(p: &Params, key: &str) -> Result<i64, ApiError> {
-    p.time(key)?.ok_or_else(|| bad(format!("missing query parameter {key} (RFC 3339 or epoch milliseconds)")))
+    p.time(key)?.ok_or_else(|| bad(format!("missing query parameter {key} (RFC 3339, an epoch number or now-1h)")))
 }
 
-/// A timestamp field of a JSON body: an RFC 3339 string or integer epoch ms.
-pub(super) fn body_time(o: &Map<String, Value>, key: &str) -> Result<i64, ApiError> {
-    let s = match o.get(key) {
-        None | Some(Value::Null) => return Err(bad(format!("{key}: required (RFC 3339 or epoch milliseconds)"))),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(_) => return Err(bad(format!("{key}: expected an RFC 3339 string or epoch milliseconds"))),
-    };
-    parse_timestamp(&s).map_err(|e| bad(format!("{key}: {e}")))
+/// A time field of a JSON body (`server::time::json_time`), relative to the request's `now`.
+pub(super) fn body_time(o: &Map<String, Value>, key: &str, now: i64) -> Result<i64, ApiError> {
+    json_time(o.get(key), now)
+        .map_err(|e| bad(format!("{key}: {e}")))?
+        .ok_or_else(|| bad(format!("{key}: required (RFC 3339, an epoch number or now-1h)")))
 }
 
 pub(super) fn parse_step(v: &Value) -> Result<i64, ApiError> {

@@ -130,16 +130,10 @@ pub(crate) fn parse_policy(v: &Value) -> Result<RetentionPolicy, ApiError> {
     Ok(p)
 }
 
-/// Prometheus API time: RFC 3339, or Unix seconds with an optional fraction.
-pub(crate) fn prom_time(s: &str) -> Result<i64, ApiError> {
-    let t = s.trim();
-    if let Ok(secs) = t.parse::<f64>() {
-        if secs.is_finite() && secs.abs() < 9.2e15 {
-            return Ok((secs * 1000.0).round() as i64);
-        }
-        return Err(bad(format!("time {t:?} is out of range (Unix seconds or RFC 3339)")));
-    }
-    crate::server::time::parse_timestamp(t).map_err(|e| bad(format!("time {t:?}: {e} (Unix seconds or RFC 3339)")))
+/// Prometheus API time: RFC 3339, or Unix seconds with an optional fraction, read
+/// by the one rule of `text::time` (which tells larger epoch units by magnitude).
+pub(crate) fn prom_time(s: &str, now: i64) -> Result<i64, ApiError> {
+    crate::server::time::parse_timestamp(s, now).map_err(bad)
 }
 
 #[cfg(test)]
@@ -170,7 +164,7 @@ mod tests {
             let e = parse_policy(&body).unwrap_err();
             assert!(format!("{e:?}").contains(needle), "{body}: {e:?}");
         }
-        assert_eq!(prom_time("1700000000.5").unwrap(), 1_700_000_000_500);
-        assert!(prom_time("soon").is_err());
+        assert_eq!(prom_time("1700000000.5", 0).unwrap(), 1_700_000_000_500);
+        assert!(prom_time("soon", 0).is_err());
     }
 }
