@@ -194,7 +194,7 @@ pub fn parse_file_timestamp(s: &str) -> Result<i64, String> {
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         return t.parse().map_err(|_| format!("timestamp {t:?} is out of range for epoch milliseconds"));
     }
-    crate::server::time::parse_timestamp(t)
+    crate::text::time::parse_time(t, crate::text::time::now_ms())
         .map_err(|_| format!("invalid timestamp {t:?}: expected epoch milliseconds or RFC 3339"))
 }
 
