@@ -218,11 +218,7 @@ mod tests {
     fn renders_title_summary_sparklines_and_alert_colours() {
         let alerts = vec![Alert::parse("cpu_usage_user>90").unwrap(), Alert::parse("cpu_usage_idle<5").unwrap()];
         let b = draw(&snapshot(), &alerts);
-        assert!(
-            row(&b, 0).starts_with(" Strata dashboard — ./data — data to 2025-12-03T12:00:00Z"),
-            "{}",
-            row(&b, 0)
-        );
+        assert!(row(&b, 0).starts_with(" Strata dashboard — ./data — data to 2025-12-03T12:00:00Z"), "{}", row(&b, 0));
         assert!(find(&b, "series 1,000 │ samples 720,000").is_some());
         assert!(find(&b, "0.70 B/sample (22.9×)").is_some());
         assert!(find(&b, " cpu_usage_user (2/2) ").is_some());
