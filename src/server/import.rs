@@ -14,6 +14,11 @@
 //! refused points (`batch::Refusals`). If storage fails midway, the chunks before the
 //! failure stay committed.
 
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
 use super::batch::{Batch, Outcome, Refusals};
 use super::error::{ApiError, ApiResult};
 use super::limits::Limits;
@@ -22,10 +27,6 @@ use super::routes::Params;
 use super::{body, Shared};
 use crate::text::files::{FileFormat, FileReader, ReadError};
 use crate::{Db, Labels};
-use axum::body::Body;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 
 pub(crate) async fn import(
     State(st): State<Shared>,
