@@ -14,6 +14,11 @@
 //! refused points (`batch::Refusals`). If storage fails midway, the chunks before the
 //! failure stay committed.
 
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
 use super::batch::{Batch, Outcome, Refusals};
 use super::error::{ApiError, ApiResult};
 use super::limits::Limits;
@@ -22,10 +27,6 @@ use super::routes::Params;
 use super::{body, Shared};
 use crate::text::files::{FileFormat, FileReader, ReadError};
 use crate::{Db, Labels};
-use axum::body::Body;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 
 pub(crate) async fn import(
     State(st): State<Shared>,
@@ -64,6 +65,7 @@ fn parse(body: &[u8], format: FileFormat, limits: &Limits) -> (Vec<Series>, Refu
     let mut out = Vec::new();
     let mut refused = Refusals::new(Some("line"));
     let mut reader = FileReader::new(format);
+    let mut last: Option<Labels> = None;
     let mut lines = body.split(|&b| b == b'\n').peekable();
     while let Some(raw) = lines.next() {
         if lines.peek().is_none() && raw.is_empty() {
@@ -83,9 +85,17 @@ fn parse(body: &[u8], format: FileFormat, limits: &Limits) -> (Vec<Series>, Refu
             Ok(Some((labels, samples))) => {
                 let n = reader.lines();
                 let points = samples.len() as u64;
-                // The server's own limits (label count and lengths) on top of the engine's rules.
-                match limits.labels(labels.iter()) {
-                    Ok(labels) => out.push((labels, samples.iter().map(|s| (s.ts, s.value)).collect(), n)),
+                // The server's own limits (label count and lengths) on top of the engine's
+                // rules, checked once per run of rows of one series (CSV, text formats).
+                let checked = match &last {
+                    Some(l) if *l == labels => Ok(labels),
+                    _ => limits.labels(labels.iter()),
+                };
+                match checked {
+                    Ok(labels) => {
+                        last = Some(labels.clone());
+                        out.push((labels, samples.iter().map(|s| (s.ts, s.value)).collect(), n));
+                    }
                     Err(e) => refused.add_error(Some(n), points, e.context(format_args!("line {n}")).with("line", n)),
                 }
             }

@@ -151,6 +151,18 @@ pub fn split_record(record: &str) -> Result<Option<Vec<String>>, CsvError> {
 
 /// One data row of `layout` as a series and its sample.
 pub fn parse_csv_fields(layout: CsvLayout, fields: &[String]) -> Result<(Labels, Sample), CsvError> {
+    parse_csv_fields_cached(layout, fields, &mut None)
+}
+
+/// [`parse_csv_fields`], reusing the series of the previous row when its
+/// series fields are the same text (rows of one series come together, and
+/// parsing the series is most of a row's cost). `last` holds that row's series
+/// fields and labels.
+pub fn parse_csv_fields_cached(
+    layout: CsvLayout,
+    fields: &[String],
+    last: &mut Option<(Vec<String>, Labels)>,
+) -> Result<(Labels, Sample), CsvError> {
     let cols = layout.columns();
     if fields.len() != cols.len() {
         return Err(CsvError::row(format!(
@@ -161,7 +173,25 @@ pub fn parse_csv_fields(layout: CsvLayout, fields: &[String]) -> Result<(Labels,
         )));
     }
     let at = |column: usize, message: String| CsvError { column, message, labels: false };
-    let labels = match layout {
+    let key = &fields[..cols.len() - 2];
+    let labels = match last.as_ref() {
+        Some((k, labels)) if k.as_slice() == key => labels.clone(),
+        _ => {
+            let labels = row_labels(layout, fields)?;
+            *last = Some((key.to_vec(), labels.clone()));
+            labels
+        }
+    };
+    let n = cols.len();
+    let ts = parse_file_timestamp(&fields[n - 2]).map_err(|e| at(n - 1, e))?;
+    let value = parse_value(&fields[n - 1]).map_err(|e| at(n, e))?;
+    Ok((labels, Sample::new(ts, value)))
+}
+
+/// The series of a row whose field count is checked.
+fn row_labels(layout: CsvLayout, fields: &[String]) -> Result<Labels, CsvError> {
+    let at = |column: usize, message: String| CsvError { column, message, labels: false };
+    Ok(match layout {
         CsvLayout::Series => parse_series(fields[0].trim()).map_err(|e| at(1, e.to_string()))?,
         CsvLayout::MetricLabels => {
             let inner = fields[1].trim();
@@ -180,11 +210,7 @@ pub fn parse_csv_fields(layout: CsvLayout, fields: &[String]) -> Result<(Labels,
                 (!name.is_empty()).then(|| (METRIC_NAME.to_string(), name.to_string())).into_iter().chain(pairs);
             Labels::from_pairs(pairs).map_err(|e| CsvError { column: 1, message: e.to_string(), labels: true })?
         }
-    };
-    let n = cols.len();
-    let ts = parse_file_timestamp(&fields[n - 2]).map_err(|e| at(n - 1, e))?;
-    let value = parse_value(&fields[n - 1]).map_err(|e| at(n, e))?;
-    Ok((labels, Sample::new(ts, value)))
+    })
 }
 
 /// A timestamp column: an integer is epoch milliseconds, anything else RFC 3339.

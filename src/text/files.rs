@@ -19,7 +19,7 @@
 use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
-use super::csv::{column_name, parse_csv_fields, split_record, CsvLayout};
+use super::csv::{column_name, parse_csv_fields_cached, split_record, CsvLayout};
 use super::jsonl::parse_json_line;
 use super::selector::parse_series;
 use super::value::{parse_value, write_value};
@@ -310,11 +310,13 @@ pub struct FileReader {
     layout: Option<CsvLayout>,
     /// CSV: a record whose quoted field is still open, and its first line.
     pending: Option<(u64, String)>,
+    /// CSV: the previous row's series fields and labels.
+    last: Option<(Vec<String>, Labels)>,
 }
 
 impl FileReader {
     pub fn new(format: FileFormat) -> FileReader {
-        FileReader { format, line: 0, layout: None, pending: None }
+        FileReader { format, line: 0, layout: None, pending: None, last: None }
     }
 
     pub fn format(&self) -> FileFormat {
@@ -393,7 +395,9 @@ impl FileReader {
                 CsvLayout::Series
             }
         };
-        parse_csv_fields(layout, &fields).map(|(l, s)| Some((l, vec![s]))).map_err(|e| fail(layout, e))
+        parse_csv_fields_cached(layout, &fields, &mut self.last)
+            .map(|(l, s)| Some((l, vec![s])))
+            .map_err(|e| fail(layout, e))
     }
 }
 

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use super::value::{parse_value, write_json_value};
@@ -85,11 +86,37 @@ struct Line {
     timestamps: Vec<i64>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// A value as it stands in the line, read without buffering (unlike an
+/// untagged enum): a number, or a string for `text::value` to read.
 enum Value {
     Num(f64),
     Str(String),
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Value;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number or a string such as \"NaN\"")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+                Ok(Value::Num(v))
+            }
+            // Integers past 2^53 round to the nearest f64, as a float literal would.
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+                Ok(Value::Num(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+                Ok(Value::Num(v as f64))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+                Ok(Value::Str(v.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Why a JSON line did not read.

@@ -168,3 +168,23 @@ pub(super) fn check_budget(limits: &Limits, series: usize, points: usize) -> Res
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_and_tier_use_the_library_names() {
+        let q = |v: f64| Some(Value::from(v));
+        assert_eq!(parse_agg("p99", None).unwrap(), Agg::Quantile(0.99));
+        assert_eq!(parse_agg("quantile", q(0.5).as_ref()).unwrap(), Agg::Quantile(0.5));
+        assert_eq!(parse_agg("Mean", Some(&Value::Null)).unwrap(), Agg::Avg);
+        let e = parse_agg("quantile", None).unwrap_err().message;
+        assert!(e.contains("quantile:0.99") && e.contains("\"quantile\": 0.99"), "{e}");
+        assert!(parse_agg("sum", q(0.5).as_ref()).unwrap_err().message.contains("only applies"));
+        assert!(parse_agg("quantile", Some(&Value::from("x"))).unwrap_err().message.contains("expected a number"));
+        assert!(parse_agg("median", None).unwrap_err().message.starts_with("function: unknown aggregation"));
+        assert_eq!(parse_tier("1H").unwrap(), Tier::Hour);
+        assert!(parse_tier("2h").unwrap_err().message.starts_with("tier: unknown tier"));
+    }
+}

@@ -107,6 +107,13 @@ fn rollup_rows(
 ) -> Result<(Tier, RollupSeries), ApiError> {
     let q = Query::new().select(matchers).range(range).step(Duration::from_millis(width.unsigned_abs()));
     let res = db.buckets(&q)?;
-    check_budget(limits, res.series.len(), res.series.iter().map(|s| s.buckets.len()).sum())?;
+    let buckets = res.series.iter().flat_map(|s| &s.buckets);
+    // A window finer than every tier reads raw samples: those are what the budget bounds.
+    let points = if width < FIVE_MIN_MS {
+        buckets.map(|b| usize::try_from(b.count).unwrap_or(usize::MAX)).fold(0, usize::saturating_add)
+    } else {
+        buckets.count()
+    };
+    check_budget(limits, res.series.len(), points)?;
     Ok((res.tier, res.series.into_iter().map(|s| (s.labels, s.buckets)).collect()))
 }
