@@ -10,8 +10,8 @@
 //! - [`files`]: the export and import formats ([`csv`], [`jsonl`], Prometheus
 //!   text, OpenMetrics), one writer and one reader each.
 
-// The file formats read JSON with serde_json and RFC 3339 with the server's time
-// parser, both built with the `server` feature (which the `strata` binary has).
+// The file formats read JSON with serde_json (and huge numbers through the
+// server's JSON helpers), built with the `server` feature, which the binary has.
 #[cfg(feature = "server")]
 pub mod csv;
 pub mod duration;
