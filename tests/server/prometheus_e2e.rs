@@ -95,16 +95,17 @@ fn prometheus_scrapes_remote_writes_and_remote_reads() {
     let cfg_path = dir.path().join("prometheus.yml");
     std::fs::write(&cfg_path, config).unwrap();
     let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-    let child = Command::new(&bin)
-        .arg(format!("--config.file={}", cfg_path.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
-        .arg(format!("--web.listen-address={prom_addr}"))
-        .arg("--log.level=warn")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+    let child = crate::support::spawn(
+        Command::new(&bin)
+            .arg(format!("--config.file={}", cfg_path.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
+            .arg(format!("--web.listen-address={prom_addr}"))
+            .arg("--log.level=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log),
+    )
+    .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
     let _prom = Prom(child);
     let show_log = || std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
 

@@ -133,12 +133,21 @@ struct Serve {
 fn serve(dir: &Path) -> Serve {
     let port = free_port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["serve", "--data", dir.to_str().unwrap(), "--listen", &addr.to_string(), "--maintenance-interval", "1s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = crate::support::spawn(
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args([
+                "serve",
+                "--data",
+                dir.to_str().unwrap(),
+                "--listen",
+                &addr.to_string(),
+                "--maintenance-interval",
+                "1s",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .unwrap();
     let up = wait_for(Duration::from_secs(30), || {
         std::net::TcpStream::connect(addr)
             .ok()
@@ -156,7 +165,7 @@ impl Serve {
     }
     fn term(mut self) {
         let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = crate::support::status(Command::new("kill").args(["-TERM", &pid]));
         let _ = self.child.wait();
     }
 }
@@ -177,6 +186,8 @@ fn reopen(dir: &Path) -> Db {
 
 #[test]
 fn a_restarted_server_without_flags_keeps_years_old_data_through_maintenance() {
+    // Opens a Db here, then hands its directory to `strata serve`: see `support::serial`.
+    let _one = crate::support::serial();
     for sealed in [true, false] {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("data");
@@ -208,11 +219,12 @@ fn a_policy_set_over_http_survives_kill_9_and_a_cli_rule_applies_at_the_next_pas
     assert_eq!(r["max_disk_bytes"], 1_000_000_000_000u64, "{r}");
     // A rule added from the CLI, through the running server.
     let url = format!("http://{}", s.addr);
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["retention", "rule", "add", "short", "--metric", "old_*", "--match", "{host=\"a\"}", "--raw", "1d"])
-        .args(["--url", &url])
-        .output()
-        .unwrap();
+    let out = crate::support::output(
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["retention", "rule", "add", "short", "--metric", "old_*", "--match", "{host=\"a\"}", "--raw", "1d"])
+            .args(["--url", &url]),
+    )
+    .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // The next maintenance pass removes host a's data from disk; host b stays.
     let removed = wait_for(Duration::from_secs(20), || {

@@ -28,7 +28,7 @@ fn command(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
 }
 
 fn spawn(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Served {
-    let mut child = command(cwd, args, env).spawn().expect("the strata binary runs");
+    let mut child = crate::support::spawn(&mut command(cwd, args, env)).expect("the strata binary runs");
     let stderr = child.stderr.take().unwrap();
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = lines.clone();
@@ -62,7 +62,7 @@ impl Served {
     /// SIGTERM, then the exit status and every stderr line.
     fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
         let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        assert!(crate::support::status(Command::new("kill").args(["-TERM", &pid])).unwrap().success());
         let status = self.child.wait().unwrap();
         self.reader.take().unwrap().join().unwrap();
         let lines = self.lines.lock().unwrap().clone();
@@ -91,8 +91,12 @@ fn a_taken_port_fails_before_the_data_directory_exists() {
     let tmp = tempfile::tempdir().unwrap();
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();
-    let out =
-        command(tmp.path(), &["--data", "fresh", "--listen", &format!("127.0.0.1:{port}")], &[]).output().unwrap();
+    let out = crate::support::output(&mut command(
+        tmp.path(),
+        &["--data", "fresh", "--listen", &format!("127.0.0.1:{port}")],
+        &[],
+    ))
+    .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains(&format!("binding 127.0.0.1:{port}")), "{err}");
@@ -164,8 +168,12 @@ fn bad_settings_are_refused_by_name_before_anything_is_created() {
         (&[], &[("STRATA_RETENTION", "raw=often")], "environment variable STRATA_RETENTION"),
     ];
     for (args, env, want) in cases {
-        let out =
-            command(tmp.path(), &[args, &["--data", "d", "--listen", "127.0.0.1:0"]].concat(), env).output().unwrap();
+        let out = crate::support::output(&mut command(
+            tmp.path(),
+            &[args, &["--data", "d", "--listen", "127.0.0.1:0"]].concat(),
+            env,
+        ))
+        .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?} {env:?}: {err}");
         assert!(err.contains(want), "{args:?} {env:?}: {err}");
@@ -192,7 +200,7 @@ fn the_start_is_logged_with_version_directory_address_and_retention() {
     assert!(lines.iter().all(|l| !l.contains("DEBUG")), "debug lines at the default level: {text}");
 
     // `:PORT` means every interface, which without a token needs --insecure.
-    let out = command(tmp.path(), &["--data", "open", "--listen", ":0"], &[]).output().unwrap();
+    let out = crate::support::output(&mut command(tmp.path(), &["--data", "open", "--listen", ":0"], &[])).unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("refusing to listen on non-loopback address 0.0.0.0:0"), "{err}");
