@@ -134,7 +134,7 @@ fn main() {
         args.iter().position(|a| a == "--addr").and_then(|i| args.get(i + 1)).and_then(|a| a.parse().ok());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     // `--always`: fsync before acknowledging each request (group commit).
-    let sync = if args.iter().any(|a| a == "--always") { SyncMode::Always } else { Options::default().sync };
+    let sync = if args.iter().any(|a| a == "--always") { SyncMode::Always } else { Options::default().get_sync() };
     let db = Arc::new(Db::open(dir.path(), Options::default().sync(sync)).unwrap());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let addr = match external {

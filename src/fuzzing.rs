@@ -1,6 +1,6 @@
 //! Entry points for the decode and parse fuzzers. Each must return without
 //! panicking for any input, and asserts what it can of the result (round trips,
-//! invariants); `fuzz/` drives them with libFuzzer and `tests/fuzz_corpus.rs`
+//! invariants); `fuzz/` drives them with libFuzzer and `tests/engine/fuzz_corpus.rs`
 //! replays the checked-in corpus under `cargo test`. The server's parsers need
 //! the `server` feature; the selector grammar is in the library.
 //!

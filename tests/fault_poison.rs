@@ -5,8 +5,9 @@
 //! The injector is process-global, so the tests here take one lock.
 //! Run: `cargo test --release --features failpoints --test fault_poison`.
 
-mod server_util;
+mod support;
 
+use crate::support::server_util;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -7,15 +7,16 @@
 //! The tests take one lock: peak RSS is a process-wide figure, so they run one at a time.
 #![cfg(feature = "server")]
 
-mod server_util;
+mod support;
 
+use crate::support::server_util;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use server_util::{chunk, exchange, parse_response, start_with, Response, TestServer};
+use crate::support::server_util::{chunk, exchange, parse_response, start_with, Response, TestServer};
 use strata::server::Limits;
 
 static SERIAL: Mutex<()> = Mutex::new(());

@@ -79,7 +79,7 @@ pub fn run(a: Args) -> CliResult {
         backup_dir: s.backup_dir,
         ingest_nice: s.ingest_nice.unwrap_or(defaults.ingest_nice),
     };
-    log::debug!("sync {:?}, ingest nice {}, limits {:?}", cfg.options.sync, cfg.ingest_nice, cfg.limits);
+    log::debug!("sync {:?}, ingest nice {}, limits {:?}", cfg.options.get_sync(), cfg.ingest_nice, cfg.limits);
     strata::server::run(cfg).map_err(|e| {
         // The `error:` line on stderr says it too; a JSON log collector needs it as JSON.
         if format == logger::LogFormat::Json {

@@ -48,8 +48,11 @@ impl SegmentMeta {
 /// Most levels a configuration may have (levels are stored in a `u8`).
 pub const MAX_LEVELS: usize = 255;
 
-/// Tuning of the compaction planner. Every field has a documented default.
+/// Tuning of the compaction planner. Every setting has a documented default. Build with
+/// consuming setters (`CompactionConfig::default().max_segments_per_merge(8)`) and read
+/// back with the `get_` accessors; the struct is `#[non_exhaustive]` like `Options`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CompactionConfig {
     /// `level_windows[L - 1]` is the size of level L's windows; windows are aligned to
     /// multiples of their size since the Unix epoch (UTC). Level 0 is a sealed head and
@@ -61,16 +64,16 @@ pub struct CompactionConfig {
     /// still fit a day, and day outputs fit a week (weeks start on Thursday, as the epoch
     /// does). The top level's windows hold one segment each once closed, so a year of
     /// hourly rollups is about 52 segments.
-    pub level_windows: Vec<Duration>,
+    pub(crate) level_windows: Vec<Duration>,
     /// Most inputs one window group contributes to a plan; a bigger group is cut to the
     /// inputs with the lowest ranks and the rest wait for the next round. The LWW closure
     /// (see `plan.rs`) may add a few segments beyond this, because refusing them would stall
     /// the resolution of overlaps. Default: 32.
-    pub max_segments_per_merge: usize,
+    pub(crate) max_segments_per_merge: usize,
     /// Segments smaller than this are merged with the other small segments of their
     /// window as soon as there are two, without waiting for the window to close. This
     /// keeps frequent `flush()` calls from piling up tiny files. Default: 1 MiB.
-    pub small_segment_bytes: u64,
+    pub(crate) small_segment_bytes: u64,
 }
 
 impl Default for CompactionConfig {
@@ -88,7 +91,35 @@ impl Default for CompactionConfig {
     }
 }
 
+/// Setters (each consumes and returns the config) and read accessors.
 impl CompactionConfig {
+    /// The window of each level, level 1 first; each a larger multiple of the one before,
+    /// aligned to the epoch. Default: 6 h, 24 h, 7 d.
+    pub fn level_windows(mut self, windows: Vec<Duration>) -> Self {
+        self.level_windows = windows;
+        self
+    }
+    /// Most inputs one window group contributes to a plan (at least 2). Default: 32.
+    pub fn max_segments_per_merge(mut self, n: usize) -> Self {
+        self.max_segments_per_merge = n;
+        self
+    }
+    /// Segments smaller than this merge early with the other small ones of their window.
+    /// Default: 1 MiB.
+    pub fn small_segment_bytes(mut self, bytes: u64) -> Self {
+        self.small_segment_bytes = bytes;
+        self
+    }
+    pub fn get_level_windows(&self) -> &[Duration] {
+        &self.level_windows
+    }
+    pub fn get_max_segments_per_merge(&self) -> usize {
+        self.max_segments_per_merge
+    }
+    pub fn get_small_segment_bytes(&self) -> u64 {
+        self.small_segment_bytes
+    }
+
     /// Checks the documented constraints. The planner itself never fails: it stays
     /// correct (the LWW invariant holds and planning converges) on any configuration,
     /// but an invalid one compacts badly, so the engine should reject it at open.

@@ -1,0 +1,18 @@
+//! The `strata` command's integration tests, one binary (each former `tests/NAME.rs` is
+//! the module `NAME`, so `cargo test --test cli NAME::` runs one file's tests).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cli_backup;
+mod cli_check;
+mod cli_dashboard;
+mod cli_dashboard_url;
+mod cli_export_import;
+mod cli_import_partial;
+mod cli_keeps_recorded_retention;
+mod cli_load;
+mod cli_query;
+mod cli_remote;
+mod cli_stats;
+mod export_openmetrics;

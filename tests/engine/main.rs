@@ -1,0 +1,23 @@
+//! The engine's integration tests, one binary (each former `tests/NAME.rs` is the
+//! module `NAME`, so `cargo test --test engine NAME::` runs one file's tests).
+//! Tests that re-run themselves in a child pass the module path to `--exact`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cardinality_churn;
+mod corruption_sweep;
+mod crash_during_compaction;
+mod crash_kill;
+mod delete_series;
+mod disk_full;
+mod format_golden;
+mod fuzz_corpus;
+mod model_btreemap;
+mod recovery_torn_wal_tail;
+mod retention_rules;
+mod retention_settings;
+mod roundtrip;
+mod tiers_match_raw;
+mod timestamp_range;
+mod wal_reopen;
