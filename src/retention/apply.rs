@@ -14,8 +14,8 @@ use crate::db::{Inner, LiveSegment};
 use crate::error::Result;
 use crate::rollup::Bucket;
 use crate::sample::Sample;
-use crate::tier::StoredTier;
 use crate::text::time::format_rfc3339 as rfc3339;
+use crate::tier::StoredTier;
 
 /// What retention and deletion have removed since open, for monitoring.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering;
 use super::{human_duration, oldest_retained, TierDurations, PARTIAL_EXPIRY_PERCENT};
 use crate::compact::SegmentMeta;
 use crate::db::{now_ms, Inner};
-use crate::tier::StoredTier;
 use crate::text::time::format_rfc3339 as rfc3339;
+use crate::tier::StoredTier;
 
 /// Segments whose newest sample is older than the longest retention of their tier: no
 /// series keeps anything in them, so they can be deleted whole. Pass

@@ -16,3 +16,4 @@ mod cli_query;
 mod cli_remote;
 mod cli_stats;
 mod export_openmetrics;
+mod file_formats_cross;

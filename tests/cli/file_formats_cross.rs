@@ -4,13 +4,11 @@
 //! backslashes, Unicode and newlines, and NaN/±Inf values.
 #![cfg(all(feature = "cli", feature = "server"))]
 
-mod cli_support;
-mod server_util;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use cli_support::{json, ok};
+use crate::support::cli_support::{self, json, ok};
+use crate::support::server_util;
 use strata::{Db, Labels, Matcher};
 
 const STALE: u64 = 0x7ff0_0000_0000_0002;
