@@ -530,10 +530,21 @@ fn lock_dir(dir: &Path) -> Result<File> {
         .write(true)
         .open(&path)
         .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-    match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(fs::TryLockError::WouldBlock) => Err(Error::Locked { path }),
-        Err(fs::TryLockError::Error(e)) => Err(Error::io(format!("locking {}", path.display()), e)),
+    // The lock (flock) belongs to the open file, which a process forked by any
+    // thread of ours shares until it execs. So a lock just released by `close` can
+    // look held for a moment; wait out such a moment (~0.25 s in all) before
+    // saying that another process holds the directory.
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match f.try_lock() {
+            Ok(()) => return Ok(f),
+            Err(fs::TryLockError::WouldBlock) if pause < std::time::Duration::from_millis(128) => {
+                std::thread::sleep(pause);
+                pause *= 2;
+            }
+            Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked { path }),
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(format!("locking {}", path.display()), e)),
+        }
     }
 }
 

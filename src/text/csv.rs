@@ -133,14 +133,8 @@ pub fn split_record(record: &str) -> Result<Option<Vec<String>>, CsvError> {
                         return Ok(Some(fields));
                     }
                     Some(',') => break,
-                    Some('"') => {
-                        return Err(CsvError {
-                            column,
-                            message: "a quote inside an unquoted field; quote the whole field and double the quote"
-                                .into(),
-                            labels: false,
-                        })
-                    }
+                    // A quote inside an unquoted field is kept as it is (as the
+                    // CLI's earlier reader did): `cpu{host="a"},1000,1` reads.
                     Some(c) => field.push(c),
                 }
             }
@@ -165,8 +159,9 @@ pub fn parse_csv_fields_cached(
 ) -> Result<(Labels, Sample), CsvError> {
     let cols = layout.columns();
     if fields.len() != cols.len() {
+        let hint = if fields.len() > cols.len() { "; quote a field that holds a comma" } else { "" };
         return Err(CsvError::row(format!(
-            "expected {} fields ({}), found {}",
+            "expected {} fields ({}), found {}{hint}",
             cols.len(),
             cols.join(","),
             fields.len()
@@ -246,7 +241,15 @@ mod tests {
         assert_eq!(fields("\"a,\"\"b\"\"\",,\"\""), ["a,\"b\"", "", ""]);
         assert_eq!(split_record("\"open"), Ok(None));
         assert_eq!(split_record("\"a\"x,1").unwrap_err().column, 1);
-        assert_eq!(split_record("a,b\"c").unwrap_err().column, 2);
+        assert_eq!(
+            fields("cpu{host=\"a\"},1,2"),
+            ["cpu{host=\"a\"}", "1", "2"],
+            "quotes inside an unquoted field stay"
+        );
+        let (l, _) = parse_csv_fields(CsvLayout::Series, &fields("cpu{host=\"a\"},1,2")).unwrap();
+        assert_eq!(l.to_string(), "cpu{host=\"a\"}");
+        let e = parse_csv_fields(CsvLayout::Series, &fields("cpu{a=\"1\",b=\"2\"},1,2")).unwrap_err();
+        assert!(e.message.contains("found 4; quote a field that holds a comma"), "{e:?}");
     }
 
     #[test]
