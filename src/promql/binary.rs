@@ -15,9 +15,10 @@ fn is_comparison(op: &str) -> bool {
     matches!(op, "==" | "!=" | ">" | "<" | ">=" | "<=")
 }
 
-/// Arithmetic drops the metric name; comparisons keep it (unless `bool`).
+/// Arithmetic drops the metric name; comparisons keep it (unless `bool`). So does
+/// `atan2` in Prometheus 2.42 (3.x drops it there too).
 fn drops_name(op: &str) -> bool {
-    matches!(op, "+" | "-" | "*" | "/" | "%" | "^" | "atan2")
+    matches!(op, "+" | "-" | "*" | "/" | "%" | "^")
 }
 
 /// `(value, keep)`: a comparison keeps the left value when it holds.
