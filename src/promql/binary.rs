@@ -15,8 +15,8 @@ fn is_comparison(op: &str) -> bool {
     matches!(op, "==" | "!=" | ">" | "<" | ">=" | "<=")
 }
 
-/// Arithmetic drops the metric name; comparisons keep it (unless `bool`). So does
-/// `atan2` in Prometheus 2.42 (3.x drops it there too).
+/// Arithmetic drops the metric name; comparisons keep it (unless `bool`), and so
+/// does `atan2` in Prometheus 2.42.
 fn drops_name(op: &str) -> bool {
     matches!(op, "+" | "-" | "*" | "/" | "%" | "^")
 }

@@ -141,7 +141,7 @@ impl Evaluator<'_> {
                 _ => false,
             };
             ra.eval_times = if at { vec![self.start; ts.len()] } else { ts.to_vec() };
-            return eval_range_fn(name, &ra, scalar.as_deref()).map(Val::Vector);
+            return eval_range_fn(self, name, &ra, scalar.as_deref()).map(Val::Vector);
         }
         match name {
             "abs" | "ceil" | "floor" | "exp" | "ln" | "log2" | "log10" | "sqrt" | "sgn" | "acos" | "acosh" | "asin"

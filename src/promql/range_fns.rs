@@ -2,7 +2,7 @@
 //! every step from that step's window of each series, as in Prometheus 2.42.
 //! Every one but `last_over_time` drops the metric name.
 
-use super::eval::{check_unique, Elem, RangeArg, Steps};
+use super::eval::{check_unique, Elem, Evaluator, RangeArg, Steps};
 use super::functions::quantile;
 use super::metric::Metric;
 use super::Result;
@@ -43,9 +43,10 @@ pub(crate) fn is_range_fn(name: &str) -> bool {
 
 /// Evaluates `name` over `arg` at every step; `scalar` is the extra parameter
 /// (`predict_linear`'s horizon, `quantile_over_time`'s quantile) per step.
-pub(crate) fn eval_range_fn(name: &str, arg: &RangeArg, scalar: Option<&[f64]>) -> Result<Steps> {
+pub(crate) fn eval_range_fn(ev: &Evaluator, name: &str, arg: &RangeArg, scalar: Option<&[f64]>) -> Result<Steps> {
     let mut out: Steps = vec![Vec::new(); arg.windows.len()];
     for (i, (metric, _)) in arg.series.iter().enumerate() {
+        ev.check_deadline()?;
         let metric: Metric = if name == "last_over_time" { metric.clone() } else { metric.without_name() };
         for (s, &(lo, hi)) in arg.windows.iter().enumerate() {
             let w = arg.window(i, s);
