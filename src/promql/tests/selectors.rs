@@ -111,3 +111,40 @@ fn limits_and_request_errors() {
     let e = db.promql_range_with("a", 0, 1_000_000, 1_000, &no_time).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Timeout);
 }
+
+#[test]
+fn deep_nesting_is_refused_not_a_crash() {
+    let (_d, db) = data();
+    for q in [
+        format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000)),
+        vec!["1"; 100_000].join(" + "),
+        vec!["a"; 10_000].join(" or "),
+        format!("{}1", "-".repeat(100_000)),
+    ] {
+        let e = db.promql_instant(&q, 0).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadData);
+        assert!(e.message.contains("too deeply nested"), "{e}");
+    }
+    // Just under the limit still evaluates, on a test thread's small stack.
+    let q = vec!["1"; 500].join(" + ");
+    assert_eq!(db.promql_instant(&q, 0).unwrap(), Value::Scalar(0, 500.0));
+    let q = format!("{}1{}", "(".repeat(250), ")".repeat(250)) + &" * 1".repeat(240);
+    assert_eq!(db.promql_instant(&q, 0).unwrap(), Value::Scalar(0, 1.0));
+    // Operators inside strings and label values do not count.
+    let q = format!("label_replace(vector(1), \"x\", \"{}\", \"\", \"\")", "+(".repeat(2000));
+    assert!(db.promql_instant(&q, 0).is_ok());
+}
+
+#[test]
+fn a_range_query_loads_each_selector_once() {
+    let (_d, db) = data();
+    // `a` holds 3 samples; 1,001 steps must load them once, not once per step.
+    let three = Options { max_samples: 3, ..Options::default() };
+    assert!(db.promql_range_with("a", 0, 1_000_000, 1_000, &three).is_ok());
+    assert!(db.promql_range_with("rate(a[1m])", 0, 1_000_000, 1_000, &three).is_ok());
+    // Two selectors, each loaded once: 6 samples.
+    let six = Options { max_samples: 6, ..Options::default() };
+    assert!(db.promql_range_with("a + a", 0, 1_000_000, 1_000, &six).is_ok());
+    let e = db.promql_range_with("a + a", 0, 1_000_000, 1_000, &three).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Execution);
+}
