@@ -494,7 +494,9 @@ fn promql_matches_prometheus() {
     let end = t0 + (POINTS - 1) * STEP_MS;
     // Instant times: inside, at a sample, just after the staleness marker, past the end.
     let instants = [t0 + 20 * 60_000 + 3_000, t0 + 50 * STEP_MS, t0 + 100 * STEP_MS, end + 4 * 60_000];
-    let (rs, re, step) = (t0 + 61_234, end + 2 * 60_000, 37_000);
+    // Ranges not aligned to the data: a coarse step over everything, and a step
+    // finer than the samples' around the start of the data.
+    let ranges = [(t0 + 61_234, end + 2 * 60_000, 37_000), (t0 - 3 * 60_000, t0 + 12 * 60_000 + 500, 7_000)];
     let mut failures = Vec::new();
     let mut ran = 0;
     for q in QUERIES {
@@ -503,18 +505,20 @@ fn promql_matches_prometheus() {
             ran += 1;
             failures.extend(check(&format!("{q} @ {t}"), p, db.promql_instant(q, t)));
         }
-        let p = prom_get(
-            addr,
-            &format!(
-                "/api/v1/query_range?query={}&start={:.3}&end={:.3}&step={:.3}",
-                enc(q),
-                rs as f64 / 1000.0,
-                re as f64 / 1000.0,
-                step as f64 / 1000.0
-            ),
-        );
-        ran += 1;
-        failures.extend(check(&format!("{q} range"), p, db.promql_range(q, rs, re, step)));
+        for &(rs, re, step) in &ranges {
+            let p = prom_get(
+                addr,
+                &format!(
+                    "/api/v1/query_range?query={}&start={:.3}&end={:.3}&step={:.3}",
+                    enc(q),
+                    rs as f64 / 1000.0,
+                    re as f64 / 1000.0,
+                    step as f64 / 1000.0
+                ),
+            );
+            ran += 1;
+            failures.extend(check(&format!("{q} range {rs}..{re} step {step}"), p, db.promql_range(q, rs, re, step)));
+        }
     }
     assert!(ran >= 300, "only {ran} queries");
     let both_failed = BOTH_FAILED.load(std::sync::atomic::Ordering::Relaxed);
