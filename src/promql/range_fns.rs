@@ -60,7 +60,12 @@ pub(crate) fn eval_range_fn(ev: &Evaluator, name: &str, arg: &RangeArg, scalar: 
             }
         }
     }
-    check_unique(&out)?;
+    // Two elements of a step can share labels only if two series do once the
+    // name is dropped; checking the series first spares the per-step check.
+    let mut seen = std::collections::HashSet::new();
+    if name != "last_over_time" && !arg.series.iter().all(|(m, _)| seen.insert(m.without_name())) {
+        check_unique(&out)?;
+    }
     Ok(out)
 }
 
