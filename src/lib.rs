@@ -5,7 +5,7 @@
 //! See `docs/ARCHITECTURE.md` for the walk through the modules.
 //!
 //! What embedders may rely on is what the crate root exports and the public
-//! modules (`check`, `query`, `retention`, `rollup`, `text`, and with
+//! modules (`check`, `promql`, `query`, `retention`, `rollup`, `text`, and with
 //! their features `server` and `loadgen`). The storage internals (`wal`,
 //! `segment`, `codec`, `manifest`, `compact`) are private; [`format`] gives their
 //! on-disk versions.
@@ -42,6 +42,7 @@ pub mod loadgen;
 pub(crate) mod manifest;
 mod merge;
 mod options;
+pub mod promql;
 pub mod query;
 pub mod retention;
 pub mod rollup;

@@ -7,6 +7,7 @@
 mod support;
 
 mod prometheus_e2e;
+mod promql_vs_prometheus;
 mod server_admin;
 mod server_api;
 mod server_backup;

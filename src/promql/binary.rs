@@ -1,0 +1,220 @@
+//! Binary operators: arithmetic, comparison (filtering or `bool`), the set
+//! operators, and vector matching with `on`/`ignoring` and `group_left`/`group_right`,
+//! with Prometheus 2.42's result labels and matching errors.
+
+use std::collections::{HashMap, HashSet};
+
+use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
+
+use super::eval::{check_unique, Elem, Evaluator, Steps, Val};
+use super::metric::Metric;
+use super::{PromqlError, Result};
+use crate::labels::METRIC_NAME;
+
+fn is_comparison(op: &str) -> bool {
+    matches!(op, "==" | "!=" | ">" | "<" | ">=" | "<=")
+}
+
+/// Arithmetic drops the metric name; comparisons keep it (unless `bool`), and so
+/// does `atan2` in Prometheus 2.42.
+fn drops_name(op: &str) -> bool {
+    matches!(op, "+" | "-" | "*" | "/" | "%" | "^")
+}
+
+/// `(value, keep)`: a comparison keeps the left value when it holds.
+fn elem_op(op: &str, l: f64, r: f64) -> Result<(f64, bool)> {
+    Ok(match op {
+        "+" => (l + r, true),
+        "-" => (l - r, true),
+        "*" => (l * r, true),
+        "/" => (l / r, true),
+        // Rust's `%` on floats is C's fmod, as Go's math.Mod.
+        "%" => (l % r, true),
+        "^" => (l.powf(r), true),
+        "atan2" => (l.atan2(r), true),
+        "==" => (l, l == r),
+        "!=" => (l, l != r),
+        ">" => (l, l > r),
+        "<" => (l, l < r),
+        ">=" => (l, l >= r),
+        "<=" => (l, l <= r),
+        _ => return Err(PromqlError::unsupported(&format!("operator {op:?}"))),
+    })
+}
+
+/// How two vectors' elements are paired.
+struct Matching<'m> {
+    on: bool,
+    labels: Vec<&'m str>,
+    card: &'m VectorMatchCardinality,
+}
+
+impl Matching<'_> {
+    /// The match-group key of one element.
+    fn sig(&self, m: &Metric) -> Metric {
+        if self.on {
+            m.filter(|n| self.labels.contains(&n))
+        } else {
+            m.filter(|n| n != METRIC_NAME && !self.labels.contains(&n))
+        }
+    }
+}
+
+impl Evaluator<'_> {
+    pub fn binary(&mut self, b: &BinaryExpr, ts: &[i64]) -> Result<Val> {
+        let op = b.op.to_string();
+        let modifier = b.modifier.as_ref();
+        if let Some(m) = modifier {
+            if m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some() {
+                return Err(PromqlError::unsupported("the fill modifier"));
+            }
+        }
+        let return_bool = modifier.is_some_and(|m| m.return_bool);
+        let lhs = self.eval(&b.lhs, ts)?;
+        let rhs = self.eval(&b.rhs, ts)?;
+        match (lhs, rhs) {
+            (Val::Scalar(l), Val::Scalar(r)) => {
+                let mut out = Vec::with_capacity(l.len());
+                for (a, b) in l.into_iter().zip(r) {
+                    let (v, keep) = elem_op(&op, a, b)?;
+                    out.push(if is_comparison(&op) { f64::from(u8::from(keep)) } else { v });
+                }
+                Ok(Val::Scalar(out))
+            }
+            (Val::Vector(v), Val::Scalar(s)) => vector_scalar(&op, v, &s, false, return_bool).map(Val::Vector),
+            (Val::Scalar(s), Val::Vector(v)) => vector_scalar(&op, v, &s, true, return_bool).map(Val::Vector),
+            (Val::Vector(l), Val::Vector(r)) => {
+                let default_card = VectorMatchCardinality::OneToOne;
+                let (on, labels) = match modifier.and_then(|m| m.matching.as_ref()) {
+                    Some(LabelModifier::Include(l)) => (true, l.labels.iter().map(String::as_str).collect()),
+                    Some(LabelModifier::Exclude(l)) => (false, l.labels.iter().map(String::as_str).collect()),
+                    None => (false, Vec::new()),
+                };
+                let card = modifier.map(|m| &m.card).unwrap_or(&default_card);
+                let matching = Matching { on, labels, card };
+                let mut out = Vec::with_capacity(l.len());
+                for (ls, rs) in l.into_iter().zip(r) {
+                    self.check_deadline()?;
+                    out.push(match op.as_str() {
+                        "and" => set_and(ls, rs, &matching, true),
+                        "unless" => set_and(ls, rs, &matching, false),
+                        "or" => set_or(ls, rs, &matching),
+                        _ => vector_vector(&op, ls, rs, &matching, return_bool)?,
+                    });
+                }
+                check_unique(&out)?;
+                Ok(Val::Vector(out))
+            }
+            (l, r) => Err(PromqlError::bad_data(format!(
+                "binary expression must contain only scalar and instant vector types, got {} {op} {}",
+                l.type_name(),
+                r.type_name()
+            ))),
+        }
+    }
+}
+
+/// `vector op scalar` (or `scalar op vector` when `swap`). A comparison keeps the
+/// vector's value, whichever side it is on.
+fn vector_scalar(op: &str, v: Steps, s: &[f64], swap: bool, return_bool: bool) -> Result<Steps> {
+    let drop = drops_name(op) || return_bool;
+    let mut out = Vec::with_capacity(v.len());
+    for (step, &sv) in v.into_iter().zip(s) {
+        let mut o = Vec::with_capacity(step.len());
+        for el in step {
+            let (l, r) = if swap { (sv, el.v) } else { (el.v, sv) };
+            let (mut value, keep) = elem_op(op, l, r)?;
+            if is_comparison(op) && swap {
+                value = r;
+            }
+            if return_bool {
+                value = f64::from(u8::from(keep));
+            } else if !keep {
+                continue;
+            }
+            let metric = if drop { el.metric.without_name() } else { el.metric };
+            o.push(Elem { metric, v: value });
+        }
+        out.push(o);
+    }
+    check_unique(&out)?;
+    Ok(out)
+}
+
+fn set_and(lhs: Vec<Elem>, rhs: Vec<Elem>, m: &Matching, keep_matched: bool) -> Vec<Elem> {
+    let right: HashSet<Metric> = rhs.iter().map(|e| m.sig(&e.metric)).collect();
+    lhs.into_iter().filter(|e| right.contains(&m.sig(&e.metric)) == keep_matched).collect()
+}
+
+fn set_or(lhs: Vec<Elem>, rhs: Vec<Elem>, m: &Matching) -> Vec<Elem> {
+    let left: HashSet<Metric> = lhs.iter().map(|e| m.sig(&e.metric)).collect();
+    let mut out = lhs;
+    out.extend(rhs.into_iter().filter(|e| !left.contains(&m.sig(&e.metric))));
+    out
+}
+
+/// One step of an arithmetic or comparison operation between two vectors.
+fn vector_vector(op: &str, lhs: Vec<Elem>, rhs: Vec<Elem>, m: &Matching, return_bool: bool) -> Result<Vec<Elem>> {
+    let one_to_many = matches!(m.card, VectorMatchCardinality::OneToMany(_));
+    let one_to_one = matches!(m.card, VectorMatchCardinality::OneToOne);
+    let include: Vec<&str> = m.card.labels().map(|l| l.labels.iter().map(String::as_str).collect()).unwrap_or_default();
+    // The "one" side goes right.
+    let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
+    let mut right: HashMap<Metric, &Elem> = HashMap::with_capacity(one.len());
+    for rs in &one {
+        let sig = m.sig(&rs.metric);
+        if let Some(dup) = right.get(&sig) {
+            let side = if one_to_many { "left" } else { "right" };
+            return Err(PromqlError::execution(format!(
+                "found duplicate series for the match group {sig} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                rs.metric, dup.metric
+            )));
+        }
+        right.insert(sig, rs);
+    }
+    let mut matched: HashMap<Metric, HashSet<Metric>> = HashMap::new();
+    let mut out = Vec::new();
+    for ls in &many {
+        let sig = m.sig(&ls.metric);
+        let Some(rs) = right.get(&sig) else { continue };
+        let (vl, vr) = if one_to_many { (rs.v, ls.v) } else { (ls.v, rs.v) };
+        let (mut value, keep) = elem_op(op, vl, vr)?;
+        if return_bool {
+            value = f64::from(u8::from(keep));
+        } else if !keep {
+            continue;
+        }
+        let mut metric = result_metric(&ls.metric, &rs.metric, op, m, one_to_one, &include);
+        if return_bool {
+            metric = metric.without_name();
+        }
+        if one_to_one {
+            if matched.insert(sig, HashSet::new()).is_some() {
+                return Err(PromqlError::execution(
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                ));
+            }
+        } else if !matched.entry(sig).or_default().insert(metric.clone()) {
+            return Err(PromqlError::execution(
+                "multiple matches for labels: grouping labels must ensure unique label set",
+            ));
+        }
+        out.push(Elem { metric, v: value });
+    }
+    Ok(out)
+}
+
+/// The labels of a matched pair: the "many" side's, less the name for arithmetic;
+/// one-to-one keeps only the `on` labels (or drops the `ignoring` ones); the
+/// `group_x(...)` labels come from the "one" side.
+fn result_metric(l: &Metric, r: &Metric, op: &str, m: &Matching, one_to_one: bool, include: &[&str]) -> Metric {
+    let mut metric = if drops_name(op) { l.without_name() } else { l.clone() };
+    if one_to_one {
+        metric =
+            if m.on { metric.filter(|n| m.labels.contains(&n)) } else { metric.filter(|n| !m.labels.contains(&n)) };
+    }
+    for name in include {
+        metric = metric.with(name, r.get(name).unwrap_or(""));
+    }
+    metric
+}

@@ -1,0 +1,93 @@
+//! The label set of a PromQL result. Unlike [`crate::Labels`] it may be empty
+//! (`sum(x)` has no labels), so it is its own type. Cloning shares the pairs.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::labels::METRIC_NAME;
+
+/// Label pairs sorted by name, no empty values.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Metric(Arc<[(String, String)]>);
+
+impl Metric {
+    /// Builds a set from pairs in any order; pairs with an empty value are dropped
+    /// (an empty value means "no such label"). A later pair of the same name wins.
+    pub fn from_pairs<I, K, V>(pairs: I) -> Metric
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mut v: Vec<(String, String)> = pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        // Keep the last of equal names: reverse, dedup keeps the first, reverse back.
+        v.reverse();
+        v.dedup_by(|a, b| a.0 == b.0);
+        v.reverse();
+        v.retain(|(_, val)| !val.is_empty());
+        Metric(v.into())
+    }
+
+    pub(crate) fn from_labels(l: &crate::Labels) -> Metric {
+        Metric(l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().into())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok().map(|i| self.0[i].1.as_str())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The same labels without `__name__`.
+    pub(crate) fn without_name(&self) -> Metric {
+        if self.get(METRIC_NAME).is_none() {
+            return self.clone();
+        }
+        self.filter(|n| n != METRIC_NAME)
+    }
+
+    pub(crate) fn filter(&self, keep: impl Fn(&str) -> bool) -> Metric {
+        Metric(self.0.iter().filter(|(n, _)| keep(n)).cloned().collect::<Vec<_>>().into())
+    }
+
+    /// The same labels with `name` set to `value` (removed when `value` is empty).
+    pub(crate) fn with(&self, name: &str, value: &str) -> Metric {
+        let mut v: Vec<(String, String)> = self.0.iter().filter(|(n, _)| n != name).cloned().collect();
+        if !value.is_empty() {
+            let at = v.partition_point(|(n, _)| n.as_str() < name);
+            v.insert(at, (name.to_string(), value.to_string()));
+        }
+        Metric(v.into())
+    }
+}
+
+/// `{a="1", b="2"}`, as Prometheus prints label sets in its messages.
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("{")?;
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{k}={v:?}")?;
+        }
+        f.write_str("}")
+    }
+}
+
+impl fmt::Debug for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
