@@ -44,8 +44,8 @@ pub struct Limits {
     /// Most samples one PromQL query (`/api/v1/query`, `query_range`) may load,
     /// Prometheus's `--query.max-samples`. Default: 50,000,000.
     pub query_max_samples: usize,
-    /// Longest a PromQL query may run, waiting for a slot included; a request's
-    /// `timeout` parameter may only shorten it. Default: 2 min.
+    /// Longest a PromQL query may wait for a slot, and then longest it may run;
+    /// a request's `timeout` parameter may only shorten it. Default: 2 min.
     pub query_timeout: Duration,
     /// Most PromQL queries evaluated at once; further ones wait for a slot, up to
     /// their timeout. Default: 20.

@@ -121,7 +121,7 @@ pub struct LimitSettings {
     /// Most samples one PromQL query (`/api/v1/query`, `/api/v1/query_range`) may load.
     #[arg(long, value_name = "N", value_parser = parse_count)]
     pub query_max_samples: Option<usize>,
-    /// Longest a PromQL query may run, waiting for a slot included (e.g. 2m).
+    /// Longest a PromQL query may wait for a slot, and then run (e.g. 2m).
     #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
     pub query_timeout: Option<Duration>,
     /// Most PromQL queries evaluated at once; further ones wait, up to their timeout.
