@@ -41,6 +41,15 @@ pub struct Limits {
     pub max_streams: usize,
     /// How long shutdown waits for in-flight requests before giving up. Default: 30 s.
     pub shutdown_timeout: Duration,
+    /// Most samples one PromQL query (`/api/v1/query`, `query_range`) may load,
+    /// Prometheus's `--query.max-samples`. Default: 50,000,000.
+    pub query_max_samples: usize,
+    /// Longest a PromQL query may wait for a slot, and then longest it may run;
+    /// a request's `timeout` parameter may only shorten it. Default: 2 min.
+    pub query_timeout: Duration,
+    /// Most PromQL queries evaluated at once; further ones wait for a slot, up to
+    /// their timeout. Default: 20.
+    pub query_max_concurrency: usize,
 }
 
 impl Default for Limits {
@@ -60,6 +69,9 @@ impl Default for Limits {
             max_connections: 1024,
             max_streams: 64,
             shutdown_timeout: Duration::from_secs(30),
+            query_max_samples: 50_000_000,
+            query_timeout: Duration::from_secs(120),
+            query_max_concurrency: 20,
         }
     }
 }

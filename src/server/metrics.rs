@@ -42,14 +42,16 @@ pub(crate) enum QueryKind {
     Raw,
     RemoteRead,
     Export,
+    Promql,
 }
 
-const QUERY_KINDS: [(QueryKind, &str); 5] = [
+const QUERY_KINDS: [(QueryKind, &str); 6] = [
     (QueryKind::Query, "query"),
     (QueryKind::Rollup, "rollup"),
     (QueryKind::Raw, "raw"),
     (QueryKind::RemoteRead, "remote_read"),
     (QueryKind::Export, "export"),
+    (QueryKind::Promql, "promql"),
 ];
 
 /// Upper bounds of the latency buckets, in seconds.

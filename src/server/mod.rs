@@ -104,6 +104,8 @@ pub(crate) struct AppState {
     pub backup_dir: Option<PathBuf>,
     /// Where ingest runs (`exec`).
     pub writers: exec::Writers,
+    /// Permits for concurrent PromQL queries (`Limits::query_max_concurrency`).
+    pub promql_slots: Arc<Semaphore>,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -193,6 +195,7 @@ pub async fn serve(
     let state = Arc::new(AppState {
         db,
         streams: Arc::new(Semaphore::new(cfg.limits.max_streams)),
+        promql_slots: Arc::new(Semaphore::new(cfg.limits.query_max_concurrency.max(1))),
         limits: cfg.limits,
         token,
         metrics: metrics::Metrics::default(),

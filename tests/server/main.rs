@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod prom_api;
 mod prometheus_e2e;
 mod promql_vs_prometheus;
 mod server_admin;

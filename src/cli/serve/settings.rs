@@ -118,6 +118,15 @@ pub struct LimitSettings {
     /// How long shutdown waits for in-flight requests.
     #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
     pub shutdown_timeout: Option<Duration>,
+    /// Most samples one PromQL query (`/api/v1/query`, `/api/v1/query_range`) may load.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub query_max_samples: Option<usize>,
+    /// Longest a PromQL query may wait for a slot, and then run (e.g. 2m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub query_timeout: Option<Duration>,
+    /// Most PromQL queries evaluated at once; further ones wait, up to their timeout.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub query_max_concurrency: Option<usize>,
 }
 
 impl Settings {
@@ -157,6 +166,9 @@ impl LimitSettings {
             max_connections: self.max_connections.or(lower.max_connections),
             max_streams: self.max_streams.or(lower.max_streams),
             shutdown_timeout: self.shutdown_timeout.or(lower.shutdown_timeout),
+            query_max_samples: self.query_max_samples.or(lower.query_max_samples),
+            query_timeout: self.query_timeout.or(lower.query_timeout),
+            query_max_concurrency: self.query_max_concurrency.or(lower.query_max_concurrency),
         }
     }
 
@@ -178,6 +190,9 @@ impl LimitSettings {
             max_connections: self.max_connections.unwrap_or(d.max_connections),
             max_streams: self.max_streams.unwrap_or(d.max_streams),
             shutdown_timeout: self.shutdown_timeout.unwrap_or(d.shutdown_timeout),
+            query_max_samples: self.query_max_samples.unwrap_or(d.query_max_samples),
+            query_timeout: self.query_timeout.unwrap_or(d.query_timeout),
+            query_max_concurrency: self.query_max_concurrency.unwrap_or(d.query_max_concurrency),
         }
     }
 }
@@ -235,7 +250,7 @@ enum Raw<'a> {
 }
 
 /// Every key a config file may hold, for the unknown-key error.
-pub const KEYS: [&str; 25] = [
+pub const KEYS: [&str; 28] = [
     "data",
     "listen",
     "auth_token_file",
@@ -261,6 +276,9 @@ pub const KEYS: [&str; 25] = [
     "max_connections",
     "max_streams",
     "shutdown_timeout",
+    "query_max_samples",
+    "query_timeout",
+    "query_max_concurrency",
 ];
 
 fn set(s: &mut Settings, key: &str, v: Raw) -> Result<(), String> {
@@ -291,6 +309,9 @@ fn set(s: &mut Settings, key: &str, v: Raw) -> Result<(), String> {
         "max_connections" => l.max_connections = Some(parse_count(&number(v)?)?),
         "max_streams" => l.max_streams = Some(parse_count(&number(v)?)?),
         "shutdown_timeout" => l.shutdown_timeout = Some(parse_timeout(string(v)?)?),
+        "query_max_samples" => l.query_max_samples = Some(parse_count(&number(v)?)?),
+        "query_timeout" => l.query_timeout = Some(parse_timeout(string(v)?)?),
+        "query_max_concurrency" => l.query_max_concurrency = Some(parse_count(&number(v)?)?),
         _ => return Err(format!("unknown key; the known keys are {}", KEYS.join(", "))),
     }
     Ok(())

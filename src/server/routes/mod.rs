@@ -6,6 +6,7 @@ mod admin;
 mod catalog;
 mod health;
 mod ingest;
+mod prom_api;
 mod query;
 mod raw;
 mod read_params;
@@ -50,6 +51,19 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/admin/retention/apply", post(admin::apply_retention))
         .route("/admin/retention/rules", post(admin::add_rule))
         .route("/admin/retention/rules/{name}", delete(admin::remove_rule))
+        // Prometheus's query API (GET, or POST with a form body as Grafana sends).
+        .route("/api/v1/query", get(prom_api::query).post(prom_api::query))
+        .route("/api/v1/query_range", get(prom_api::query_range).post(prom_api::query_range))
+        .route("/api/v1/series", get(prom_api::series).post(prom_api::series))
+        .route("/api/v1/labels", get(prom_api::labels).post(prom_api::labels))
+        .route("/api/v1/label/{name}/values", get(prom_api::label_values))
+        .route("/api/v1/metadata", get(prom_api::metadata))
+        .route("/api/v1/status/buildinfo", get(prom_api::buildinfo))
+        .route("/api/v1/status/flags", get(prom_api::flags))
+        .route("/api/v1/status/runtimeinfo", get(prom_api::runtimeinfo))
+        .route("/api/v1/query_exemplars", get(prom_api::exemplars).post(prom_api::exemplars))
+        .route("/api/v1/rules", get(prom_api::rules))
+        .route("/api/v1/alerts", get(prom_api::alerts))
         .route("/api/v1/admin/tsdb/delete_series", post(admin::delete_series).put(admin::delete_series))
         .route_layer(from_fn_with_state(state.clone(), auth::require));
     Router::new()
