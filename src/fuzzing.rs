@@ -313,3 +313,100 @@ pub fn remote_write(data: &[u8]) {
         assert!(batch.series_count() <= n);
     }
 }
+
+/// The fixed database the PromQL fuzzer queries: opened once per process in a
+/// scratch directory (kept for the life of the process).
+fn promql_db() -> &'static crate::Db {
+    static DB: std::sync::OnceLock<(tempfile::TempDir, crate::Db)> = std::sync::OnceLock::new();
+    &DB.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let db = crate::Db::open(dir.path(), crate::Options::default().background(false)).expect("a scratch database");
+        let stale = f64::from_bits(0x7ff0_0000_0000_0002);
+        let mut app = db.appender();
+        let mut put = |pairs: &[(&str, &str)], ts: i64, v: f64| {
+            let l = Labels::from_pairs(pairs.iter().copied()).expect("fixture labels");
+            app.append_labels(&l, ts, v).expect("fixture sample");
+        };
+        // 30 minutes every 15 s before PROMQL_T: a counter with a reset, a gauge with
+        // a gap, a NaN and a staleness marker, and classic histogram buckets.
+        for i in 0..120i64 {
+            let ts = PROMQL_T - 1_800_000 + i * 15_000;
+            for (inst, k) in [("a", 1.0), ("b", 3.0)] {
+                let count = if i < 70 { i as f64 * k } else { (i - 70) as f64 * k };
+                put(&[("__name__", "http_requests_total"), ("job", "api"), ("instance", inst)], ts, count);
+            }
+            if !(40..50).contains(&i) {
+                let v = match i {
+                    60 => f64::NAN,
+                    90 => stale,
+                    _ => (i as f64 / 7.0).sin() * 10.0,
+                };
+                put(&[("__name__", "temp"), ("room", "lab")], ts, v);
+            }
+            for (le, share) in [("0.1", 0.5), ("1", 0.9), ("+Inf", 1.0)] {
+                put(&[("__name__", "req_seconds_bucket"), ("le", le)], ts, (i as f64 * 10.0 * share).floor());
+            }
+        }
+        app.commit().expect("fixture commit");
+        drop(app);
+        (dir, db)
+    })
+    .1
+}
+
+/// The evaluation time of the PromQL fuzzer's instant queries and the end of its range queries.
+const PROMQL_T: i64 = 1_700_000_000_000;
+
+/// PromQL: the input is an expression, parsed and evaluated over a small fixed
+/// database as an instant query and as a 10-minute range query, with small
+/// limits. Whatever the text, the answer is a result of the right shape or a
+/// `PromqlError` of a query kind (never `internal`: the storage is healthy), and
+/// it comes in bounded time.
+pub fn promql(data: &[u8]) {
+    use crate::promql::{ErrorKind, Options, Value};
+    use std::time::{Duration, Instant};
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let db = promql_db();
+    let opts = Options { max_samples: 20_000, timeout: Some(Duration::from_millis(500)), ..Options::default() };
+    let (start, step) = (PROMQL_T - 600_000, 15_000);
+    let began = Instant::now();
+    let answers = [
+        (false, db.promql_instant_with(text, PROMQL_T, &opts)),
+        (true, db.promql_range_with(text, start, PROMQL_T, step, &opts)),
+    ];
+    for (range, answer) in answers {
+        match answer {
+            Err(e) => assert!(
+                matches!(e.kind, ErrorKind::BadData | ErrorKind::Execution | ErrorKind::Timeout)
+                    && !e.message.is_empty(),
+                "{text:?}: {e:?}"
+            ),
+            Ok(Value::Vector(v)) => {
+                assert!(!range, "{text:?}: a range query answered a vector");
+                assert!(v.iter().all(|s| s.t == PROMQL_T), "{text:?}: a sample off the evaluation time");
+            }
+            Ok(Value::Matrix(m)) if range => {
+                for s in &m {
+                    assert!(
+                        s.points.windows(2).all(|w| w[0].0 < w[1].0)
+                            && s.points.iter().all(|p| p.0 >= start && p.0 <= PROMQL_T && (p.0 - start) % step == 0),
+                        "{text:?}: points off the step grid in {:?}",
+                        s.metric
+                    );
+                }
+                let mut keys: Vec<_> = m.iter().map(|s| &s.metric).collect();
+                keys.dedup();
+                assert_eq!(keys.len(), m.len(), "{text:?}: one label set twice in a matrix");
+            }
+            Ok(Value::Matrix(m)) => {
+                // An instant query of a range vector: raw samples inside the window.
+                assert!(m.iter().all(|s| s.points.iter().all(|p| p.0 <= PROMQL_T)), "{text:?}: a sample after T");
+            }
+            Ok(Value::Scalar(t, _) | Value::String(t, _)) => {
+                assert!(!range && t == PROMQL_T, "{text:?}: a scalar or string at {t} (range {range})")
+            }
+        }
+    }
+    // The timeout holds each evaluation to 500 ms; parsing and setup are small.
+    assert!(began.elapsed() < Duration::from_secs(20), "{text:?} took {:?}", began.elapsed());
+}

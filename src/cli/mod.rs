@@ -19,6 +19,7 @@ mod load;
 mod load_http;
 mod ops;
 mod plot;
+mod promql;
 mod query;
 mod remote;
 mod retention;

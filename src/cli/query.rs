@@ -1,6 +1,9 @@
 //! `strata query`: selector and time parsing, execution, and table / JSON / CSV /
 //! ASCII-plot output.
 //!
+//! A PromQL expression (anything but a bare selector), or `--time`, goes to
+//! `promql.rs` instead; see [`promql_eval`].
+//!
 //! Execution goes through [`execute`]: raw reads use `db.querier` here; everything
 //! else (step, aggregation, grouping, top-k, tiers) goes to `ops::query`,
 //! the one place where the query layer plugs in.
@@ -12,6 +15,7 @@ use strata::{Agg, Db, Tier};
 
 use super::formats::{write_csv_rows, write_json_labels, write_value, CSV_HEADER};
 use super::ops::{self, QueryRequest, ResultSeries};
+use super::promql::{self, Eval};
 use super::remote::{Remote, Target};
 use super::{fail, open_existing, plot, times, CliError, CliResult, DataDir};
 use strata::text::selector::parse_selector;
@@ -19,32 +23,41 @@ use strata::text::selector::parse_selector;
 /// Query series over a time range.
 #[derive(clap::Args, Debug)]
 #[command(
-    long_about = "Query series over a time range. SELECTOR is Prometheus notation: \
-        name{label=\"v\",label=~\"regex\",label!=\"v\",label!~\"regex\"}, or {__name__=~\"...\"}. \
-        Times are now, -1h, now-30m, RFC 3339, a date, or an epoch number (seconds below 10^10, \
-        else milliseconds, microseconds or nanoseconds by magnitude); both ends are inclusive.",
+    long_about = "Query series over a time range, or evaluate a PromQL expression. A bare series \
+        selector in Prometheus notation (name{label=\"v\",label=~\"regex\",label!=\"v\",label!~\"regex\"}, \
+        or {__name__=~\"...\"}) prints its raw samples, or what --agg/--step/--group-by/--top-k make of \
+        them. Any other PromQL expression (a function, an operator, a [range], offset/@, a number) is \
+        evaluated as PromQL: at --time (default now) as an instant query, or, with --step, every step \
+        from --start through --end as a range query; --time also makes a bare selector an instant \
+        PromQL query. Times are now, -1h, now-30m, RFC 3339, a date, or an epoch number (seconds below \
+        10^10, else milliseconds, microseconds or nanoseconds by magnitude); both ends are inclusive.",
     after_help = "Examples:\n  strata query 'cpu_usage_user{hostname=~\"host_1|host_2\"}' --start -1h\n  \
+        strata query 'sum by (hostname) (rate(cpu_usage_user[5m]))'\n  \
+        strata query 'max(cpu_usage_user) > 90' --start -6h --step 1m --json\n  \
         strata query 'cpu_usage{host=~\"h1|h2\"}' --start -1h --end now --step 5m --agg avg --group-by host\n  \
         strata query 'cpu_usage_idle{hostname=\"host_3\"}' --start -6h --plot\n  \
         strata query '{__name__=~\"cpu_.*\",hostname=\"host_0\"}' --csv > host0.csv\n  \
         strata query 'cpu_usage' --url http://127.0.0.1:9464 --token-file token --step 5m --agg max"
 )]
 pub struct Args {
-    /// Series selector, e.g. cpu_usage{host=~"h1|h2"}
+    /// Series selector, e.g. cpu_usage{host=~"h1|h2"}, or a PromQL expression
     selector: String,
     #[command(flatten)]
     data: DataDir,
     #[command(flatten)]
     target: Target,
-    /// Start of the range (inclusive).
-    #[arg(long, default_value = "-1h", allow_hyphen_values = true)]
-    start: String,
-    /// End of the range (inclusive).
-    #[arg(long, default_value = "now", allow_hyphen_values = true)]
-    end: String,
-    /// Step of an aggregated query, e.g. 5m.
+    /// Start of the range (inclusive) [default: -1h].
+    #[arg(long, allow_hyphen_values = true)]
+    start: Option<String>,
+    /// End of the range (inclusive) [default: now].
+    #[arg(long, allow_hyphen_values = true)]
+    end: Option<String>,
+    /// Step of an aggregated query or of a PromQL range query, e.g. 5m.
     #[arg(long)]
     step: Option<String>,
+    /// Evaluation time of a PromQL instant query [default: now].
+    #[arg(long, allow_hyphen_values = true, conflicts_with_all = ["start", "end", "step"])]
+    time: Option<String>,
     /// raw, avg, sum, min, max, count, first, last, rate, increase, stddev, or a
     /// quantile: p99, q0.99, quantile:0.99 (or quantile with --quantile).
     #[arg(long, default_value = "raw", value_parser = agg_name)]
@@ -73,6 +86,19 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> CliResult {
+    if let Some(eval) = promql_eval(&a, times::now_ms())? {
+        let value = match Remote::from(&a.target)? {
+            Some(remote) => promql::evaluate_remote(&remote, &a.selector, eval)?,
+            None => promql::evaluate(&open_existing(&a.data.data)?, &a.selector, eval)?,
+        };
+        let mut out = String::new();
+        if a.json {
+            promql::json(&mut out, &value);
+        } else {
+            promql::table(&mut out, &value);
+        }
+        return write_out(&out);
+    }
     let req = request(&a, times::now_ms())?;
     let series = match Remote::from(&a.target)? {
         Some(remote) => execute_remote(&remote, &a.selector, &req)?,
@@ -92,20 +118,68 @@ pub fn run(a: Args) -> CliResult {
     } else {
         table(&mut out, &series);
     }
+    write_out(&out)
+}
+
+fn write_out(out: &str) -> CliResult {
     match io::stdout().lock().write_all(out.as_bytes()) {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => fail(format!("writing the result: {e}")),
         _ => Ok(()),
     }
 }
 
+/// The PromQL evaluation to run, or `None` for the selector path: EXPR is a
+/// PromQL expression other than a bare selector, or `--time` is given. The
+/// selector path's own flags are refused there, naming the flag.
+fn promql_eval(a: &Args, now: i64) -> CliResult<Option<Eval>> {
+    if a.time.is_none() && !promql::is_expression(&a.selector) {
+        return Ok(None);
+    }
+    let selector_only = [
+        ("--agg", a.agg != "raw"),
+        ("--quantile", a.quantile.is_some()),
+        ("--group-by", !a.group_by.is_empty()),
+        ("--top-k", a.top_k.is_some()),
+        ("--tier", a.tier != Tier::Auto),
+        ("--csv", a.csv),
+        ("--plot", a.plot),
+    ];
+    if let Some((flag, _)) = selector_only.iter().find(|(_, given)| *given) {
+        return fail(format!(
+            "{flag} applies to a series selector; {:?} is a PromQL expression: write the aggregation in it, \
+             e.g. 'sum by (host) (rate(cpu[5m]))'",
+            a.selector
+        ));
+    }
+    let time = |flag: &str, s: &str| times::parse_time(s, now).map_err(|e| CliError::new(format!("{flag}: {e}")));
+    if let Some(t) = &a.time {
+        return Ok(Some(Eval::Instant(time("--time", t)?)));
+    }
+    let Some(step) = &a.step else {
+        if a.start.is_some() || a.end.is_some() {
+            return fail("a range query needs --step (e.g. --step 1m); for an instant query use --time");
+        }
+        return Ok(Some(Eval::Instant(now)));
+    };
+    let step = times::parse_duration(step).map_err(|e| CliError::new(format!("--step: {e}")))?;
+    if step <= 0 {
+        return fail("--step must be positive");
+    }
+    let start = time("--start", a.start.as_deref().unwrap_or("-1h"))?;
+    let end = time("--end", a.end.as_deref().unwrap_or("now"))?;
+    if start > end {
+        return fail(format!("--start {} is after --end {}", times::show_time(start), times::show_time(end)));
+    }
+    Ok(Some(Eval::Range { start, end, step }))
+}
+
 /// Validates the arguments into a request; `now` anchors relative times.
 fn request(a: &Args, now: i64) -> CliResult<QueryRequest> {
-    if let Some(msg) = promql_hint(&a.selector) {
-        return fail(msg);
-    }
     let matchers = parse_selector(&a.selector).map_err(|e| CliError::new(format!("{e}\n{}", e.pointer())))?;
-    let start = times::parse_time(&a.start, now).map_err(|e| CliError::new(format!("--start: {e}")))?;
-    let end = times::parse_time(&a.end, now).map_err(|e| CliError::new(format!("--end: {e}")))?;
+    let start = times::parse_time(a.start.as_deref().unwrap_or("-1h"), now)
+        .map_err(|e| CliError::new(format!("--start: {e}")))?;
+    let end =
+        times::parse_time(a.end.as_deref().unwrap_or("now"), now).map_err(|e| CliError::new(format!("--end: {e}")))?;
     if start > end {
         return fail(format!("--start {} is after --end {}", times::show_time(start), times::show_time(end)));
     }
@@ -142,60 +216,6 @@ fn agg_name(s: &str) -> Result<String, strata::query::ParseNameError> {
         s.parse::<Agg>()?;
     }
     Ok(s.to_string())
-}
-
-/// When `sel` looks like a PromQL expression rather than a series selector (a
-/// function call, a `[range]`, an operator outside braces and quotes), the error
-/// to give instead of a selector syntax error, with the equivalent flags.
-fn promql_hint(sel: &str) -> Option<String> {
-    let (mut depth, mut quote, mut escaped) = (0usize, None::<char>, false);
-    let mut outside = String::new();
-    for c in sel.chars() {
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
-            }
-            None if matches!(c, '"' | '\'' | '`') => quote = Some(c),
-            None if c == '{' => depth += 1,
-            None if c == '}' => depth = depth.saturating_sub(1),
-            None if depth == 0 => outside.push(c),
-            None => {}
-        }
-    }
-    if !outside.contains(|c: char| "()[]+-*/%^<>=!".contains(c)) {
-        return None;
-    }
-    // `f(sel[range])` with a function that has a flag equivalent: spell it out.
-    let flags = (|| {
-        let (func, rest) = sel.trim().split_once('(')?;
-        let (inner, rest) = rest.rsplit_once('[')?;
-        let (range, rest) = rest.split_once(']')?;
-        (rest.trim() == ")").then_some(())?;
-        let agg = match func.trim() {
-            "rate" | "irate" => "rate",
-            "increase" => "increase",
-            "avg_over_time" => "avg",
-            "sum_over_time" => "sum",
-            "min_over_time" => "min",
-            "max_over_time" => "max",
-            "count_over_time" => "count",
-            "stddev_over_time" => "stddev",
-            "last_over_time" => "last",
-            _ => return None,
-        };
-        Some(format!("strata query '{}' --agg {agg} --step {}", inner.trim(), range.trim()))
-    })();
-    let hint = flags.unwrap_or_else(|| "strata query 'SELECTOR' --agg rate --step 5m (see --help)".into());
-    Some(format!(
-        "{sel:?} looks like a PromQL expression; PromQL is not supported yet, only a series selector such as \
-         cpu{{host=\"a\"}}. The aggregation and the step are flags: {hint}"
-    ))
 }
 
 /// Runs a query: raw reads through the querier, the rest through the query layer.
@@ -419,22 +439,36 @@ mod tests {
     }
 
     #[test]
-    fn promql_gets_a_hint_not_a_syntax_error() {
-        let e = req(&["rate(x[5m])"]).unwrap_err().to_string();
-        assert!(e.contains("PromQL is not supported yet"), "{e}");
-        assert!(e.contains("strata query 'x' --agg rate --step 5m"), "{e}");
-        let e = req(&["avg_over_time(cpu{h=\"a\"}[1h])"]).unwrap_err().to_string();
-        assert!(e.contains("strata query 'cpu{h=\"a\"}' --agg avg --step 1h"), "{e}");
-        for expr in ["sum by (host) (cpu)", "cpu / 2", "cpu > 1", "histogram_quantile(0.9, x)"] {
-            let e = req(&[expr]).unwrap_err().to_string();
-            assert!(e.contains("PromQL is not supported yet") && e.contains("--agg rate --step 5m"), "{expr}: {e}");
+    fn promql_expressions_and_time_pick_the_promql_path() {
+        let eval = |args: &[&str]| {
+            let t = T::try_parse_from(std::iter::once("q").chain(args.iter().copied())).unwrap();
+            promql_eval(&t.a, 10_000_000)
+        };
+        assert_eq!(eval(&["up"]).unwrap(), None, "a bare selector keeps the selector path");
+        assert_eq!(eval(&["up", "--step", "1m", "--agg", "avg"]).unwrap(), None);
+        assert_eq!(eval(&["rate(x[5m])"]).unwrap(), Some(Eval::Instant(10_000_000)));
+        assert_eq!(eval(&["up", "--time", "5"]).unwrap(), Some(Eval::Instant(5_000)));
+        assert_eq!(
+            eval(&["sum(x)", "--start", "1", "--end", "61", "--step", "30s"]).unwrap(),
+            Some(Eval::Range { start: 1_000, end: 61_000, step: 30_000 })
+        );
+        assert_eq!(
+            eval(&["sum(x)", "--step", "1m"]).unwrap(),
+            Some(Eval::Range { start: 6_400_000, end: 10_000_000, step: 60_000 })
+        );
+        let cases: [(&[&str], &str); 6] = [
+            (&["sum(x)", "--start", "-1h"], "a range query needs --step"),
+            (&["sum(x)", "--agg", "max"], "--agg applies to a series selector"),
+            (&["sum(x)", "--group-by", "h"], "--group-by applies to a series selector"),
+            (&["sum(x)", "--csv"], "--csv applies to a series selector"),
+            (&["sum(x)", "--time", "soon"], "--time: invalid time"),
+            (&["sum(x)", "--step", "0"], "--step must be positive"),
+        ];
+        for (args, want) in cases {
+            let e = eval(args).unwrap_err().to_string();
+            assert!(e.contains(want), "{args:?}: {e}");
         }
-        // Brackets, parentheses and operators inside label values are a selector.
-        for sel in ["cpu{path=\"/a(b)[c]-d*\"}", "cpu{h=~\"a|b\"}", "{__name__=~\"cpu.+\"}"] {
-            assert!(req(&[sel]).is_ok(), "{sel}");
-        }
-        // A broken selector still gets the selector's own error.
-        assert!(req(&["cpu{"]).unwrap_err().to_string().contains("missing '}'"));
+        assert!(T::try_parse_from(["q", "x", "--time", "1", "--start", "0"]).is_err());
     }
 
     #[test]

@@ -67,6 +67,19 @@ impl Remote {
         Ok(resp.into_body().into_reader())
     }
 
+    /// `POST path` with a form-encoded body (as Prometheus's API takes it): the
+    /// status and the body, whatever the status, for the caller to read.
+    pub fn post_form(&self, path: &str, form: &str) -> CliResult<(u16, String)> {
+        let url = format!("{}{path}", self.base);
+        let mut r = self.agent.post(&url).header("Content-Type", "application/x-www-form-urlencoded");
+        if let Some(t) = &self.token {
+            r = r.header("Authorization", format!("Bearer {t}"));
+        }
+        let mut resp = r.send(form).map_err(|e| CliError::new(format!("POST {url}: {e}")))?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.body_mut().read_to_string().unwrap_or_default()))
+    }
+
     /// Sends one request; a non-2xx answer is an error carrying the server's message.
     pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> CliResult<Value> {
         let url = format!("{}{path}", self.base);

@@ -20,6 +20,7 @@ fn targets() -> Vec<(&'static str, Target)> {
         ("xor_chunk", fuzzing::xor_chunk),
         ("rollup", fuzzing::rollup),
         ("selector", fuzzing::selector),
+        ("promql", fuzzing::promql),
     ];
     #[cfg(feature = "server")]
     t.extend([("line_protocol", fuzzing::line_protocol as Target), ("remote_write", fuzzing::remote_write)]);
