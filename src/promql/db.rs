@@ -7,53 +7,11 @@ use super::metric::Metric;
 use super::{check_range, deadline, InstantSample, Options, PromqlError, RangeSeries, Result, Value};
 use crate::Db;
 
-/// Most brackets and operators one expression may nest: the parser and the
-/// evaluator recurse once per level, and a thread's stack must not overflow.
-const MAX_NESTING: usize = 500;
-
 fn parse(expr: &str) -> Result<promql_parser::parser::Expr> {
-    if nesting_bound(expr) > MAX_NESTING {
-        return Err(PromqlError::bad_data(format!(
-            "query is too deeply nested: more than {MAX_NESTING} levels of brackets and operators"
-        )));
+    if let Some(why) = super::guard::refuse(expr) {
+        return Err(PromqlError::bad_data(why));
     }
     promql_parser::parser::parse(expr).map_err(PromqlError::bad_data)
-}
-
-/// An upper bound of the expression tree's depth, from the text alone: the
-/// deepest bracket nesting plus every operator character and set-operator word
-/// outside quotes (each operator adds at most one level).
-fn nesting_bound(expr: &str) -> usize {
-    let b = expr.as_bytes();
-    let (mut depth, mut max_depth, mut ops, mut i) = (0usize, 0usize, 0usize, 0usize);
-    while i < b.len() {
-        match b[i] {
-            q @ (b'"' | b'\'' | b'`') => {
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    i += if b[i] == b'\\' && q != b'`' { 2 } else { 1 };
-                }
-            }
-            b'(' | b'[' | b'{' => {
-                depth += 1;
-                max_depth = max_depth.max(depth);
-            }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            b'+' | b'-' | b'*' | b'/' | b'%' | b'^' | b'=' | b'!' | b'<' | b'>' => ops += 1,
-            c if c.is_ascii_alphabetic() || c == b'_' => {
-                let start = i;
-                while i + 1 < b.len() && (b[i + 1].is_ascii_alphanumeric() || b[i + 1] == b'_' || b[i + 1] == b':') {
-                    i += 1;
-                }
-                if matches!(&expr[start..=i], "and" | "or" | "unless" | "atan2") {
-                    ops += 1;
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    max_depth + ops
 }
 
 impl Db {

@@ -16,6 +16,7 @@ mod binary;
 mod db;
 mod eval;
 mod functions;
+mod guard;
 mod metric;
 mod range_fns;
 #[cfg(test)]
