@@ -26,8 +26,8 @@ use super::chunks::{self, Sink};
 use super::error::{ApiError, ApiResult};
 use super::export::selectors;
 use super::routes::Params;
-use super::values::json_str;
 use super::Shared;
+use crate::text::jsonl::write_json_labels;
 use crate::text::value::write_json_value;
 use crate::Subscription;
 
@@ -127,16 +127,9 @@ fn bridge(st: &Shared, sub: &Subscription, mut sink: Sink) {
 /// One `data:` event per sample.
 fn write_batch(buf: &mut String, batch: crate::SampleBatch) {
     for (labels, s) in batch {
-        buf.push_str("data: {\"metric\":{");
-        for (i, (k, v)) in labels.iter().enumerate() {
-            if i > 0 {
-                buf.push(',');
-            }
-            json_str(k, buf);
-            buf.push(':');
-            json_str(v, buf);
-        }
-        let _ = write!(buf, "}},\"timestamp\":{},\"value\":", s.ts);
+        buf.push_str("data: {\"metric\":");
+        write_json_labels(buf, &labels);
+        let _ = write!(buf, ",\"timestamp\":{},\"value\":", s.ts);
         write_json_value(buf, s.value);
         buf.push_str("}\n\n");
     }

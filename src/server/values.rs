@@ -10,8 +10,6 @@
 //! parsing does, so past ±1.7976931348623157e308 they are ±Inf and below the
 //! smallest subnormal (about 4.9e-324) ±0.0; nothing in range is refused.
 
-use std::fmt::Write;
-
 use crate::text::value::parse_value;
 
 /// JSON numbers past f64's range, which serde_json refuses ("number out of
@@ -65,25 +63,6 @@ pub(crate) fn from_json(v: &serde_json::Value) -> Option<f64> {
         serde_json::Value::String(s) => parse_value(s).ok(),
         _ => None,
     }
-}
-
-/// Appends `s` as a JSON string literal.
-pub(crate) fn json_str(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// Appends a label value escaped for Prometheus text exposition (`\\`, `\"`, `\n`).
@@ -149,7 +128,7 @@ mod tests {
         assert!(from_json(&serde_json::json!("abc")).is_none());
         assert!(from_json(&serde_json::json!(true)).is_none());
         let mut s = String::new();
-        json_str("a\"b\\c\n\u{1}", &mut s);
+        crate::text::jsonl::write_json_string(&mut s, "a\"b\\c\n\u{1}");
         assert_eq!(serde_json::from_str::<String>(&s).unwrap(), "a\"b\\c\n\u{1}");
     }
 }

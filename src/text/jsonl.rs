@@ -41,10 +41,10 @@ pub fn write_json_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// `{"__name__":"cpu","host":"a"}`.
-pub fn write_json_labels(out: &mut String, labels: &Labels) {
+/// A JSON object of string pairs: `{"__name__":"cpu","host":"a"}`.
+pub fn write_json_object<'a>(out: &mut String, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) {
     out.push('{');
-    for (i, (k, v)) in labels.iter().enumerate() {
+    for (i, (k, v)) in pairs.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
@@ -53,6 +53,11 @@ pub fn write_json_labels(out: &mut String, labels: &Labels) {
         write_json_string(out, v);
     }
     out.push('}');
+}
+
+/// A series' labels as a JSON object.
+pub fn write_json_labels(out: &mut String, labels: &Labels) {
+    write_json_object(out, labels.iter());
 }
 
 /// Appends one series as JSON lines (several if it has more than

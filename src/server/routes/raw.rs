@@ -15,8 +15,8 @@ use crate::server::exec::run_read;
 use crate::server::limits::Limits;
 use crate::server::metrics::QueryKind;
 use crate::server::time::format_rfc3339;
-use crate::server::values::json_str;
 use crate::server::Shared;
+use crate::text::jsonl::{write_json_object, write_json_string};
 use crate::text::value::write_json_value;
 use crate::{Db, Matcher, METRIC_NAME};
 
@@ -39,7 +39,7 @@ pub(super) async fn raw(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiR
     let limits = st.limits.clone();
     let header = {
         let mut h = String::from("{\"metric_name\":");
-        json_str(&name, &mut h);
+        write_json_string(&mut h, &name);
         let _ = write!(
             h,
             ",\"start_time\":{},\"end_time\":{},",
@@ -74,16 +74,8 @@ fn render_raw(
         if series > limits.max_query_series || count > limits.max_query_samples {
             return Err(limits.over_budget());
         }
-        let mut lj = String::from("{");
-        for (i, (k, v)) in labels.iter().filter(|(k, _)| *k != METRIC_NAME).enumerate() {
-            if i > 0 {
-                lj.push(',');
-            }
-            json_str(k, &mut lj);
-            lj.push(':');
-            json_str(v, &mut lj);
-        }
-        lj.push('}');
+        let mut lj = String::new();
+        write_json_object(&mut lj, labels.iter().filter(|(k, _)| *k != METRIC_NAME));
         for s in samples {
             if !data.is_empty() {
                 data.push(',');

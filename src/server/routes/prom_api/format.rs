@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use crate::promql::Value;
+use crate::text::jsonl::{write_json_object, write_json_string};
 
 /// A time parameter as Prometheus reads one: float seconds (fraction rounded to
 /// the ms), else RFC 3339. Nothing else: no `now-1h`, no ms by magnitude.
@@ -74,25 +75,6 @@ pub(super) fn push_timestamp(out: &mut String, t: i64) {
     }
 }
 
-/// A JSON string literal.
-pub(super) fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 /// `[<seconds>,"<value>"]`.
 fn push_sample(out: &mut String, t: i64, v: f64) {
     out.push('[');
@@ -102,20 +84,6 @@ fn push_sample(out: &mut String, t: i64, v: f64) {
     out.push_str("\"]");
 }
 
-/// A label set as a JSON object.
-pub(super) fn push_metric<'a>(out: &mut String, labels: impl Iterator<Item = (&'a str, &'a str)>) {
-    out.push('{');
-    for (i, (k, v)) in labels.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_json_str(out, k);
-        out.push(':');
-        push_json_str(out, v);
-    }
-    out.push('}');
-}
-
 /// A JSON array of strings.
 pub(super) fn string_array<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     let mut out = String::from("[");
@@ -123,7 +91,7 @@ pub(super) fn string_array<'a>(items: impl IntoIterator<Item = &'a str>) -> Stri
         if i > 0 {
             out.push(',');
         }
-        push_json_str(&mut out, s);
+        write_json_string(&mut out, s);
     }
     out.push(']');
     out
@@ -143,7 +111,7 @@ pub(super) fn encode_value(v: &Value) -> String {
                     out.push(',');
                 }
                 out.push_str("{\"metric\":");
-                push_metric(&mut out, s.metric.iter());
+                write_json_object(&mut out, s.metric.iter());
                 out.push_str(",\"value\":");
                 push_sample(&mut out, s.t, s.v);
                 out.push('}');
@@ -157,7 +125,7 @@ pub(super) fn encode_value(v: &Value) -> String {
                     out.push(',');
                 }
                 out.push_str("{\"metric\":");
-                push_metric(&mut out, s.metric.iter());
+                write_json_object(&mut out, s.metric.iter());
                 out.push_str(",\"values\":[");
                 for (j, &(t, v)) in s.points.iter().enumerate() {
                     if j > 0 {
@@ -174,7 +142,7 @@ pub(super) fn encode_value(v: &Value) -> String {
             out.push('[');
             push_timestamp(&mut out, *t);
             out.push(',');
-            push_json_str(&mut out, s);
+            write_json_string(&mut out, s);
             out.push(']');
         }
     }

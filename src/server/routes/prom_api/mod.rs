@@ -23,8 +23,9 @@ use crate::server::error::{ApiError, ErrorMessage};
 use crate::server::exec::run_read;
 use crate::server::metrics::QueryKind;
 use crate::server::Shared;
+use crate::text::jsonl::{write_json_object, write_json_string};
 use crate::{Labels, Matcher};
-use format::{encode_value, push_json_str};
+use format::encode_value;
 
 /// A failed request in Prometheus's shape: `{"status":"error","errorType":..,"error":..}`.
 #[derive(Debug)]
@@ -89,7 +90,7 @@ impl IntoResponse for PromError {
         out.push_str("{\"status\":\"error\",\"errorType\":\"");
         out.push_str(self.kind);
         out.push_str("\",\"error\":");
-        push_json_str(&mut out, &self.message);
+        write_json_string(&mut out, &self.message);
         out.push('}');
         let mut r = json(self.status(), out);
         r.extensions_mut().insert(ErrorMessage(self.message));
@@ -302,7 +303,7 @@ pub(super) async fn series(
         if i > 0 {
             out.push(',');
         }
-        format::push_metric(&mut out, l.iter());
+        write_json_object(&mut out, l.iter());
     }
     out.push(']');
     Ok(success(&out))
@@ -372,14 +373,14 @@ pub(super) async fn flags(State(st): State<Shared>) -> Response {
 pub(super) async fn runtimeinfo(State(st): State<Shared>) -> Response {
     let started = crate::server::time::now_ms() - i64::try_from(st.started.elapsed().as_millis()).unwrap_or(0);
     let mut out = String::from("{\"startTime\":");
-    push_json_str(&mut out, &crate::server::time::format_rfc3339(started));
+    write_json_string(&mut out, &crate::server::time::format_rfc3339(started));
     out.push_str(",\"CWD\":");
-    push_json_str(&mut out, &st.db.path().display().to_string());
+    write_json_string(&mut out, &st.db.path().display().to_string());
     out.push_str(
         ",\"reloadConfigSuccess\":true,\"lastConfigTime\":\"\",\"corruptionCount\":0,\"goroutineCount\":0,\
          \"GOMAXPROCS\":0,\"GOGC\":\"\",\"GODEBUG\":\"\",\"storageRetention\":",
     );
-    push_json_str(&mut out, st.db.retention_policy().summary().to_string().trim_end());
+    write_json_string(&mut out, st.db.retention_policy().summary().to_string().trim_end());
     out.push('}');
     success(&out)
 }
