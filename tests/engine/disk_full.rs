@@ -53,8 +53,10 @@ fn mount_tmpfs(at: &Path, size: &str) -> Result<Mount, String> {
 
 /// Skips the test with `why`, or fails it where `STRATA_REQUIRE_EXTERNAL=1` asks that it run.
 fn skip(why: &str) {
-    let required = std::env::var("STRATA_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1");
-    assert!(!required, "disk_full cannot run: {why}; STRATA_REQUIRE_EXTERNAL is set, so this fails");
+    assert!(
+        !crate::support::external_required(),
+        "disk_full cannot run: {why}; STRATA_REQUIRE_EXTERNAL is set, so this fails"
+    );
     println!("SKIPPED: {why}");
 }
 

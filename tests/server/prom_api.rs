@@ -194,17 +194,6 @@ fn grafana_data_source_requests_replayed() {
     assert_eq!(d["result"][0]["value"], json!([end, "390"]));
 }
 
-/// `$STRATA_PROMTOOL` if set, else `promtool` on the PATH.
-fn promtool() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("STRATA_PROMTOOL") {
-        return Some(PathBuf::from(p)).filter(|p| p.is_file());
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join("promtool"))
-        .chain([PathBuf::from("/usr/bin/promtool")])
-        .find(|p| p.is_file())
-}
-
 fn run_promtool(bin: &PathBuf, args: &[&str]) -> String {
     let out = crate::support::output(Command::new(bin).args(args)).unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -214,10 +203,10 @@ fn run_promtool(bin: &PathBuf, args: &[&str]) -> String {
 
 #[test]
 fn promtool_queries_strata() {
-    let Some(bin) = promtool() else {
+    let Some(bin) = crate::support::external_binary("promtool", "STRATA_PROMTOOL") else {
         let why = "no `promtool` binary (apt-get install prometheus, or set STRATA_PROMTOOL)";
         assert!(
-            std::env::var("STRATA_REQUIRE_EXTERNAL").as_deref() != Ok("1"),
+            !crate::support::external_required(),
             "prom_api cannot run promtool: {why}; STRATA_REQUIRE_EXTERNAL is set, so this fails"
         );
         eprintln!("SKIPPED promtool_queries_strata: {why}");

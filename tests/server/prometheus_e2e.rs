@@ -8,38 +8,11 @@
 #![cfg(feature = "server")]
 
 use crate::support::server_util;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::support::server_util::start;
 use strata::{Labels, Matcher};
-
-/// Kills Prometheus however the test ends.
-struct Prom(Child);
-
-impl Drop for Prom {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `$STRATA_PROMETHEUS` if set (a path that is not a file skips the test), else `prometheus` on the PATH.
-fn prometheus_binary() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("STRATA_PROMETHEUS") {
-        return Some(PathBuf::from(p)).filter(|p| p.is_file());
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join("prometheus"))
-        .chain([PathBuf::from("/usr/bin/prometheus")])
-        .find(|p| p.is_file())
-}
-
-/// `STRATA_REQUIRE_EXTERNAL=1` (set by `.ci/run`): a missing Prometheus is a failure, not a skip.
-fn external_required() -> bool {
-    std::env::var("STRATA_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -59,10 +32,10 @@ fn prom_api(addr: std::net::SocketAddr, path: &str) -> Option<serde_json::Value>
 
 #[test]
 fn prometheus_scrapes_remote_writes_and_remote_reads() {
-    let Some(bin) = prometheus_binary() else {
+    let Some(bin) = crate::support::external_binary("prometheus", "STRATA_PROMETHEUS") else {
         let why = "no `prometheus` binary (apt-get install prometheus, or set STRATA_PROMETHEUS)";
         assert!(
-            !external_required(),
+            !crate::support::external_required(),
             "prometheus_e2e cannot run: {why}; STRATA_REQUIRE_EXTERNAL is set, so this fails"
         );
         eprintln!("SKIPPED prometheus_e2e: {why}");
@@ -106,7 +79,7 @@ fn prometheus_scrapes_remote_writes_and_remote_reads() {
             .stderr(log),
     )
     .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-    let _prom = Prom(child);
+    let _prom = crate::support::KillOnDrop(child);
     let show_log = || std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
 
     // 1. Prometheus scrapes Strata and remote-writes the samples back to it.

@@ -11,8 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::support::server_util::{
@@ -26,30 +25,6 @@ use strata::{Db, Labels, Options};
 const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
 const STEP_MS: i64 = 15_000;
 const POINTS: i64 = 160; // 40 minutes at 15 s
-
-/// Kills Prometheus however the test ends.
-struct Prom(Child);
-
-impl Drop for Prom {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn prometheus_binary() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("STRATA_PROMETHEUS") {
-        return Some(PathBuf::from(p)).filter(|p| p.is_file());
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join("prometheus"))
-        .chain([PathBuf::from("/usr/bin/prometheus")])
-        .find(|p| p.is_file())
-}
-
-fn external_required() -> bool {
-    std::env::var("STRATA_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
-}
 
 type Series = (Vec<(&'static str, String)>, Vec<(i64, f64)>);
 
@@ -418,10 +393,10 @@ fn check(
 
 #[test]
 fn promql_matches_prometheus() {
-    let Some(bin) = prometheus_binary() else {
+    let Some(bin) = crate::support::external_binary("prometheus", "STRATA_PROMETHEUS") else {
         let why = "no `prometheus` binary (apt-get install prometheus, or set STRATA_PROMETHEUS)";
         assert!(
-            !external_required(),
+            !crate::support::external_required(),
             "promql_vs_prometheus cannot run: {why}; STRATA_REQUIRE_EXTERNAL is set, so this fails"
         );
         eprintln!("SKIPPED promql_vs_prometheus: {why}");
@@ -432,7 +407,7 @@ fn promql_matches_prometheus() {
     std::fs::write(&config, "global:\n  scrape_interval: 1h\n").unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let _prom = Prom(
+    let _prom = crate::support::KillOnDrop(
         crate::support::spawn(
             Command::new(bin)
                 .arg(format!("--config.file={}", config.display()))

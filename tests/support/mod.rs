@@ -12,6 +12,7 @@ pub mod server_util;
 
 use std::cell::Cell;
 use std::io;
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 
@@ -63,4 +64,31 @@ pub fn output(cmd: &mut Command) -> io::Result<Output> {
 /// `cmd.status()`, forking as `spawn` does.
 pub fn status(cmd: &mut Command) -> io::Result<ExitStatus> {
     spawn(cmd)?.wait()
+}
+
+/// `$env_var` if set (a path that is not a file counts as absent), else `name` on
+/// the PATH or in /usr/bin: a real tool a test runs against (Prometheus, promtool).
+pub fn external_binary(name: &str, env_var: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(env_var) {
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .chain([PathBuf::from("/usr/bin").join(name)])
+        .find(|p| p.is_file())
+}
+
+/// `STRATA_REQUIRE_EXTERNAL=1` (set by `.ci/run`): a missing tool is a failure, not a skip.
+pub fn external_required() -> bool {
+    std::env::var("STRATA_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
+}
+
+/// A child process killed and reaped however the test ends.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
