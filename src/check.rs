@@ -99,6 +99,9 @@ fn check_dir_with(
     }
     let mut c = Checker::default();
     let manifest = check_manifest(&mut c, dir)?;
+    if let Err(e) = crate::metadata::load(dir) {
+        c.engine_error(&dir.join(crate::metadata::METADATA_FILE), e);
+    }
     let seg_dir = dir.join("segments");
     if let Some(m) = &manifest {
         for (i, rec) in m.segments.iter().enumerate() {
@@ -366,6 +369,7 @@ fn check_wal_file(c: &mut Checker, dir: &Path, path: &Path, seq: u64, newest: bo
                     u.2 += 1;
                 }
             }
+            Record::Metadata(_) => {}
         }
         Ok(())
     });

@@ -1,7 +1,8 @@
-//! The on-disk format versions this build writes, one per file kind. Every
-//! version it reads back is the same: a file of another version is refused
-//! with `Error::Corruption` naming the version found. Byte layouts are in
-//! `docs/format/`; `tests/fixtures/format_v1/` pins version 1.
+//! The on-disk format versions this build writes, one per file kind. It reads
+//! the same versions back, and WAL version 1 too (version 2 only added a record
+//! kind); a file of another version is refused with `Error::Corruption`.
+//! Byte layouts are in `docs/format/`; `tests/fixtures/format_v1/` pins version 1
+//! of everything, `tests/fixtures/format_v2/` the WAL's version 2 and `METADATA`.
 
 /// The name of the file that makes a directory a Strata data directory: the
 /// MANIFEST, which lists the live segments (`docs/format/manifest.md`).
@@ -19,6 +20,8 @@ pub struct FormatVersions {
     pub manifest: u16,
     /// The `SETTINGS` file (`docs/format/settings.md`).
     pub settings: u16,
+    /// The `METADATA` file (`docs/format/metadata.md`).
+    pub metadata: u16,
     /// A raw sample chunk inside a segment.
     pub chunk: u8,
     /// A rollup bucket chunk inside a rollup segment (`docs/format/rollup.md`).
@@ -31,6 +34,7 @@ pub const FORMAT_VERSIONS: FormatVersions = FormatVersions {
     segment: crate::segment::FORMAT_VERSION,
     manifest: crate::manifest::VERSION,
     settings: crate::retention::SETTINGS_VERSION,
+    metadata: crate::metadata::VERSION,
     chunk: crate::codec::chunk::VERSION,
     rollup_chunk: crate::rollup::codec::VERSION,
 };
@@ -42,9 +46,12 @@ mod tests {
 
     #[test]
     fn versions_are_the_ones_written() {
-        // Version 1 of everything, as the golden files pin.
+        // As the golden files pin: WAL version 2 added the Metadata record; the rest is version 1.
         let v = FORMAT_VERSIONS;
-        assert_eq!((v.wal, v.segment, v.manifest, v.settings, v.chunk, v.rollup_chunk), (1, 1, 1, 1, 1, 1));
+        assert_eq!(
+            (v.wal, v.segment, v.manifest, v.settings, v.metadata, v.chunk, v.rollup_chunk),
+            (2, 1, 1, 1, 1, 1, 1)
+        );
         let mut chunk = Vec::new();
         crate::codec::chunk::encode_chunk(&[Sample { ts: 1, value: 2.0 }], &mut chunk);
         assert_eq!(chunk.first(), Some(&v.chunk), "a chunk starts with its version byte");

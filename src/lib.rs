@@ -41,6 +41,7 @@ mod labels;
 pub mod loadgen;
 pub(crate) mod manifest;
 mod merge;
+mod metadata;
 mod options;
 pub mod promql;
 pub mod query;
@@ -66,6 +67,7 @@ pub use db::{
 pub use error::{Error, Result};
 pub use format::{FormatVersions, FORMAT_VERSIONS, MANIFEST_FILE};
 pub use labels::{Labels, MatchOp, Matcher, METRIC_NAME};
+pub use metadata::{MetadataUpdate, MetricKind, MetricMetadata, METADATA_FILE};
 pub use options::{Options, SyncMode};
 pub use query::{Agg, Query, QueryResult, ResultSeries, Tier};
 pub use retention::{DropKind, RetentionPlan, RetentionPolicy, RetentionRule, SegmentDrop, TierDurations};

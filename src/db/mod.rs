@@ -17,6 +17,7 @@ mod backup;
 mod catalog;
 mod delete;
 pub(crate) mod items;
+mod meta;
 pub(crate) mod publish;
 mod querier;
 mod query;
@@ -191,6 +192,9 @@ pub(crate) struct Inner {
     pub last_seal: Mutex<std::time::Instant>,
     /// What retention and `Db::delete` removed since open.
     pub removals: crate::retention::RemovalCounters,
+    /// Metric metadata (`db/meta.rs`), and the lock that orders its changes.
+    pub metadata: RwLock<meta::MetaState>,
+    pub metadata_write: Mutex<()>,
     /// Held until close, even if appenders outlive the `Db`.
     lock: Mutex<Option<File>>,
 }
@@ -266,6 +270,7 @@ impl Db {
         }
 
         let head = Head::new(manifest.wal_floor);
+        let mut metadata = meta::MetaState { map: crate::metadata::load(&dir)?, ..Default::default() };
         let mut created = Vec::new();
         let replay = wal::replay(&wal_dir, manifest.wal_floor, opts.repair, |rec| {
             match rec {
@@ -280,6 +285,11 @@ impl Db {
                     // Series new to the head must have been defined earlier in the log or in a segment.
                     if let Some(id) = created.iter().find(|&&id| !index.contains(id)) {
                         return Err(Error::corruption(&wal_dir, 0, format!("samples for undefined series {id}")));
+                    }
+                }
+                Record::Metadata(list) => {
+                    for (name, m) in list {
+                        meta::apply(&mut metadata, name, m);
                     }
                 }
             }
@@ -317,6 +327,8 @@ impl Db {
             subscribers: Arc::default(),
             last_seal: Mutex::new(std::time::Instant::now()),
             removals: Default::default(),
+            metadata: RwLock::new(metadata),
+            metadata_write: Mutex::new(()),
             opts,
             lock: Mutex::new(Some(lock)),
         });

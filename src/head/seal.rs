@@ -66,6 +66,8 @@ impl Inner {
             let seg = self.write_head_segment(&frozen, id)?;
             failpoint::panic_point(PanicSite::Seal);
             let live = seg.map(|seg| Arc::new(LiveSegment::new(seg, rank, 0, false)));
+            // The WAL files below `floor` may hold metadata changes: store them first.
+            self.store_metadata().inspect_err(|e| self.poison_on_sync_failure(e))?;
             self.publish(|m| {
                 m.wal_floor = floor;
                 if let Some(s) = &live {

@@ -13,11 +13,14 @@ use std::fmt;
 use crate::codec::bytes::{le_u32, le_u64};
 use crate::codec::varint::{get_uvarint, put_uvarint, unzigzag, zigzag};
 use crate::labels::Labels;
+use crate::metadata::{self, MetricKind, MetricMetadata};
 
 /// First bytes of every WAL file.
 pub const MAGIC: &[u8; 8] = b"STRATWAL";
-/// The only format version this code writes and reads.
-pub const VERSION: u16 = 1;
+/// The format version this code writes. Version 1 (no Metadata records) still reads.
+pub const VERSION: u16 = 2;
+/// The oldest version this code reads.
+pub const MIN_VERSION: u16 = 1;
 /// magic(8) + version(2) + reserved(2) + seq(8) + crc32(4).
 pub const HEADER_LEN: usize = 24;
 /// len(4) + crc32(4); the kind byte counts as payload of the frame body.
@@ -27,6 +30,13 @@ pub const MAX_FRAME_LEN: usize = 64 << 20;
 
 pub const KIND_SERIES: u8 = 1;
 pub const KIND_SAMPLES: u8 = 2;
+/// Since version 2.
+pub const KIND_METADATA: u8 = 3;
+/// Metadata entry ops.
+const OP_REMOVE: u8 = 0;
+const OP_SET: u8 = 1;
+/// Smallest encoding of one metadata entry: op(1) + name(1+1).
+const MIN_METADATA_ENTRY_LEN: usize = 3;
 
 /// Samples per frame before the encoder starts another frame. At most 28 bytes each,
 /// so a frame stays near 28 MiB, well under `MAX_FRAME_LEN`.
@@ -63,6 +73,9 @@ pub enum Record {
     /// New series: head id and labels.
     Series(Vec<(u64, Labels)>),
     Samples(Vec<WalSample>),
+    /// Metric metadata set (`Some`) or removed (`None`), in order; the last entry for
+    /// a name wins.
+    Metadata(Vec<(String, Option<MetricMetadata>)>),
 }
 
 impl Record {
@@ -74,6 +87,7 @@ impl Record {
                 encode_series_frame(&refs, out);
             }
             Record::Samples(samples) => encode_samples_frame(samples, out),
+            Record::Metadata(entries) => encode_metadata_frame(entries, out),
         }
     }
 }
@@ -110,6 +124,11 @@ pub fn encode_header(seq: u64) -> [u8; HEADER_LEN] {
 
 /// Checks a file header and returns the sequence number it records.
 pub fn decode_header(buf: &[u8]) -> Result<u64, &'static str> {
+    decode_header_version(buf).map(|(seq, _)| seq)
+}
+
+/// Checks a file header and returns the sequence number and the format version it records.
+pub fn decode_header_version(buf: &[u8]) -> Result<(u64, u16), &'static str> {
     let short = "file is shorter than the WAL header";
     let h: &[u8; HEADER_LEN] = buf.get(..HEADER_LEN).and_then(|b| b.try_into().ok()).ok_or(short)?;
     if &h[0..8] != MAGIC {
@@ -118,13 +137,14 @@ pub fn decode_header(buf: &[u8]) -> Result<u64, &'static str> {
     if Some(crc32fast::hash(&h[..20])) != le_u32(h, 20) {
         return Err("header checksum mismatch");
     }
-    if u16::from_le_bytes([h[8], h[9]]) != VERSION {
+    let version = u16::from_le_bytes([h[8], h[9]]);
+    if !(MIN_VERSION..=VERSION).contains(&version) {
         return Err("unsupported WAL format version");
     }
     if h[10] != 0 || h[11] != 0 {
         return Err("reserved header bytes are not zero");
     }
-    le_u64(h, 12).ok_or(short)
+    Ok((le_u64(h, 12).ok_or(short)?, version))
 }
 
 /// Appends one Series frame (several if the entries exceed 16 MiB of payload).
@@ -156,6 +176,44 @@ pub fn encode_series_frame(entries: &[(u64, &Labels)], out: &mut Vec<u8>) {
             return;
         }
     }
+}
+
+/// Appends one Metadata frame (several if the entries exceed 16 MiB of payload).
+pub fn encode_metadata_frame(entries: &[(String, Option<MetricMetadata>)], out: &mut Vec<u8>) {
+    let mut rest = entries;
+    loop {
+        let mut n = 0;
+        let mut bytes = 0;
+        for (name, m) in rest {
+            if n > 0 && bytes >= SERIES_SPLIT_BYTES {
+                break;
+            }
+            bytes += 1 + MAX_VARINT_LEN * 3 + name.len() + m.as_ref().map_or(0, |m| 1 + m.unit.len() + m.help.len());
+            n += 1;
+        }
+        let (chunk, tail) = rest.split_at(n);
+        let start = begin_frame(out, KIND_METADATA, MAX_VARINT_LEN + bytes);
+        put_uvarint(out, chunk.len() as u64);
+        for (name, m) in chunk {
+            out.push(if m.is_some() { OP_SET } else { OP_REMOVE });
+            put_bytes(out, name.as_bytes());
+            if let Some(m) = m {
+                out.push(m.kind.code());
+                put_bytes(out, m.unit.as_bytes());
+                put_bytes(out, m.help.as_bytes());
+            }
+        }
+        finish_frame(out, start);
+        rest = tail;
+        if rest.is_empty() {
+            return;
+        }
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_uvarint(out, b.len() as u64);
+    out.extend_from_slice(b);
 }
 
 /// Appends one Samples frame (several past 1 Mi samples, to respect the frame cap).
@@ -214,6 +272,7 @@ pub fn decode_frame(buf: &[u8]) -> Result<(Record, usize), FrameError> {
     let record = match kind {
         KIND_SERIES => decode_series(payload)?,
         KIND_SAMPLES => decode_samples(payload)?,
+        KIND_METADATA => decode_metadata(payload)?,
         _ => return Err(FrameError::Corrupt("unknown record kind")),
     };
     Ok((record, total))
@@ -250,7 +309,7 @@ pub fn probe_frame(buf: &[u8]) -> bool {
         return false;
     }
     match kind {
-        KIND_SERIES => {}
+        KIND_SERIES | KIND_METADATA => {}
         KIND_SAMPLES => {
             // the sample count fixes the payload size to within [10, 28] bytes per sample
             let Some(payload) = buf.get(FRAME_HEADER_LEN + 1..FRAME_HEADER_LEN + len) else {
@@ -312,6 +371,47 @@ fn decode_series(p: &[u8]) -> Result<Record, FrameError> {
     Ok(Record::Series(entries))
 }
 
+fn decode_metadata(p: &[u8]) -> Result<Record, FrameError> {
+    let mut pos = 0;
+    let n = uvarint(p, &mut pos, "truncated metadata count")?;
+    if n > ((p.len() - pos) / MIN_METADATA_ENTRY_LEN) as u64 {
+        return Err(FrameError::Corrupt("metadata count exceeds the frame"));
+    }
+    let mut entries = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let op = *p.get(pos).ok_or(FrameError::Corrupt("truncated metadata op"))?;
+        pos += 1;
+        let name = string(p, &mut pos, "truncated metric name")?;
+        let m = match op {
+            OP_REMOVE => None,
+            OP_SET => {
+                let code = *p.get(pos).ok_or(FrameError::Corrupt("truncated metric type"))?;
+                pos += 1;
+                let kind = MetricKind::from_code(code).ok_or(FrameError::Corrupt("unknown metric type"))?;
+                let unit = string(p, &mut pos, "truncated unit")?;
+                let help = string(p, &mut pos, "truncated help")?;
+                Some(MetricMetadata { kind, unit, help })
+            }
+            _ => return Err(FrameError::Corrupt("unknown metadata op")),
+        };
+        let check = m.clone().unwrap_or_default();
+        metadata::validate(&name, &check).map_err(|_| FrameError::Corrupt("invalid metadata entry"))?;
+        entries.push((name, m));
+    }
+    if pos != p.len() {
+        return Err(FrameError::Corrupt("trailing bytes after metadata"));
+    }
+    Ok(Record::Metadata(entries))
+}
+
+fn string(p: &[u8], pos: &mut usize, what: &'static str) -> Result<String, FrameError> {
+    let n = uvarint(p, pos, what)?;
+    let end = usize::try_from(n).ok().and_then(|n| pos.checked_add(n)).ok_or(FrameError::Corrupt(what))?;
+    let b = p.get(*pos..end).ok_or(FrameError::Corrupt(what))?;
+    *pos = end;
+    String::from_utf8(b.to_vec()).map_err(|_| FrameError::Corrupt("metadata text is not UTF-8"))
+}
+
 /// uvarint with a one-byte fast path: most ids and deltas fit in 7 bits.
 #[inline(always)]
 fn uvarint(p: &[u8], pos: &mut usize, what: &'static str) -> Result<u64, FrameError> {
@@ -369,6 +469,42 @@ mod tests {
     }
 
     #[test]
+    fn version_1_headers_still_read() {
+        let mut h = encode_header(9);
+        assert_eq!(decode_header_version(&h), Ok((9, VERSION)));
+        h[8..10].copy_from_slice(&1u16.to_le_bytes());
+        let crc = crc32fast::hash(&h[..20]);
+        h[20..24].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(decode_header_version(&h), Ok((9, 1)));
+        h[8..10].copy_from_slice(&3u16.to_le_bytes());
+        let crc = crc32fast::hash(&h[..20]);
+        h[20..24].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(decode_header_version(&h), Err("unsupported WAL format version"));
+    }
+
+    #[test]
+    fn metadata_frames_round_trip_and_refuse_bad_entries() {
+        let set = Some(MetricMetadata::new(MetricKind::GaugeHistogram, "seconds", "line\nwith ümlaut"));
+        let rec = Record::Metadata(vec![("a_total".into(), set), ("b".into(), None)]);
+        let mut buf = Vec::new();
+        rec.encode(&mut buf);
+        assert!(probe_frame(&buf));
+        assert_eq!(decode_frame(&buf).unwrap(), (rec, buf.len()));
+        // a type code past stateset, with a valid checksum
+        let mut body = vec![KIND_METADATA, 1, OP_SET, 1, b'a', 8, 0, 0];
+        let mut f = (body.len() as u32).to_le_bytes().to_vec();
+        f.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        f.extend_from_slice(&body);
+        assert_eq!(decode_frame(&f), Err(FrameError::Corrupt("unknown metric type")));
+        // an empty metric name
+        body = vec![KIND_METADATA, 1, OP_REMOVE, 0];
+        let mut f = (body.len() as u32).to_le_bytes().to_vec();
+        f.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        f.extend_from_slice(&body);
+        assert!(decode_frame(&f).is_err());
+    }
+
+    #[test]
     fn frames_round_trip_bitwise() {
         let samples = vec![
             WalSample { series: 0, ts: i64::MIN, value: f64::NAN },
@@ -409,7 +545,7 @@ mod tests {
             .into_iter()
             .flat_map(|r| match r {
                 Record::Samples(s) => s,
-                Record::Series(_) => unreachable!(),
+                Record::Series(_) | Record::Metadata(_) => unreachable!(),
             })
             .collect();
         assert_eq!(flat, samples);
@@ -458,7 +594,14 @@ mod tests {
             proptest::collection::vec(arb_sample(), 0..40).prop_map(Record::Samples),
             proptest::collection::vec((any::<u64>(), 0u64..1000), 0..5)
                 .prop_map(|v| Record::Series(v.into_iter().map(|(id, l)| (id, labels(l))).collect())),
+            proptest::collection::vec(arb_metadata(), 0..5).prop_map(Record::Metadata),
         ]
+    }
+
+    fn arb_metadata() -> impl Strategy<Value = (String, Option<MetricMetadata>)> {
+        let set = (0u8..8, "[a-z]{0,8}", "\\PC{0,30}")
+            .prop_map(|(k, unit, help)| Some(MetricMetadata { kind: MetricKind::from_code(k).unwrap(), unit, help }));
+        ("[a-z_:]{1,20}", prop_oneof![Just(None), set])
     }
 
     proptest! {

@@ -11,7 +11,9 @@
 // Decoders read untrusted bytes: no panicking index or unwrap outside tests.
 #![deny(clippy::indexing_slicing, clippy::unwrap_used)]
 
-use super::record::{decode_frame, decode_header, probe_frame, FrameError, Record, FRAME_HEADER_LEN, HEADER_LEN};
+use super::record::{
+    decode_frame, decode_header_version, probe_frame, FrameError, Record, FRAME_HEADER_LEN, HEADER_LEN,
+};
 use crate::error::Result;
 
 /// How a scanned WAL file ends.
@@ -38,17 +40,21 @@ pub fn scan_file(
     newest: bool,
     mut on_record: impl FnMut(u64, Record) -> Result<()>,
 ) -> Result<FileEnd> {
-    match decode_header(data) {
+    let version = match decode_header_version(data) {
         Err(reason) if newest && data.len() <= HEADER_LEN => return Ok(FileEnd::TornHeader { reason: reason.into() }),
         Err(reason) => return Ok(FileEnd::Corrupt { offset: 0, reason: reason.into() }),
-        Ok(s) if s != seq => {
+        Ok((s, _)) if s != seq => {
             return Ok(FileEnd::Corrupt { offset: 0, reason: format!("header names seq {s:016x}, not the file's") })
         }
-        Ok(_) => {}
-    }
+        Ok((_, v)) => v,
+    };
     let mut pos = HEADER_LEN;
     while let Some(rest) = data.get(pos..).filter(|r| !r.is_empty()) {
         match decode_frame(rest) {
+            Ok((Record::Metadata(_), _)) if version < 2 => {
+                let reason = "a metadata record in a version 1 WAL file".to_string();
+                return Ok(FileEnd::Corrupt { offset: pos as u64, reason });
+            }
             Ok((record, n)) => {
                 on_record(pos as u64, record)?;
                 pos += n;
