@@ -90,7 +90,7 @@ fn remote_batch(c: usize, per: usize, step0: usize, rng: &mut u64) -> Vec<u8> {
                 .collect(),
         })
         .collect();
-    snap::raw::Encoder::new().compress_vec(&WriteRequest { timeseries }.encode_to_vec()).unwrap()
+    snap::raw::Encoder::new().compress_vec(&WriteRequest { timeseries, ..Default::default() }.encode_to_vec()).unwrap()
 }
 
 /// POSTs every body in turn on one keep-alive connection.

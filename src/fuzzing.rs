@@ -288,6 +288,12 @@ pub fn remote_write(data: &[u8]) {
                 let got: Vec<(i64, u64)> = samples.iter().map(|&(t, v)| (t, v.to_bits())).collect();
                 assert_eq!(want, got);
             }
+            let want: Vec<(i32, &str, &str, &str)> = req
+                .metadata
+                .iter()
+                .map(|m| (m.r#type, m.metric_family_name.as_str(), m.help.as_str(), m.unit.as_str()))
+                .collect();
+            assert_eq!(want, view.metadata);
         }
         (Err(_), Err(_)) => {}
         (Ok(_), Err(e)) => {

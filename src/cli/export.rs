@@ -13,7 +13,8 @@ use clap::ValueEnum;
 use strata::{Labels, Matcher};
 
 use super::formats::{
-    parse_json_line, write_csv_rows, write_json_lines, write_openmetrics, write_prometheus, CSV_HEADER, OPENMETRICS_EOF,
+    parse_json_line, write_csv_rows, write_json_lines, write_openmetrics, write_prometheus, FileFormat, MetadataLines,
+    CSV_HEADER, OPENMETRICS_EOF,
 };
 use super::remote::{encode, Remote, Target};
 use super::{fail, human, io_err, open_existing, progress_bar, times, CliError, CliResult, DataDir};
@@ -103,7 +104,18 @@ pub fn run(a: Args) -> CliResult {
     let mut last: Option<Labels> = None;
     let mut last_skipped: Option<Labels> = None;
     // Writes one series (or, from a server, one JSON line of it); false when the reader went away.
+    // Text formats: each family's HELP/TYPE/UNIT lines before its first series.
+    let metadata: std::collections::HashMap<String, strata::MetricMetadata> = match (&db, &remote) {
+        _ if !matches!(a.format, Format::Prometheus | Format::Openmetrics) => Default::default(),
+        (Some(db), _) => db.all_metadata().into_iter().collect(),
+        (None, Some(remote)) => remote_metadata(remote)?,
+        (None, None) => Default::default(),
+    };
+    let mut meta_lines = MetadataLines::default();
     let mut emit = |labels: Labels, s: Vec<strata::Sample>, out: &mut Box<dyn Write>| -> CliResult<bool> {
+        if let Some(f) = text_format(a.format) {
+            meta_lines.before_series(&mut buf, f, &labels, |n| metadata.get(n).cloned());
+        }
         match a.format {
             Format::Json => write_json_lines(&mut buf, &labels, &s),
             Format::Csv => write_csv_rows(&mut buf, &labels, &s),
@@ -289,4 +301,29 @@ fn write_out(out: &mut Box<dyn Write>, buf: &mut String) -> CliResult<bool> {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(CliError::new(format!("writing the export: {e}"))),
     }
+}
+
+/// The text format a `--format` names, for the metadata lines.
+fn text_format(f: Format) -> Option<FileFormat> {
+    match f {
+        Format::Prometheus => Some(FileFormat::Prometheus),
+        Format::Openmetrics => Some(FileFormat::OpenMetrics),
+        Format::Json | Format::Csv => None,
+    }
+}
+
+/// A server's metric metadata, from its `/api/v1/metadata`.
+fn remote_metadata(remote: &Remote) -> CliResult<std::collections::HashMap<String, strata::MetricMetadata>> {
+    let v = remote.call("GET", "/api/v1/metadata", None)?;
+    let mut out = std::collections::HashMap::new();
+    let Some(data) = v.get("data").and_then(|d| d.as_object()) else {
+        return fail("the server's /api/v1/metadata answer has no \"data\" object");
+    };
+    for (name, list) in data {
+        let Some(m) = list.as_array().and_then(|l| l.first()) else { continue };
+        let text = |k: &str| m.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+        let kind = text("type").parse().map_err(|e| CliError::new(format!("/api/v1/metadata, {name}: {e}")))?;
+        out.insert(name.clone(), strata::MetricMetadata::new(kind, text("unit"), text("help")));
+    }
+    Ok(out)
 }

@@ -132,6 +132,8 @@ pub fn run(a: Args) -> CliResult {
     }
     let lineno = reader.lines();
     imp.app.commit()?;
+    // `# HELP`, `# TYPE` and `# UNIT` lines, checked when read.
+    let metrics_described = db.update_metadata(&reader.take_metadata())?;
     let (series, samples) = (imp.series, imp.samples);
     drop(imp);
     db.close()?;
@@ -142,7 +144,7 @@ pub fn run(a: Args) -> CliResult {
             refused.first.iter().map(|(line, why)| serde_json::json!({"line": line, "reason": why})).collect();
         let v = serde_json::json!({"series": series, "samples": samples, "lines": lineno, "seconds": secs,
             "format": format.name(), "gzip": gzip, "refused": refused.count,
-            "refused_rows": first});
+            "refused_rows": first, "metadata_changed": metrics_described});
         println!("{v}");
     } else {
         println!(
@@ -152,6 +154,9 @@ pub fn run(a: Args) -> CliResult {
             human::count(lineno),
             human::rate(samples as f64 / secs.max(1e-9))
         );
+        if metrics_described > 0 {
+            println!("metadata (HELP/TYPE/UNIT) recorded for {}", plural_metrics(metrics_described));
+        }
     }
     if refused.count == 0 {
         return Ok(());
@@ -164,6 +169,14 @@ pub fn run(a: Args) -> CliResult {
         msg.push_str(&format!("\n  ... and {} more", refused.count - refused.first.len() as u64));
     }
     Err(CliError::new(msg))
+}
+
+fn plural_metrics(n: usize) -> String {
+    if n == 1 {
+        "1 metric".into()
+    } else {
+        format!("{n} metrics")
+    }
 }
 
 fn plural(n: u64) -> String {

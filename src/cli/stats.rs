@@ -29,9 +29,15 @@ pub struct Args {
     /// Output JSON.
     #[arg(long)]
     json: bool,
+    /// Show one metric instead: its type, unit and help, series, samples and time range.
+    #[arg(long, value_name = "NAME")]
+    metric: Option<String>,
 }
 
 pub fn run(a: Args) -> CliResult {
+    if let Some(name) = &a.metric {
+        return metric(&a, name);
+    }
     let (place, st) = match Remote::from(&a.target)? {
         Some(remote) => {
             let url = a.target.url.clone().unwrap_or_default();
@@ -49,6 +55,60 @@ pub fn run(a: Args) -> CliResult {
     } else {
         print!("{}", to_text(&place, &st));
     }
+    Ok(())
+}
+
+/// `--metric NAME`: the fields of `GET /metrics/{name}/info` that describe it, from
+/// the server or the local database alike.
+fn metric(a: &Args, name: &str) -> CliResult {
+    let v = match Remote::from(&a.target)? {
+        Some(remote) => {
+            let i = remote.call("GET", &format!("/metrics/{}/info", super::remote::encode(name)), None)?;
+            json!({
+                "metric_name": name, "type": i["type"], "unit": i["unit"], "description": i["description"],
+                "series_count": i["series_count"], "sample_count": i["sample_count"],
+                "first_timestamp_ms": i["first_timestamp_ms"], "last_timestamp_ms": i["last_timestamp_ms"],
+            })
+        }
+        None => {
+            let db = open_existing(&a.data.data)?;
+            let (info, meta) = (db.metric_info(name)?, db.metadata(name));
+            db.close()?;
+            if info.is_none() && meta.is_none() {
+                return Err(CliError::new(format!("no metric named {name:?} (no series and no metadata)")));
+            }
+            let meta = meta.unwrap_or_default();
+            json!({
+                "metric_name": name, "type": meta.kind.as_str(), "unit": meta.unit, "description": meta.help,
+                "series_count": info.as_ref().map_or(0, |i| i.series),
+                "sample_count": info.as_ref().map_or(0, |i| i.samples),
+                "first_timestamp_ms": info.as_ref().and_then(|i| i.first_ts),
+                "last_timestamp_ms": info.as_ref().and_then(|i| i.last_ts),
+            })
+        }
+    };
+    if a.json {
+        println!("{v}");
+        return Ok(());
+    }
+    let text = |k: &str| v[k].as_str().filter(|s| !s.is_empty()).unwrap_or("-").to_string();
+    let count = |k: &str| human::count(v[k].as_u64().unwrap_or(0));
+    let mut o = String::new();
+    let mut line = |k: &str, val: String| {
+        let _ = writeln!(o, "{k:<14} {val}");
+    };
+    line("metric", name.to_string());
+    line("type", text("type"));
+    line("unit", text("unit"));
+    line("help", text("description"));
+    line("series", count("series_count"));
+    line("samples", count("sample_count"));
+    let range = match (v["first_timestamp_ms"].as_i64(), v["last_timestamp_ms"].as_i64()) {
+        (Some(a), Some(b)) => format!("{} → {}", times::format_ts(a), times::format_ts(b)),
+        _ => "empty".into(),
+    };
+    line("time range", range);
+    print!("{o}");
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use super::limits::Limits;
 use super::metrics::Protocol;
 use super::Shared;
 use crate::hash::IdMap;
-use crate::{Appender, Db, Error, Labels, SeriesRef};
+use crate::{Appender, Db, Error, Labels, MetadataUpdate, SeriesRef};
 
 /// Refused points listed in a response; the rest are only counted.
 pub(crate) const MAX_LISTED: usize = 100;
@@ -200,6 +200,8 @@ pub(crate) struct Batch {
     app: Option<Appender>,
     max_series: usize,
     max_samples: usize,
+    /// Metadata changes, stored with the samples (`Db::update_metadata`).
+    metadata: Vec<(String, MetadataUpdate)>,
 }
 
 impl Batch {
@@ -220,6 +222,7 @@ impl Batch {
             app: None,
             max_series: limits.max_series_per_request,
             max_samples: limits.max_samples_per_request,
+            metadata: Vec::new(),
         }
     }
 
@@ -331,6 +334,24 @@ impl Batch {
         self.samples.len()
     }
 
+    /// Adds a metadata change for metric `name`, checked now as the engine will check it.
+    /// One entry per metric and request at most, later ones merged in; an empty update is ignored.
+    pub fn metadata(&mut self, name: &str, update: MetadataUpdate) -> Result<(), ApiError> {
+        if update.is_empty() {
+            return Ok(());
+        }
+        crate::metadata::validate(name, &update.apply(None)).map_err(ApiError::from)?;
+        match self.metadata.iter_mut().find(|(n, _)| n == name) {
+            Some((_, old)) => {
+                old.kind = update.kind.or(old.kind);
+                old.unit = update.unit.or(old.unit.take());
+                old.help = update.help.or(old.help.take());
+            }
+            None => self.metadata.push((name.to_string(), update)),
+        }
+        Ok(())
+    }
+
     pub fn series_count(&self) -> usize {
         self.series.len()
     }
@@ -355,6 +376,9 @@ impl Batch {
     /// the outcome's refusals and the rest is stored. A storage error stores
     /// nothing; series resolved before it may remain in the index, empty.
     pub fn commit_blocking(mut self, db: &Db) -> crate::Result<Outcome> {
+        if !self.metadata.is_empty() {
+            db.update_metadata(&self.metadata)?;
+        }
         let mut app = self.app.take().unwrap_or_else(|| db.appender());
         let mut used = vec![false; self.series.len()];
         for p in &self.samples {

@@ -30,7 +30,7 @@ use super::metrics::QueryKind;
 use super::routes::{inclusive_range, Params};
 use super::Shared;
 use crate::text::csv::{write_csv_rows, CSV_HEADER};
-use crate::text::files::{write_openmetrics, write_prometheus, FileFormat as Format, OPENMETRICS_EOF};
+use crate::text::files::{write_openmetrics, write_prometheus, FileFormat as Format, MetadataLines, OPENMETRICS_EOF};
 use crate::text::jsonl::{write_json_lines, JSON_LINE_MAX_SAMPLES};
 use crate::text::selector;
 use crate::{Labels, Matcher, Sample};
@@ -103,6 +103,8 @@ fn produce(st: &Shared, selectors: &[Vec<Matcher>], range: std::ops::Range<i64>,
     let q = st.db.querier(range);
     // With several selectors a series may match more than one; send it once.
     let mut seen: HashSet<Labels> = HashSet::new();
+    // Text formats: each family's HELP/TYPE/UNIT lines before its first series.
+    let mut meta = MetadataLines::default();
     let picks: Vec<Option<&Vec<Matcher>>> =
         if selectors.is_empty() { vec![None] } else { selectors.iter().map(Some).collect() };
     for sel in picks {
@@ -124,6 +126,7 @@ fn produce(st: &Shared, selectors: &[Vec<Matcher>], range: std::ops::Range<i64>,
             if selectors.len() > 1 && !seen.insert(labels.clone()) {
                 continue;
             }
+            meta.before_series(&mut sink.buf, format, &labels, |n| st.db.metadata(n));
             if !write_series(format, &labels, samples.as_slice(), &mut sink) || sink.closed() {
                 return;
             }

@@ -2,7 +2,8 @@
 //! `GET /export` and `strata export` write, read by `crate::text::files` (the
 //! reader `strata import` uses): JSON lines (VictoriaMetrics' form), CSV
 //! (`series,timestamp,value`, or the `metric,labels,timestamp,value` of earlier
-//! versions), Prometheus text with ms timestamps, OpenMetrics. Without `format`
+//! versions), Prometheus text with ms timestamps, OpenMetrics (their `# HELP`,
+//! `# TYPE` and `# UNIT` lines are stored as metric metadata). Without `format`
 //! (or with `auto`) the format is told from the body's first bytes, as
 //! `strata import` tells it. JSON and CSV values come back bit for bit.
 //!
@@ -26,7 +27,7 @@ use super::metrics::Protocol;
 use super::routes::Params;
 use super::{body, Shared};
 use crate::text::files::{FileFormat, FileReader, ReadError};
-use crate::{Db, Labels};
+use crate::{Db, Labels, MetadataUpdate};
 
 pub(crate) async fn import(
     State(st): State<Shared>,
@@ -46,7 +47,9 @@ pub(crate) async fn import(
         .writers
         .run(move || {
             let format = format.unwrap_or_else(|| FileFormat::detect(&bytes[..bytes.len().min(64 << 10)]));
-            let (series, refused) = parse(&bytes, format, &limits);
+            let (series, refused, metadata) = parse(&bytes, format, &limits);
+            // `# HELP`, `# TYPE` and `# UNIT` lines, each checked when read.
+            db.update_metadata(&metadata).map_err(ApiError::from)?;
             commit_chunks(&db, series, refused, &limits)
         })
         .await?;
@@ -60,8 +63,8 @@ pub(crate) async fn import(
 /// A line's series, its samples, and its line number.
 type Series = (Labels, Vec<(i64, f64)>, u64);
 
-/// Every line that reads, and the refusals of those that do not.
-fn parse(body: &[u8], format: FileFormat, limits: &Limits) -> (Vec<Series>, Refusals) {
+/// Every line that reads, the refusals of those that do not, and the metadata lines.
+fn parse(body: &[u8], format: FileFormat, limits: &Limits) -> (Vec<Series>, Refusals, Vec<(String, MetadataUpdate)>) {
     let mut out = Vec::new();
     let mut refused = Refusals::new(Some("line"));
     let mut reader = FileReader::new(format);
@@ -105,7 +108,7 @@ fn parse(body: &[u8], format: FileFormat, limits: &Limits) -> (Vec<Series>, Refu
     if let Err(e) = reader.finish() {
         refuse(&mut refused, e);
     }
-    (out, refused)
+    (out, refused, reader.take_metadata())
 }
 
 /// Records a line that did not read: 422 when the engine's label rules refused
@@ -155,12 +158,12 @@ mod tests {
     fn parses_export_lines_and_names_bad_ones() {
         let l = Limits::default();
         let body = b"{\"metric\":{\"__name__\":\"m\",\"a\":\"b\"},\"values\":[1.5,\"NaN\",\"-Inf\",\"NaN(0x7ff0000000000002)\"],\"timestamps\":[1,2,3,4]}\n\n";
-        let (s, refused) = parse(body, FileFormat::Json, &l);
+        let (s, refused, _) = parse(body, FileFormat::Json, &l);
         assert!(refused.is_empty());
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].1[3].1.to_bits(), 0x7ff0_0000_0000_0002);
         let err = |body: &[u8], f: FileFormat| {
-            let (s, r) = parse(body, f, &l);
+            let (s, r, _) = parse(body, f, &l);
             assert!(s.is_empty());
             r.into_error(0)
         };
@@ -190,7 +193,7 @@ mod tests {
             (b"# TYPE up gauge\nup{a=\"x\"} 2.0 1.000\n# EOF\n", FileFormat::OpenMetrics),
         ] {
             assert_eq!(FileFormat::detect(body), f);
-            let (s, refused) = parse(body, f, &l);
+            let (s, refused, _) = parse(body, f, &l);
             assert!(refused.is_empty(), "{f}");
             assert_eq!(s, vec![(Labels::metric("up", [("a", "x")]).unwrap(), vec![(1000, 2.0)], 2)], "{f}");
         }

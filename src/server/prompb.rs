@@ -1,7 +1,7 @@
 //! The Prometheus remote-write (v1) and remote-read messages, written by hand with
 //! `prost` derives (no protoc, no build script). Field numbers follow
 //! `prompb/remote.proto` and `prompb/types.proto`; fields Strata does not use
-//! (exemplars, histograms, metadata, read hints) are skipped by prost when decoding.
+//! (exemplars, histograms, read hints) are skipped by prost when decoding.
 
 /// `prometheus.WriteRequest` (the server reads requests with `remote_wire`; this
 /// message builds and cross-checks them in tests and fuzzing).
@@ -10,6 +10,23 @@
 pub struct WriteRequest {
     #[prost(message, repeated, tag = "1")]
     pub timeseries: Vec<TimeSeries>,
+    #[prost(message, repeated, tag = "3")]
+    pub metadata: Vec<MetricMetadata>,
+}
+
+/// `prometheus.MetricMetadata`; `type` is `MetricMetadata.MetricType` (UNKNOWN = 0,
+/// COUNTER, GAUGE, HISTOGRAM, GAUGEHISTOGRAM, SUMMARY, INFO, STATESET = 7).
+#[cfg(any(test, feature = "fuzzing"))]
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct MetricMetadata {
+    #[prost(int32, tag = "1")]
+    pub r#type: i32,
+    #[prost(string, tag = "2")]
+    pub metric_family_name: String,
+    #[prost(string, tag = "4")]
+    pub help: String,
+    #[prost(string, tag = "5")]
+    pub unit: String,
 }
 
 /// `prometheus.TimeSeries`: labels sorted by name, samples in time order.

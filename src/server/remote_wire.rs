@@ -10,6 +10,9 @@
 use super::error::ApiError;
 use super::limits::Limits;
 
+/// One `MetricMetadata`: (type, metric_family_name, help, unit).
+pub(crate) type MetadataView<'a> = (i32, &'a str, &'a str, &'a str);
+
 /// One timeseries: its label pairs and its (timestamp ms, value) samples.
 pub(crate) type SeriesView<'v, 'a> = (&'v [(&'a str, &'a str)], &'v [(i64, f64)]);
 
@@ -20,6 +23,8 @@ pub(crate) struct WriteView<'a> {
     labels: Vec<(&'a str, &'a str)>,
     samples: Vec<(i64, f64)>,
     series: Vec<(usize, usize)>,
+    /// `WriteRequest.metadata` (field 3), in wire order.
+    pub metadata: Vec<MetadataView<'a>>,
 }
 
 impl<'a> WriteView<'a> {
@@ -29,6 +34,7 @@ impl<'a> WriteView<'a> {
             labels: Vec::with_capacity(hint.0 * 8),
             samples: Vec::with_capacity(hint.1),
             series: Vec::with_capacity(hint.0),
+            metadata: Vec::new(),
         };
         let mut top = Wire { buf, pos: 0 };
         while !top.done() {
@@ -36,6 +42,10 @@ impl<'a> WriteView<'a> {
                 (1, wt) => {
                     expect(wt, 2)?;
                     v.timeseries(top.bytes()?)?;
+                }
+                (3, wt) => {
+                    expect(wt, 2)?;
+                    v.metadata.push(metric_metadata(top.bytes()?)?);
                 }
                 (_, wt) => top.skip(wt)?,
             }
@@ -96,6 +106,35 @@ fn label(buf: &[u8]) -> Result<(&str, &str), ApiError> {
         }
     }
     Ok((name, value))
+}
+
+/// `MetricMetadata { MetricType type = 1; string metric_family_name = 2; string help = 4;
+/// string unit = 5 }`; absent fields are 0 or empty.
+fn metric_metadata(buf: &[u8]) -> Result<MetadataView<'_>, ApiError> {
+    let (mut kind, mut name, mut help, mut unit) = (0i32, "", "", "");
+    let mut w = Wire { buf, pos: 0 };
+    while !w.done() {
+        match w.key()? {
+            (1, wt) => {
+                expect(wt, 0)?;
+                kind = w.varint()? as i32; // proto3 enums are int32 on the wire
+            }
+            (2, wt) => {
+                expect(wt, 2)?;
+                name = w.str()?;
+            }
+            (4, wt) => {
+                expect(wt, 2)?;
+                help = w.str()?;
+            }
+            (5, wt) => {
+                expect(wt, 2)?;
+                unit = w.str()?;
+            }
+            (_, wt) => w.skip(wt)?,
+        }
+    }
+    Ok((kind, name, help, unit))
 }
 
 /// `Sample { double value = 1; int64 timestamp = 2 }`; absent fields are 0.

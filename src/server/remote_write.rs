@@ -1,5 +1,6 @@
 //! Prometheus remote write v1, `POST /api/v1/write`: a snappy block holding a
-//! protobuf `WriteRequest`. Answers 204. Acceptance is per series and sample: a
+//! protobuf `WriteRequest`, whose `metadata` (type, help and unit per metric
+//! family) is stored as metric metadata. Answers 204. Acceptance is per series and sample: a
 //! series with invalid labels, or a sample the engine refuses, is named in a 4xx
 //! answer and the rest is stored (Prometheus drops a batch answered 4xx and retries
 //! on 5xx, so input errors are never 5xx and a retry could not store them anyway).
@@ -21,7 +22,7 @@ use super::limits::Limits;
 use super::metrics::Protocol;
 pub(crate) use super::remote_wire::{prescan, WriteView};
 use super::Shared;
-use crate::Db;
+use crate::{Db, MetricKind, MetricMetadata};
 
 pub(crate) async fn write(State(st): State<Shared>, headers: HeaderMap, req: Body) -> ApiResult {
     let raw = snappy_body(&st, &headers, req).await?;
@@ -96,6 +97,17 @@ pub(crate) fn to_batch(req: &WriteView<'_>, limits: &Limits, db: Option<&Db>) ->
             batch.push(sid, ts, v, limits)?;
         }
     }
+    // Metadata replaces the whole entry of its family (type, help and unit), as sent.
+    for (i, &(code, name, help, unit)) in req.metadata.iter().enumerate() {
+        let kind = u8::try_from(code).ok().and_then(MetricKind::from_code);
+        let added = match kind {
+            None => Err(ApiError::bad_request(format!("unknown metric type {code}"))),
+            Some(kind) => batch.metadata(name, MetricMetadata::new(kind, unit, help).into()),
+        };
+        if let Err(e) = added {
+            batch.refused.add_error(None, 0, e.context(format_args!("metadata[{i}] {name:?}")));
+        }
+    }
     Ok(batch)
 }
 
@@ -133,20 +145,23 @@ mod tests {
             max_labels_per_series: 2,
             ..Limits::default()
         };
-        let ok =
-            WriteRequest { timeseries: vec![ts(&[("__name__", "a")], 3), ts(&[("__name__", "b"), ("x", "1")], 2)] };
+        let ok = WriteRequest {
+            timeseries: vec![ts(&[("__name__", "a")], 3), ts(&[("__name__", "b"), ("x", "1")], 2)],
+            ..Default::default()
+        };
         assert!(prescan(&ok.encode_to_vec(), &limits).is_ok());
-        let too_many_samples = WriteRequest { timeseries: vec![ts(&[("__name__", "a")], 6)] };
+        let too_many_samples = WriteRequest { timeseries: vec![ts(&[("__name__", "a")], 6)], ..Default::default() };
         assert_eq!(
             prescan(&too_many_samples.encode_to_vec(), &limits).unwrap_err().status,
             StatusCode::PAYLOAD_TOO_LARGE
         );
-        let too_many_series = WriteRequest { timeseries: vec![ts(&[("a", "1")], 0); 3] };
+        let too_many_series = WriteRequest { timeseries: vec![ts(&[("a", "1")], 0); 3], ..Default::default() };
         assert_eq!(
             prescan(&too_many_series.encode_to_vec(), &limits).unwrap_err().status,
             StatusCode::PAYLOAD_TOO_LARGE
         );
-        let too_many_labels = WriteRequest { timeseries: vec![ts(&[("a", "1"), ("b", "1"), ("c", "1")], 1)] };
+        let too_many_labels =
+            WriteRequest { timeseries: vec![ts(&[("a", "1"), ("b", "1"), ("c", "1")], 1)], ..Default::default() };
         assert_eq!(
             prescan(&too_many_labels.encode_to_vec(), &limits).unwrap_err().status,
             StatusCode::UNPROCESSABLE_ENTITY
@@ -161,7 +176,10 @@ mod tests {
     #[test]
     fn a_bad_series_is_refused_and_the_rest_kept() {
         let limits = Limits::default();
-        let req = WriteRequest { timeseries: vec![ts(&[("__name__", "ok")], 1), ts(&[("__name__", "bad name")], 3)] };
+        let req = WriteRequest {
+            timeseries: vec![ts(&[("__name__", "ok")], 1), ts(&[("__name__", "bad name")], 3)],
+            ..Default::default()
+        };
         let buf = req.encode_to_vec();
         let b = to_batch(&WriteView::parse(&buf, (0, 0)).unwrap(), &limits, None).unwrap();
         assert_eq!((b.len(), b.refused.points()), (1, 3));

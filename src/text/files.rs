@@ -11,6 +11,10 @@
 //!   (`1700000000.500`) and a final `# EOF`; it cannot hold a series without a
 //!   (bare) metric name.
 //!
+//! The text formats also carry metric metadata: `# HELP`, `# TYPE` and `# UNIT`
+//! lines before a family's samples ([`write_metadata_lines`]; the reader collects
+//! them, [`FileReader::take_metadata`]). JSON lines and CSV carry none.
+//!
 //! Neither text format can carry a NaN payload (such as Prometheus' stale
 //! marker): there every NaN is `NaN`. JSON lines and CSV keep every value bit
 //! for bit. [`FileReader`] reads any of them line by line, naming each line it
@@ -23,7 +27,7 @@ use super::csv::{column_name, parse_csv_fields_cached, split_record, CsvLayout};
 use super::jsonl::parse_json_line;
 use super::selector::parse_series;
 use super::value::{parse_value, write_value};
-use crate::{Labels, Sample, METRIC_NAME};
+use crate::{Labels, MetadataUpdate, MetricKind, MetricMetadata, Sample, METRIC_NAME};
 
 /// One of the export and import formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,6 +214,133 @@ fn exposition_series(labels: &Labels) -> String {
     out
 }
 
+// ------------------------------------------------------------------ metadata lines
+
+/// Appends the `# HELP`, `# TYPE` and `# UNIT` lines of metric family `name`, each
+/// only when it has something to say (no `# TYPE` for `unknown`). Nothing for a name
+/// the text formats cannot write bare.
+pub fn write_metadata_lines(out: &mut String, format: FileFormat, name: &str, m: &MetricMetadata) {
+    if !is_text_metric_name(name) || !matches!(format, FileFormat::Prometheus | FileFormat::OpenMetrics) {
+        return;
+    }
+    if !m.help.is_empty() {
+        let _ = write!(out, "# HELP {name} ");
+        for c in m.help.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '"' if format == FileFormat::OpenMetrics => out.push_str("\\\""),
+                c => out.push(c),
+            }
+        }
+        out.push('\n');
+    }
+    if m.kind != MetricKind::Unknown {
+        let _ = writeln!(out, "# TYPE {name} {}", m.kind);
+    }
+    if !m.unit.is_empty() {
+        let _ = writeln!(out, "# UNIT {name} {}", m.unit);
+    }
+}
+
+/// The metadata family of the series named `name`: the name itself when it has
+/// metadata, else the name without a suffix that its family's type gives to its
+/// series (`_total` of a counter, `_bucket`/`_count`/`_sum` of a histogram, ...).
+pub fn metadata_family(
+    name: &str,
+    lookup: impl Fn(&str) -> Option<MetricMetadata>,
+) -> Option<(String, MetricMetadata)> {
+    if let Some(m) = lookup(name) {
+        return Some((name.to_string(), m));
+    }
+    const SUFFIXES: [(&str, &[MetricKind]); 8] = [
+        ("_total", &[MetricKind::Counter]),
+        ("_created", &[MetricKind::Counter, MetricKind::Histogram, MetricKind::Summary]),
+        ("_bucket", &[MetricKind::Histogram, MetricKind::GaugeHistogram]),
+        ("_count", &[MetricKind::Histogram, MetricKind::Summary]),
+        ("_sum", &[MetricKind::Histogram, MetricKind::Summary]),
+        ("_gcount", &[MetricKind::GaugeHistogram]),
+        ("_gsum", &[MetricKind::GaugeHistogram]),
+        ("_info", &[MetricKind::Info]),
+    ];
+    SUFFIXES.iter().find_map(|(suffix, kinds)| {
+        let family = name.strip_suffix(suffix).filter(|f| !f.is_empty())?;
+        lookup(family).filter(|m| kinds.contains(&m.kind)).map(|m| (family.to_string(), m))
+    })
+}
+
+/// Writes each family's metadata lines once, before its first series, for
+/// writers that go series by series.
+#[derive(Debug, Default)]
+pub struct MetadataLines {
+    last: Option<String>,
+}
+
+impl MetadataLines {
+    /// Appends the metadata lines of `labels`' family if the previous series was of another.
+    pub fn before_series(
+        &mut self,
+        out: &mut String,
+        format: FileFormat,
+        labels: &Labels,
+        lookup: impl Fn(&str) -> Option<MetricMetadata>,
+    ) {
+        let Some(name) = labels.metric_name() else { return };
+        let Some((family, m)) = metadata_family(name, lookup) else { return };
+        if self.last.as_deref() != Some(family.as_str()) {
+            write_metadata_lines(out, format, &family, &m);
+            self.last = Some(family);
+        }
+    }
+}
+
+/// Reads a `# HELP`, `# TYPE` or `# UNIT` comment (any other comment is None).
+fn parse_metadata_comment(line: &str) -> Result<Option<(String, MetadataUpdate)>, String> {
+    let body = line.trim_start().trim_start_matches('#');
+    let mut parts = body.trim_start().splitn(2, [' ', '\t']);
+    let keyword = parts.next().unwrap_or("");
+    if !matches!(keyword, "HELP" | "TYPE" | "UNIT") {
+        return Ok(None);
+    }
+    let rest = parts.next().unwrap_or("").trim_start();
+    let (name, value) = rest.split_once([' ', '\t']).unwrap_or((rest, ""));
+    if name.is_empty() {
+        return Err(format!("# {keyword} line without a metric name"));
+    }
+    let mut u = MetadataUpdate::default();
+    match keyword {
+        "HELP" => u.help = Some(unescape_help(value)),
+        "TYPE" => u.kind = Some(value.trim().parse::<MetricKind>().map_err(|e| format!("# TYPE {name}: {e}"))?),
+        _ => u.unit = Some(value.trim().to_string()),
+    }
+    let check = u.apply(None);
+    crate::metadata::validate(name, &check).map_err(|e| e.to_string())?;
+    Ok(Some((name.to_string(), u)))
+}
+
+/// `\\`, `\n` and `\"` as the two formats escape help text; other backslashes stay.
+fn unescape_help(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('\\') => out.push('\\'),
+            Some('n') => out.push('\n'),
+            Some('"') => out.push('"'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
 // ------------------------------------------------------------------ text readers
 
 /// Parses one sample line of Prometheus text (`seconds` false: epoch ms) or
@@ -312,11 +443,30 @@ pub struct FileReader {
     pending: Option<(u64, String)>,
     /// CSV: the previous row's series fields and labels.
     last: Option<(Vec<String>, Labels)>,
+    /// Text formats: the metadata comments read, one merged entry per metric.
+    metadata: Vec<(String, MetadataUpdate)>,
 }
 
 impl FileReader {
     pub fn new(format: FileFormat) -> FileReader {
-        FileReader { format, line: 0, layout: None, pending: None, last: None }
+        FileReader { format, line: 0, layout: None, pending: None, last: None, metadata: Vec::new() }
+    }
+
+    /// The metadata read since the last call (`# HELP`, `# TYPE`, `# UNIT` lines),
+    /// one entry per metric, later lines replacing earlier ones field by field.
+    pub fn take_metadata(&mut self) -> Vec<(String, MetadataUpdate)> {
+        std::mem::take(&mut self.metadata)
+    }
+
+    fn add_metadata(&mut self, name: String, u: MetadataUpdate) {
+        match self.metadata.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, old)) => {
+                old.kind = u.kind.or(old.kind);
+                old.unit = u.unit.or(old.unit.take());
+                old.help = u.help.or(old.help.take());
+            }
+            None => self.metadata.push((name, u)),
+        }
     }
 
     pub fn format(&self) -> FileFormat {
@@ -343,7 +493,12 @@ impl FileReader {
                 samples: e.samples,
                 labels: e.labels,
             }),
-            FileFormat::Prometheus | FileFormat::OpenMetrics if text.trim_start().starts_with('#') => Ok(None),
+            FileFormat::Prometheus | FileFormat::OpenMetrics if text.trim_start().starts_with('#') => {
+                if let Some((name, u)) = parse_metadata_comment(text).map_err(fail)? {
+                    self.add_metadata(name, u);
+                }
+                Ok(None)
+            }
             f => parse_text_line(text, f == FileFormat::OpenMetrics).map(|(l, s)| Some((l, vec![s]))).map_err(fail),
         }
     }

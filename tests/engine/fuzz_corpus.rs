@@ -163,7 +163,7 @@ fn parser_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
                     .collect(),
             })
             .collect();
-        let pb = WriteRequest { timeseries }.encode_to_vec();
+        let pb = WriteRequest { timeseries, ..Default::default() }.encode_to_vec();
         let block = snap::raw::Encoder::new().compress_vec(&pb).unwrap();
         out.push(("remote_write", "seed", [&[0u8][..], &block].concat()));
         out.push(("remote_write", "protobuf", [&[2u8][..], &pb].concat()));

@@ -16,5 +16,6 @@ mod server_config;
 mod server_export;
 mod server_ingest;
 mod server_lifecycle;
+mod server_metadata;
 mod server_partial;
 mod server_query;

@@ -62,7 +62,8 @@ fn prometheus_scrapes_remote_writes_and_remote_reads() {
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
          scrape_configs:\n  - job_name: strata\n    scrape_interval: 1s\n    static_configs:\n      - targets: ['{strata}']\n\
          remote_write:\n  - url: http://{strata}/api/v1/write\n    queue_config:\n      batch_send_deadline: 1s\n      \
-         max_samples_per_send: 500\n      min_backoff: 100ms\n      max_backoff: 1s\n\
+         max_samples_per_send: 500\n      min_backoff: 100ms\n      max_backoff: 1s\n    \
+         metadata_config:\n      send: true\n      send_interval: 1s\n\
          remote_read:\n  - url: http://{strata}/api/v1/read\n    read_recent: true\n"
     );
     let cfg_path = dir.path().join("prometheus.yml");
@@ -92,6 +93,12 @@ fn prometheus_scrapes_remote_writes_and_remote_reads() {
     assert_eq!(up[0].1.value, 1.0);
     assert_eq!(up[0].0.get("instance"), Some(strata.to_string().as_str()));
     assert!(own.iter().any(|(l, _)| l.get("protocol") == Some("remote_write")));
+
+    // 1b. It sends the scraped HELP and TYPE lines as remote write metadata.
+    let meta = server_util::wait_for(Duration::from_secs(30), || s.db.metadata("strata_ingested_samples_total"))
+        .unwrap_or_else(|| panic!("no remote-written metadata within 30 s; log:\n{}", show_log()));
+    assert_eq!(meta.kind, strata::MetricKind::Counter);
+    assert_eq!(meta.help, "Samples committed, by write protocol.");
 
     // 2. Prometheus answers for the Strata-only series through remote read.
     let query = format!("/api/v1/query_range?query=strata_e2e_only&start={t0}&end={}&step=10", t0 + 50);

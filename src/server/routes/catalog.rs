@@ -24,6 +24,14 @@ use crate::{Agg, Db, Matcher, Query, Tier, TierDurations, METRIC_NAME};
 const DEFAULT_PAGE_SIZE: usize = 100;
 const MAX_PAGE_SIZE: usize = 10_000;
 
+/// `type`, `unit` and `description` of a metric: `unknown`, "" and "" when none was recorded.
+fn metadata_fields(m: &mut Map<String, Value>, meta: Option<crate::MetricMetadata>) {
+    let meta = meta.unwrap_or_default();
+    m.insert("type".into(), json!(meta.kind.as_str()));
+    m.insert("unit".into(), json!(meta.unit));
+    m.insert("description".into(), json!(meta.help));
+}
+
 /// `GET /metrics/list?page=1&page_size=100&search=cpu`: metric names with their
 /// series counts, sorted by name; `search` is a case-insensitive substring.
 pub(super) async fn list_metrics(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult {
@@ -47,7 +55,13 @@ pub(super) async fn list_metrics(State(st): State<Shared>, RawQuery(q): RawQuery
         .into_iter()
         .skip((page - 1).saturating_mul(page_size))
         .take(page_size)
-        .map(|(name, series)| json!({"metric_name": name, "series_count": series}))
+        .map(|(name, series)| {
+            let mut m = Map::new();
+            m.insert("metric_name".into(), json!(name));
+            m.insert("series_count".into(), json!(series));
+            metadata_fields(&mut m, st.db.metadata(&name));
+            Value::Object(m)
+        })
         .collect();
     Ok(json_response(
         StatusCode::OK,
@@ -183,10 +197,24 @@ fn unknown_metric(name: &str) -> ApiError {
 pub(super) async fn metric_info(State(st): State<Shared>, Path(name): Path<String>) -> ApiResult {
     let db = st.db.clone();
     let n = name.clone();
-    let info = run_read(move || Ok(db.metric_info(&n)?)).await?.ok_or_else(|| unknown_metric(&name))?;
+    let (info, meta) = run_read(move || Ok((db.metric_info(&n)?, db.metadata(&n)))).await?;
+    // A metric whose series are all gone keeps its metadata, and is described by it.
+    let info = match (info, &meta) {
+        (Some(info), _) => info,
+        (None, Some(_)) => MetricInfo {
+            name: name.clone(),
+            series: 0,
+            labels: Default::default(),
+            first_ts: None,
+            last_ts: None,
+            samples: 0,
+        },
+        (None, None) => return Err(unknown_metric(&name)),
+    };
     let labels: Map<String, Value> = info.labels.iter().map(|(k, vs)| (k.clone(), json!(vs))).collect();
     let mut out = Map::new();
     out.insert("metric_name".into(), json!(info.name));
+    metadata_fields(&mut out, meta);
     out.insert("series_count".into(), json!(info.series));
     out.insert("label_names".into(), json!(info.labels.keys().collect::<Vec<_>>()));
     out.insert("labels".into(), Value::Object(labels));

@@ -1,5 +1,5 @@
 //! `POST /metrics/ingest` (seed 004): one metric `{metric_name, value, timestamp, labels}`,
-//! or a batch as a JSON array of those or `{"metrics": [...]}`. Acceptance is per
+//! with optional metadata (`unit`, `type`, `description` or `help`), or a batch as a JSON array of those or `{"metrics": [...]}`. Acceptance is per
 //! item: an item that cannot be read or that the engine refuses is named (`"item": 2`)
 //! and the others are stored; only an unreadable document or a size limit fails all.
 
@@ -14,7 +14,7 @@ use crate::server::limits::Limits;
 use crate::server::metrics::Protocol;
 use crate::server::time::{format_rfc3339, json_time, now_ms};
 use crate::server::{body, values, Shared};
-use crate::METRIC_NAME;
+use crate::{MetadataUpdate, MetricKind, METRIC_NAME};
 
 pub(super) async fn ingest(State(st): State<Shared>, headers: HeaderMap, req: Body) -> ApiResult {
     let bytes = body::read(&st.limits, &headers, req, false).await?;
@@ -81,8 +81,14 @@ fn add_all(batch: &mut Batch, items: &[Value], path: &str, now: i64, limits: &Li
     Ok(())
 }
 
+/// The fields a metric object may have; any other is refused, named.
+const FIELDS: [&str; 8] = ["metric_name", "value", "timestamp", "labels", "unit", "type", "description", "help"];
+
 /// Validates one metric object and adds it; returns its name and timestamp.
 fn add(batch: &mut Batch, o: &Map<String, Value>, now: i64, limits: &Limits) -> Result<(String, i64), ApiError> {
+    if let Some(k) = o.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!("unknown field {k:?} (expected {})", FIELDS.join(", "))));
+    }
     let name = match o.get("metric_name") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         Some(_) => return Err(ApiError::bad_request("metric_name must be a non-empty string")),
@@ -117,7 +123,29 @@ fn add(batch: &mut Batch, o: &Map<String, Value>, now: i64, limits: &Limits) -> 
         }
         Some(_) => return Err(ApiError::bad_request("labels must be an object of name -> value")),
     }
+    let meta = metadata_of(o)?;
     let sid = batch.series_from(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), limits)?;
+    batch.metadata(&name, meta)?;
     batch.push(sid, ts, value, limits)?;
     Ok((name, ts))
+}
+
+/// The `unit`, `type` and `description` (or `help`) of a metric object: the fields
+/// given replace the stored ones, the others are kept.
+fn metadata_of(o: &Map<String, Value>) -> Result<MetadataUpdate, ApiError> {
+    let text = |key: &str| -> Result<Option<String>, ApiError> {
+        match o.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(v) => Err(ApiError::bad_request(format!("{key}: expected a string, got {v}"))),
+        }
+    };
+    let help = match (text("description")?, text("help")?) {
+        (Some(d), Some(h)) if d != h => {
+            return Err(ApiError::bad_request("description and help differ; give one of them"));
+        }
+        (d, h) => d.or(h),
+    };
+    let kind = text("type")?.map(|t| t.parse::<MetricKind>().map_err(|e| ApiError::bad_request(format!("type: {e}"))));
+    Ok(MetadataUpdate { kind: kind.transpose()?, unit: text("unit")?, help })
 }

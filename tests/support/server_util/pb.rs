@@ -88,3 +88,27 @@ pub fn snappy(data: &[u8]) -> Vec<u8> {
 pub fn unsnappy(data: &[u8]) -> Vec<u8> {
     snap::raw::Decoder::new().decompress_vec(data).unwrap()
 }
+
+/// `WriteRequest` with its `metadata` field (tag 3), which Prometheus sends in
+/// requests of their own.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WriteRequestWithMetadata {
+    #[prost(message, repeated, tag = "1")]
+    pub timeseries: Vec<TimeSeries>,
+    #[prost(message, repeated, tag = "3")]
+    pub metadata: Vec<MetricMetadata>,
+}
+
+/// `prometheus.MetricMetadata`: `type` is UNKNOWN = 0, COUNTER, GAUGE, HISTOGRAM,
+/// GAUGEHISTOGRAM, SUMMARY, INFO, STATESET = 7.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct MetricMetadata {
+    #[prost(int32, tag = "1")]
+    pub r#type: i32,
+    #[prost(string, tag = "2")]
+    pub metric_family_name: String,
+    #[prost(string, tag = "4")]
+    pub help: String,
+    #[prost(string, tag = "5")]
+    pub unit: String,
+}

@@ -345,9 +345,41 @@ pub(super) async fn label_values(
     Ok(success(&format::string_array(values)))
 }
 
-/// `GET /api/v1/metadata`: the engine keeps no metric types or help texts, so `{}`.
-pub(super) async fn metadata() -> Response {
-    success("{}")
+/// `GET /api/v1/metadata[?metric=&limit=&limit_per_metric=]`: the recorded metric
+/// metadata, `{"<name>":[{"type":..,"help":..,"unit":..}]}` (one entry per metric:
+/// Strata keeps one, last write wins). `limit` caps the metrics (a negative one,
+/// or none, means all), as Prometheus does; `limit_per_metric` is accepted.
+pub(super) async fn metadata(State(st): State<Shared>, RawQuery(q): RawQuery) -> PromResult {
+    let f = Form::read(&st, &Method::GET, &HeaderMap::new(), q.as_deref(), Body::empty()).await?;
+    let number = |key: &str| -> Result<i64, PromError> {
+        f.get(key).map_or(Ok(-1), |s| {
+            s.trim().parse::<i64>().map_err(|_| PromError::bad_data(format!("{key} must be a number")))
+        })
+    };
+    // Strata holds one entry per metric, so any `limit_per_metric` (0 or less: no
+    // limit, as in Prometheus) leaves it; the parameter is still checked.
+    let (limit, _per_metric) = (number("limit")?, number("limit_per_metric")?);
+    let all = match f.get("metric") {
+        Some(name) => st.db.metadata(name).map(|m| (name.to_string(), m)).into_iter().collect(),
+        None => st.db.all_metadata(),
+    };
+    let mut out = String::from("{");
+    let take = if limit < 0 { usize::MAX } else { limit as usize };
+    for (i, (name, m)) in all.iter().take(take).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_json_string(&mut out, name);
+        out.push_str(":[{\"type\":");
+        write_json_string(&mut out, m.kind.as_str());
+        out.push_str(",\"help\":");
+        write_json_string(&mut out, &m.help);
+        out.push_str(",\"unit\":");
+        write_json_string(&mut out, &m.unit);
+        out.push_str("}]");
+    }
+    out.push('}');
+    Ok(success(&out))
 }
 
 /// `GET /api/v1/status/buildinfo`: Grafana reads `data.version` to pick its dialect.
