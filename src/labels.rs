@@ -71,6 +71,11 @@ impl Labels {
         Labels::from_pairs(std::iter::once((METRIC_NAME.to_string(), metric.to_string())).chain(it))
     }
 
+    /// The sorted pairs themselves, for a type with the same invariants to share.
+    pub(crate) fn shared_pairs(&self) -> Arc<[(String, String)]> {
+        self.0.clone()
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok().map(|i| self.0[i].1.as_str())
     }

@@ -52,11 +52,70 @@ impl Querier {
 
     /// Samples of one series id in the range, merged across sources; expired ones hidden.
     pub(crate) fn read_series(&self, id: u64) -> Result<Vec<Sample>> {
+        let mut out = Vec::new();
+        self.read_series_into(id, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Querier::read_series`] into `out` (cleared first), so that a scan over
+    /// many series reuses one buffer instead of allocating and faulting in each.
+    pub(crate) fn read_series_into(&self, id: u64, out: &mut Vec<Sample>) -> Result<()> {
+        out.clear();
         let from = self.start.max(self.inner.retained_from(id, StoredTier::Raw, now_ms()));
         if from >= self.end {
-            return Ok(Vec::new());
+            return Ok(());
         }
-        read_merged(&self.snap, id, from, self.end - 1)
+        read_merged_into(&self.snap, id, from, self.end - 1, out)
+    }
+
+    /// The newest sample of series `id` in the range, as [`Querier::read_series`]
+    /// would end (the latest-written source wins a tie). A segment chunk that
+    /// ends inside the range gives it from its metadata without being decoded.
+    pub(crate) fn newest(&self, id: u64, scratch: &mut Vec<Sample>) -> Result<Option<Sample>> {
+        let mint = self.start.max(self.inner.retained_from(id, StoredTier::Raw, now_ms()));
+        let maxt = self.end - 1;
+        if mint > maxt {
+            return Ok(None);
+        }
+        let mut best: Option<Sample> = None;
+        // Sources come in rank order, so a later one wins a tie.
+        let mut offer = |s: Sample| {
+            if best.is_none_or(|b| s.ts >= b.ts) {
+                best = Some(s);
+            }
+        };
+        for seg in &self.snap.tiers[0] {
+            let info = seg.info();
+            if info.max_t < mint || info.min_t > maxt {
+                continue;
+            }
+            let Some(entry) = seg.find(id) else { continue };
+            // A series' chunks in a segment are disjoint: the one starting last
+            // by `maxt` holds the newest sample there.
+            let Some(c) = entry.chunks.iter().filter(|c| c.meta.min_t <= maxt).max_by_key(|c| c.meta.min_t) else {
+                continue;
+            };
+            if c.meta.max_t < mint {
+                continue;
+            }
+            if c.meta.max_t <= maxt {
+                offer(Sample::new(c.meta.max_t, c.meta.last));
+                continue;
+            }
+            scratch.clear();
+            read_segment(seg, id, c.meta.min_t.max(mint), maxt, scratch)?;
+            if let Some(&s) = scratch.last() {
+                offer(s);
+            }
+        }
+        for head in self.snap.frozen.iter().chain(std::iter::once(&self.snap.head)) {
+            scratch.clear();
+            head.read(id, mint, maxt, scratch);
+            if let Some(&s) = scratch.last() {
+                offer(s);
+            }
+        }
+        Ok(best)
     }
 }
 
@@ -64,6 +123,39 @@ impl Querier {
 pub struct SeriesSet<'q> {
     q: &'q Querier,
     ids: std::vec::IntoIter<u64>,
+}
+
+impl SeriesSet<'_> {
+    /// The next series' labels, its samples read into `buf` (a reused buffer).
+    pub(crate) fn next_into(&mut self, buf: &mut Vec<Sample>) -> Option<Result<Labels>> {
+        loop {
+            let id = self.ids.next()?;
+            if let Err(e) = self.q.read_series_into(id, buf) {
+                return Some(Err(e));
+            }
+            if buf.is_empty() {
+                continue;
+            }
+            let Some(labels) = self.q.inner.index.labels(id) else { continue };
+            return Some(Ok(labels));
+        }
+    }
+}
+
+impl SeriesSet<'_> {
+    /// The next series' labels and newest sample in the range ([`Querier::newest`]).
+    pub(crate) fn next_newest(&mut self, scratch: &mut Vec<Sample>) -> Option<Result<(Labels, Sample)>> {
+        loop {
+            let id = self.ids.next()?;
+            let s = match self.q.newest(id, scratch) {
+                Ok(Some(s)) => s,
+                Ok(None) => continue,
+                Err(e) => return Some(Err(e)),
+            };
+            let Some(labels) = self.q.inner.index.labels(id) else { continue };
+            return Some(Ok((labels, s)));
+        }
+    }
 }
 
 impl Iterator for SeriesSet<'_> {
@@ -87,26 +179,47 @@ impl Iterator for SeriesSet<'_> {
 
 /// Every source's samples for `id` in `[mint, maxt]`, merged.
 pub(crate) fn read_merged(snap: &State, id: u64, mint: i64, maxt: i64) -> Result<Vec<Sample>> {
-    let mut runs: Vec<Vec<Sample>> = Vec::new();
+    let mut out = Vec::new();
+    read_merged_into(snap, id, mint, maxt, &mut out)?;
+    Ok(out)
+}
+
+/// [`read_merged`] appended to `out` (which must be empty). Each source is read
+/// straight into `out`, in rank order; only when two sources' runs overlap in
+/// time are the runs split out again and merged (last write wins).
+pub(crate) fn read_merged_into(snap: &State, id: u64, mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<()> {
+    debug_assert!(out.is_empty());
+    // Where each non-empty run starts in `out`.
+    let mut starts: Vec<usize> = Vec::new();
     for seg in &snap.tiers[0] {
         let info = seg.info();
         if info.max_t < mint || info.min_t > maxt {
             continue;
         }
-        let mut v = Vec::new();
-        read_segment(seg, id, mint, maxt, &mut v)?;
-        if !v.is_empty() {
-            runs.push(v);
+        let at = out.len();
+        read_segment(seg, id, mint, maxt, out)?;
+        if out.len() > at {
+            starts.push(at);
         }
     }
     for head in snap.frozen.iter().chain(std::iter::once(&snap.head)) {
-        let mut v = Vec::new();
-        head.read(id, mint, maxt, &mut v);
-        if !v.is_empty() {
-            runs.push(v);
+        let at = out.len();
+        head.read(id, mint, maxt, out);
+        if out.len() > at {
+            starts.push(at);
         }
     }
-    Ok(merge_runs(runs))
+    // Runs in rank order that also ascend in time need no merge (the common case).
+    if starts.iter().skip(1).all(|&at| out[at - 1].ts < out[at].ts) {
+        return Ok(());
+    }
+    let mut runs: Vec<Vec<Sample>> = Vec::with_capacity(starts.len());
+    for (i, &at) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).copied().unwrap_or(out.len());
+        runs.push(out[at..end].to_vec());
+    }
+    *out = merge_runs(runs);
+    Ok(())
 }
 
 /// Decodes the chunks of `id` in `seg` that overlap `[mint, maxt]`.

@@ -9,6 +9,7 @@ use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 use super::eval::{check_unique, Elem, Evaluator, Steps, Val};
 use super::metric::Metric;
 use super::{PromqlError, Result};
+use crate::hash::{IdMap, LabelBuildHasher};
 use crate::labels::METRIC_NAME;
 
 fn is_comparison(op: &str) -> bool {
@@ -50,14 +51,45 @@ struct Matching<'m> {
 }
 
 impl Matching<'_> {
-    /// The match-group key of one element.
-    fn sig(&self, m: &Metric) -> Metric {
+    /// Whether label `n` is part of the match-group key.
+    fn keeps(&self, n: &str) -> bool {
         if self.on {
-            m.filter(|n| self.labels.contains(&n))
+            self.labels.contains(&n)
         } else {
-            m.filter(|n| n != METRIC_NAME && !self.labels.contains(&n))
+            n != METRIC_NAME && !self.labels.contains(&n)
         }
     }
+
+    /// The match-group key of one element.
+    fn sig(&self, m: &Metric) -> Metric {
+        m.filter(|n| self.keeps(n))
+    }
+
+    /// One side's elements by the hash of their match-group key.
+    fn index<'e>(&self, elems: &'e [Elem]) -> SigIndex<'e> {
+        let hasher = LabelBuildHasher::default();
+        let mut first = IdMap::default();
+        for (i, e) in elems.iter().enumerate() {
+            first.entry(e.metric.hash_filtered(&hasher, |n| self.keeps(n))).or_insert(i);
+        }
+        SigIndex { hasher, first, elems }
+    }
+
+    /// Whether an element of `idx` has the same match-group key as `m`.
+    fn matches(&self, idx: &SigIndex, m: &Metric) -> bool {
+        let Some(&i) = idx.first.get(&m.hash_filtered(&idx.hasher, |n| self.keeps(n))) else { return false };
+        let same = |o: &Elem| o.metric.eq_filtered(m, |n| self.keeps(n));
+        // The scan runs only on a hash collision.
+        same(&idx.elems[i]) || idx.elems.iter().any(same)
+    }
+}
+
+/// Match-group keys compared by hash first, so that `and`, `or` and `unless`
+/// build no key per element.
+struct SigIndex<'e> {
+    hasher: LabelBuildHasher,
+    first: IdMap<usize>,
+    elems: &'e [Elem],
 }
 
 impl Evaluator<'_> {
@@ -142,14 +174,15 @@ fn vector_scalar(op: &str, v: Steps, s: &[f64], swap: bool, return_bool: bool) -
 }
 
 fn set_and(lhs: Vec<Elem>, rhs: Vec<Elem>, m: &Matching, keep_matched: bool) -> Vec<Elem> {
-    let right: HashSet<Metric> = rhs.iter().map(|e| m.sig(&e.metric)).collect();
-    lhs.into_iter().filter(|e| right.contains(&m.sig(&e.metric)) == keep_matched).collect()
+    let right = m.index(&rhs);
+    lhs.into_iter().filter(|e| m.matches(&right, &e.metric) == keep_matched).collect()
 }
 
 fn set_or(lhs: Vec<Elem>, rhs: Vec<Elem>, m: &Matching) -> Vec<Elem> {
-    let left: HashSet<Metric> = lhs.iter().map(|e| m.sig(&e.metric)).collect();
+    let left = m.index(&lhs);
+    let extra: Vec<Elem> = rhs.into_iter().filter(|e| !m.matches(&left, &e.metric)).collect();
     let mut out = lhs;
-    out.extend(rhs.into_iter().filter(|e| !left.contains(&m.sig(&e.metric))));
+    out.extend(extra);
     out
 }
 

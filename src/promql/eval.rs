@@ -15,6 +15,7 @@ use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{self as ast, AtModifier, Expr, Offset};
 
 use super::metric::Metric;
+use super::range_fns::RangeCall;
 use super::{Options, PromqlError, Result};
 use crate::labels::{Matcher, METRIC_NAME};
 use crate::sample::Sample;
@@ -128,7 +129,7 @@ impl Evaluator<'_> {
     }
 
     /// The time each step reads at: `@` replaces the step time, then `offset` shifts it.
-    fn read_times(&self, ts: &[i64], at: &Option<AtModifier>, offset: &Option<Offset>) -> Vec<i64> {
+    pub(crate) fn read_times(&self, ts: &[i64], at: &Option<AtModifier>, offset: &Option<Offset>) -> Vec<i64> {
         let off = offset_ms(offset);
         match self.at_ms(at) {
             Some(a) => vec![a.saturating_sub(off); ts.len()],
@@ -193,54 +194,136 @@ impl Evaluator<'_> {
         }
     }
 
-    /// Series matching `vs` with their samples in `[lo, hi]`, staleness markers kept.
-    fn load(&mut self, vs: &ast::VectorSelector, lo: i64, hi: i64) -> Result<Vec<(Metric, Vec<Sample>)>> {
+    /// Calls `f` with each series matching `vs` that has samples in `[lo, hi]`
+    /// (staleness markers kept). The samples are read into one buffer reused
+    /// from series to series: a selector over many series never holds them all.
+    fn for_each_series(
+        &mut self,
+        vs: &ast::VectorSelector,
+        lo: i64,
+        hi: i64,
+        mut f: impl FnMut(Metric, &[Sample]) -> Result<()>,
+    ) -> Result<()> {
         let matchers = to_matchers(vs)?;
         let hi = hi.min(crate::MAX_TIMESTAMP);
         if lo > hi {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let q = self.db.querier(lo..hi + 1);
-        let mut out = Vec::new();
-        for item in q.select(&matchers)? {
+        let mut set = q.select(&matchers)?;
+        let mut buf = Vec::new();
+        while let Some(labels) = set.next_into(&mut buf) {
             self.check_deadline()?;
-            let (labels, samples) = item?;
-            let samples: Vec<Sample> = samples.collect();
-            self.add_samples(samples.len())?;
-            out.push((Metric::from_labels(&labels), samples));
+            let labels = labels?;
+            self.add_samples(buf.len())?;
+            f(Metric::from_labels(&labels), &buf)?;
         }
+        Ok(())
+    }
+
+    /// Series matching `vs` with their samples in `[lo, hi]`, staleness markers kept.
+    fn load(&mut self, vs: &ast::VectorSelector, lo: i64, hi: i64) -> Result<Vec<(Metric, Vec<Sample>)>> {
+        let mut out = Vec::new();
+        self.for_each_series(vs, lo, hi, |metric, pts| {
+            out.push((metric, pts.to_vec()));
+            Ok(())
+        })?;
         Ok(out)
     }
 
     fn vector_selector(&mut self, vs: &ast::VectorSelector, ts: &[i64]) -> Result<Steps> {
-        let reads = self.read_times(ts, &vs.at, &vs.offset);
-        let mut out: Steps = vec![Vec::new(); ts.len()];
-        let (Some(&min), Some(&max)) = (reads.iter().min(), reads.iter().max()) else { return Ok(out) };
-        let lookback = self.opts.lookback_delta_ms;
-        for (metric, pts) in self.load(vs, min.saturating_sub(lookback), max)? {
-            for (s, &rt) in reads.iter().enumerate() {
-                if let Some(p) = lookback_sample(&pts, rt, lookback) {
-                    out[s].push(Elem { metric: metric.clone(), v: p.value });
-                }
-            }
-        }
-        Ok(out)
+        self.instant_values(vs, ts, false)
     }
 
     /// Samples of each series for `timestamp()`: the sample's own time instead of its value.
     pub fn vector_selector_times(&mut self, vs: &ast::VectorSelector, ts: &[i64]) -> Result<Steps> {
+        self.instant_values(vs, ts, true)
+    }
+
+    /// Each series' lookback sample at every step: its value, or with `times` its
+    /// time in seconds (the name then dropped).
+    fn instant_values(&mut self, vs: &ast::VectorSelector, ts: &[i64], times: bool) -> Result<Steps> {
         let reads = self.read_times(ts, &vs.at, &vs.offset);
         let mut out: Steps = vec![Vec::new(); ts.len()];
         let (Some(&min), Some(&max)) = (reads.iter().min(), reads.iter().max()) else { return Ok(out) };
         let lookback = self.opts.lookback_delta_ms;
-        for (metric, pts) in self.load(vs, min.saturating_sub(lookback), max)? {
-            let metric = metric.without_name();
-            for (s, &rt) in reads.iter().enumerate() {
-                if let Some(p) = lookback_sample(&pts, rt, lookback) {
-                    out[s].push(Elem { metric: metric.clone(), v: p.ts as f64 / 1000.0 });
+        if min == max {
+            // One read time (an instant query, or `@`): each series' newest sample
+            // in the lookback window is all it needs, mostly from chunk metadata.
+            // It counts one sample per series, as Prometheus counts them.
+            let hi = max.min(crate::MAX_TIMESTAMP);
+            let lo = max.saturating_sub(lookback);
+            if lo > hi {
+                return Ok(out);
+            }
+            let matchers = to_matchers(vs)?;
+            let q = self.db.querier(lo..hi + 1);
+            let mut set = q.select(&matchers)?;
+            let mut scratch = Vec::new();
+            while let Some(item) = set.next_newest(&mut scratch) {
+                self.check_deadline()?;
+                let (labels, p) = item?;
+                self.add_samples(1)?;
+                if is_stale(p.value) {
+                    continue;
+                }
+                let metric = Metric::from_labels(&labels);
+                let (metric, v) = if times { (metric.without_name(), p.ts as f64 / 1000.0) } else { (metric, p.value) };
+                for step in &mut out {
+                    step.push(Elem { metric: metric.clone(), v });
                 }
             }
+            return Ok(out);
         }
+        self.for_each_series(vs, min.saturating_sub(lookback), max, |metric, pts| {
+            let metric = if times { metric.without_name() } else { metric };
+            for (s, &rt) in reads.iter().enumerate() {
+                if let Some(p) = lookback_sample(pts, rt, lookback) {
+                    let v = if times { p.ts as f64 / 1000.0 } else { p.value };
+                    out[s].push(Elem { metric: metric.clone(), v });
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// A range function over a plain range selector, e.g. `max_over_time(x[1h])`:
+    /// each series is read, used for every step and dropped before the next, so
+    /// the answer is the same as evaluating the whole range vector first.
+    pub(crate) fn range_fn_over_selector(
+        &mut self,
+        name: &str,
+        ms: &ast::MatrixSelector,
+        ts: &[i64],
+        scalar: Option<&[f64]>,
+        eval_times: &[i64],
+    ) -> Result<Steps> {
+        let range_ms = dur_ms(&ms.range);
+        let reads = self.read_times(ts, &ms.vs.at, &ms.vs.offset);
+        let windows: Vec<(i64, i64)> = reads.iter().map(|&t| (t.saturating_sub(range_ms), t)).collect();
+        let call = RangeCall { name, windows: &windows, eval_times, range_ms, scalar };
+        let mut out: Steps = vec![Vec::new(); ts.len()];
+        let mut metrics = Vec::new();
+        if let (Some(&min), Some(&max)) = (reads.iter().min(), reads.iter().max()) {
+            let mut kept: Vec<Sample> = Vec::new();
+            self.for_each_series(&ms.vs, min.saturating_sub(range_ms), max, |metric, pts| {
+                // Range functions never see staleness markers.
+                let pts = if pts.iter().any(|p| is_stale(p.value)) {
+                    kept.clear();
+                    kept.extend(pts.iter().filter(|p| !is_stale(p.value)));
+                    &kept[..]
+                } else {
+                    pts
+                };
+                if !pts.is_empty() {
+                    call.series(&metric, pts, &mut out);
+                    metrics.push(metric);
+                }
+                Ok(())
+            })?;
+        }
+        call.finish(metrics.iter(), &mut out)?;
         Ok(out)
     }
 
@@ -354,7 +437,7 @@ pub(crate) fn to_matchers(vs: &ast::VectorSelector) -> Result<Vec<Matcher>> {
 
 /// Prometheus refuses a result vector in which two elements have the same labels.
 pub(crate) fn check_unique(steps: &Steps) -> Result<()> {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = crate::hash::LabelSet::default();
     for step in steps {
         if step.len() < 2 {
             continue;

@@ -136,7 +136,6 @@ impl Evaluator<'_> {
                 "predict_linear" => (0, Some(self.eval_scalar(arg(1)?, ts, name)?)),
                 _ => (0, None),
             };
-            let mut ra = self.eval_range_arg(arg(range_i)?, ts, name)?;
             // predict_linear's intercept is at the step time (the query start for `@`, which
             // Prometheus evaluates once at the start), not at the offset read time.
             let at = match unparen(arg(range_i)?) {
@@ -144,7 +143,12 @@ impl Evaluator<'_> {
                 Expr::Subquery(sq) => sq.at.is_some(),
                 _ => false,
             };
-            ra.eval_times = if at { vec![self.start; ts.len()] } else { ts.to_vec() };
+            let eval_times = if at { vec![self.start; ts.len()] } else { ts.to_vec() };
+            if let Expr::MatrixSelector(ms) = unparen(arg(range_i)?) {
+                return self.range_fn_over_selector(name, ms, ts, scalar.as_deref(), &eval_times).map(Val::Vector);
+            }
+            let mut ra = self.eval_range_arg(arg(range_i)?, ts, name)?;
+            ra.eval_times = eval_times;
             return eval_range_fn(self, name, &ra, scalar.as_deref()).map(Val::Vector);
         }
         match name {
@@ -260,21 +264,27 @@ impl Evaluator<'_> {
             return Err(PromqlError::execution(format!("invalid destination label name in label_replace(): {dst}")));
         }
         let v = self.eval_vector(args[0], ts, "label_replace")?;
+        // A series' label set is shared by its elements at every step: relabel it
+        // once. The memo holds the input too, so its address stays taken.
+        let mut memo: crate::hash::IdMap<(Metric, Metric)> = Default::default();
         let out: Steps = v
             .into_iter()
             .map(|step| {
                 step.into_iter()
                     .map(|el| {
-                        let val = el.metric.get(&src).unwrap_or("");
-                        let metric = match re.captures(val) {
-                            Some(caps) => {
-                                let mut res = String::new();
-                                caps.expand(&repl, &mut res);
-                                el.metric.with(&dst, &res)
-                            }
-                            None => el.metric,
-                        };
-                        Elem { metric, v: el.v }
+                        let (_, metric) = memo.entry(el.metric.addr() as u64).or_insert_with(|| {
+                            let val = el.metric.get(&src).unwrap_or("");
+                            let out = match re.captures(val) {
+                                Some(caps) => {
+                                    let mut res = String::new();
+                                    caps.expand(&repl, &mut res);
+                                    el.metric.with(&dst, &res)
+                                }
+                                None => el.metric.clone(),
+                            };
+                            (el.metric.clone(), out)
+                        });
+                        Elem { metric: metric.clone(), v: el.v }
                     })
                     .collect()
             })

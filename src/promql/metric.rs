@@ -2,6 +2,7 @@
 //! (`sum(x)` has no labels), so it is its own type. Cloning shares the pairs.
 
 use std::fmt;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use crate::labels::METRIC_NAME;
@@ -29,8 +30,9 @@ impl Metric {
         Metric(v.into())
     }
 
+    /// Shares `l`'s pairs: `Labels` holds them sorted by name with no empty value too.
     pub(crate) fn from_labels(l: &crate::Labels) -> Metric {
-        Metric(l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().into())
+        Metric(l.shared_pairs())
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -55,6 +57,26 @@ impl Metric {
             return self.clone();
         }
         self.filter(|n| n != METRIC_NAME)
+    }
+
+    /// Where the shared pairs live: equal for clones of one set while any is alive.
+    pub(crate) fn addr(&self) -> usize {
+        Arc::as_ptr(&self.0) as *const u8 as usize
+    }
+
+    /// The hash of the pairs whose name `keep` accepts, without building that set.
+    pub(crate) fn hash_filtered(&self, bh: &impl BuildHasher, keep: impl Fn(&str) -> bool) -> u64 {
+        let mut h = bh.build_hasher();
+        for (k, v) in self.0.iter().filter(|(k, _)| keep(k)) {
+            k.hash(&mut h);
+            v.hash(&mut h);
+        }
+        h.finish()
+    }
+
+    /// Whether the pairs `keep` accepts are the same in both sets.
+    pub(crate) fn eq_filtered(&self, other: &Metric, keep: impl Fn(&str) -> bool) -> bool {
+        self.0.iter().filter(|(k, _)| keep(k)).eq(other.0.iter().filter(|(k, _)| keep(k)))
     }
 
     pub(crate) fn filter(&self, keep: impl Fn(&str) -> bool) -> Metric {

@@ -45,28 +45,80 @@ pub(crate) fn is_range_fn(name: &str) -> bool {
 /// (`predict_linear`'s horizon, `quantile_over_time`'s quantile) per step.
 pub(crate) fn eval_range_fn(ev: &Evaluator, name: &str, arg: &RangeArg, scalar: Option<&[f64]>) -> Result<Steps> {
     let mut out: Steps = vec![Vec::new(); arg.windows.len()];
-    for (i, (metric, _)) in arg.series.iter().enumerate() {
+    let call = RangeCall { name, windows: &arg.windows, eval_times: &arg.eval_times, range_ms: arg.range_ms, scalar };
+    for (metric, pts) in &arg.series {
         ev.check_deadline()?;
-        let metric: Metric = if name == "last_over_time" { metric.clone() } else { metric.without_name() };
-        for (s, &(lo, hi)) in arg.windows.iter().enumerate() {
-            let w = arg.window(i, s);
-            if w.is_empty() {
+        call.series(metric, pts, &mut out);
+    }
+    call.finish(arg.series.iter().map(|(m, _)| m), &mut out)?;
+    Ok(out)
+}
+
+/// One range function over one range vector's steps, applied a series at a time
+/// (so that a selector's series can be read, used and dropped one by one).
+pub(crate) struct RangeCall<'a> {
+    pub name: &'a str,
+    /// Per step, the closed window `[lo, hi]` it sees; ascending.
+    pub windows: &'a [(i64, i64)],
+    /// Per step, the time `predict_linear` takes its intercept at.
+    pub eval_times: &'a [i64],
+    pub range_ms: i64,
+    /// The extra parameter per step (`predict_linear`, `quantile_over_time`).
+    pub scalar: Option<&'a [f64]>,
+}
+
+impl RangeCall<'_> {
+    /// Adds series `metric`'s value at each step to `out` (one vector per step).
+    /// `pts` is sorted by time, without staleness markers.
+    pub fn series(&self, metric: &Metric, pts: &[Sample], out: &mut Steps) {
+        let mut metric_out: Option<Metric> = None;
+        // Windows ascend in both ends when the step times do, so the cut points
+        // only move forward; otherwise fall back to a search per window.
+        let ascending = self.windows.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1);
+        let (mut a, mut b) = (0usize, 0usize);
+        for (s, &(lo, hi)) in self.windows.iter().enumerate() {
+            if ascending {
+                while a < pts.len() && pts[a].ts < lo {
+                    a += 1;
+                }
+                b = b.max(a);
+                while b < pts.len() && pts[b].ts <= hi {
+                    b += 1;
+                }
+            } else {
+                a = pts.partition_point(|p| p.ts < lo);
+                b = pts.partition_point(|p| p.ts <= hi).max(a);
+            }
+            if a == b {
                 continue;
             }
-            let p = scalar.map(|v| v[s]).unwrap_or(f64::NAN);
-            let t = arg.eval_times.get(s).copied().unwrap_or(hi);
-            if let Some(v) = apply(name, w, lo, hi, t, arg.range_ms, p) {
-                out[s].push(Elem { metric: metric.clone(), v });
+            let w = &pts[a..b];
+            let p = self.scalar.map(|v| v[s]).unwrap_or(f64::NAN);
+            let t = self.eval_times.get(s).copied().unwrap_or(hi);
+            if let Some(v) = apply(self.name, w, lo, hi, t, self.range_ms, p) {
+                let m = metric_out.get_or_insert_with(|| {
+                    if self.name == "last_over_time" {
+                        metric.clone()
+                    } else {
+                        metric.without_name()
+                    }
+                });
+                out[s].push(Elem { metric: m.clone(), v });
             }
         }
     }
-    // Two elements of a step can share labels only if two series do once the
-    // name is dropped; checking the series first spares the per-step check.
-    let mut seen = std::collections::HashSet::new();
-    if name != "last_over_time" && !arg.series.iter().all(|(m, _)| seen.insert(m.without_name())) {
-        check_unique(&out)?;
+
+    /// Refuses a step holding two elements with one label set.
+    pub fn finish<'m>(&self, metrics: impl Iterator<Item = &'m Metric>, out: &mut Steps) -> Result<()> {
+        // Two elements of a step can share labels only if two series do once the
+        // name is dropped; checking the series first spares the per-step check.
+        let mut seen = std::collections::HashSet::new();
+        let mut metrics = metrics;
+        if self.name != "last_over_time" && !metrics.all(|m| seen.insert(m.without_name())) {
+            check_unique(out)?;
+        }
+        Ok(())
     }
-    Ok(out)
 }
 
 /// One function over one non-empty window `[lo, hi]` at step time `t`; `None` when it has no value.

@@ -148,3 +148,60 @@ fn a_range_query_loads_each_selector_once() {
     let e = db.promql_range_with("a + a", 0, 1_000_000, 1_000, &three).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Execution);
 }
+
+#[test]
+fn one_time_selector_reads_chunk_metadata_as_a_full_read_would() {
+    // Three sources per series: two segments (the second rewriting some times of
+    // the first with other values) and the head, with staleness markers among
+    // them and chunks of 1,024 samples, so a read time falls inside a chunk, at
+    // its end, between chunks and between sources.
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), crate::Options::default()).unwrap();
+    let labels: Vec<Labels> = (0..3).map(|i| Labels::metric("m", [("i", i.to_string())]).unwrap()).collect();
+    let write = |from: i64, to: i64, step: i64, v: f64| {
+        let mut app = db.appender();
+        for (k, l) in labels.iter().enumerate() {
+            let mut t = from + k as i64 * 7_000;
+            while t < to {
+                let val = if (t / step) % 97 == 5 { STALE } else { v + (t / step) as f64 };
+                app.append_labels(l, t, val).unwrap();
+                t += step;
+            }
+        }
+        app.commit().unwrap();
+    };
+    write(0, 30_000_000, 10_000, 0.0);
+    db.flush().unwrap();
+    write(20_000_000, 40_000_000, 20_000, 0.5);
+    db.flush().unwrap();
+    write(39_000_000, 45_000_000, 15_000, 0.25);
+    // The multi-step path reads every sample of the window; the one-time path
+    // reads metadata where it can. Step 1 of a two-step range query is read the
+    // first way; an instant query at the same time the second way.
+    let mut t = -1_000;
+    while t < 46_000_000 {
+        for q in ["m", "timestamp(m)"] {
+            let full = match db.promql_range(q, t - 1, t, 1).unwrap() {
+                Value::Matrix(series) => {
+                    let mut v: Vec<(String, f64)> = series
+                        .into_iter()
+                        .filter_map(|s| s.points.iter().find(|p| p.0 == t).map(|p| (s.metric.to_string(), p.1)))
+                        .collect();
+                    v.sort_by(|a, b| a.0.cmp(&b.0));
+                    v
+                }
+                other => panic!("{other:?}"),
+            };
+            let one = match db.promql_instant(q, t).unwrap() {
+                Value::Vector(v) => {
+                    let mut v: Vec<(String, f64)> = v.into_iter().map(|s| (s.metric.to_string(), s.v)).collect();
+                    v.sort_by(|a, b| a.0.cmp(&b.0));
+                    v
+                }
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(one, full, "{q} at {t}");
+        }
+        t += 333_337;
+    }
+}
