@@ -13,6 +13,7 @@ mod delete_series;
 mod disk_full;
 mod format_golden;
 mod fuzz_corpus;
+mod maintenance_reports;
 mod model_btreemap;
 mod recovery_torn_wal_tail;
 mod retention_rules;
