@@ -242,6 +242,9 @@ fn a_policy_set_over_http_survives_kill_9_and_a_cli_rule_applies_at_the_next_pas
         m["would_remove"].as_array().is_some_and(|l| l.is_empty()).then_some(())
     });
     assert!(removed.is_some(), "the rule did not apply");
+    // The removal shows on /metrics too.
+    let m = request(s.addr, "GET", "/metrics", &[], b"").text();
+    assert!(m.contains("strata_retention_removed_items_total{kind=\"samples\"} 5000"), "{m}");
     s.term();
     let db = reopen(&dir);
     assert_eq!(count(&db, "a"), 0);
