@@ -40,6 +40,9 @@ pub enum Fault {
     /// A write stores the first half of its buffer, then fails with ENOSPC (other
     /// operations fail with ENOSPC).
     ShortWrite,
+    /// The process is killed with SIGKILL at the call, before it has any effect: a
+    /// crash at exactly that point. For tests that run the engine in a child process.
+    Kill,
 }
 
 /// The OS error codes for EIO and ENOSPC (the same on Linux and the BSDs).
@@ -50,7 +53,8 @@ impl Fault {
     /// The error the failing call returns.
     pub fn error(self) -> io::Error {
         match self {
-            Fault::Eio => io::Error::from_raw_os_error(EIO),
+            // Kill never returns; EIO keeps the match total.
+            Fault::Eio | Fault::Kill => io::Error::from_raw_os_error(EIO),
             Fault::Enospc | Fault::ShortWrite => io::Error::from_raw_os_error(ENOSPC),
         }
     }
@@ -236,6 +240,18 @@ mod injector {
                 eprintln!("FIRE {op:?} {n}\n{}", std::backtrace::Backtrace::force_capture());
             }
         }
+        if fire && a.fault == Fault::Kill {
+            drop(s);
+            kill_self();
+        }
         fire.then_some(a.fault)
+    }
+
+    /// SIGKILL to this process (through kill(1): the crate has no libc binding), and
+    /// abort if that is not possible; never returns.
+    fn kill_self() -> ! {
+        let pid = std::process::id().to_string();
+        let _ = std::process::Command::new("kill").args(["-KILL", &pid]).status();
+        std::process::abort()
     }
 }

@@ -459,3 +459,134 @@ fn backup_failures_leave_the_db_writable() {
     m.check(&copy, i64::MIN, "backup after failed attempts");
     println!("backup: {points} fault points ({counts:?})");
 }
+
+// ---- Db::delete killed at every durable file operation ----
+
+const KILL_DIR: &str = "STRATA_DELETE_KILL_DIR";
+const KILL_AT: &str = "STRATA_DELETE_KILL_AT";
+const T0: i64 = 1_700_000_000_000;
+/// Two days sealed into segments, then half a day only in the WAL.
+const SEALED: i64 = 2 * DAY / MIN;
+const ALL: i64 = SEALED + DAY / 2 / MIN;
+/// From day 0.5 into the WAL-only part, at odd milliseconds.
+const DEL: (i64, i64) = (T0 + DAY / 2 + 7, T0 + 2 * DAY + 6 * HOUR + 3);
+
+fn host(h: &str) -> Labels {
+    Labels::from_pairs([("__name__", "cpu"), ("host", h)]).unwrap()
+}
+
+fn delete_opts() -> Options {
+    Options::default().sync(SyncMode::Always).background(false)
+}
+
+fn delete_fixture(dir: &Path) {
+    let db = Db::open(dir, delete_opts().retention(RetentionPolicy::forever())).unwrap();
+    let mut app = db.appender();
+    for (from, to) in [(0, SEALED), (SEALED, ALL)] {
+        for h in ["a", "b", "c"] {
+            for i in from..to {
+                app.append_labels(&host(h), T0 + i * MIN, i as f64).unwrap();
+            }
+        }
+        app.commit().unwrap();
+        if from == 0 {
+            db.flush().unwrap();
+            db.compact().unwrap();
+        }
+    }
+    // Dropped unsealed: the last half day stays in the WAL only.
+}
+
+fn delete_a(db: &Db) -> strata::Result<strata::DeleteReport> {
+    db.delete(&[Matcher::eq("host", "a")], DEL.0..=DEL.1)
+}
+
+fn timestamps(db: &Db, h: &str) -> Vec<i64> {
+    let q = db.querier(i64::MIN..i64::MAX);
+    let mut s = q.select(&[Matcher::eq("host", h)]).unwrap();
+    s.next().map(|r| r.unwrap().1.map(|s| s.ts).collect()).unwrap_or_default()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else if e.file_name() != "LOCK" {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+/// Runs only as the child: opens the directory, arms a kill at one durable operation
+/// and deletes.
+#[test]
+fn delete_kill_child() {
+    let (Ok(dir), Ok(at)) = (std::env::var(KILL_DIR), std::env::var(KILL_AT)) else { return };
+    let (op, n) = at.split_once(':').unwrap();
+    let op = Op::ALL.into_iter().find(|o| format!("{o:?}") == op).unwrap();
+    let db = Db::open(&dir, delete_opts()).unwrap();
+    failpoint::arm(op, n.parse().unwrap(), Mode::Once, Fault::Kill);
+    delete_a(&db).unwrap();
+    println!("not killed");
+}
+
+#[test]
+fn delete_killed_at_every_durable_operation_is_all_or_nothing() {
+    use std::os::unix::process::ExitStatusExt;
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    failpoint::reset();
+    let base = scratch_dir();
+    let template = base.path().join("template");
+    delete_fixture(&template);
+    let every: Vec<i64> = (0..ALL).map(|i| T0 + i * MIN).collect();
+    let kept: Vec<i64> = every.iter().copied().filter(|t| *t < DEL.0 || *t > DEL.1).collect();
+    // Count the delete's durable operations (after the open).
+    let probe = base.path().join("probe");
+    copy_dir(&template, &probe);
+    let db = Db::open(&probe, delete_opts()).unwrap();
+    failpoint::reset();
+    let r = delete_a(&db).unwrap();
+    let counts = failpoint::counts();
+    drop(db);
+    assert_eq!(r.samples as usize, every.len() - kept.len());
+    let (mut points, mut gone) = (0, 0);
+    for op in Op::ALL {
+        for n in 1..=counts.get(op) {
+            let d = base.path().join(format!("{op:?}{n}"));
+            copy_dir(&template, &d);
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "delete_kill_child", "--nocapture", "--test-threads=1"])
+                .env(KILL_DIR, &d)
+                .env(KILL_AT, format!("{op:?}:{n}"))
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(out.status.signal(), Some(9), "{op:?} {n}: not killed: {text}");
+            let db = Db::open(&d, delete_opts()).unwrap();
+            let a = timestamps(&db, "a");
+            if a == kept {
+                gone += 1;
+            } else {
+                assert_eq!(a, every, "{op:?} {n}: a partial delete is visible");
+            }
+            assert_eq!(timestamps(&db, "b"), every, "{op:?} {n}: another series changed");
+            assert_eq!(timestamps(&db, "c"), every, "{op:?} {n}: another series changed");
+            // Run again to completion: then the range is gone for good.
+            delete_a(&db).unwrap();
+            db.compact().unwrap();
+            drop(db);
+            let db = Db::open(&d, delete_opts()).unwrap();
+            assert_eq!(timestamps(&db, "a"), kept, "{op:?} {n}");
+            assert_eq!(timestamps(&db, "b"), every, "{op:?} {n}");
+            drop(db);
+            std::fs::remove_dir_all(&d).unwrap();
+            points += 1;
+        }
+    }
+    assert!(points >= 20, "only {points} durable operations: {counts:?}");
+    assert!(gone > 0 && gone < points, "kills fell on both sides of the publication: {gone} of {points}");
+    eprintln!("{points} kill points ({counts:?}): {gone} after the delete's publication");
+}

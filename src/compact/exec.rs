@@ -10,14 +10,14 @@
 
 use std::sync::Arc;
 
-use super::{plan_compactions, SegmentMeta};
+use super::{plan_compactions, Plan, SegmentMeta};
 use crate::db::items::{read_items, write_series, Item};
 use crate::db::publish::record_of;
 use crate::db::{now_ms, Inner, LiveSegment};
 use crate::error::{Error, Result};
 use crate::manifest::FLAG_ROLLED_UP;
 use crate::merge::merge_runs;
-use crate::retention::SegmentDrop;
+use crate::retention::{log_drop, DropKind, SegmentDrop};
 use crate::rollup::Bucket;
 use crate::sample::Sample;
 use crate::segment::{SegmentWriter, WriterOptions};
@@ -57,6 +57,10 @@ pub struct MergeOutcome {
     pub items_out: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Items left out because they were past their series' retention (a deletion, which
+    /// the pass reports); the rest of `items_in - items_out` are duplicates resolved by
+    /// write order.
+    pub expired: u64,
 }
 
 impl Inner {
@@ -64,12 +68,34 @@ impl Inner {
     pub(crate) fn maintain(&self) -> Result<CompactionReport> {
         let mut r = CompactionReport { bytes_before: self.disk_bytes(), ..Default::default() };
         r.rollups_written = self.downsample()?;
-        for plan in plan_compactions(&self.segment_metas(), &self.opts.compaction) {
+        if r.rollups_written > 0 {
+            log::info!("{}: downsampled: {} rollup segments written", self.dir.display(), r.rollups_written);
+        }
+        let metas = self.segment_metas();
+        for plan in plan_compactions(&metas, &self.opts.compaction) {
             let keep = |id: u64| self.retained_from(id, plan.tier, now_ms());
             let out = match plan.tier {
                 StoredTier::Raw => self.merge_segments::<Sample>(plan.tier, &plan.inputs, plan.output_level, &keep)?,
                 _ => self.merge_segments::<Bucket>(plan.tier, &plan.inputs, plan.output_level, &keep)?,
             };
+            log::info!(
+                "{}: merged {} {} segments {} into one of level {}: {} items in, {} out ({} past retention, {} duplicates), {} -> {} bytes",
+                self.dir.display(),
+                out.inputs,
+                plan.tier,
+                ids_text(&plan.inputs),
+                plan.output_level,
+                out.items_in,
+                out.items_out,
+                out.expired,
+                out.items_in.saturating_sub(out.items_out + out.expired),
+                out.bytes_in,
+                out.bytes_out
+            );
+            if out.expired > 0 {
+                let inputs: Vec<&SegmentMeta> = metas.iter().filter(|m| plan.inputs.contains(&m.id)).collect();
+                r.removed.push(self.merge_drop(&plan, &inputs, &out));
+            }
             r.merges += 1;
             r.merge_items_dropped += out.items_in - out.items_out;
             r.segments_merged += out.inputs;
@@ -121,6 +147,11 @@ impl Inner {
             let mut runs: Vec<Vec<T>> = Vec::with_capacity(inputs.len());
             for s in &inputs {
                 let mut v = Vec::new();
+                if floor > i64::MIN {
+                    read_items(s, sid, i64::MIN, floor - 1, &mut v)?;
+                    out.expired += v.len() as u64;
+                    v.clear();
+                }
                 read_items(s, sid, floor, i64::MAX, &mut v)?;
                 runs.push(v);
             }
@@ -177,4 +208,33 @@ impl Inner {
             })
             .collect()
     }
+}
+
+impl Inner {
+    /// The report of the data past retention that a merge left out: one entry, named by
+    /// the merge's first input, counted and logged like retention's own removals.
+    fn merge_drop(&self, plan: &Plan, inputs: &[&SegmentMeta], out: &MergeOutcome) -> SegmentDrop {
+        let d = SegmentDrop {
+            segment: plan.inputs.first().copied().unwrap_or(0),
+            tier: plan.tier,
+            kind: DropKind::Trimmed,
+            min_t: inputs.iter().map(|m| m.min_t).min().unwrap_or(plan.window.0),
+            max_t: inputs.iter().map(|m| m.max_t).max().unwrap_or(plan.window.1),
+            items: out.items_in,
+            bytes: out.bytes_in,
+            items_removed: Some(out.expired),
+            reason: format!(
+                "{} data past its retention, left out when merging segments {}",
+                plan.tier,
+                ids_text(&plan.inputs)
+            ),
+        };
+        self.removals.count(&d, 0);
+        log_drop(&self.dir, &d);
+        d
+    }
+}
+
+fn ids_text(ids: &[u64]) -> String {
+    ids.iter().map(|id| format!("{id:016x}")).collect::<Vec<_>>().join(", ")
 }

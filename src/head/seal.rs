@@ -74,6 +74,19 @@ impl Inner {
                     m.segments.push(record_of(s));
                 }
             })?;
+            match &live {
+                Some(s) => log::info!(
+                    "{}: sealed {} samples of {} series ({} .. {}) into segment {:016x}, {} bytes; WAL floor now {floor}",
+                    self.dir.display(),
+                    s.info().samples,
+                    s.info().series,
+                    crate::text::time::format_rfc3339(s.info().min_t),
+                    crate::text::time::format_rfc3339(s.info().max_t),
+                    s.info().id,
+                    s.info().file_size
+                ),
+                None => log::debug!("{}: sealed an empty head; WAL floor now {floor}", self.dir.display()),
+            }
             {
                 let mut w = self.state.write();
                 let mut next: State = w.with_segments(&[], live.into_iter().collect());

@@ -55,7 +55,7 @@ impl RemovalCounters {
         }
     }
 
-    fn count(&self, d: &SegmentDrop, bytes_freed: u64) {
+    pub(crate) fn count(&self, d: &SegmentDrop, bytes_freed: u64) {
         self.segments.fetch_add(1, Ordering::Relaxed);
         let n = d.items_removed.unwrap_or(0);
         match d.tier {
@@ -121,7 +121,7 @@ impl Inner {
     }
 }
 
-fn log_drop(dir: &std::path::Path, d: &SegmentDrop) {
+pub(crate) fn log_drop(dir: &std::path::Path, d: &SegmentDrop) {
     let what = if d.tier.is_rollup() { "buckets" } else { "samples" };
     log::info!(
         "{}: retention {} segment {:016x} ({} tier, {} .. {}): removed {} of {} {what}, {} bytes: {}",

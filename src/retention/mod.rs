@@ -15,8 +15,8 @@ mod plan;
 mod policy;
 mod store;
 
-pub(crate) use apply::RemovalCounters;
 pub use apply::RemovalStats;
+pub(crate) use apply::{log_drop, RemovalCounters};
 pub use plan::{expired_segments, over_disk_cap, partially_expired, DropKind, RetentionPlan, SegmentDrop};
 pub use policy::{
     human_duration, oldest_retained, RetentionPolicy, RetentionRule, RetentionSummary, RuleSummary, TierDurations,

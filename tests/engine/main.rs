@@ -14,6 +14,7 @@ mod disk_full;
 mod format_golden;
 mod format_golden_v2;
 mod fuzz_corpus;
+mod maintenance_reports;
 mod metadata;
 mod model_btreemap;
 mod recovery_torn_wal_tail;

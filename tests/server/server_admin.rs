@@ -57,6 +57,16 @@ fn flush_compact_and_delete_series_report_what_they_did() {
     assert_eq!(count(&srv.db, "b"), 1000);
     let m = request(srv.addr, "GET", "/metrics", &[], b"").text();
     assert!(m.contains("strata_deleted_items_total{kind=\"samples\"} 100"), "{m}");
+    // As Prometheus, the parameters may come as a form body instead (curl --data-urlencode).
+    let form = format!("match[]=old_metric%7Bhost%3D%22b%22%7D&start={start_s}&end={end_s}");
+    let ctype = [("Content-Type", "application/x-www-form-urlencoded")];
+    let r = request(srv.addr, "POST", "/api/v1/admin/tsdb/delete_series", &ctype, form.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"]["samples"], 100, "{}", r.text());
+    assert_eq!(count(&srv.db, "b"), 900);
+    let r = request(srv.addr, "POST", "/api/v1/admin/tsdb/delete_series", &[("Content-Type", "text/plain")], b"x");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("application/x-www-form-urlencoded"), "{}", r.text());
     let bad = request(srv.addr, "POST", "/api/v1/admin/tsdb/delete_series?match[]=x&start=soon", &[], b"");
     assert_eq!(bad.status, 400);
     assert!(bad.text().contains("soon"), "{}", bad.text());
@@ -232,6 +242,9 @@ fn a_policy_set_over_http_survives_kill_9_and_a_cli_rule_applies_at_the_next_pas
         m["would_remove"].as_array().is_some_and(|l| l.is_empty()).then_some(())
     });
     assert!(removed.is_some(), "the rule did not apply");
+    // The removal shows on /metrics too.
+    let m = request(s.addr, "GET", "/metrics", &[], b"").text();
+    assert!(m.contains("strata_retention_removed_items_total{kind=\"samples\"} 5000"), "{m}");
     s.term();
     let db = reopen(&dir);
     assert_eq!(count(&db, "a"), 0);

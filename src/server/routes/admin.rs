@@ -166,9 +166,33 @@ pub(super) async fn remove_rule(State(st): State<Shared>, Path(name): Path<Strin
 /// `POST|PUT /api/v1/admin/tsdb/delete_series?match[]=…&start=…&end=…`, as Prometheus:
 /// times in RFC 3339 or (float) Unix seconds (by the one epoch rule of `text::time`,
 /// so milliseconds and relative times are read too), both inclusive and unbounded by default.
-/// Answers what it removed.
-pub(super) async fn delete_series(State(st): State<Shared>, RawQuery(q): RawQuery) -> ApiResult {
-    let p = Params::parse(q.as_deref())?;
+/// The parameters may also come as a form body (`application/x-www-form-urlencoded`),
+/// as Prometheus reads them; both sets count. Answers what it removed.
+pub(super) async fn delete_series(
+    State(st): State<Shared>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    req: Body,
+) -> ApiResult {
+    let bytes = body::read(&st.limits, &headers, req, false).await?;
+    let form = if bytes.is_empty() {
+        None
+    } else {
+        let ctype = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !ctype.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
+            return Err(ApiError::bad_request(format!(
+                "expected the parameters in the query string or a form body \
+                 (Content-Type application/x-www-form-urlencoded), got a body of type {ctype:?}"
+            )));
+        }
+        let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::bad_request("the form body is not UTF-8"))?;
+        Some(text.to_string())
+    };
+    let raw = match (form, q) {
+        (Some(f), Some(q)) => Some(format!("{f}&{q}")),
+        (f, q) => f.or(q),
+    };
+    let p = Params::parse(raw.as_deref())?;
     let selectors = crate::server::export::selectors(&p)?;
     let start = p.get("start").map(|t| retention_api::prom_time(t, p.now())).transpose()?.unwrap_or(i64::MIN);
     let end = p.get("end").map(|t| retention_api::prom_time(t, p.now())).transpose()?.unwrap_or(i64::MAX);
