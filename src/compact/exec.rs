@@ -66,6 +66,7 @@ pub struct MergeOutcome {
 impl Inner {
     /// Runs a full pass: downsample, merge per the planner, then apply retention.
     pub(crate) fn maintain(&self) -> Result<CompactionReport> {
+        let _pass = self.maintain_lock.lock();
         let mut r = CompactionReport { bytes_before: self.disk_bytes(), ..Default::default() };
         r.rollups_written = self.downsample()?;
         if r.rollups_written > 0 {

@@ -133,6 +133,7 @@ impl Db {
     /// the disk cap. Queries already hide expired data; this frees the disk.
     pub fn apply_retention(&self) -> Result<CompactionReport> {
         self.inner.check_writable()?;
+        let _pass = self.inner.maintain_lock.lock();
         let mut r = CompactionReport { bytes_before: self.inner.disk_bytes(), ..Default::default() };
         self.inner.guarded("applying retention", || self.inner.apply_retention_into(&mut r))?;
         r.bytes_after = self.inner.disk_bytes();

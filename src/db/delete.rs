@@ -61,6 +61,7 @@ impl Db {
             ));
         }
         self.inner.check_writable()?;
+        let _pass = self.inner.maintain_lock.lock();
         let mut ids = if matchers.is_empty() { self.inner.index.all_ids() } else { self.inner.index.select(matchers) };
         ids.sort_unstable();
         let mut report = DeleteReport { start, end, series_matched: ids.len() as u64, ..Default::default() };

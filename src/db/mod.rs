@@ -178,6 +178,10 @@ pub(crate) struct Inner {
     pub seal_lock: Mutex<()>,
     /// One compaction, downsampling or retention pass at a time.
     pub compact_lock: Mutex<()>,
+    /// Held by a whole maintenance pass, `apply_retention` and `delete`, each of which
+    /// plans from one snapshot and then rewrites segments: two of them interleaved
+    /// would find the other's inputs gone. Taken before `compact_lock`, never inside it.
+    pub maintain_lock: Mutex<()>,
     pub manifest: Mutex<Manifest>,
     pub wal: WalWriter,
     /// Distinguishes this Db's series refs from another instance's.
@@ -317,6 +321,7 @@ impl Db {
             commit_lock: Mutex::new(()),
             seal_lock: Mutex::new(()),
             compact_lock: Mutex::new(()),
+            maintain_lock: Mutex::new(()),
             manifest: Mutex::new(manifest),
             wal,
             instance: instance_tag(),

@@ -100,3 +100,33 @@ fn seals_merges_downsampling_and_removals_are_logged() {
     assert!(has("merged 2 raw segments"), "{log:#?}");
     assert!(has("left out when merging segments"), "{log:#?}");
 }
+
+/// Passes started at once (a server's background pass and `POST /admin/compact`,
+/// `apply_retention`, `delete`) run one after another: none finds the segments it
+/// planned to merge already merged by another.
+#[test]
+fn concurrent_maintenance_passes_do_not_fail_on_each_others_merges() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options::default().sync(SyncMode::Never).background(false).retention(RetentionPolicy::forever());
+    let db = std::sync::Arc::new(Db::open(dir.path(), opts).unwrap());
+    let now = now();
+    for round in 0..6 {
+        // Each round: several small overlapping segments, so every pass has merges to plan.
+        two_overlapping_segments(&db, now - DAY + round * 1_000, now - 3_600_000);
+        let workers: Vec<_> = (0..3)
+            .map(|k| {
+                let db = db.clone();
+                std::thread::spawn(move || match k {
+                    0 | 1 => db.compact().map(|_| ()),
+                    _ => db.apply_retention().map(|_| ()),
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap().unwrap();
+        }
+    }
+    let end = db.compact().unwrap();
+    assert_eq!(end.merges, 0, "the last pass found nothing left to merge: {end:?}");
+    assert!(count(&db) > 0);
+}
