@@ -13,18 +13,36 @@ use super::range_fns::{eval_range_fn, is_range_fn};
 use super::{PromqlError, Result};
 use crate::labels::{MatchOp, METRIC_NAME};
 
-/// Go's `math.Max`: NaN wins (Rust's `f64::max` would ignore it).
+/// Go's `math.Max`: `+Inf` wins even over NaN, then NaN wins (Rust's `f64::max`
+/// would ignore it), and `+0` beats `-0`.
 pub(crate) fn go_max(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() {
+    if a == f64::INFINITY || b == f64::INFINITY {
+        f64::INFINITY
+    } else if a.is_nan() || b.is_nan() {
         f64::NAN
+    } else if a == 0.0 && a == b {
+        if a.is_sign_negative() {
+            b
+        } else {
+            a
+        }
     } else {
         a.max(b)
     }
 }
 
+/// Go's `math.Min`: `-Inf` wins even over NaN, then NaN wins, and `-0` beats `+0`.
 pub(crate) fn go_min(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() {
+    if a == f64::NEG_INFINITY || b == f64::NEG_INFINITY {
+        f64::NEG_INFINITY
+    } else if a.is_nan() || b.is_nan() {
         f64::NAN
+    } else if a == 0.0 && a == b {
+        if a.is_sign_negative() {
+            a
+        } else {
+            b
+        }
     } else {
         a.min(b)
     }

@@ -40,6 +40,10 @@ fn math() {
     assert_eq!(values(&db, "clamp_min(v, 0)"), vec![0.0, 2.5, 9.0]);
     assert_eq!(values(&db, "clamp_max(v, 0)"), vec![-2.5, 0.0, 0.0]);
     assert!(values(&db, "clamp_max(v, NaN)").iter().all(|x| x.is_nan()));
+    // Go's math.Min/Max: an infinity in the right direction beats NaN.
+    assert_eq!(values(&db, "clamp_max(v * 0 - Inf, NaN)"), vec![f64::NEG_INFINITY; 3]);
+    assert_eq!(values(&db, "clamp_min(v * 0 + Inf, NaN)"), vec![f64::INFINITY; 3]);
+    assert!(values(&db, "clamp_min(v * 0 - Inf, NaN)").iter().all(|x| x.is_nan()));
     assert!(approx(values(&db, "cos(v{i=\"3\"} * 0)")[0], 1.0));
     assert!(approx(values(&db, "deg(v{i=\"3\"} * 0 + pi())")[0], 180.0));
     assert_eq!(instant(&db, "abs(v)", 1.0)[0].0, "{i=\"1\"}");
