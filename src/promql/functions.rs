@@ -218,10 +218,12 @@ impl Evaluator<'_> {
             "sort" | "sort_desc" => {
                 let mut v = self.eval_vector(arg(0)?, ts, name)?;
                 let desc = name == "sort_desc";
+                // NaN goes last in both directions, as in Prometheus.
                 for step in &mut v {
                     step.sort_by(|a, b| match (a.v.is_nan(), b.v.is_nan()) {
                         (false, false) if desc => b.v.partial_cmp(&a.v).unwrap_or(Ordering::Equal),
-                        _ => nan_first(a.v, b.v),
+                        (false, false) => a.v.partial_cmp(&b.v).unwrap_or(Ordering::Equal),
+                        (x, y) => x.cmp(&y),
                     });
                 }
                 Ok(Val::Vector(v))

@@ -67,6 +67,13 @@ fn sort_and_absent() {
     assert_eq!(v.iter().map(|x| x.v).collect::<Vec<_>>(), vec![9.0, 2.5, -2.5]);
     let Value::Vector(v) = db.promql_instant("sort(v)", 1000).unwrap() else { panic!() };
     assert_eq!(v.iter().map(|x| x.v).collect::<Vec<_>>(), vec![-2.5, 2.5, 9.0]);
+    // NaN sorts last both ways.
+    let (a, b) = (2.5f64.ln(), 9f64.ln());
+    for (q, want) in [("sort(ln(v))", [a, b]), ("sort_desc(ln(v))", [b, a])] {
+        let Value::Vector(v) = db.promql_instant(q, 1000).unwrap() else { panic!() };
+        let got: Vec<f64> = v.iter().map(|x| x.v).collect();
+        assert!(got[..2] == want && got[2].is_nan(), "{q}: {got:?}");
+    }
     assert!(instant(&db, "absent(v)", 1.0).is_empty());
     assert_eq!(
         instant(&db, "absent(nothing{a=\"b\", c=~\"d\", e=\"f\", e=\"g\"})", 1.0),
