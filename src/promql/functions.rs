@@ -486,7 +486,7 @@ pub(crate) fn bucket_quantile(q: f64, mut b: Vec<(f64, f64)>) -> f64 {
         return f64::NAN;
     }
     let mut rank = q * observations;
-    let i = b[..b.len() - 1].partition_point(|x| x.1 < rank);
+    let i = go_search(b.len() - 1, |i| b[i].1 >= rank);
     if i == b.len() - 1 {
         return b[b.len() - 2].0;
     }
@@ -500,4 +500,20 @@ pub(crate) fn bucket_quantile(q: f64, mut b: Vec<(f64, f64)>) -> f64 {
         rank -= b[i - 1].1;
     }
     start + (end - start) * (rank / count)
+}
+
+/// Go's `sort.Search`: the first `i` in `0..n` for which `f` holds, by Go's own
+/// bisection. A NaN count makes `f` non-monotonic; Prometheus's answer then depends
+/// on which indices this exact bisection probes.
+fn go_search(n: usize, f: impl Fn(usize) -> bool) -> usize {
+    let (mut i, mut j) = (0, n);
+    while i < j {
+        let h = i + (j - i) / 2;
+        if f(h) {
+            j = h;
+        } else {
+            i = h + 1;
+        }
+    }
+    i
 }

@@ -131,6 +131,9 @@ fn histogram_quantile_classic_buckets() {
     assert_one(&db, "histogram_quantile(-1, bucket)", 1.0, f64::NEG_INFINITY);
     assert!(one(&db, "histogram_quantile(0.5, bucket{le!=\"+Inf\"})", 1.0).is_nan());
     assert_eq!(instant(&db, "histogram_quantile(0.5, bucket)", 1.0)[0].0, "{}");
+    // A NaN count: Go's bisection probes it, finds it not >= rank 2, and ends on
+    // the +Inf bucket, so the answer is the highest finite bound.
+    assert_one(&db, "histogram_quantile(0.5, bucket{le!=\"0.5\"} or bucket{le=\"0.5\"} * NaN)", 1.0, 0.5);
 }
 
 #[test]
