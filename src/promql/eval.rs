@@ -209,6 +209,8 @@ impl Evaluator<'_> {
             self.add_samples(samples.len())?;
             out.push((Metric::from_labels(&labels), samples));
         }
+        // Prometheus reads series in label order; `topk`/`bottomk` break ties by it.
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 
