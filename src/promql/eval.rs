@@ -115,25 +115,31 @@ impl Evaluator<'_> {
         Ok(())
     }
 
-    fn at_ms(&self, at: &Option<AtModifier>) -> Option<i64> {
-        match at {
+    fn at_ms(&self, at: &Option<AtModifier>) -> Result<Option<i64>> {
+        // The parser saturates a huge `@` time rather than refusing it: refuse it here.
+        let ms = |d: std::time::Duration| {
+            i64::try_from(d.as_millis()).map_err(|_| {
+                PromqlError::bad_data(format!("timestamp out of bounds for @ modifier: {}", d.as_secs_f64()))
+            })
+        };
+        Ok(match at {
             None => None,
             Some(AtModifier::Start) => Some(self.start),
             Some(AtModifier::End) => Some(self.end),
             Some(AtModifier::At(t)) => Some(match t.duration_since(std::time::UNIX_EPOCH) {
-                Ok(d) => d.as_millis() as i64,
-                Err(e) => -(e.duration().as_millis() as i64),
+                Ok(d) => ms(d)?,
+                Err(e) => -ms(e.duration())?,
             }),
-        }
+        })
     }
 
     /// The time each step reads at: `@` replaces the step time, then `offset` shifts it.
-    fn read_times(&self, ts: &[i64], at: &Option<AtModifier>, offset: &Option<Offset>) -> Vec<i64> {
+    fn read_times(&self, ts: &[i64], at: &Option<AtModifier>, offset: &Option<Offset>) -> Result<Vec<i64>> {
         let off = offset_ms(offset);
-        match self.at_ms(at) {
+        Ok(match self.at_ms(at)? {
             Some(a) => vec![a.saturating_sub(off); ts.len()],
             None => ts.iter().map(|t| t.saturating_sub(off)).collect(),
-        }
+        })
     }
 
     pub fn eval(&mut self, e: &Expr, ts: &[i64]) -> Result<Val> {
@@ -215,7 +221,7 @@ impl Evaluator<'_> {
     }
 
     fn vector_selector(&mut self, vs: &ast::VectorSelector, ts: &[i64]) -> Result<Steps> {
-        let reads = self.read_times(ts, &vs.at, &vs.offset);
+        let reads = self.read_times(ts, &vs.at, &vs.offset)?;
         let mut out: Steps = vec![Vec::new(); ts.len()];
         let (Some(&min), Some(&max)) = (reads.iter().min(), reads.iter().max()) else { return Ok(out) };
         let lookback = self.opts.lookback_delta_ms;
@@ -231,7 +237,7 @@ impl Evaluator<'_> {
 
     /// Samples of each series for `timestamp()`: the sample's own time instead of its value.
     pub fn vector_selector_times(&mut self, vs: &ast::VectorSelector, ts: &[i64]) -> Result<Steps> {
-        let reads = self.read_times(ts, &vs.at, &vs.offset);
+        let reads = self.read_times(ts, &vs.at, &vs.offset)?;
         let mut out: Steps = vec![Vec::new(); ts.len()];
         let (Some(&min), Some(&max)) = (reads.iter().min(), reads.iter().max()) else { return Ok(out) };
         let lookback = self.opts.lookback_delta_ms;
@@ -248,7 +254,7 @@ impl Evaluator<'_> {
 
     fn matrix_selector(&mut self, ms: &ast::MatrixSelector, ts: &[i64]) -> Result<RangeArg> {
         let range_ms = dur_ms(&ms.range);
-        let reads = self.read_times(ts, &ms.vs.at, &ms.vs.offset);
+        let reads = self.read_times(ts, &ms.vs.at, &ms.vs.offset)?;
         let windows: Vec<(i64, i64)> = reads.iter().map(|&t| (t.saturating_sub(range_ms), t)).collect();
         let mut series = Vec::new();
         if let (Some(&min), Some(&max)) = (reads.iter().min(), reads.iter().max()) {
@@ -270,7 +276,7 @@ impl Evaluator<'_> {
         if step <= 0 {
             return Err(PromqlError::bad_data("subquery step must be positive"));
         }
-        let reads = self.read_times(ts, &sq.at, &sq.offset);
+        let reads = self.read_times(ts, &sq.at, &sq.offset)?;
         let windows: Vec<(i64, i64)> = reads.iter().map(|&t| (t.saturating_sub(range_ms), t)).collect();
         let (Some(&min), Some(&max)) = (reads.iter().min(), reads.iter().max()) else {
             return Ok(RangeArg { series: Vec::new(), windows, range_ms, eval_times: Vec::new() });
