@@ -154,15 +154,9 @@ impl Evaluator<'_> {
                 "predict_linear" => (0, Some(self.eval_scalar(arg(1)?, ts, name)?)),
                 _ => (0, None),
             };
-            let mut ra = self.eval_range_arg(arg(range_i)?, ts, name)?;
-            // predict_linear's intercept is at the step time (the query start for `@`, which
-            // Prometheus evaluates once at the start), not at the offset read time.
-            let at = match unparen(arg(range_i)?) {
-                Expr::MatrixSelector(ms) => ms.vs.at.is_some(),
-                Expr::Subquery(sq) => sq.at.is_some(),
-                _ => false,
-            };
-            ra.eval_times = if at { vec![self.start; ts.len()] } else { ts.to_vec() };
+            // predict_linear's intercept is at the step time (`ra.eval_times`), not at the
+            // read time that `offset` or `@` moved the window to (docs/PROMQL.md: 2.42 and `@`).
+            let ra = self.eval_range_arg(arg(range_i)?, ts, name)?;
             return eval_range_fn(self, name, &ra, scalar.as_deref()).map(Val::Vector);
         }
         match name {
