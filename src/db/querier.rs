@@ -40,6 +40,23 @@ impl Querier {
         Ok(SeriesSet { q: self, ids: ids.into_iter() })
     }
 
+    /// [`Querier::select`] in label order, the order Prometheus reads series in (which
+    /// decides `topk`/`bottomk` ties and the order of unsorted answers).
+    pub(crate) fn select_sorted(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>> {
+        if self.start > self.end {
+            return Err(Error::InvalidTimeRange { start: self.start, end: self.end });
+        }
+        let mut ids: Vec<(crate::Labels, u64)> = self
+            .inner
+            .index
+            .select(matchers)
+            .into_iter()
+            .filter_map(|id| Some((self.inner.index.labels(id)?, id)))
+            .collect();
+        ids.sort_unstable();
+        Ok(SeriesSet { q: self, ids: ids.into_iter().map(|(_, id)| id).collect::<Vec<_>>().into_iter() })
+    }
+
     /// Every series, with or without a metric name, each with its samples in the
     /// range (an export of everything). `select` needs a matcher that does not match
     /// the empty value; this is the explicit way to ask for all.

@@ -185,8 +185,10 @@ pub(crate) fn format_go_float(v: f64) -> String {
     format!("{v}")
 }
 
-/// `topk`/`bottomk`: the `k` largest (smallest) per group, NaN ranked last, the
-/// original labels kept, each group's elements in rank order.
+/// `topk`/`bottomk`: the `k` largest (smallest) per group, the original labels
+/// kept, each group's elements in rank order (NaN last). Which of equal values
+/// are kept follows Prometheus exactly: its bounded heap (Go's `container/heap`)
+/// is replayed over the group's members in input order.
 fn top_k(step: Vec<Elem>, k: f64, top: bool, grouping: &dyn Fn(&Metric) -> Metric) -> Result<Vec<Elem>> {
     // Go refuses what does not fit an int64 (2^63 and beyond).
     if k.is_nan() || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&k) {
@@ -196,20 +198,84 @@ fn top_k(step: Vec<Elem>, k: f64, top: bool, grouping: &dyn Fn(&Metric) -> Metri
     if k < 1 {
         return Ok(Vec::new());
     }
+    let k = usize::try_from(k).unwrap_or(usize::MAX);
     let mut out = Vec::new();
     for (_, members) in groups(&step, grouping) {
-        let mut m: Vec<&Elem> = members.iter().map(|&i| &step[i]).collect();
-        m.sort_by(|a, b| {
-            let (x, y) = (a.v, b.v);
+        let mut heap = GoHeap { v: Vec::new(), values: &step, top };
+        for &i in &members {
+            if heap.v.len() < k {
+                heap.push(i);
+            } else {
+                let (root, v) = (step[heap.v[0]].v, step[i].v);
+                let better = if top { root < v } else { root > v };
+                if better || (root.is_nan() && !v.is_nan()) {
+                    heap.v[0] = i;
+                    heap.fix_root();
+                }
+            }
+        }
+        let mut kept = heap.v;
+        kept.sort_by(|&a, &b| {
+            let (x, y) = (step[a].v, step[b].v);
             match (x.is_nan(), y.is_nan()) {
-                (true, true) => std::cmp::Ordering::Equal,
-                (true, false) => std::cmp::Ordering::Greater,
-                (false, true) => std::cmp::Ordering::Less,
-                _ if top => y.partial_cmp(&x).unwrap_or(std::cmp::Ordering::Equal),
-                _ => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
+                (false, false) if top => y.partial_cmp(&x).unwrap_or(std::cmp::Ordering::Equal),
+                (false, false) => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
+                (a, b) => a.cmp(&b),
             }
         });
-        out.extend(m.into_iter().take(k.min(i64::from(u32::MAX)) as usize).cloned());
+        out.extend(kept.into_iter().map(|i| step[i].clone()));
     }
     Ok(out)
+}
+
+/// Go's `container/heap` over indices into `values`, with Prometheus's order:
+/// NaN first, then ascending for `topk` (the root is the one to evict), descending for `bottomk`.
+struct GoHeap<'a> {
+    v: Vec<usize>,
+    values: &'a [Elem],
+    top: bool,
+}
+
+impl GoHeap<'_> {
+    fn less(&self, i: usize, j: usize) -> bool {
+        let (a, b) = (self.values[self.v[i]].v, self.values[self.v[j]].v);
+        a.is_nan() || if self.top { a < b } else { a > b }
+    }
+
+    fn push(&mut self, x: usize) {
+        self.v.push(x);
+        self.up(self.v.len() - 1);
+    }
+
+    fn up(&mut self, mut j: usize) {
+        while j > 0 {
+            let i = (j - 1) / 2;
+            if !self.less(j, i) {
+                break;
+            }
+            self.v.swap(i, j);
+            j = i;
+        }
+    }
+
+    /// `heap.Fix(h, 0)`: sift the root down, or up when it did not move (a no-op at the root).
+    fn fix_root(&mut self) {
+        let n = self.v.len();
+        let mut i = 0;
+        loop {
+            let j1 = 2 * i + 1;
+            if j1 >= n {
+                break;
+            }
+            let mut j = j1;
+            if j1 + 1 < n && self.less(j1 + 1, j1) {
+                j = j1 + 1;
+            }
+            if !self.less(j, i) {
+                break;
+            }
+            self.v.swap(i, j);
+            i = j;
+        }
+    }
 }

@@ -116,25 +116,31 @@ impl Evaluator<'_> {
         Ok(())
     }
 
-    fn at_ms(&self, at: &Option<AtModifier>) -> Option<i64> {
-        match at {
+    fn at_ms(&self, at: &Option<AtModifier>) -> Result<Option<i64>> {
+        // The parser saturates a huge `@` time rather than refusing it: refuse it here.
+        let ms = |d: std::time::Duration| {
+            i64::try_from(d.as_millis()).map_err(|_| {
+                PromqlError::bad_data(format!("timestamp out of bounds for @ modifier: {}", d.as_secs_f64()))
+            })
+        };
+        Ok(match at {
             None => None,
             Some(AtModifier::Start) => Some(self.start),
             Some(AtModifier::End) => Some(self.end),
             Some(AtModifier::At(t)) => Some(match t.duration_since(std::time::UNIX_EPOCH) {
-                Ok(d) => d.as_millis() as i64,
-                Err(e) => -(e.duration().as_millis() as i64),
+                Ok(d) => ms(d)?,
+                Err(e) => -ms(e.duration())?,
             }),
-        }
+        })
     }
 
     /// The time each step reads at: `@` replaces the step time, then `offset` shifts it.
-    pub(crate) fn read_times(&self, ts: &[i64], at: &Option<AtModifier>, offset: &Option<Offset>) -> Vec<i64> {
+    pub(crate) fn read_times(&self, ts: &[i64], at: &Option<AtModifier>, offset: &Option<Offset>) -> Result<Vec<i64>> {
         let off = offset_ms(offset);
-        match self.at_ms(at) {
+        Ok(match self.at_ms(at)? {
             Some(a) => vec![a.saturating_sub(off); ts.len()],
             None => ts.iter().map(|t| t.saturating_sub(off)).collect(),
-        }
+        })
     }
 
     pub fn eval(&mut self, e: &Expr, ts: &[i64]) -> Result<Val> {
@@ -210,7 +216,7 @@ impl Evaluator<'_> {
             return Ok(());
         }
         let q = self.db.querier(lo..hi + 1);
-        let mut set = q.select(&matchers)?;
+        let mut set = q.select_sorted(&matchers)?;
         let mut buf = Vec::new();
         while let Some(labels) = set.next_into(&mut buf) {
             self.check_deadline()?;
@@ -243,7 +249,7 @@ impl Evaluator<'_> {
     /// Each series' lookback sample at every step: its value, or with `times` its
     /// time in seconds (the name then dropped).
     fn instant_values(&mut self, vs: &ast::VectorSelector, ts: &[i64], times: bool) -> Result<Steps> {
-        let reads = self.read_times(ts, &vs.at, &vs.offset);
+        let reads = self.read_times(ts, &vs.at, &vs.offset)?;
         let mut out: Steps = vec![Vec::new(); ts.len()];
         let (Some(&min), Some(&max)) = (reads.iter().min(), reads.iter().max()) else { return Ok(out) };
         let lookback = self.opts.lookback_delta_ms;
@@ -258,7 +264,7 @@ impl Evaluator<'_> {
             }
             let matchers = to_matchers(vs)?;
             let q = self.db.querier(lo..hi + 1);
-            let mut set = q.select(&matchers)?;
+            let mut set = q.select_sorted(&matchers)?;
             let mut scratch = Vec::new();
             while let Some(item) = set.next_newest(&mut scratch) {
                 self.check_deadline()?;
@@ -300,7 +306,7 @@ impl Evaluator<'_> {
         eval_times: &[i64],
     ) -> Result<Steps> {
         let range_ms = dur_ms(&ms.range);
-        let reads = self.read_times(ts, &ms.vs.at, &ms.vs.offset);
+        let reads = self.read_times(ts, &ms.vs.at, &ms.vs.offset)?;
         let windows: Vec<(i64, i64)> = reads.iter().map(|&t| (t.saturating_sub(range_ms), t)).collect();
         let call = RangeCall { name, windows: &windows, eval_times, range_ms, scalar };
         let mut out: Steps = vec![Vec::new(); ts.len()];
@@ -329,7 +335,7 @@ impl Evaluator<'_> {
 
     fn matrix_selector(&mut self, ms: &ast::MatrixSelector, ts: &[i64]) -> Result<RangeArg> {
         let range_ms = dur_ms(&ms.range);
-        let reads = self.read_times(ts, &ms.vs.at, &ms.vs.offset);
+        let reads = self.read_times(ts, &ms.vs.at, &ms.vs.offset)?;
         let windows: Vec<(i64, i64)> = reads.iter().map(|&t| (t.saturating_sub(range_ms), t)).collect();
         let mut series = Vec::new();
         if let (Some(&min), Some(&max)) = (reads.iter().min(), reads.iter().max()) {
@@ -351,7 +357,7 @@ impl Evaluator<'_> {
         if step <= 0 {
             return Err(PromqlError::bad_data("subquery step must be positive"));
         }
-        let reads = self.read_times(ts, &sq.at, &sq.offset);
+        let reads = self.read_times(ts, &sq.at, &sq.offset)?;
         let windows: Vec<(i64, i64)> = reads.iter().map(|&t| (t.saturating_sub(range_ms), t)).collect();
         let (Some(&min), Some(&max)) = (reads.iter().min(), reads.iter().max()) else {
             return Ok(RangeArg { series: Vec::new(), windows, range_ms, eval_times: Vec::new() });

@@ -13,18 +13,36 @@ use super::range_fns::{eval_range_fn, is_range_fn};
 use super::{PromqlError, Result};
 use crate::labels::{MatchOp, METRIC_NAME};
 
-/// Go's `math.Max`: NaN wins (Rust's `f64::max` would ignore it).
+/// Go's `math.Max`: `+Inf` wins even over NaN, then NaN wins (Rust's `f64::max`
+/// would ignore it), and `+0` beats `-0`.
 pub(crate) fn go_max(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() {
+    if a == f64::INFINITY || b == f64::INFINITY {
+        f64::INFINITY
+    } else if a.is_nan() || b.is_nan() {
         f64::NAN
+    } else if a == 0.0 && a == b {
+        if a.is_sign_negative() {
+            b
+        } else {
+            a
+        }
     } else {
         a.max(b)
     }
 }
 
+/// Go's `math.Min`: `-Inf` wins even over NaN, then NaN wins, and `-0` beats `+0`.
 pub(crate) fn go_min(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() {
+    if a == f64::NEG_INFINITY || b == f64::NEG_INFINITY {
+        f64::NEG_INFINITY
+    } else if a.is_nan() || b.is_nan() {
         f64::NAN
+    } else if a == 0.0 && a == b {
+        if a.is_sign_negative() {
+            a
+        } else {
+            b
+        }
     } else {
         a.min(b)
     }
@@ -136,19 +154,12 @@ impl Evaluator<'_> {
                 "predict_linear" => (0, Some(self.eval_scalar(arg(1)?, ts, name)?)),
                 _ => (0, None),
             };
-            // predict_linear's intercept is at the step time (the query start for `@`, which
-            // Prometheus evaluates once at the start), not at the offset read time.
-            let at = match unparen(arg(range_i)?) {
-                Expr::MatrixSelector(ms) => ms.vs.at.is_some(),
-                Expr::Subquery(sq) => sq.at.is_some(),
-                _ => false,
-            };
-            let eval_times = if at { vec![self.start; ts.len()] } else { ts.to_vec() };
+            // predict_linear's intercept is at the step time, not at the read time that
+            // `offset` or `@` moved the window to (docs/PROMQL.md: 2.42 and `@`).
             if let Expr::MatrixSelector(ms) = unparen(arg(range_i)?) {
-                return self.range_fn_over_selector(name, ms, ts, scalar.as_deref(), &eval_times).map(Val::Vector);
+                return self.range_fn_over_selector(name, ms, ts, scalar.as_deref(), ts).map(Val::Vector);
             }
-            let mut ra = self.eval_range_arg(arg(range_i)?, ts, name)?;
-            ra.eval_times = eval_times;
+            let ra = self.eval_range_arg(arg(range_i)?, ts, name)?;
             return eval_range_fn(self, name, &ra, scalar.as_deref()).map(Val::Vector);
         }
         match name {
@@ -204,10 +215,12 @@ impl Evaluator<'_> {
             "sort" | "sort_desc" => {
                 let mut v = self.eval_vector(arg(0)?, ts, name)?;
                 let desc = name == "sort_desc";
+                // NaN goes last in both directions, as in Prometheus.
                 for step in &mut v {
                     step.sort_by(|a, b| match (a.v.is_nan(), b.v.is_nan()) {
                         (false, false) if desc => b.v.partial_cmp(&a.v).unwrap_or(Ordering::Equal),
-                        _ => nan_first(a.v, b.v),
+                        (false, false) => a.v.partial_cmp(&b.v).unwrap_or(Ordering::Equal),
+                        (x, y) => x.cmp(&y),
                     });
                 }
                 Ok(Val::Vector(v))
@@ -476,7 +489,7 @@ pub(crate) fn bucket_quantile(q: f64, mut b: Vec<(f64, f64)>) -> f64 {
         return f64::NAN;
     }
     let mut rank = q * observations;
-    let i = b[..b.len() - 1].partition_point(|x| x.1 < rank);
+    let i = go_search(b.len() - 1, |i| b[i].1 >= rank);
     if i == b.len() - 1 {
         return b[b.len() - 2].0;
     }
@@ -490,4 +503,20 @@ pub(crate) fn bucket_quantile(q: f64, mut b: Vec<(f64, f64)>) -> f64 {
         rank -= b[i - 1].1;
     }
     start + (end - start) * (rank / count)
+}
+
+/// Go's `sort.Search`: the first `i` in `0..n` for which `f` holds, by Go's own
+/// bisection. A NaN count makes `f` non-monotonic; Prometheus's answer then depends
+/// on which indices this exact bisection probes.
+fn go_search(n: usize, f: impl Fn(usize) -> bool) -> usize {
+    let (mut i, mut j) = (0, n);
+    while i < j {
+        let h = i + (j - i) / 2;
+        if f(h) {
+            j = h;
+        } else {
+            i = h + 1;
+        }
+    }
+    i
 }

@@ -7,6 +7,7 @@
 mod support;
 
 mod prom_api;
+mod prom_api_bad;
 mod prometheus_e2e;
 mod promql_vs_prometheus;
 mod server_admin;

@@ -40,6 +40,10 @@ fn math() {
     assert_eq!(values(&db, "clamp_min(v, 0)"), vec![0.0, 2.5, 9.0]);
     assert_eq!(values(&db, "clamp_max(v, 0)"), vec![-2.5, 0.0, 0.0]);
     assert!(values(&db, "clamp_max(v, NaN)").iter().all(|x| x.is_nan()));
+    // Go's math.Min/Max: an infinity in the right direction beats NaN.
+    assert_eq!(values(&db, "clamp_max(v * 0 - Inf, NaN)"), vec![f64::NEG_INFINITY; 3]);
+    assert_eq!(values(&db, "clamp_min(v * 0 + Inf, NaN)"), vec![f64::INFINITY; 3]);
+    assert!(values(&db, "clamp_min(v * 0 - Inf, NaN)").iter().all(|x| x.is_nan()));
     assert!(approx(values(&db, "cos(v{i=\"3\"} * 0)")[0], 1.0));
     assert!(approx(values(&db, "deg(v{i=\"3\"} * 0 + pi())")[0], 180.0));
     assert_eq!(instant(&db, "abs(v)", 1.0)[0].0, "{i=\"1\"}");
@@ -63,6 +67,13 @@ fn sort_and_absent() {
     assert_eq!(v.iter().map(|x| x.v).collect::<Vec<_>>(), vec![9.0, 2.5, -2.5]);
     let Value::Vector(v) = db.promql_instant("sort(v)", 1000).unwrap() else { panic!() };
     assert_eq!(v.iter().map(|x| x.v).collect::<Vec<_>>(), vec![-2.5, 2.5, 9.0]);
+    // NaN sorts last both ways.
+    let (a, b) = (2.5f64.ln(), 9f64.ln());
+    for (q, want) in [("sort(ln(v))", [a, b]), ("sort_desc(ln(v))", [b, a])] {
+        let Value::Vector(v) = db.promql_instant(q, 1000).unwrap() else { panic!() };
+        let got: Vec<f64> = v.iter().map(|x| x.v).collect();
+        assert!(got[..2] == want && got[2].is_nan(), "{q}: {got:?}");
+    }
     assert!(instant(&db, "absent(v)", 1.0).is_empty());
     assert_eq!(
         instant(&db, "absent(nothing{a=\"b\", c=~\"d\", e=\"f\", e=\"g\"})", 1.0),
@@ -120,6 +131,9 @@ fn histogram_quantile_classic_buckets() {
     assert_one(&db, "histogram_quantile(-1, bucket)", 1.0, f64::NEG_INFINITY);
     assert!(one(&db, "histogram_quantile(0.5, bucket{le!=\"+Inf\"})", 1.0).is_nan());
     assert_eq!(instant(&db, "histogram_quantile(0.5, bucket)", 1.0)[0].0, "{}");
+    // A NaN count: Go's bisection probes it, finds it not >= rank 2, and ends on
+    // the +Inf bucket, so the answer is the highest finite bound.
+    assert_one(&db, "histogram_quantile(0.5, bucket{le!=\"0.5\"} or bucket{le=\"0.5\"} * NaN)", 1.0, 0.5);
 }
 
 #[test]

@@ -54,6 +54,18 @@ fn aggregations() {
 }
 
 #[test]
+fn topk_ties_go_to_the_first_series_in_label_order() {
+    // Created in the opposite order of their labels.
+    let (_d, db) = db_with(&[
+        ("t", &[("i", "z")], &[(0.0, 5.0)]),
+        ("t", &[("i", "m")], &[(0.0, 5.0)]),
+        ("t", &[("i", "a")], &[(0.0, 5.0)]),
+    ]);
+    assert_eq!(instant(&db, "topk(1, t)", 1.0), vec![(s("{__name__=\"t\", i=\"a\"}"), 5.0)]);
+    assert_eq!(instant(&db, "bottomk(1, t)", 1.0), vec![(s("{__name__=\"t\", i=\"a\"}"), 5.0)]);
+}
+
+#[test]
 fn arithmetic_and_comparisons_with_scalars() {
     let (_d, db) = data();
     assert_eq!(instant(&db, "m{host=\"a\"} * 2", 1.0), vec![(s("{dc=\"x\", host=\"a\"}"), 2.0)]);

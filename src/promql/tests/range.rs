@@ -54,6 +54,13 @@ fn deriv_and_predict_linear() {
     assert_one(&db, "deriv(g[30s])", 35.0, 0.05);
     // Intercept at t = 35 s: 2 - 0.05 * (-15) = 2.75; 10 s ahead: 3.25.
     assert_one(&db, "predict_linear(g[30s], 10)", 35.0, 3.25);
+    // Under `@` the window stays put and the intercept moves with each step:
+    // 2.75 + 0.05 * (t - 35) + 0.5 at t = 35, 45, 55 s.
+    let Value::Matrix(m) = db.promql_range("predict_linear(g[30s] @ 35, 10)", 35_000, 55_000, 10_000).unwrap() else {
+        panic!()
+    };
+    let got: Vec<f64> = m[0].points.iter().map(|p| p.1).collect();
+    assert!(got.len() == 3 && [3.25, 3.75, 4.25].iter().zip(&got).all(|(w, g)| approx(*w, *g)), "{got:?}");
     // A constant series has slope 0 exactly.
     let (_d2, db2) = db_with(&[("k", &[], &[(0.0, 4.0), (10.0, 4.0)])]);
     assert_one(&db2, "deriv(k[1m])", 10.0, 0.0);

@@ -52,6 +52,10 @@ fn offset_and_at() {
     let r = db.promql_range("a @ end()", 0, 15_000, 5_000).unwrap();
     let Value::Matrix(m) = r else { panic!() };
     assert_eq!(m[0].points, vec![(0, 2.0), (5_000, 2.0), (10_000, 2.0), (15_000, 2.0)]);
+    // A time whose milliseconds do not fit an i64 is refused, not wrapped around.
+    for q in ["a @ 1e30", "a @ -1e30", "rate(a[1m] @ 1e17)", "a[1m:10s] @ 1e20"] {
+        assert_err(&db, q, ErrorKind::BadData, "timestamp out of bounds for @ modifier");
+    }
 }
 
 #[test]
