@@ -128,7 +128,7 @@ impl Evaluator<'_> {
     }
 
     /// The time each step reads at: `@` replaces the step time, then `offset` shifts it.
-    fn read_times(&self, ts: &[i64], at: &Option<AtModifier>, offset: &Option<Offset>) -> Vec<i64> {
+    pub(crate) fn read_times(&self, ts: &[i64], at: &Option<AtModifier>, offset: &Option<Offset>) -> Vec<i64> {
         let off = offset_ms(offset);
         match self.at_ms(at) {
             Some(a) => vec![a.saturating_sub(off); ts.len()],

@@ -14,6 +14,7 @@ mod disk_full;
 mod format_golden;
 mod fuzz_corpus;
 mod model_btreemap;
+mod promql_tiers;
 mod recovery_torn_wal_tail;
 mod retention_rules;
 mod retention_settings;
