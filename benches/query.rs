@@ -92,6 +92,41 @@ fn bench_24h(c: &mut Criterion) {
     g.finish();
 }
 
+/// PromQL in-process over the same 24 h: the devops questions d and e, their range
+/// starting 200 s past a 5-minute bound (as a dashboard's would), rollup tiers on and off.
+/// e reads the 1,000 series as ten queries, one per field: over all fields at once,
+/// `max_over_time` would give ten series per host with the same labels once the name
+/// is dropped, which Prometheus (and Strata) refuse.
+fn bench_promql_24h(c: &mut Criterion) {
+    let (_dir, db, _) = build(1, 10_000, true);
+    db.compact().unwrap();
+    let start = T0 + 200_000;
+    let end = start + DAY;
+    let run = |expr: &str, opts: &strata::promql::Options| match db.promql_range_with(expr, start, end, HOUR, opts) {
+        Ok(strata::promql::Value::Matrix(m)) => m.len(),
+        other => panic!("{expr}: {other:?}"),
+    };
+    let fields: Vec<String> = (0..10)
+        .map(|i| {
+            let name = Devops::new(100, 10_000, T0, 42).labels(i).metric_name().unwrap().to_string();
+            format!("max by (hostname) (max_over_time({name}[1h]))")
+        })
+        .collect();
+    let mut g = c.benchmark_group("promql_24h");
+    g.sample_size(20).measurement_time(Duration::from_secs(4));
+    for use_tiers in [true, false] {
+        let opts = strata::promql::Options { use_tiers, ..strata::promql::Options::default() };
+        let label = if use_tiers { "tiers" } else { "raw" };
+        g.bench_function(format!("d_max_of_max_over_time_1h/{label}"), |b| {
+            b.iter(|| assert_eq!(run("max(max_over_time(cpu_usage_user[1h]))", &opts), 1))
+        });
+        g.bench_function(format!("e_max_by_host_1000_series/{label}"), |b| {
+            b.iter(|| assert!(fields.iter().all(|q| run(q, &opts) == 100)))
+        });
+    }
+    g.finish();
+}
+
 fn bench_30d(c: &mut Criterion) {
     // 30 days at one sample a minute: 43.2 M samples, rolled up to 5m and 1h.
     let (_dir, db, samples) = build(30, 60_000, true);
@@ -148,7 +183,7 @@ fn bench_compaction(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_24h, bench_30d, bench_compaction);
+criterion_group!(benches, bench_24h, bench_promql_24h, bench_30d, bench_compaction);
 
 fn main() {
     benches();

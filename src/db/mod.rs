@@ -22,6 +22,7 @@ pub(crate) mod publish;
 mod querier;
 mod query;
 mod subscribe;
+pub(crate) mod windows;
 mod worker;
 
 use std::fs::{self, File};

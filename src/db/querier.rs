@@ -264,7 +264,7 @@ pub(crate) fn read_segment(seg: &Segment, id: u64, mint: i64, maxt: i64, out: &m
     )
 }
 
-fn chunk_error(path: &std::path::Path, id: u64, min_t: i64, reason: &str) -> Error {
+pub(super) fn chunk_error(path: &std::path::Path, id: u64, min_t: i64, reason: &str) -> Error {
     let min_t = crate::text::time::show_time(min_t);
     Error::corruption(path, 0, format!("chunk of series {id} starting at {min_t}: {reason}"))
 }

@@ -112,29 +112,45 @@ impl Inner {
         let fresh = self.fresh_from(snap, t, id);
         // A fresh sample whose bucket cannot be aligned makes every bucket come from raw.
         let cut = fresh.map_or(i64::MAX, |f| align(f, width).unwrap_or(i64::MIN));
+        let mut buckets =
+            if cut > mint { self.stored_buckets(snap, t, id, mint, maxt.min(cut - 1), cols)? } else { Vec::new() };
+        if cut <= maxt {
+            let raw = read_merged(snap, id, cut.max(mint), maxt)?;
+            buckets.extend(rollup(&raw, width)?);
+        }
+        Ok(buckets)
+    }
+
+    /// The buckets tier `t`'s segments hold for series `id` with a start in
+    /// `[mint, upto]`, newest version of each, decoding the rollup columns `cols`.
+    pub(super) fn stored_buckets(
+        &self,
+        snap: &State,
+        t: usize,
+        id: u64,
+        mint: i64,
+        upto: i64,
+        cols: u16,
+    ) -> Result<Vec<Bucket>> {
         // Segments of a compacted tier usually hold disjoint, ascending time
         // ranges: read them into one vector and merge only if runs overlap.
         let mut buckets: Vec<Bucket> = Vec::new();
         let mut starts = Vec::new();
-        if cut > mint {
-            let upto = maxt.min(cut - 1);
-            let segs: Vec<_> =
-                snap.tiers[t].iter().filter(|s| s.info().min_t <= upto && s.info().max_t >= mint).collect();
-            // Chunk metadata bounds the count: reserving it spares the regrowth copies.
-            let most: usize = segs
-                .iter()
-                .filter_map(|s| s.find(id))
-                .flat_map(|e| &e.chunks)
-                .filter(|c| c.meta.min_t <= upto && c.meta.max_t >= mint)
-                .map(|c| (c.meta.count as usize).min(CHUNK_ITEMS))
-                .sum();
-            buckets.reserve(most);
-            for s in segs {
-                starts.push(buckets.len());
-                read_items_with(s, id, mint, upto, &mut buckets, |b, out| {
-                    codec::decode_columns(b, out, cols).map_err(|e| e.0)
-                })?;
-            }
+        let segs: Vec<_> = snap.tiers[t].iter().filter(|s| s.info().min_t <= upto && s.info().max_t >= mint).collect();
+        // Chunk metadata bounds the count: reserving it spares the regrowth copies.
+        let most: usize = segs
+            .iter()
+            .filter_map(|s| s.find(id))
+            .flat_map(|e| &e.chunks)
+            .filter(|c| c.meta.min_t <= upto && c.meta.max_t >= mint)
+            .map(|c| (c.meta.count as usize).min(CHUNK_ITEMS))
+            .sum();
+        buckets.reserve(most);
+        for s in segs {
+            starts.push(buckets.len());
+            read_items_with(s, id, mint, upto, &mut buckets, |b, out| {
+                codec::decode_columns(b, out, cols).map_err(|e| e.0)
+            })?;
         }
         let ascending =
             starts.iter().skip(1).all(|&i| i == 0 || i == buckets.len() || buckets[i - 1].start < buckets[i].start);
@@ -143,15 +159,11 @@ impl Inner {
             let runs = starts.windows(2).map(|w| buckets[w[0]..w[1]].to_vec()).collect();
             buckets = merge_runs(runs);
         }
-        if cut <= maxt {
-            let raw = read_merged(snap, id, cut.max(mint), maxt)?;
-            buckets.extend(rollup(&raw, width)?);
-        }
         Ok(buckets)
     }
 
     /// The oldest timestamp of series `id` that tier `t` may not reflect yet.
-    fn fresh_from(&self, snap: &State, t: usize, id: u64) -> Option<i64> {
+    pub(super) fn fresh_from(&self, snap: &State, t: usize, id: u64) -> Option<i64> {
         let mut fresh: Option<i64> = None;
         let mut see = |ts: i64| fresh = Some(fresh.map_or(ts, |f: i64| f.min(ts)));
         for h in snap.frozen.iter().chain([&snap.head]) {
@@ -170,7 +182,7 @@ impl Inner {
     }
 
     /// Per tier, the oldest timestamp it holds that retention still shows.
-    fn tier_available_from(&self, snap: &State, now: i64) -> [Option<i64>; 3] {
+    pub(super) fn tier_available_from(&self, snap: &State, now: i64) -> [Option<i64>; 3] {
         let policy = self.retention.read();
         let mut out = [None; 3];
         for (t, slot) in out.iter_mut().enumerate() {

@@ -149,6 +149,9 @@ impl Evaluator<'_> {
                 .ok_or_else(|| PromqlError::bad_data(format!("missing argument {} in call to {name}", i + 1)))
         };
         if is_range_fn(name) {
+            if let Some(v) = self.tier_call(name, &args, ts)? {
+                return Ok(Val::Vector(v));
+            }
             let (range_i, scalar) = match name {
                 "quantile_over_time" => (1, Some(self.eval_scalar(arg(0)?, ts, name)?)),
                 "predict_linear" => (0, Some(self.eval_scalar(arg(1)?, ts, name)?)),

@@ -21,6 +21,9 @@ mod metric;
 mod range_fns;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tier_tests;
+mod tiers;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -42,6 +45,10 @@ pub struct Options {
     pub timeout: Option<Duration>,
     /// Step of a subquery written without one (`x[1h:]`): Prometheus's global evaluation interval.
     pub default_subquery_step_ms: i64,
+    /// Answer `count`/`sum`/`avg`/`min`/`max`/`present_over_time` of a selector
+    /// from the rollup tiers where they hold the same samples (the answer is
+    /// raw evaluation's; see docs/PROMQL.md). `false` always reads raw samples.
+    pub use_tiers: bool,
 }
 
 impl Default for Options {
@@ -51,6 +58,7 @@ impl Default for Options {
             max_samples: 50_000_000,
             timeout: Some(Duration::from_secs(120)),
             default_subquery_step_ms: 60 * 1000,
+            use_tiers: true,
         }
     }
 }

@@ -17,6 +17,7 @@ mod fuzz_corpus;
 mod maintenance_reports;
 mod metadata;
 mod model_btreemap;
+mod promql_tiers;
 mod recovery_torn_wal_tail;
 mod retention_rules;
 mod retention_settings;
