@@ -13,7 +13,13 @@
 //!   when min (max) is asked for, its min (max) is not a zero, whose sign the
 //!   bucket cannot order the way a first-wins scan does.
 //!
-//! Everything else is read raw, each raw chunk decoded at most once per call.
+//! A ragged edge inside a trusted 5-minute bucket needs no raw read when the
+//! bucket's first and last sample times settle it: no sample there, all of the
+//! bucket's, or only its first (an edge ending on it, as the closed end of an
+//! aligned window does) or only its last sample, whose values rollups keep bit
+//! for bit. Everything else is read raw, each raw chunk decoded at most once per call.
+//! The 5-minute tier is read only when the hourly one leaves something open, and
+//! not at all for a series whose raw edges would decode nearly all its chunks.
 //! Every window's raw samples are then exactly those raw evaluation sees, and
 //! count, min and max are bit-exact. Sums are Neumaier-compensated over the
 //! pieces in time order (a bucket is one addend), so they agree with raw
@@ -93,26 +99,43 @@ impl Db {
 /// One tier's buckets for a series and the bucket starts it can vouch for.
 struct Level {
     width: i64,
-    /// Trusted bucket starts: `[from, to)`.
+    /// Bucket starts the tier vouches for, `[from, to)`, and those read, `[read.0, read.1]`.
     from: i128,
     to: i128,
+    read: (i128, i128),
     buckets: Vec<Bucket>,
 }
 
 impl Level {
     fn none(width: i64) -> Level {
-        Level { width, from: i128::MAX, to: i128::MIN, buckets: Vec::new() }
+        Level { width, from: i128::MAX, to: i128::MIN, read: (i128::MAX, i128::MIN), buckets: Vec::new() }
     }
 
-    /// Whether the whole bucket starting at `c` fits in `[c, hi]` and the tier vouches for it.
+    /// Whether the bucket starting at `s` was read and the tier vouches for it:
+    /// then no bucket there means no sample.
+    fn knows(&self, s: i128) -> bool {
+        self.from <= s && s < self.to && self.read.0 <= s && s <= self.read.1
+    }
+
+    /// Whether the whole bucket starting at `c` fits in `[c, hi]` and is known.
     fn covers(&self, c: i128, hi: i128) -> bool {
         let w = i128::from(self.width);
-        c.rem_euclid(w) == 0 && c + w - 1 <= hi && self.from <= c && c < self.to
+        c.rem_euclid(w) == 0 && c + w - 1 <= hi && self.knows(c)
     }
 
     fn find(&self, start: i128) -> Option<usize> {
         self.buckets.binary_search_by(|b| i128::from(b.start).cmp(&start)).ok()
     }
+}
+
+/// What a bucket says of a ragged edge inside it.
+enum Edge {
+    /// No sample there.
+    Empty,
+    /// All the samples of the hourly (`true`) or 5-minute bucket are there, by index.
+    Whole(bool, usize),
+    /// Only its first (`true`) or last sample is there.
+    One(bool, bool, usize),
 }
 
 /// A piece of a window, in time order.
@@ -122,6 +145,10 @@ enum Piece {
     Bucket(bool, usize),
     /// Raw samples in `[a, b]`.
     Raw(i64, i64),
+    /// The first (`true`) or last sample of a bucket of the 1 h (`true`) or 5 m
+    /// tier, by index: all a ragged edge holds when it ends on the bucket's first
+    /// sample or starts on its last.
+    Sample(bool, bool, usize),
 }
 
 impl WindowReader<'_> {
@@ -149,19 +176,42 @@ impl WindowReader<'_> {
         // What raw evaluation sees of each window: nothing below the raw retention floor.
         let clipped: Vec<(i64, i64)> = self.windows.iter().map(|&(lo, hi)| (lo.max(raw_floor), hi)).collect();
         let mut loaded = 0;
-        let levels = [
-            self.level(id, 1, floors[0], &clipped, &mut loaded)?,
-            self.level(id, 2, floors[1], &clipped, &mut loaded)?,
-        ];
-        let [five, hour] = &levels;
-
+        // The hourly tier is small: read it whenever a window holds a 5-minute bucket
+        // (its first and last samples settle many ragged edges). The 5-minute tier
+        // only if some window cannot do without it.
+        let hour = self.level(id, 2, floors[1], &clipped, &mut loaded)?;
+        let mut five = Level::none(FIVE_MIN_MS);
         let mut pieces: Vec<Piece> = Vec::new();
         let mut spans: Vec<(usize, usize)> = Vec::with_capacity(clipped.len());
-        for &(lo, hi) in &clipped {
-            let start = pieces.len();
-            self.plan(lo, hi, five, hour, &mut pieces);
-            spans.push((start, pieces.len()));
+        for pass in 0..2 {
+            pieces.clear();
+            spans.clear();
+            let mut complete = true;
+            for &(lo, hi) in &clipped {
+                let start = pieces.len();
+                complete &= self.plan(lo, hi, (pass == 1).then_some(&five), &hour, &mut pieces);
+                spans.push((start, pieces.len()));
+            }
+            if complete {
+                break;
+            }
+            if self.edges_decode_everything(id, &clipped)? {
+                // The raw edges alone decode every chunk: the 5-minute tier would add
+                // its own pages and save nothing.
+                pieces.clear();
+                spans.clear();
+                for &(lo, hi) in &clipped {
+                    spans.push((pieces.len(), pieces.len() + usize::from(lo <= hi)));
+                    if lo <= hi {
+                        pieces.push(Piece::Raw(lo, hi));
+                    }
+                }
+                break;
+            }
+            five = self.level(id, 1, floors[0], &clipped, &mut loaded)?;
         }
+        let levels = [five, hour];
+
         let mut intervals: Vec<(i64, i64)> =
             pieces.iter().filter_map(|p| if let Piece::Raw(a, b) = *p { Some((a, b)) } else { None }).collect();
         let raw = self.read_raw(id, &mut intervals, &mut loaded)?;
@@ -175,6 +225,13 @@ impl WindowReader<'_> {
                 match *p {
                     Piece::Bucket(h, i) => acc.bucket(&levels[usize::from(h)].buckets[i]),
                     Piece::Raw(lo, hi) => acc.samples(window_of(&raw, lo, hi)),
+                    Piece::Sample(h, first, i) => {
+                        let b = &levels[usize::from(h)].buckets[i];
+                        let s = if first { Sample::new(b.first_ts, b.first) } else { Sample::new(b.last_ts, b.last) };
+                        if s.value.to_bits() != STALE_NAN_BITS {
+                            acc.samples(&[s]);
+                        }
+                    }
                 }
             }
             buckets_used += acc.buckets;
@@ -203,67 +260,164 @@ impl WindowReader<'_> {
     fn level(&self, id: u64, t: usize, floor: i64, windows: &[(i64, i64)], loaded: &mut usize) -> Result<Level> {
         let width = if t == 1 { FIVE_MIN_MS } else { HOUR_MS };
         let w = i128::from(width);
-        let up = |x: i64| i128::from(x).div_euclid(w) * w + if i128::from(x).rem_euclid(w) == 0 { 0 } else { w };
-        // Only windows that hold a whole bucket of this width need the tier.
-        let holding = windows.iter().filter(|(lo, hi)| up(*lo) + w - 1 <= i128::from(*hi));
+        let up =
+            |x: i64, w: i128| i128::from(x).div_euclid(w) * w + if i128::from(x).rem_euclid(w) == 0 { 0 } else { w };
+        // Only windows that hold a whole 5-minute bucket can use a tier at all.
+        let five = i128::from(FIVE_MIN_MS);
+        let holding = windows.iter().filter(|(lo, hi)| up(*lo, five) + five - 1 <= i128::from(*hi));
         let (Some(lo), Some(hi)) = (holding.clone().map(|x| x.0).min(), holding.map(|x| x.1).max()) else {
             return Ok(Level::none(width));
         };
         let Some(oldest) = self.tier_oldest[t - 1] else { return Ok(Level::none(width)) };
-        let from = up(floor).max(up(oldest)).max(up(lo));
+        let from = up(floor, w).max(up(oldest, w));
         let fresh = self.inner.fresh_from(&self.snap, t, id);
         let to = fresh.map_or(i128::MAX, |f| align(f, width).map_or(i128::MIN, i128::from));
-        let upto = (to - 1).min(i128::from(hi));
-        if from > upto {
+        // From the bucket holding the earliest window start: its ragged edge may be settled too.
+        let read = (from.max(i128::from(lo).div_euclid(w) * w), (to - 1).min(i128::from(hi)));
+        if read.0 > read.1 {
             return Ok(Level::none(width));
         }
-        let cols = codec::COL_COUNT | codec::COL_SUM | codec::COL_MIN | codec::COL_MAX;
-        // `from..=upto` lies inside i64: `from` is at most `hi`, `upto` at least `from`.
-        let buckets = self.inner.stored_buckets(&self.snap, t, id, from as i64, upto as i64, cols)?;
+        let cols = codec::COL_COUNT
+            | codec::COL_SUM
+            | codec::COL_MIN
+            | codec::COL_MAX
+            | codec::COL_FIRST
+            | codec::COL_LAST
+            | codec::COL_FIRST_TS
+            | codec::COL_LAST_TS;
+        // The read range lies inside i64: between the aligned `from`/`lo` (at most `hi`) and `hi`.
+        let buckets = self.inner.stored_buckets(&self.snap, t, id, read.0 as i64, read.1 as i64, cols)?;
         *loaded += buckets.len();
-        Ok(Level { width, from, to, buckets })
+        Ok(Level { width, from, to, read, buckets })
     }
 
     /// Cuts `[lo, hi]` into pieces: whole usable hours, whole usable 5-minute
-    /// buckets, and raw stretches (adjacent raw stretches joined).
-    fn plan(&self, lo: i64, hi: i64, five: &Level, hour: &Level, out: &mut Vec<Piece>) {
+    /// buckets, ragged edges the buckets settle, and raw stretches (adjacent ones
+    /// joined). With `five` absent, false as soon as the 5-minute tier could help.
+    fn plan(&self, lo: i64, hi: i64, five: Option<&Level>, hour: &Level, out: &mut Vec<Piece>) -> bool {
         let (mut c, hi) = (i128::from(lo), i128::from(hi));
+        let (w, h) = (i128::from(FIVE_MIN_MS), i128::from(HOUR_MS));
         // Every bound pushed lies in `[lo, hi]`, so inside i64.
         let raw = |out: &mut Vec<Piece>, a: i128, b: i128| match out.last_mut() {
             Some(Piece::Raw(_, end)) if i128::from(*end) + 1 == a => *end = b as i64,
             _ => out.push(Piece::Raw(a as i64, b as i64)),
         };
+        let none = Level::none(FIVE_MIN_MS);
+        let five_or_none = five.unwrap_or(&none);
         while c <= hi {
             if hour.covers(c, hi) {
                 match hour.find(c) {
                     None => {
-                        c += i128::from(HOUR_MS);
+                        c += h;
                         continue;
                     }
                     Some(i) if self.usable(&hour.buckets[i]) => {
                         out.push(Piece::Bucket(true, i));
-                        c += i128::from(HOUR_MS);
+                        c += h;
                         continue;
                     }
                     Some(_) => {}
                 }
             }
-            let w = i128::from(FIVE_MIN_MS);
-            if five.covers(c, hi) {
-                match five.find(c) {
-                    Some(i) if self.usable(&five.buckets[i]) => out.push(Piece::Bucket(false, i)),
-                    Some(_) => raw(out, c, c + w - 1),
-                    None => {}
+            if c.rem_euclid(w) == 0 && c + w - 1 <= hi {
+                if five.is_none() {
+                    return false;
                 }
-                c += w;
-                continue;
+                if five_or_none.covers(c, hi) {
+                    match five_or_none.find(c) {
+                        Some(i) if self.usable(&five_or_none.buckets[i]) => out.push(Piece::Bucket(false, i)),
+                        Some(_) => raw(out, c, c + w - 1),
+                        None => {}
+                    }
+                    c += w;
+                    continue;
+                }
             }
-            // Raw up to the next 5-minute boundary, or to the end when no tier can help any more.
-            let beyond = c >= five.to && c >= hour.to;
+            // A ragged edge: up to the next 5-minute boundary, or to the end when no
+            // tier can help any more.
+            let beyond = c >= five_or_none.to && c >= hour.to && five.is_some();
             let end = if beyond { hi } else { hi.min(c.div_euclid(w) * w + w - 1) };
-            raw(out, c, end);
+            let settled = match self.edge(hour, true, c, end) {
+                Some(e) => Some(e),
+                None if five.is_none() && !beyond => return false,
+                None => self.edge(five_or_none, false, c, end),
+            };
+            match settled {
+                Some(Edge::Empty) => {}
+                Some(Edge::Whole(h, i)) => out.push(Piece::Bucket(h, i)),
+                Some(Edge::One(h, first, i)) => out.push(Piece::Sample(h, first, i)),
+                None => raw(out, c, end),
+            }
             c = end + 1;
         }
+        true
+    }
+
+    /// What the known bucket of `level` holding `[c, end]` tells of its samples
+    /// there, from its first and last sample times; `None` when only raw samples can.
+    fn edge(&self, level: &Level, is_hour: bool, c: i128, end: i128) -> Option<Edge> {
+        let w = i128::from(level.width);
+        let s = c.div_euclid(w) * w;
+        if !level.knows(s) || end >= s + w {
+            return None;
+        }
+        let Some(i) = level.find(s) else { return Some(Edge::Empty) };
+        let b = &level.buckets[i];
+        let (f, l) = (i128::from(b.first_ts), i128::from(b.last_ts));
+        Some(if l < c || f > end {
+            Edge::Empty
+        } else if f >= c && l <= end {
+            if !self.usable(b) {
+                return None;
+            }
+            Edge::Whole(is_hour, i)
+        } else if f == end {
+            Edge::One(is_hour, true, i)
+        } else if l == c {
+            Edge::One(is_hour, false, i)
+        } else {
+            return None;
+        })
+    }
+
+    /// Whether the ragged edges of `windows` (what lies outside their whole
+    /// 5-minute buckets) meet the raw chunks of series `id` holding 3/4 of its
+    /// samples there, out of 8 chunks or more.
+    fn edges_decode_everything(&self, id: u64, windows: &[(i64, i64)]) -> Result<bool> {
+        let w = i128::from(FIVE_MIN_MS);
+        let mut edges: Vec<(i64, i64)> = Vec::new();
+        for &(lo, hi) in windows.iter().filter(|(lo, hi)| lo <= hi) {
+            let (l, h) = (i128::from(lo), i128::from(hi));
+            let first = l.div_euclid(w) * w + if l.rem_euclid(w) == 0 { 0 } else { w };
+            let after = (h + 1).div_euclid(w) * w;
+            if first >= after {
+                edges.push((lo, hi));
+                continue;
+            }
+            // `first - 1` and `after` lie in `[lo, hi]` here.
+            if l < first {
+                edges.push((lo, (first - 1) as i64));
+            }
+            if after <= h {
+                edges.push((after as i64, hi));
+            }
+        }
+        edges.sort_unstable();
+        let (Some(&(lo, _)), Some(hi)) = (edges.first(), edges.iter().map(|e| e.1).max()) else { return Ok(false) };
+        let (mut met, mut all, mut chunks) = (0usize, 0usize, 0usize);
+        for seg in &self.snap.tiers[0] {
+            let Some(entry) = seg.find(id) else { continue };
+            for m in entry.chunks.iter().map(|c| &c.meta).filter(|m| m.min_t <= hi && m.max_t >= lo) {
+                let n = m.count as usize;
+                all += n;
+                chunks += 1;
+                let i = edges.partition_point(|e| e.1 < m.min_t);
+                met += if edges.get(i).is_some_and(|e| e.0 <= m.max_t) { n } else { 0 };
+            }
+        }
+        // Chunks holding most samples (short ones at seals may fall between edges) are as
+        // good as all. Over a few chunks either way costs little: use the tiers then.
+        Ok(chunks >= 8 && met * 4 >= all * 3)
     }
 
     fn usable(&self, b: &Bucket) -> bool {

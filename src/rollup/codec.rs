@@ -119,6 +119,10 @@ pub const COL_COUNT: u16 = 1 << 0;
 pub const COL_SUM: u16 = 1 << 1;
 pub const COL_MIN: u16 = 1 << 2;
 pub const COL_MAX: u16 = 1 << 3;
+pub const COL_FIRST: u16 = 1 << 4;
+pub const COL_LAST: u16 = 1 << 5;
+pub const COL_FIRST_TS: u16 = 1 << 7;
+pub const COL_LAST_TS: u16 = 1 << 8;
 pub const ALL_COLUMNS: u16 = (1 << COLUMNS) - 1;
 
 /// Decodes one whole rollup chunk (`buf` is exactly its bytes), appending to
