@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-use crate::codec::bytes::{le_u16, le_u32};
+use crate::codec::framed::{frame, put_str, unframe, DecodeResult};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::labels::MAX_LABEL_VALUE_LEN;
@@ -19,7 +19,6 @@ pub const METADATA_FILE: &str = "METADATA";
 const MAGIC: &[u8; 8] = b"STRATMET";
 pub(crate) const VERSION: u16 = 1;
 /// magic(8) + version(2) + reserved(2) + payload length(4).
-const HEADER_LEN: usize = 16;
 /// Longest unit accepted, in bytes.
 pub const MAX_UNIT_LEN: usize = 256;
 /// Longest help text accepted, in bytes.
@@ -201,11 +200,6 @@ pub(crate) fn store(dir: &Path, all: &BTreeMap<String, MetricMetadata>) -> Resul
     fsutil::write_atomic(&dir.join(METADATA_FILE), &encode(all))
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
 pub(crate) fn encode(all: &BTreeMap<String, MetricMetadata>) -> Vec<u8> {
     let mut payload = Vec::with_capacity(4 + all.len() * 32);
     payload.extend_from_slice(&(all.len() as u32).to_le_bytes());
@@ -215,43 +209,14 @@ pub(crate) fn encode(all: &BTreeMap<String, MetricMetadata>) -> Vec<u8> {
         put_str(&mut payload, &m.unit);
         put_str(&mut payload, &m.help);
     }
-    let mut b = Vec::with_capacity(HEADER_LEN + payload.len() + 4);
-    b.extend_from_slice(MAGIC);
-    b.extend_from_slice(&VERSION.to_le_bytes());
-    b.extend_from_slice(&[0, 0]);
-    b.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    b.extend_from_slice(&payload);
-    let crc = crc32fast::hash(&b);
-    b.extend_from_slice(&crc.to_le_bytes());
-    b
+    frame(MAGIC, VERSION, &payload)
 }
 
-type DecodeResult<T> = std::result::Result<T, (usize, String)>;
-
 pub(crate) fn decode(b: &[u8]) -> DecodeResult<BTreeMap<String, MetricMetadata>> {
-    if b.len() < HEADER_LEN + 4 {
-        return Err((0, format!("{} bytes is shorter than the header and checksum", b.len())));
-    }
-    if b.get(..8) != Some(MAGIC.as_slice()) {
-        return Err((0, "bad magic: not a Strata METADATA file".into()));
-    }
-    let version = le_u16(b, 8).unwrap_or(0);
-    if version != VERSION {
-        return Err((8, format!("unsupported METADATA version {version}")));
-    }
-    if le_u16(b, 10) != Some(0) {
+    let (mut c, reserved) = unframe(b, MAGIC, VERSION, "METADATA")?;
+    if reserved != 0 {
         return Err((10, "reserved bytes are not zero".into()));
     }
-    let len = le_u32(b, 12).unwrap_or(0) as usize;
-    if HEADER_LEN.checked_add(len).and_then(|n| n.checked_add(4)) != Some(b.len()) {
-        return Err((12, format!("payload length {len} disagrees with the file size {}", b.len())));
-    }
-    let body_end = HEADER_LEN + len;
-    let want = le_u32(b, body_end).unwrap_or(0);
-    if crc32fast::hash(b.get(..body_end).unwrap_or_default()) != want {
-        return Err((body_end, "checksum mismatch".into()));
-    }
-    let mut c = Cursor { b: b.get(..body_end).unwrap_or_default(), at: HEADER_LEN };
     let count = c.u32("entry count")?;
     let mut out = BTreeMap::new();
     let mut last: Option<String> = None;
@@ -268,39 +233,10 @@ pub(crate) fn decode(b: &[u8]) -> DecodeResult<BTreeMap<String, MetricMetadata>>
         last = Some(name.clone());
         out.insert(name, m);
     }
-    if c.at != body_end {
+    if !c.at_end() {
         return Err((c.at, "bytes after the last entry".into()));
     }
     Ok(out)
-}
-
-/// A bounds-checked reader; errors carry the file offset.
-struct Cursor<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize, what: &str) -> DecodeResult<&'a [u8]> {
-        let s = self.at.checked_add(n).and_then(|end| self.b.get(self.at..end));
-        let s = s.ok_or_else(|| (self.at, format!("truncated {what}")))?;
-        self.at += n;
-        Ok(s)
-    }
-    fn u8(&mut self, what: &str) -> DecodeResult<u8> {
-        let at = self.at;
-        self.take(1, what)?.first().copied().ok_or_else(|| (at, format!("truncated {what}")))
-    }
-    fn u32(&mut self, what: &str) -> DecodeResult<u32> {
-        let at = self.at;
-        le_u32(self.take(4, what)?, 0).ok_or_else(|| (at, format!("truncated {what}")))
-    }
-    fn string(&mut self, what: &str) -> DecodeResult<String> {
-        let at = self.at;
-        let n = self.u32(what)? as usize;
-        let bytes = self.take(n, what)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| (at, format!("{what} is not UTF-8")))
-    }
 }
 
 #[cfg(test)]

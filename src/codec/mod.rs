@@ -5,5 +5,6 @@
 
 pub(crate) mod bytes;
 pub mod chunk;
+pub(crate) mod framed;
 pub mod varint;
 pub mod xor;

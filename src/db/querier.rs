@@ -46,15 +46,8 @@ impl Querier {
         if self.start > self.end {
             return Err(Error::InvalidTimeRange { start: self.start, end: self.end });
         }
-        let mut ids: Vec<(crate::Labels, u64)> = self
-            .inner
-            .index
-            .select(matchers)
-            .into_iter()
-            .filter_map(|id| Some((self.inner.index.labels(id)?, id)))
-            .collect();
-        ids.sort_unstable();
-        Ok(SeriesSet { q: self, ids: ids.into_iter().map(|(_, id)| id).collect::<Vec<_>>().into_iter() })
+        let ids = self.inner.index.select_in_label_order(matchers);
+        Ok(SeriesSet { q: self, ids: ids.into_iter() })
     }
 
     /// Every series, with or without a metric name, each with its samples in the

@@ -154,15 +154,7 @@ enum Piece {
 impl WindowReader<'_> {
     /// Series ids in label order, the order raw PromQL evaluation reads them in.
     pub(crate) fn select(&self, matchers: &[Matcher]) -> Vec<u64> {
-        let mut ids: Vec<(crate::Labels, u64)> = self
-            .inner
-            .index
-            .select(matchers)
-            .into_iter()
-            .filter_map(|id| Some((self.inner.index.labels(id)?, id)))
-            .collect();
-        ids.sort_unstable();
-        ids.into_iter().map(|(_, id)| id).collect()
+        self.inner.index.select_in_label_order(matchers)
     }
 
     /// The aggregates of series `id` over every window; `None` if the series is gone.

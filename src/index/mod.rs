@@ -111,6 +111,15 @@ impl SeriesIndex {
         self.inner.read().next_id
     }
 
+    /// [`SeriesIndex::select`] in label order, the order Prometheus reads series in
+    /// (which decides `topk`/`bottomk` ties and the order of unsorted answers).
+    pub(crate) fn select_in_label_order(&self, matchers: &[Matcher]) -> Vec<u64> {
+        let mut ids: Vec<(Labels, u64)> =
+            self.select(matchers).into_iter().filter_map(|id| Some((self.labels(id)?, id))).collect();
+        ids.sort_unstable();
+        ids.into_iter().map(|(_, id)| id).collect()
+    }
+
     /// Ids of series matching every matcher, sorted ascending. No matchers selects nothing,
     /// as does a set of matchers that all match the empty value (they would select everything,
     /// which is never what a caller meant; Prometheus refuses such selectors too).

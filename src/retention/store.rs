@@ -8,10 +8,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use byteorder::{ByteOrder, LittleEndian as LE};
-
 use super::{RetentionPolicy, RetentionRule, TierDurations};
-use crate::codec::bytes::{le_u16, le_u32};
+use crate::codec::framed::{frame, put_str, unframe, Cursor, DecodeResult, HEADER_LEN};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::labels::{MatchOp, Matcher};
@@ -19,7 +17,6 @@ use crate::labels::{MatchOp, Matcher};
 pub const SETTINGS_FILE: &str = "SETTINGS";
 const MAGIC: &[u8; 8] = b"STRATSET";
 pub(crate) const VERSION: u16 = 1;
-const HEADER_LEN: usize = 16; // magic, version, reserved, payload length
 /// A duration field holding this means forever.
 const FOREVER: u64 = u64::MAX;
 /// Flag bit 0 of the policy flags: a disk cap is set.
@@ -58,11 +55,6 @@ fn duration(ms: u64) -> Duration {
     }
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
 fn put_durations(out: &mut Vec<u8>, d: &TierDurations) {
     for v in [d.raw, d.five_min, d.hour] {
         out.extend_from_slice(&ms(v).to_le_bytes());
@@ -93,81 +85,20 @@ pub(crate) fn encode(p: &RetentionPolicy) -> Vec<u8> {
             put_str(&mut payload, &m.value);
         }
     }
-    let mut b = Vec::with_capacity(HEADER_LEN + payload.len() + 4);
-    b.extend_from_slice(MAGIC);
-    b.extend_from_slice(&VERSION.to_le_bytes());
-    b.extend_from_slice(&[0, 0]);
-    b.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    b.extend_from_slice(&payload);
-    let crc = crc32fast::hash(&b);
-    b.extend_from_slice(&crc.to_le_bytes());
-    b
+    frame(MAGIC, VERSION, &payload)
 }
 
-/// A bounds-checked reader over the payload; errors carry the file offset.
-struct Cursor<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-type DecodeResult<T> = std::result::Result<T, (usize, String)>;
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize, what: &str) -> DecodeResult<&'a [u8]> {
-        let s = self.at.checked_add(n).and_then(|end| self.b.get(self.at..end));
-        let Some(s) = s else {
-            return Err((self.at, format!("truncated {what}")));
-        };
-        self.at += n;
-        Ok(s)
-    }
-    fn u8(&mut self, what: &str) -> DecodeResult<u8> {
-        let at = self.at;
-        self.take(1, what)?.first().copied().ok_or_else(|| (at, format!("truncated {what}")))
-    }
-    fn u32(&mut self, what: &str) -> DecodeResult<u32> {
-        Ok(LE::read_u32(self.take(4, what)?))
-    }
-    fn u64(&mut self, what: &str) -> DecodeResult<u64> {
-        Ok(LE::read_u64(self.take(8, what)?))
-    }
-    fn string(&mut self, what: &str) -> DecodeResult<String> {
-        let at = self.at;
-        let n = self.u32(what)? as usize;
-        let bytes = self.take(n, what)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| (at, format!("{what} is not UTF-8")))
-    }
-    fn durations(&mut self, what: &str) -> DecodeResult<TierDurations> {
-        let at = self.at;
-        let d = TierDurations::new(duration(self.u64(what)?), duration(self.u64(what)?), duration(self.u64(what)?));
-        d.validate().map_err(|e| (at, format!("{what}: {e}")))?;
-        Ok(d)
-    }
+/// Three tier durations as stored (ms, `u64::MAX` for forever), validated.
+fn durations(c: &mut Cursor<'_>, what: &str) -> DecodeResult<TierDurations> {
+    let at = c.at;
+    let d = TierDurations::new(duration(c.u64(what)?), duration(c.u64(what)?), duration(c.u64(what)?));
+    d.validate().map_err(|e| (at, format!("{what}: {e}")))?;
+    Ok(d)
 }
 
 pub(crate) fn decode(b: &[u8]) -> DecodeResult<RetentionPolicy> {
-    if b.len() < HEADER_LEN + 4 {
-        return Err((0, format!("{} bytes is shorter than the header and checksum", b.len())));
-    }
-    let field = |at: usize, v: Option<u32>| v.ok_or_else(|| (at, "truncated header".to_string()));
-    if b.get(..8) != Some(MAGIC.as_slice()) {
-        return Err((0, "bad magic: not a SETTINGS file".into()));
-    }
-    let version = field(8, le_u16(b, 8).map(u32::from))?;
-    if version != u32::from(VERSION) {
-        return Err((8, format!("unsupported SETTINGS version {version} (this build reads {VERSION})")));
-    }
-    let len = field(12, le_u32(b, 12))? as usize;
-    if HEADER_LEN.checked_add(len).and_then(|n| n.checked_add(4)) != Some(b.len()) {
-        return Err((12, format!("payload length {len} does not match the file size {}", b.len())));
-    }
-    let body = HEADER_LEN + len;
-    let (covered, crc) = b.split_at_checked(body).ok_or_else(|| (12, "truncated".to_string()))?;
-    if Some(crc32fast::hash(covered)) != le_u32(crc, 0) {
-        return Err((body, "checksum mismatch".into()));
-    }
-    let mut c = Cursor { b: covered, at: HEADER_LEN };
-    let defaults = c.durations("default durations")?;
+    let (mut c, _reserved) = unframe(b, MAGIC, VERSION, "SETTINGS")?;
+    let defaults = durations(&mut c, "default durations")?;
     let flags = c.u32("flags")?;
     let cap = c.u64("disk cap")?;
     let mut policy = RetentionPolicy::new(defaults)
@@ -179,7 +110,7 @@ pub(crate) fn decode(b: &[u8]) -> DecodeResult<RetentionPolicy> {
         let name = c.string("rule name")?;
         let glob = c.string("rule glob")?;
         let priority = c.u32("rule priority")? as i32;
-        let durations = c.durations("rule durations")?;
+        let tiers = durations(&mut c, "rule durations")?;
         let n = c.u32("matcher count")?;
         let mut matchers = Vec::new();
         for _ in 0..n {
@@ -195,11 +126,11 @@ pub(crate) fn decode(b: &[u8]) -> DecodeResult<RetentionPolicy> {
             };
             matchers.push(m.map_err(|e| (at, e.to_string()))?);
         }
-        let rule = RetentionRule::new(name, glob, matchers, priority, durations).map_err(|e| (at, e.to_string()))?;
+        let rule = RetentionRule::new(name, glob, matchers, priority, tiers).map_err(|e| (at, e.to_string()))?;
         policy.add_rule(rule).map_err(|e| (at, e.to_string()))?;
     }
-    if c.at != body {
-        return Err((c.at, format!("{} bytes after the last rule", body - c.at)));
+    if !c.at_end() {
+        return Err((c.at, format!("{} bytes after the last rule", b.len() - 4 - c.at)));
     }
     Ok(policy)
 }
