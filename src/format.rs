@@ -50,7 +50,7 @@ mod tests {
         let v = FORMAT_VERSIONS;
         assert_eq!(
             (v.wal, v.segment, v.manifest, v.settings, v.metadata, v.chunk, v.rollup_chunk),
-            (2, 1, 1, 1, 1, 1, 1)
+            (2, 2, 1, 1, 1, 1, 1)
         );
         let mut chunk = Vec::new();
         crate::codec::chunk::encode_chunk(&[Sample { ts: 1, value: 2.0 }], &mut chunk);

@@ -15,6 +15,7 @@ use crate::db::items::{read_items, write_series, Item};
 use crate::db::publish::record_of;
 use crate::db::{now_ms, Inner, LiveSegment};
 use crate::error::{Error, Result};
+use crate::labels::Labels;
 use crate::manifest::FLAG_ROLLED_UP;
 use crate::merge::merge_runs;
 use crate::retention::{log_drop, DropKind, SegmentDrop};
@@ -137,13 +138,16 @@ impl Inner {
             out.bytes_in += s.info().file_size;
         }
 
-        let mut series: Vec<u64> = inputs.iter().flat_map(|s| s.series().iter().map(|e| e.id)).collect();
+        // Series in label order, as the output's pages will hold them: a selector's
+        // series then share pages, and inputs written so are read sequentially.
+        let mut series: Vec<(&Labels, u64)> =
+            inputs.iter().flat_map(|s| s.series().iter().map(|e| (&e.labels, e.id))).collect();
         series.sort_unstable();
-        series.dedup();
+        series.dedup_by_key(|e| e.1);
         let (id, _) = self.allocate_segment(false);
         let mut w = SegmentWriter::create(&self.segment_dir(), id, tier, WriterOptions::default())?;
         let mut buf = Vec::new();
-        for sid in series {
+        for (labels, sid) in series {
             let floor = keep_from(sid);
             let mut runs: Vec<Vec<T>> = Vec::with_capacity(inputs.len());
             for s in &inputs {
@@ -160,11 +164,7 @@ impl Inner {
             if merged.is_empty() {
                 continue;
             }
-            let labels = inputs
-                .iter()
-                .find_map(|s| s.find(sid).map(|e| e.labels.clone()))
-                .ok_or(Error::UnknownSeries { series: sid })?;
-            write_series(&mut w, sid, &labels, &merged, &mut buf)?;
+            write_series(&mut w, sid, labels, &merged, &mut buf)?;
             out.items_out += merged.len() as u64;
         }
         let live = if out.items_out == 0 {

@@ -180,7 +180,7 @@ impl Inner {
         let (id, _) = self.allocate_segment(false);
         let mut w = SegmentWriter::create(&self.segment_dir(), id, tier, WriterOptions::default())?;
         let (mut buf, mut items, mut removed, mut written) = (Vec::new(), Vec::<T>::new(), 0u64, 0u64);
-        for e in seg.series() {
+        for e in seg.series_in_page_order() {
             items.clear();
             read_items(seg, e.id, i64::MIN, i64::MAX, &mut items)?;
             if ids.binary_search(&e.id).is_ok() {

@@ -50,6 +50,7 @@ pub use appender::{Appender, SeriesRef, MAX_TIMESTAMP, MIN_TIMESTAMP};
 pub use backup::BackupReport;
 pub use catalog::{MetricInfo, MetricList};
 pub use delete::DeleteReport;
+pub(crate) use querier::ChunkReaders;
 pub use querier::{Querier, SeriesSet};
 pub use subscribe::{SampleBatch, Subscription, SubscriptionError};
 

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::labels::{Labels, Matcher};
 use crate::merge::merge_runs;
 use crate::sample::Sample;
-use crate::segment::Segment;
+use crate::segment::{ChunkCursor, Segment};
 use crate::tier::StoredTier;
 
 /// A consistent snapshot over `[start, end)`: later writes are not visible through it.
@@ -30,58 +30,73 @@ impl Querier {
         Querier { inner, snap, start: range.start, end: range.end }
     }
 
-    /// Series matching every matcher, each with its samples in the range. Series
-    /// without samples in the range are skipped.
+    /// Series matching every matcher, each with its samples in the range, in label
+    /// order: the order segments lay series out in (so a scan decompresses each
+    /// page once) and the order Prometheus reads series in (which decides
+    /// `topk`/`bottomk` ties and the order of unsorted answers). Series without
+    /// samples in the range are skipped.
     pub fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>> {
-        if self.start > self.end {
-            return Err(Error::InvalidTimeRange { start: self.start, end: self.end });
-        }
-        let ids = self.inner.index.select(matchers);
-        Ok(SeriesSet { q: self, ids: ids.into_iter() })
+        Ok(self.series_of(self.select_ids(matchers)?))
     }
 
-    /// [`Querier::select`] in label order, the order Prometheus reads series in (which
-    /// decides `topk`/`bottomk` ties and the order of unsorted answers).
-    pub(crate) fn select_sorted(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>> {
+    /// The labels of series `id`.
+    pub(crate) fn labels(&self, id: u64) -> Option<Labels> {
+        self.inner.index.labels(id)
+    }
+
+    /// The ids [`Querier::select`] reads, in its order.
+    pub(crate) fn select_ids(&self, matchers: &[Matcher]) -> Result<Vec<u64>> {
         if self.start > self.end {
             return Err(Error::InvalidTimeRange { start: self.start, end: self.end });
         }
-        let ids = self.inner.index.select_in_label_order(matchers);
-        Ok(SeriesSet { q: self, ids: ids.into_iter() })
+        Ok(self.inner.index.select_in_label_order(matchers))
+    }
+
+    /// A set reading exactly `ids`, in the order given.
+    pub(crate) fn series_of(&self, ids: Vec<u64>) -> SeriesSet<'_> {
+        SeriesSet { q: self, ids: ids.into_iter(), readers: ChunkReaders::default() }
     }
 
     /// Every series, with or without a metric name, each with its samples in the
-    /// range (an export of everything). `select` needs a matcher that does not match
+    /// range (an export of everything), in label order. `select` needs a matcher that does not match
     /// the empty value; this is the explicit way to ask for all.
     pub fn select_all(&self) -> Result<SeriesSet<'_>> {
         if self.start > self.end {
             return Err(Error::InvalidTimeRange { start: self.start, end: self.end });
         }
-        Ok(SeriesSet { q: self, ids: self.inner.index.all_ids().into_iter() })
+        let mut all: Vec<(Labels, u64)> =
+            self.inner.index.all_ids().into_iter().filter_map(|id| Some((self.inner.index.labels(id)?, id))).collect();
+        all.sort_unstable();
+        Ok(self.series_of(all.into_iter().map(|(_, id)| id).collect()))
     }
 
-    /// Samples of one series id in the range, merged across sources; expired ones hidden.
-    pub(crate) fn read_series(&self, id: u64) -> Result<Vec<Sample>> {
-        let mut out = Vec::new();
-        self.read_series_into(id, &mut out)?;
-        Ok(out)
-    }
-
-    /// [`Querier::read_series`] into `out` (cleared first), so that a scan over
-    /// many series reuses one buffer instead of allocating and faulting in each.
-    pub(crate) fn read_series_into(&self, id: u64, out: &mut Vec<Sample>) -> Result<()> {
+    /// Samples of series `id` in the range, merged across sources, expired ones
+    /// hidden, into `out` (cleared first), so that a scan over
+    /// many series reuses one buffer instead of allocating and faulting in each,
+    /// and one decompressed page per segment (`readers`).
+    pub(crate) fn read_series_into<'a>(
+        &'a self,
+        id: u64,
+        out: &mut Vec<Sample>,
+        readers: &mut ChunkReaders<'a>,
+    ) -> Result<()> {
         out.clear();
         let from = self.start.max(self.inner.retained_from(id, StoredTier::Raw, now_ms()));
         if from >= self.end {
             return Ok(());
         }
-        read_merged_into(&self.snap, id, from, self.end - 1, out)
+        read_merged_with(&self.snap, id, from, self.end - 1, out, readers)
     }
 
     /// The newest sample of series `id` in the range, as [`Querier::read_series`]
     /// would end (the latest-written source wins a tie). A segment chunk that
     /// ends inside the range gives it from its metadata without being decoded.
-    pub(crate) fn newest(&self, id: u64, scratch: &mut Vec<Sample>) -> Result<Option<Sample>> {
+    pub(crate) fn newest<'a>(
+        &'a self,
+        id: u64,
+        scratch: &mut Vec<Sample>,
+        readers: &mut ChunkReaders<'a>,
+    ) -> Result<Option<Sample>> {
         let mint = self.start.max(self.inner.retained_from(id, StoredTier::Raw, now_ms()));
         let maxt = self.end - 1;
         if mint > maxt {
@@ -94,7 +109,7 @@ impl Querier {
                 best = Some(s);
             }
         };
-        for seg in &self.snap.tiers[0] {
+        for (i, seg) in self.snap.tiers[0].iter().enumerate() {
             let info = seg.info();
             if info.max_t < mint || info.min_t > maxt {
                 continue;
@@ -113,7 +128,7 @@ impl Querier {
                 continue;
             }
             scratch.clear();
-            read_segment(seg, id, c.meta.min_t.max(mint), maxt, scratch)?;
+            read_segment_with(seg, readers.get(i, seg)?, id, c.meta.min_t.max(mint), maxt, scratch)?;
             if let Some(&s) = scratch.last() {
                 offer(s);
             }
@@ -133,22 +148,28 @@ impl Querier {
 pub struct SeriesSet<'q> {
     q: &'q Querier,
     ids: std::vec::IntoIter<u64>,
+    readers: ChunkReaders<'q>,
 }
 
-impl SeriesSet<'_> {
-    /// The next series' labels, its samples read into `buf` (a reused buffer).
-    pub(crate) fn next_into(&mut self, buf: &mut Vec<Sample>) -> Option<Result<Labels>> {
-        loop {
-            let id = self.ids.next()?;
-            if let Err(e) = self.q.read_series_into(id, buf) {
-                return Some(Err(e));
-            }
-            if buf.is_empty() {
-                continue;
-            }
-            let Some(labels) = self.q.inner.index.labels(id) else { continue };
-            return Some(Ok(labels));
+/// One chunk cursor per raw segment of a snapshot, held across series: reading
+/// series in the order their chunks lie decompresses each page once. Owned by
+/// one thread; each thread of a parallel scan has its own.
+#[derive(Default)]
+pub(crate) struct ChunkReaders<'a> {
+    cursors: Vec<Option<ChunkCursor<'a>>>,
+}
+
+impl<'a> ChunkReaders<'a> {
+    /// The cursor of raw segment `i` of the snapshot, which is `seg`.
+    fn get(&mut self, i: usize, seg: &'a Segment) -> Result<&mut ChunkCursor<'a>> {
+        if self.cursors.len() <= i {
+            self.cursors.resize_with(i + 1, || None);
         }
+        let slot = &mut self.cursors[i];
+        if slot.is_none() {
+            *slot = Some(seg.cursor()?);
+        }
+        Ok(slot.as_mut().expect("set above"))
     }
 }
 
@@ -157,7 +178,7 @@ impl SeriesSet<'_> {
     pub(crate) fn next_newest(&mut self, scratch: &mut Vec<Sample>) -> Option<Result<(Labels, Sample)>> {
         loop {
             let id = self.ids.next()?;
-            let s = match self.q.newest(id, scratch) {
+            let s = match self.q.newest(id, scratch, &mut self.readers) {
                 Ok(Some(s)) => s,
                 Ok(None) => continue,
                 Err(e) => return Some(Err(e)),
@@ -174,10 +195,10 @@ impl Iterator for SeriesSet<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let id = self.ids.next()?;
-            let samples = match self.q.read_series(id) {
-                Ok(s) => s,
-                Err(e) => return Some(Err(e)),
-            };
+            let mut samples = Vec::new();
+            if let Err(e) = self.q.read_series_into(id, &mut samples, &mut self.readers) {
+                return Some(Err(e));
+            }
             if samples.is_empty() {
                 continue;
             }
@@ -198,16 +219,28 @@ pub(crate) fn read_merged(snap: &State, id: u64, mint: i64, maxt: i64) -> Result
 /// straight into `out`, in rank order; only when two sources' runs overlap in
 /// time are the runs split out again and merged (last write wins).
 pub(crate) fn read_merged_into(snap: &State, id: u64, mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<()> {
+    read_merged_with(snap, id, mint, maxt, out, &mut ChunkReaders::default())
+}
+
+/// [`read_merged_into`] through `readers`, cursors held across calls.
+pub(crate) fn read_merged_with<'a>(
+    snap: &'a State,
+    id: u64,
+    mint: i64,
+    maxt: i64,
+    out: &mut Vec<Sample>,
+    readers: &mut ChunkReaders<'a>,
+) -> Result<()> {
     debug_assert!(out.is_empty());
     // Where each non-empty run starts in `out`.
     let mut starts: Vec<usize> = Vec::new();
-    for seg in &snap.tiers[0] {
+    for (i, seg) in snap.tiers[0].iter().enumerate() {
         let info = seg.info();
         if info.max_t < mint || info.min_t > maxt {
             continue;
         }
         let at = out.len();
-        read_segment(seg, id, mint, maxt, out)?;
+        read_segment_with(seg, readers.get(i, seg)?, id, mint, maxt, out)?;
         if out.len() > at {
             starts.push(at);
         }
@@ -232,11 +265,19 @@ pub(crate) fn read_merged_into(snap: &State, id: u64, mint: i64, maxt: i64, out:
     Ok(())
 }
 
-/// Decodes the chunks of `id` in `seg` that overlap `[mint, maxt]`.
-pub(crate) fn read_segment(seg: &Segment, id: u64, mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<()> {
+/// Decodes the chunks of `id` in `seg` (read through `cursor`, one of `seg`'s)
+/// that overlap `[mint, maxt]`.
+fn read_segment_with(
+    seg: &Segment,
+    cursor: &mut ChunkCursor<'_>,
+    id: u64,
+    mint: i64,
+    maxt: i64,
+    out: &mut Vec<Sample>,
+) -> Result<()> {
     let Some(entry) = seg.find(id) else { return Ok(()) };
     let path = &seg.info().path;
-    seg.for_each_chunk(
+    cursor.for_each_chunk(
         entry,
         |m| m.min_t <= maxt && m.max_t >= mint,
         |m, bytes| {

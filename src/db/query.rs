@@ -71,7 +71,8 @@ impl Inner {
         let range = q.time_range();
         let (mint, maxt) = (range.start, range.end.saturating_sub(1));
         let mut input = Vec::new();
-        for id in self.index.select(q.matchers()) {
+        // Label order: the order segments lay series out in, so pages decompress once.
+        for id in self.index.select_in_label_order(q.matchers()) {
             let Some(labels) = self.index.labels(id) else { continue };
             let t = tier.index().unwrap_or(0);
             let floor = self.retention.read().min_ts(&labels, StoredTier::ALL[t], now);

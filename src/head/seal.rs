@@ -107,13 +107,18 @@ impl Inner {
         let mut samples: Vec<Sample> = Vec::new();
         let mut bytes = Vec::new();
         let mut any = false;
+        // In label order, so that a selector's series share pages (see compaction).
+        let mut series = Vec::new();
         for sid in head.series_ids() {
+            series.push((self.index.labels(sid).ok_or(Error::UnknownSeries { series: sid })?, sid));
+        }
+        series.sort_unstable();
+        for (labels, sid) in series {
             samples.clear();
             head.read(sid, i64::MIN, i64::MAX, &mut samples);
             if samples.is_empty() {
                 continue;
             }
-            let labels = self.index.labels(sid).ok_or(Error::UnknownSeries { series: sid })?;
             write_series(&mut w, sid, &labels, &samples, &mut bytes)?;
             any = true;
         }

@@ -54,7 +54,7 @@ impl Inner {
         let mut w = SegmentWriter::create(&self.segment_dir(), id, dst_tier, WriterOptions::default())?;
         let mut buf = Vec::new();
         let mut any = false;
-        for entry in src.series() {
+        for entry in src.series_in_page_order() {
             let (Some(first), Some(last)) = (entry.chunks.first(), entry.chunks.iter().map(|c| c.meta.max_t).max())
             else {
                 continue;

@@ -22,15 +22,16 @@ use crate::labels::Labels;
 use crate::sample::ChunkMeta;
 use crate::tier::StoredTier;
 
-pub use reader::Segment;
+pub use reader::{ChunkCursor, Segment};
 pub use writer::SegmentWriter;
 
 /// First 8 bytes of every segment file.
 pub const MAGIC: &[u8; 8] = b"STRATSEG";
 /// Last 8 bytes of every complete segment file.
 pub const END_MAGIC: &[u8; 8] = b"STRATEND";
-/// The only format version this code reads and writes.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format version this code writes. Version 1 (chunk pages in series id
+/// order, page numbers stored as unsigned deltas) is still read.
+pub const FORMAT_VERSION: u16 = 2;
 
 pub(crate) const HEADER_LEN: usize = 24;
 pub(crate) const FOOTER_LEN: usize = 88;
@@ -100,13 +101,15 @@ fn corrupt(file: &Path, offset: u64, reason: impl Into<String>) -> Error {
 pub(crate) struct Header {
     pub tier: StoredTier,
     pub id: u64,
+    /// Written as [`FORMAT_VERSION`]; a decoded header keeps the file's own.
+    pub version: u16,
 }
 
 impl Header {
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
         b[0..8].copy_from_slice(MAGIC);
-        LittleEndian::write_u16(&mut b[8..10], FORMAT_VERSION);
+        LittleEndian::write_u16(&mut b[8..10], self.version);
         b[10] = self.tier.as_u8();
         LittleEndian::write_u64(&mut b[12..20], self.id);
         let crc = crc32fast::hash(&b[0..20]);
@@ -119,7 +122,7 @@ impl Header {
             return Err(corrupt(file, 0, "bad magic: not a segment file"));
         }
         let version = LittleEndian::read_u16(&b[8..10]);
-        if version != FORMAT_VERSION {
+        if version != 1 && version != FORMAT_VERSION {
             return Err(corrupt(file, 8, format!("unsupported segment format version {version}")));
         }
         let crc = LittleEndian::read_u32(&b[20..24]);
@@ -130,7 +133,7 @@ impl Header {
             return Err(corrupt(file, 11, "reserved header byte is not zero"));
         }
         let tier = StoredTier::try_from(b[10]).map_err(|e| corrupt(file, 10, e.to_string()))?;
-        Ok(Header { tier, id: LittleEndian::read_u64(&b[12..20]) })
+        Ok(Header { tier, id: LittleEndian::read_u64(&b[12..20]), version })
     }
 }
 
@@ -230,6 +233,9 @@ impl PageLoc {
 /// back to back, and series start at similar times.
 #[derive(Debug, Default)]
 pub(crate) struct TableState {
+    /// The file's format version: version 1 stores page numbers as unsigned
+    /// deltas (its pages follow id order), later versions as signed ones.
+    signed_pages: bool,
     prev_id: Option<u64>,
     prev_first_min_t: i64,
     prev_page: u32,
@@ -246,10 +252,16 @@ impl TableState {
         }
     }
 
-    /// Appends one series entry. The caller has validated ordering and ranges.
-    pub fn encode(&mut self, buf: &mut Vec<u8>, id: u64, labels: &Labels, chunks: &[ChunkRef]) {
+    /// State for reading or writing a table of format `version`.
+    pub fn new(version: u16) -> TableState {
+        TableState { signed_pages: version >= 2, ..TableState::default() }
+    }
+
+    /// Appends one series entry, its labels already encoded. The caller has
+    /// validated ordering (ids strictly increasing) and ranges.
+    pub fn encode(&mut self, buf: &mut Vec<u8>, id: u64, labels: &[u8], chunks: &[ChunkRef]) {
         put_uvarint(buf, id.wrapping_sub(self.prev_id.unwrap_or(0)));
-        labels.encode(buf);
+        buf.extend_from_slice(labels);
         put_uvarint(buf, chunks.len() as u64);
         let mut prev_max_t = None;
         for c in chunks {
@@ -267,7 +279,11 @@ impl TableState {
             for v in [m.min, m.max, m.sum, m.last] {
                 buf.extend_from_slice(&v.to_bits().to_le_bytes());
             }
-            put_uvarint(buf, u64::from(c.page - self.prev_page));
+            if self.signed_pages {
+                put_ivarint(buf, i64::from(c.page) - i64::from(self.prev_page));
+            } else {
+                put_uvarint(buf, u64::from(c.page - self.prev_page));
+            }
             put_ivarint(buf, i64::from(c.offset) - i64::from(self.expected_offset(c.page)));
             put_uvarint(buf, u64::from(c.len));
             self.prev_page = c.page;
@@ -324,10 +340,14 @@ impl TableState {
                 *v = f64::from_bits(LittleEndian::read_u64(b));
                 *pos += 8;
             }
-            let page = get_uvarint(raw, pos)
-                .and_then(|d| u64::from(self.prev_page).checked_add(d))
-                .and_then(|p| u32::try_from(p).ok())
-                .ok_or_else(|| at("bad chunk page number"))?;
+            let page = if self.signed_pages {
+                get_ivarint(raw, pos).and_then(|d| i64::from(self.prev_page).checked_add(d))
+            } else {
+                get_uvarint(raw, pos)
+                    .and_then(|d| u64::from(self.prev_page).checked_add(d))
+                    .and_then(|p| i64::try_from(p).ok())
+            };
+            let page = page.and_then(|p| u32::try_from(p).ok()).ok_or_else(|| at("bad chunk page number"))?;
             let loc = pages.get(page as usize).ok_or_else(|| at(&format!("chunk page {page} does not exist")))?;
             let off = get_ivarint(raw, pos)
                 .and_then(|d| i64::from(self.expected_offset(page)).checked_add(d))
@@ -461,9 +481,12 @@ mod tests {
     fn a_header_naming_no_tier_is_refused_where_it_is_read() {
         let file = Path::new("x.seg");
         for tier in StoredTier::ALL {
-            assert_eq!(Header::decode(&Header { tier, id: 9 }.encode(), file).unwrap().tier, tier);
+            assert_eq!(
+                Header::decode(&Header { tier, id: 9, version: FORMAT_VERSION }.encode(), file).unwrap().tier,
+                tier
+            );
         }
-        let mut b = Header { tier: StoredTier::Hour, id: 9 }.encode();
+        let mut b = Header { tier: StoredTier::Hour, id: 9, version: FORMAT_VERSION }.encode();
         b[10] = 3;
         let crc = crc32fast::hash(&b[0..20]);
         b[20..24].copy_from_slice(&crc.to_le_bytes());
@@ -479,7 +502,7 @@ mod tests {
     /// Builds a file around one page of `page_len` raw bytes and a hand-made table,
     /// with correct checksums, so that only the table's meaning can be wrong.
     fn assemble(page_len: usize, table: &[u8], fix: impl FnOnce(&mut Footer)) -> Vec<u8> {
-        let mut out = Header { tier: StoredTier::Raw, id: 5 }.encode().to_vec();
+        let mut out = Header { tier: StoredTier::Raw, id: 5, version: FORMAT_VERSION }.encode().to_vec();
         let page = zstd::bulk::compress(&vec![7u8; page_len], 1).unwrap();
         let loc = PageLoc { offset: out.len() as u64, clen: page.len() as u32, raw_len: page_len as u32 };
         out.extend_from_slice(&loc.clen.to_le_bytes());
@@ -512,9 +535,10 @@ mod tests {
     }
 
     fn table_of(series: &[(u64, Vec<ChunkRef>)]) -> Vec<u8> {
-        let mut st = TableState::default();
+        let mut st = TableState::new(FORMAT_VERSION);
         let mut buf = Vec::new();
-        let labels = Labels::metric("up", [("a", "b")]).unwrap();
+        let mut labels = Vec::new();
+        Labels::metric("up", [("a", "b")]).unwrap().encode(&mut labels);
         for (id, refs) in series {
             st.encode(&mut buf, *id, &labels, refs);
         }

@@ -64,6 +64,15 @@ impl Segment {
         self.pages.len()
     }
 
+    /// All series in the order their chunks lie in the pages (label order for
+    /// files this version writes), so that reading them in turn decompresses
+    /// each page once.
+    pub fn series_in_page_order(&self) -> Vec<&SeriesEntry> {
+        let mut v: Vec<&SeriesEntry> = self.series.iter().collect();
+        v.sort_by_key(|e| e.chunks.first().map(|c| (c.page, c.offset)));
+        v
+    }
+
     pub fn find(&self, id: u64) -> Option<&SeriesEntry> {
         self.series.binary_search_by_key(&id, |s| s.id).ok().and_then(|i| self.series.get(i))
     }
@@ -268,7 +277,7 @@ fn parse(bytes: &[u8], path: &Path) -> Result<(SegmentInfo, Vec<PageLoc>, Vec<Se
     // cap the preallocation by what the table can hold.
     let mut series = Vec::with_capacity(footer.series.min(raw.len() as u64 / 37) as usize);
     let (mut min_t, mut max_t, mut samples) = (i64::MAX, i64::MIN, 0u64);
-    let mut state = TableState::default();
+    let mut state = TableState::new(header.version);
     let mut pos = 0;
     while pos < raw.len() {
         let entry = state.decode(&raw, &mut pos, &pages).map_err(|r| corrupt(path, tstart, r))?;

@@ -1,7 +1,11 @@
 //! Writes one segment file under a `.tmp` name and publishes it atomically.
 //!
 //! Pages are compressed and written as they fill, so memory stays at one page
-//! plus the raw series table and the page directory.
+//! plus the series entries (labels and chunk references) and the page directory.
+//!
+//! Series may be added in any id order: their chunks land in pages in the order
+//! added (callers add series in label order, so a selector's series share pages),
+//! while the series table is written in id order at [`SegmentWriter::finish`].
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter};
@@ -10,11 +14,12 @@ use std::path::{Path, PathBuf};
 use byteorder::{ByteOrder, LittleEndian};
 
 use super::{
-    file_name, ChunkRef, Footer, Header, PageLoc, SegmentInfo, TableState, WriterOptions, MAX_SECTION_RAW,
-    PAGE_HEADER_LEN,
+    file_name, ChunkRef, Footer, Header, PageLoc, SegmentInfo, TableState, WriterOptions, FORMAT_VERSION,
+    MAX_SECTION_RAW, PAGE_HEADER_LEN,
 };
 use crate::error::{Error, Result};
 use crate::fsutil::{self, rename_durable, tmp_path};
+use crate::hash::IdBuildHasher;
 use crate::labels::Labels;
 use crate::sample::ChunkMeta;
 use crate::tier::StoredTier;
@@ -36,10 +41,12 @@ pub struct SegmentWriter {
     page: Vec<u8>,
     comp: Vec<u8>,
     pages: Vec<PageLoc>,
-    table: Vec<u8>,
-    table_state: TableState,
+    /// Series added so far: id, the range of its encoded labels in `label_bytes`,
+    /// the range of its chunk references in `refs`.
+    entries: Vec<(u64, std::ops::Range<usize>, std::ops::Range<usize>)>,
+    label_bytes: Vec<u8>,
     refs: Vec<ChunkRef>,
-    last_id: Option<u64>,
+    ids: std::collections::HashSet<u64, IdBuildHasher>,
     min_t: i64,
     max_t: i64,
     samples: u64,
@@ -78,10 +85,10 @@ impl SegmentWriter {
             page: Vec::with_capacity(opts.page_size.min(MAX_SECTION_RAW)),
             comp: Vec::new(),
             pages: Vec::new(),
-            table: Vec::new(),
-            table_state: TableState::default(),
+            entries: Vec::new(),
+            label_bytes: Vec::new(),
             refs: Vec::new(),
-            last_id: None,
+            ids: Default::default(),
             min_t: i64::MAX,
             max_t: i64::MIN,
             samples: 0,
@@ -89,17 +96,18 @@ impl SegmentWriter {
             failed: false,
             done: false,
         };
-        w.write(&Header { tier, id }.encode())?;
+        w.write(&Header { tier, id, version: FORMAT_VERSION }.encode())?;
         Ok(w)
     }
 
-    /// Adds one series. Series must come in strictly increasing id order; chunks must be
-    /// non-empty (bytes and samples), with `min_t <= max_t` and strictly increasing `min_t`.
-    /// An invalid call is rejected before anything is written.
+    /// Adds one series. Each id may be added once, in any order (the order of the
+    /// pages); chunks must be non-empty (bytes and samples), with `min_t <= max_t`
+    /// and strictly increasing `min_t`. An invalid call is rejected before anything
+    /// is written.
     pub fn add_series(&mut self, id: u64, labels: &Labels, chunks: &[(ChunkMeta, &[u8])]) -> Result<()> {
         self.check_usable()?;
-        if self.last_id.is_some_and(|last| id <= last) {
-            return Err(invalid(format!("segment series {id} is not after series {:?}", self.last_id)));
+        if self.ids.contains(&id) {
+            return Err(invalid(format!("segment series {id} was already added")));
         }
         if chunks.is_empty() {
             return Err(invalid(format!("segment series {id} has no chunks")));
@@ -115,7 +123,7 @@ impl SegmentWriter {
             prev_min_t = Some(m.min_t);
         }
 
-        self.refs.clear();
+        let first_ref = self.refs.len();
         for (meta, bytes) in chunks {
             // A chunk never spans pages: start a new page when it does not fit.
             if !self.page.is_empty() && self.page.len() + bytes.len() > self.opts.page_size {
@@ -130,14 +138,16 @@ impl SegmentWriter {
                 self.flush_page()?;
             }
         }
-        for r in &self.refs {
+        for r in &self.refs[first_ref..] {
             self.min_t = self.min_t.min(r.meta.min_t);
             self.max_t = self.max_t.max(r.meta.max_t);
             self.samples += u64::from(r.meta.count);
         }
-        self.table_state.encode(&mut self.table, id, labels, &self.refs);
+        let first_label = self.label_bytes.len();
+        labels.encode(&mut self.label_bytes);
+        self.entries.push((id, first_label..self.label_bytes.len(), first_ref..self.refs.len()));
+        self.ids.insert(id);
         self.series += 1;
-        self.last_id = Some(id);
         Ok(())
     }
 
@@ -147,7 +157,14 @@ impl SegmentWriter {
         self.check_usable()?;
         self.flush_page()?;
 
-        let table = self.cctx.compress(&self.table).map_err(|e| self.fail("compressing the series table", e))?;
+        let mut entries = std::mem::take(&mut self.entries);
+        entries.sort_unstable_by_key(|e| e.0);
+        let mut raw_table = Vec::with_capacity(self.label_bytes.len() + self.refs.len() * 32);
+        let mut state = TableState::new(FORMAT_VERSION);
+        for (id, labels, refs) in entries {
+            state.encode(&mut raw_table, id, &self.label_bytes[labels], &self.refs[refs]);
+        }
+        let table = self.cctx.compress(&raw_table).map_err(|e| self.fail("compressing the series table", e))?;
         let table_offset = self.pos;
         self.write(&table)?;
 
@@ -161,7 +178,7 @@ impl SegmentWriter {
         let footer = Footer {
             table_offset,
             table_len: table.len() as u64,
-            table_raw_len: self.table.len() as u64,
+            table_raw_len: raw_table.len() as u64,
             dir_offset,
             min_t: self.min_t,
             max_t: self.max_t,
