@@ -8,8 +8,9 @@
 # 2. Starts VictoriaMetrics (`-search.disableCache`, own storage directory) and
 #    imports Strata's own JSON-lines export into it, so both hold the very same
 #    samples; `/internal/force_flush` makes them searchable.
-# 3. With STRATA_BASELINE=<binary>, stops the server, copies its directory and
-#    serves the copy with that binary too (before/after in one run).
+# 3. With STRATA_BASELINE=<binary>, serves a second directory with that binary,
+#    filled with the same export and compacted (it writes its own format, which
+#    may be older), so before and after are measured in one run.
 # 4. Asks queries a-f (QUERIES below) ROUNDS times, interleaved between the
 #    servers, after one warm-up round, and prints the median curl `time_total`
 #    per query and server, the ratio, the response bytes and the median CPU time
@@ -63,8 +64,8 @@ wait_up() { # url
   exit 1
 }
 
-serve() { # binary dir port log
-  "$1" serve --data "$2" --listen "127.0.0.1:$3" >"$4" 2>&1 &
+serve() { # binary dir port log [flags...]
+  "$1" serve --data "$2" --listen "127.0.0.1:$3" "${@:5}" >"$4" 2>&1 &
   LAST_PID=$!
   PIDS+=("$LAST_PID")
   wait_up "http://127.0.0.1:$3/health"
@@ -95,11 +96,17 @@ curl -sf "$V_URL/internal/force_flush" >/dev/null
 SERVERS=(vm strata)
 URLS=("$V_URL" "$S_URL")
 if [[ -n "$STRATA_BASELINE" ]]; then
-  kill -TERM "$S_PID"
-  wait "$S_PID" || true
-  cp -a "$WORK/data" "$WORK/data-baseline"
-  serve "$WORK/strata" "$WORK/data" "$S_PORT" "$WORK/strata.log"
-  serve "$WORK/strata-baseline" "$WORK/data-baseline" "$B_PORT" "$WORK/baseline.log"
+  # The baseline writes its own directory (it may not read a newer format):
+  # the same export imported, then compacted, as above.
+  serve "$WORK/strata-baseline" "$WORK/data-baseline" "$B_PORT" "$WORK/baseline.log" \
+    --max-body-bytes 4GiB --max-decompressed-bytes 4GiB
+  curl -sf "$S_URL/export?format=json" | curl -sf -X POST -T - "$B_URL/import?format=json" >/dev/null
+  curl -sf -X POST "$B_URL/admin/flush" >/dev/null
+  for try in $(seq 1 30); do
+    curl -sf -X POST "$B_URL/admin/compact" >/dev/null && break
+    [[ $try -lt 30 ]] || { echo "promql_vs_vm: baseline /admin/compact kept failing" >&2; exit 1; }
+    sleep 1
+  done
   SERVERS+=(baseline)
   URLS+=("$B_URL")
 fi

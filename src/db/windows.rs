@@ -554,15 +554,26 @@ impl Acc {
         }
     }
 
+    /// Only what `need` asks for is computed: `count`, the sum and mean only for
+    /// `sum`/`avg`, the extremes only for `min`/`max`.
     fn samples(&mut self, w: &[Sample]) {
-        for s in w {
-            let v = s.value;
-            self.count += 1;
-            (self.sum, self.comp) = kahan_inc(v, self.sum, self.comp);
-            self.abs_bound += v.abs();
-            self.extremes(v, v);
-            if self.need.avg && self.buckets == 0 {
-                self.mean_step(v);
+        if self.need.sum || self.need.avg {
+            for s in w {
+                let v = s.value;
+                // The incremental mean divides by the count so far.
+                self.count += 1;
+                (self.sum, self.comp) = kahan_inc(v, self.sum, self.comp);
+                self.abs_bound += v.abs();
+                if self.need.avg && self.buckets == 0 {
+                    self.mean_step(v);
+                }
+            }
+        } else {
+            self.count += w.len() as u64;
+        }
+        if self.need.min || self.need.max {
+            for s in w {
+                self.extremes(s.value, s.value);
             }
         }
     }

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
+use promql_parser::parser::{BinModifier, BinaryExpr, Expr, LabelModifier, VectorMatchCardinality};
 
 use super::eval::{check_unique, Elem, Evaluator, Steps, Val};
 use super::metric::Metric;
@@ -102,6 +102,15 @@ impl Evaluator<'_> {
             }
         }
         let return_bool = modifier.is_some_and(|m| m.return_bool);
+        if op == "or" {
+            let mut operands = Vec::new();
+            or_chain(b, &mut operands);
+            if operands.len() > 2 {
+                if let Some(v) = self.or_all(&operands, modifier, ts)? {
+                    return Ok(Val::Vector(v));
+                }
+            }
+        }
         let lhs = self.eval(&b.lhs, ts)?;
         let rhs = self.eval(&b.rhs, ts)?;
         match (lhs, rhs) {
@@ -144,6 +153,70 @@ impl Evaluator<'_> {
             ))),
         }
     }
+
+    /// `a or b or c …` in one pass: each operand's elements are kept unless an
+    /// element kept before has the same match-group key, which is what the
+    /// left-nested chain of `or`s gives, without indexing the growing left side
+    /// again at every `or`. `None` if an operand is not an instant vector (the
+    /// two-operand path then reports it).
+    fn or_all(&mut self, operands: &[&Expr], modifier: Option<&BinModifier>, ts: &[i64]) -> Result<Option<Steps>> {
+        let mut vals = Vec::with_capacity(operands.len());
+        for e in operands {
+            match self.eval(e, ts)? {
+                Val::Vector(v) => vals.push(v),
+                _ => return Ok(None),
+            }
+        }
+        let (on, labels) = match modifier.and_then(|m| m.matching.as_ref()) {
+            Some(LabelModifier::Include(l)) => (true, l.labels.iter().map(String::as_str).collect()),
+            Some(LabelModifier::Exclude(l)) => (false, l.labels.iter().map(String::as_str).collect()),
+            None => (false, Vec::new()),
+        };
+        let default_card = VectorMatchCardinality::ManyToMany;
+        let m = Matching { on, labels, card: modifier.map(|m| &m.card).unwrap_or(&default_card) };
+        let mut vals: Vec<std::vec::IntoIter<Vec<Elem>>> = vals.into_iter().map(Vec::into_iter).collect();
+        let hasher = LabelBuildHasher::default();
+        let mut out = Vec::with_capacity(ts.len());
+        for _ in ts {
+            self.check_deadline()?;
+            let mut kept: Vec<Elem> = Vec::new();
+            // Hash of a kept element's key -> the first kept element with it.
+            let mut first: IdMap<usize> = IdMap::default();
+            for v in &mut vals {
+                let step = v.next().unwrap_or_default();
+                let before = kept.len();
+                for e in step {
+                    let h = e.metric.hash_filtered(&hasher, |n| m.keeps(n));
+                    let same = |o: &Elem| o.metric.eq_filtered(&e.metric, |n| m.keeps(n));
+                    // The scan over earlier operands' elements runs only on a hash collision.
+                    let taken = first.get(&h).is_some_and(|&i| same(&kept[i]) || kept[..before].iter().any(same));
+                    if !taken {
+                        kept.push(e);
+                    }
+                }
+                for (i, e) in kept.iter().enumerate().skip(before) {
+                    first.entry(e.metric.hash_filtered(&hasher, |n| m.keeps(n))).or_insert(i);
+                }
+            }
+            out.push(kept);
+        }
+        check_unique(&out)?;
+        Ok(Some(out))
+    }
+}
+
+/// The operands of `b`, an `or`, and of the `or`s with the same modifier nested
+/// on its left (as the parser nests `a or b or c`), left to right.
+fn or_chain<'e>(b: &'e BinaryExpr, out: &mut Vec<&'e Expr>) {
+    let mut lhs = &*b.lhs;
+    while let Expr::Paren(p) = lhs {
+        lhs = &p.expr;
+    }
+    match lhs {
+        Expr::Binary(l) if l.op.to_string() == "or" && l.modifier == b.modifier => or_chain(l, out),
+        _ => out.push(&b.lhs),
+    }
+    out.push(&b.rhs);
 }
 
 /// `vector op scalar` (or `scalar op vector` when `swap`). A comparison keeps the

@@ -200,41 +200,10 @@ impl Evaluator<'_> {
         }
     }
 
-    /// Calls `f` with each series matching `vs` that has samples in `[lo, hi]`
-    /// (staleness markers kept). The samples are read into one buffer reused
-    /// from series to series: a selector over many series never holds them all.
-    fn for_each_series(
-        &mut self,
-        vs: &ast::VectorSelector,
-        lo: i64,
-        hi: i64,
-        mut f: impl FnMut(Metric, &[Sample]) -> Result<()>,
-    ) -> Result<()> {
-        let matchers = to_matchers(vs)?;
-        let hi = hi.min(crate::MAX_TIMESTAMP);
-        if lo > hi {
-            return Ok(());
-        }
-        let q = self.db.querier(lo..hi + 1);
-        let mut set = q.select_sorted(&matchers)?;
-        let mut buf = Vec::new();
-        while let Some(labels) = set.next_into(&mut buf) {
-            self.check_deadline()?;
-            let labels = labels?;
-            self.add_samples(buf.len())?;
-            f(Metric::from_labels(&labels), &buf)?;
-        }
-        Ok(())
-    }
-
     /// Series matching `vs` with their samples in `[lo, hi]`, staleness markers kept.
     fn load(&mut self, vs: &ast::VectorSelector, lo: i64, hi: i64) -> Result<Vec<(Metric, Vec<Sample>)>> {
-        let mut out = Vec::new();
-        self.for_each_series(vs, lo, hi, |metric, pts| {
-            out.push((metric, pts.to_vec()));
-            Ok(())
-        })?;
-        Ok(out)
+        let parts = self.scan_series(vs, lo, hi, Vec::new, |out, metric, pts| out.push((metric, pts.to_vec())))?;
+        Ok(parts.into_iter().flatten().collect())
     }
 
     fn vector_selector(&mut self, vs: &ast::VectorSelector, ts: &[i64]) -> Result<Steps> {
@@ -264,7 +233,7 @@ impl Evaluator<'_> {
             }
             let matchers = to_matchers(vs)?;
             let q = self.db.querier(lo..hi + 1);
-            let mut set = q.select_sorted(&matchers)?;
+            let mut set = q.select(&matchers)?;
             let mut scratch = Vec::new();
             while let Some(item) = set.next_newest(&mut scratch) {
                 self.check_deadline()?;
@@ -281,16 +250,23 @@ impl Evaluator<'_> {
             }
             return Ok(out);
         }
-        self.for_each_series(vs, min.saturating_sub(lookback), max, |metric, pts| {
-            let metric = if times { metric.without_name() } else { metric };
-            for (s, &rt) in reads.iter().enumerate() {
-                if let Some(p) = lookback_sample(pts, rt, lookback) {
-                    let v = if times { p.ts as f64 / 1000.0 } else { p.value };
-                    out[s].push(Elem { metric: metric.clone(), v });
+        let n = ts.len();
+        let parts = self.scan_series(
+            vs,
+            min.saturating_sub(lookback),
+            max,
+            || vec![Vec::new(); n],
+            |part: &mut Steps, metric, pts| {
+                let metric = if times { metric.without_name() } else { metric };
+                for (s, &rt) in reads.iter().enumerate() {
+                    if let Some(p) = lookback_sample(pts, rt, lookback) {
+                        let v = if times { p.ts as f64 / 1000.0 } else { p.value };
+                        part[s].push(Elem { metric: metric.clone(), v });
+                    }
                 }
-            }
-            Ok(())
-        })?;
+            },
+        )?;
+        append_parts(&mut out, parts);
         Ok(out)
     }
 
@@ -312,22 +288,33 @@ impl Evaluator<'_> {
         let mut out: Steps = vec![Vec::new(); ts.len()];
         let mut metrics = Vec::new();
         if let (Some(&min), Some(&max)) = (reads.iter().min(), reads.iter().max()) {
-            let mut kept: Vec<Sample> = Vec::new();
-            self.for_each_series(&ms.vs, min.saturating_sub(range_ms), max, |metric, pts| {
-                // Range functions never see staleness markers.
-                let pts = if pts.iter().any(|p| is_stale(p.value)) {
-                    kept.clear();
-                    kept.extend(pts.iter().filter(|p| !is_stale(p.value)));
-                    &kept[..]
-                } else {
-                    pts
-                };
-                if !pts.is_empty() {
-                    call.series(&metric, pts, &mut out);
-                    metrics.push(metric);
-                }
-                Ok(())
-            })?;
+            let n = ts.len();
+            let parts = self.scan_series(
+                &ms.vs,
+                min.saturating_sub(range_ms),
+                max,
+                || (vec![Vec::new(); n], Vec::new(), Vec::new()),
+                |(part, part_metrics, kept): &mut (Steps, Vec<Metric>, Vec<Sample>), metric, pts| {
+                    // Range functions never see staleness markers.
+                    let pts = if pts.iter().any(|p| is_stale(p.value)) {
+                        kept.clear();
+                        kept.extend(pts.iter().filter(|p| !is_stale(p.value)));
+                        &kept[..]
+                    } else {
+                        pts
+                    };
+                    if !pts.is_empty() {
+                        call.series(&metric, pts, part);
+                        part_metrics.push(metric);
+                    }
+                },
+            )?;
+            let mut steps = Vec::with_capacity(parts.len());
+            for (part, part_metrics, _) in parts {
+                steps.push(part);
+                metrics.extend(part_metrics);
+            }
+            append_parts(&mut out, steps);
         }
         call.finish(metrics.iter(), &mut out)?;
         Ok(out)
@@ -399,6 +386,15 @@ impl Evaluator<'_> {
         self.add_samples(n)?;
         series.retain(|(_, p)| !p.is_empty());
         Ok(RangeArg { series, windows, range_ms, eval_times: ts.to_vec() })
+    }
+}
+
+/// Appends each part's per-step elements to `out`'s, parts in order.
+fn append_parts(out: &mut Steps, parts: Vec<Steps>) {
+    for part in parts {
+        for (step, els) in out.iter_mut().zip(part) {
+            step.extend(els);
+        }
     }
 }
 

@@ -19,6 +19,7 @@ mod functions;
 mod guard;
 mod metric;
 mod range_fns;
+mod scan;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -49,6 +50,9 @@ pub struct Options {
     /// from the rollup tiers where they hold the same samples (the answer is
     /// raw evaluation's; see docs/PROMQL.md). `false` always reads raw samples.
     pub use_tiers: bool,
+    /// Threads a selector's series are read and evaluated on: 0 for one per
+    /// core, 1 to stay on the calling thread.
+    pub threads: usize,
 }
 
 impl Default for Options {
@@ -59,6 +63,7 @@ impl Default for Options {
             timeout: Some(Duration::from_secs(120)),
             default_subquery_step_ms: 60 * 1000,
             use_tiers: true,
+            threads: 0,
         }
     }
 }

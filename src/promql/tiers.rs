@@ -78,23 +78,39 @@ impl Evaluator<'_> {
         }
         let matchers = to_matchers(&ms.vs)?;
         let reader = self.db.window_reader(&windows, need);
-        let mut out: Steps = vec![Vec::new(); ts.len()];
+        let ids = reader.select(&matchers);
+        let n = ts.len();
+        // Series are read on all cores (see `scan`); parts come back in label order.
+        let parts = self.in_parts(
+            &ids,
+            || (),
+            || (vec![Vec::new(); n], Vec::new()),
+            |_, (part, metrics): &mut (Steps, Vec<Metric>), id, budget| {
+                let Some(sw) = reader.read(id)? else { return Ok(()) };
+                budget.add(sw.loaded)?;
+                if sw.aggs.iter().all(|a| a.count == 0) {
+                    return Ok(());
+                }
+                let metric = Metric::from_labels(&sw.labels).without_name();
+                for (s, &w) in slot.iter().enumerate() {
+                    let a = &sw.aggs[w];
+                    if a.count > 0 {
+                        part[s].push(Elem { metric: metric.clone(), v: value_of(name, a) });
+                    }
+                }
+                metrics.push(metric);
+                Ok(())
+            },
+        )?;
+        let mut out: Steps = vec![Vec::new(); n];
         let mut names = std::collections::HashSet::new();
         let mut unique = true;
-        for id in reader.select(&matchers) {
-            self.check_deadline()?;
-            let Some(sw) = reader.read(id)? else { continue };
-            self.add_samples(sw.loaded)?;
-            if sw.aggs.iter().all(|a| a.count == 0) {
-                continue;
+        for (part, metrics) in parts {
+            for (step, els) in out.iter_mut().zip(part) {
+                step.extend(els);
             }
-            let metric = Metric::from_labels(&sw.labels).without_name();
-            unique &= names.insert(metric.clone());
-            for (s, &w) in slot.iter().enumerate() {
-                let a = &sw.aggs[w];
-                if a.count > 0 {
-                    out[s].push(Elem { metric: metric.clone(), v: value_of(name, a) });
-                }
+            for m in metrics {
+                unique &= names.insert(m);
             }
         }
         if !unique {
