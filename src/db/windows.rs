@@ -128,6 +128,10 @@ impl Level {
     }
 }
 
+/// A series' labels, its windows clipped to the raw retention floor, and the
+/// 5-minute and hourly tiers' floors.
+type Clipped = (Labels, Vec<(i64, i64)>, [i64; 2]);
+
 /// What a bucket says of a ragged edge inside it.
 enum Edge {
     /// No sample there.
@@ -159,14 +163,7 @@ impl WindowReader<'_> {
 
     /// The aggregates of series `id` over every window; `None` if the series is gone.
     pub(crate) fn read(&self, id: u64) -> Result<Option<SeriesWindows>> {
-        let Some(labels) = self.inner.index.labels(id) else { return Ok(None) };
-        let (raw_floor, floors) = {
-            let p = self.inner.retention.read();
-            let f = |t| p.min_ts(&labels, t, self.now);
-            (f(StoredTier::Raw), [f(StoredTier::FiveMin), f(StoredTier::Hour)])
-        };
-        // What raw evaluation sees of each window: nothing below the raw retention floor.
-        let clipped: Vec<(i64, i64)> = self.windows.iter().map(|&(lo, hi)| (lo.max(raw_floor), hi)).collect();
+        let Some((labels, clipped, floors)) = self.clipped(id) else { return Ok(None) };
         let mut loaded = 0;
         // The hourly tier is small: read it whenever a window holds a 5-minute bucket
         // (its first and last samples settle many ragged edges). The 5-minute tier
@@ -289,10 +286,16 @@ impl WindowReader<'_> {
     fn plan(&self, lo: i64, hi: i64, five: Option<&Level>, hour: &Level, out: &mut Vec<Piece>) -> bool {
         let (mut c, hi) = (i128::from(lo), i128::from(hi));
         let (w, h) = (i128::from(FIVE_MIN_MS), i128::from(HOUR_MS));
-        // Every bound pushed lies in `[lo, hi]`, so inside i64.
-        let raw = |out: &mut Vec<Piece>, a: i128, b: i128| match out.last_mut() {
-            Some(Piece::Raw(_, end)) if i128::from(*end) + 1 == a => *end = b as i64,
-            _ => out.push(Piece::Raw(a as i64, b as i64)),
+        // Every bound pushed lies in `[lo, hi]`, so inside i64. A raw stretch joins
+        // the one before only within this window: `out` holds earlier windows'
+        // pieces too, and a piece is summed into its own window alone.
+        let first = out.len();
+        let raw = |out: &mut Vec<Piece>, a: i128, b: i128| {
+            let mine = out.len() > first;
+            match out.last_mut() {
+                Some(Piece::Raw(_, end)) if mine && i128::from(*end) + 1 == a => *end = b as i64,
+                _ => out.push(Piece::Raw(a as i64, b as i64)),
+            }
         };
         let none = Level::none(FIVE_MIN_MS);
         let five_or_none = five.unwrap_or(&none);
@@ -370,6 +373,35 @@ impl WindowReader<'_> {
         } else {
             return None;
         })
+    }
+
+    /// Whether raw evaluation is the cheaper way to answer series `id`: the
+    /// windows' ragged edges alone would decode most of its raw chunks, so the
+    /// tiers would only add their own reads (metadata only; nothing is decoded).
+    /// As [`WindowReader::read`] decides it: the hourly tier cannot settle every
+    /// window alone, and the edges decode most chunks.
+    pub(crate) fn raw_is_cheaper(&self, id: u64) -> Result<bool> {
+        let Some((_, clipped, floors)) = self.clipped(id) else { return Ok(false) };
+        let hour = self.level(id, 2, floors[1], &clipped, &mut 0)?;
+        let mut pieces = Vec::new();
+        let mut complete = true;
+        for &(lo, hi) in &clipped {
+            complete &= self.plan(lo, hi, None, &hour, &mut pieces);
+        }
+        Ok(!complete && self.edges_decode_everything(id, &clipped)?)
+    }
+
+    /// Series `id`'s labels, the windows as raw evaluation sees them (nothing
+    /// below the raw retention floor) and the 5-minute and hourly tiers' floors.
+    fn clipped(&self, id: u64) -> Option<Clipped> {
+        let labels = self.inner.index.labels(id)?;
+        let (raw_floor, floors) = {
+            let p = self.inner.retention.read();
+            let f = |t| p.min_ts(&labels, t, self.now);
+            (f(StoredTier::Raw), [f(StoredTier::FiveMin), f(StoredTier::Hour)])
+        };
+        let clipped = self.windows.iter().map(|&(lo, hi)| (lo.max(raw_floor), hi)).collect();
+        Some((labels, clipped, floors))
     }
 
     /// Whether the ragged edges of `windows` (what lies outside their whole

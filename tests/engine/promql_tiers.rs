@@ -188,12 +188,17 @@ fn same(exact: bool, a: &Value, b: &Value) -> std::result::Result<(), String> {
             }
             for (p, q) in x.iter().zip(y) {
                 if p.metric != q.metric || p.points.len() != q.points.len() {
+                    let ts = |s: &strata::promql::RangeSeries| s.points.iter().map(|p| p.0).collect::<Vec<_>>();
+                    let (tp, tq) = (ts(p), ts(q));
+                    let only = |a: &[i64], b: &[i64]| a.iter().filter(|t| !b.contains(t)).copied().collect::<Vec<_>>();
                     return Err(format!(
-                        "{:?} ({} points) against {:?} ({})",
+                        "{:?} ({} points) against {:?} ({}); steps only in the first: {:?}, only in the second: {:?}",
                         p.metric,
                         p.points.len(),
                         q.metric,
-                        q.points.len()
+                        q.points.len(),
+                        only(&tp, &tq),
+                        only(&tq, &tp),
                     ));
                 }
                 for (u, v) in p.points.iter().zip(&q.points) {
@@ -300,5 +305,45 @@ proptest! {
         };
         let r = check(&s);
         prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
+    }
+}
+
+/// Two steps whose windows touch (`[B-600001, B-300001]` and `[B-300001, B-1]`):
+/// the first ends in a raw stretch (its 5-minute bucket holds a NaN, so the tier
+/// cannot answer it), the second starts with an edge its bucket settles as empty
+/// and goes on raw (its bucket is newer than the tier). The second's raw stretch
+/// once joined the first's, so the second step lost its samples and the first
+/// gained them.
+#[test]
+fn touching_windows_keep_their_own_raw_stretches() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), options::foreground(SyncMode::Never)).unwrap();
+    let b: i64 = 1_700_001_000_000; // half past an hour
+    let m = Labels::from_pairs([("__name__", "m"), ("s", "a")]).unwrap();
+    let mut app = db.appender();
+    let mut t = b - 2 * HOUR;
+    while t <= b - 310 * SEC {
+        let v = if t == b - 450 * SEC { f64::NAN } else { (t / 10_000 % 97) as f64 };
+        app.append_labels(&m, t, v).unwrap();
+        t += 10 * SEC;
+    }
+    app.commit().unwrap();
+    db.flush().unwrap();
+    db.downsample().unwrap();
+    let mut t = b - 295 * SEC;
+    while t <= b + 10 * MIN {
+        app.append_labels(&m, t, 1000.0 + (t / 10_000 % 89) as f64).unwrap();
+        t += 10 * SEC;
+    }
+    app.commit().unwrap();
+    let e = "max_over_time(m[300000ms])";
+    let raw = PromqlOptions { use_tiers: false, ..PromqlOptions::default() };
+    for (start, end) in [(b - 300_001, b - 1), (b - 600_001, b - 1), (b - 300_001, b + 299_999)] {
+        let tiers = db.promql_range_with(e, start, end, 300_000, &PromqlOptions::default()).unwrap();
+        let want = db.promql_range_with(e, start, end, 300_000, &raw).unwrap();
+        let Value::Matrix(w) = &want else { panic!("{want:?}") };
+        assert_eq!(w[0].points.len() as i64, (end - start) / 300_000 + 1, "raw answers every step");
+        assert!(w[0].points.iter().any(|p| p.1 >= 1000.0), "a step sees the head's samples");
+        same(true, &tiers, &want).unwrap();
     }
 }
