@@ -14,12 +14,49 @@ use crate::error::Result;
 use crate::labels::Labels;
 use crate::merge::merge_runs;
 use crate::query::{
-    choose_tier, evaluate_buckets, evaluate_trusted, Agg, BucketsResult, Query, QueryResult, SeriesData, Summary, Tier,
+    choose_tier, evaluate_buckets, evaluate_buckets_pieces, evaluate_pieces, evaluate_trusted, interior, Agg,
+    BucketsResult, Query, QueryResult, SeriesData, Summary, Tier,
 };
 use crate::retention::oldest_retained;
-use crate::rollup::{align, codec, rollup, Bucket};
+use crate::rollup::{align, codec, rollup, Bucket, FIVE_MIN_MS};
 use crate::sample::Sample;
 use crate::tier::StoredTier;
+
+/// What `read_input` read: whole series from one source, or the pieces of an
+/// unaligned range answered by a tier.
+enum Input {
+    Series(Vec<(Labels, SeriesData)>),
+    Pieces(Vec<(Labels, Vec<Bucket>)>),
+}
+
+/// A stretch `[a, b)` of an unaligned range and where it is read from.
+#[derive(Clone, Copy)]
+enum Span {
+    /// Whole buckets of tier index `t` and width `w`.
+    Tier(usize, i64, i64, i64),
+    Raw(i64, i64),
+}
+
+/// Cuts `[lo, hi)` into the whole buckets of the first level `(t, width, floor)`
+/// at or after its floor, and the rest, recursively, into those of the next
+/// levels; what no level answers is raw. Spans come out in time order.
+fn plan(lo: i64, hi: i64, levels: &[(usize, i64, i64)], out: &mut Vec<Span>) {
+    if lo >= hi {
+        return;
+    }
+    let Some((&(t, w, floor), rest)) = levels.split_first() else {
+        out.push(Span::Raw(lo, hi));
+        return;
+    };
+    match interior(&(lo.max(floor).min(hi)..hi), w) {
+        Some(r) => {
+            plan(lo, r.start, rest, out);
+            out.push(Span::Tier(t, w, r.start, r.end));
+            plan(r.end, hi, rest, out);
+        }
+        None => plan(lo, hi, rest, out),
+    }
+}
 
 /// The rollup columns an aggregation reads. Merging and combining keep count,
 /// sum, min and max exact whatever the other columns hold; the others need all.
@@ -48,8 +85,10 @@ impl Db {
 
 impl Inner {
     pub(crate) fn query(&self, q: &Query) -> Result<QueryResult> {
-        let (tier, input) = self.read_input(q, columns_for(q.aggregation()))?;
-        evaluate_trusted(q, input, tier)
+        match self.read_input(q, columns_for(q.aggregation()))? {
+            (tier, Input::Series(input)) => evaluate_trusted(q, input, tier),
+            (tier, Input::Pieces(input)) => evaluate_pieces(q, input, tier),
+        }
     }
 
     /// Every statistic of every step bucket, from one snapshot (see
@@ -57,18 +96,27 @@ impl Inner {
     /// rollups can answer; the query's own aggregation is not used.
     pub(crate) fn buckets(&self, q: &Query) -> Result<BucketsResult> {
         let q = q.clone().agg(Agg::Count);
-        let (tier, input) = self.read_input(&q, codec::ALL_COLUMNS)?;
-        evaluate_buckets(&q, input, tier)
+        match self.read_input(&q, codec::ALL_COLUMNS)? {
+            (tier, Input::Series(input)) => evaluate_buckets(&q, input, tier),
+            (tier, Input::Pieces(input)) => evaluate_buckets_pieces(&q, input, tier),
+        }
     }
 
     /// Chooses the tier for `q` and reads every selected series from it (the
-    /// rollup columns `cols`), all from one snapshot.
-    fn read_input(&self, q: &Query, cols: u16) -> Result<(Tier, Vec<(Labels, SeriesData)>)> {
+    /// rollup columns `cols`), all from one snapshot. A range the tier `Auto`
+    /// chose is not aligned to is read in pieces (see `pieces`).
+    fn read_input(&self, q: &Query, cols: u16) -> Result<(Tier, Input)> {
         q.validate()?;
         let snap = self.snapshot();
         let now = now_ms();
-        let tier = choose_tier(q, now, self.tier_available_from(&snap, now))?;
+        let avail = self.tier_available_from(&snap, now);
+        let tier = choose_tier(q, now, avail)?;
         let range = q.time_range();
+        if let Some(w) = tier.resolution_ms() {
+            if q.requested_tier() == Tier::Auto && (range.start.rem_euclid(w) != 0 || range.end.rem_euclid(w) != 0) {
+                return Ok((tier, Input::Pieces(self.read_pieces(q, &snap, now, tier, avail, cols)?)));
+            }
+        }
         let (mint, maxt) = (range.start, range.end.saturating_sub(1));
         let mut input = Vec::new();
         for id in self.index.select(q.matchers()) {
@@ -95,7 +143,60 @@ impl Inner {
                 input.push((labels, d));
             }
         }
-        Ok((tier, input))
+        Ok((tier, Input::Series(input)))
+    }
+
+    /// Per selected series, the pieces of an unaligned range in time order: the
+    /// whole buckets of `tier` inside it, the whole 5-minute buckets of what is left
+    /// when `tier` is the hourly one, and the raw samples of the ragged edges rolled
+    /// up at the finest width used. Each tier is used only from where it is
+    /// retained and holds segments; below that, the next finer source answers.
+    fn read_pieces(
+        &self,
+        q: &Query,
+        snap: &State,
+        now: i64,
+        tier: Tier,
+        avail: [Option<i64>; 3],
+        cols: u16,
+    ) -> Result<Vec<(Labels, Vec<Bucket>)>> {
+        let range = q.time_range();
+        let mut levels: Vec<(usize, i64)> = Vec::with_capacity(2);
+        for t in [Tier::Hour, Tier::FiveMin] {
+            let (Some(i), Some(w)) = (t.index(), t.resolution_ms()) else { continue };
+            if w <= tier.resolution_ms().unwrap_or(0) && avail[i].is_some() {
+                levels.push((i, w));
+            }
+        }
+        let finest = levels.last().map_or(FIVE_MIN_MS, |l| l.1);
+        let mut out = Vec::new();
+        let mut spans = Vec::new();
+        for id in self.index.select(q.matchers()) {
+            let Some(labels) = self.index.labels(id) else { continue };
+            let (floors, raw_floor) = {
+                let p = self.retention.read();
+                let floor = |t: usize| p.min_ts(&labels, StoredTier::ALL[t], now).max(avail[t].unwrap_or(i64::MAX));
+                (levels.iter().map(|&(t, w)| (t, w, floor(t))).collect::<Vec<_>>(), floor(0))
+            };
+            spans.clear();
+            plan(range.start, range.end, &floors, &mut spans);
+            let mut buckets: Vec<Bucket> = Vec::new();
+            for &span in &spans {
+                match span {
+                    Span::Tier(t, w, a, b) => buckets.extend(self.tier_buckets(snap, (t, w), id, a, b - 1, cols)?),
+                    Span::Raw(a, b) => {
+                        let a = a.max(raw_floor);
+                        if a < b {
+                            buckets.extend(rollup(&read_merged(snap, id, a, b - 1)?, finest)?);
+                        }
+                    }
+                }
+            }
+            if !buckets.is_empty() {
+                out.push((labels, buckets));
+            }
+        }
+        Ok(out)
     }
 
     /// Buckets of tier `t` for one series over `[mint, maxt]` (`mint` aligned).
