@@ -8,11 +8,12 @@
 use std::sync::atomic::Ordering;
 
 use super::items::{read_items_with, CHUNK_ITEMS};
-use super::querier::read_merged;
+use super::querier::{chunk_error, read_merged};
 use super::{now_ms, Db, Inner, State};
+use crate::codec::chunk::decode_chunk_range;
 use crate::error::Result;
 use crate::labels::Labels;
-use crate::merge::merge_runs;
+use crate::merge::{merge_runs, Timed};
 use crate::query::{
     choose_tier, evaluate_buckets, evaluate_buckets_pieces, evaluate_pieces, evaluate_trusted, interior, Agg,
     BucketsResult, Query, QueryResult, SeriesData, Summary, Tier,
@@ -58,6 +59,18 @@ fn plan(lo: i64, hi: i64, levels: &[(usize, i64, i64)], out: &mut Vec<Span>) {
     }
 }
 
+/// The samples of series `id` in `[mint, maxt]` the heads hold, appended to `out`,
+/// each non-empty run's start noted in `starts`.
+fn read_heads(snap: &State, id: u64, mint: i64, maxt: i64, out: &mut Vec<Sample>, starts: &mut Vec<usize>) {
+    for head in snap.frozen.iter().chain(std::iter::once(&snap.head)) {
+        let at = out.len();
+        head.read(id, mint, maxt, out);
+        if out.len() > at {
+            starts.push(at);
+        }
+    }
+}
+
 /// The rollup columns an aggregation reads. Merging and combining keep count,
 /// sum, min and max exact whatever the other columns hold; the others need all.
 fn columns_for(agg: Agg) -> u16 {
@@ -68,6 +81,55 @@ fn columns_for(agg: Agg) -> u16 {
         Agg::Max => codec::COL_MAX,
         _ => codec::ALL_COLUMNS,
     }
+}
+
+/// Appends to `$out` the items of series `$id` in `[$mint, $maxt]` that tier
+/// `$t`'s segments hold (and what `$heads` adds, newest last), merged newest-wins
+/// where sources overlap, each chunk decoded by `$decode` through the cursors
+/// `$slots` (one per segment of the tier, opened on first use). A macro, as the
+/// segment's cursor type is its own.
+macro_rules! read_chunks {
+    ($snap:expr, $t:expr, $slots:expr, $id:expr, $mint:expr, $maxt:expr, $out:expr, $decode:expr, $heads:expr) => {{
+        let (snap, id, mint, maxt, out) = ($snap, $id, $mint, $maxt, $out);
+        let base = out.len();
+        let mut starts: Vec<usize> = Vec::new();
+        for (i, seg) in snap.tiers[$t].iter().enumerate() {
+            let info = seg.info();
+            if info.max_t < mint || info.min_t > maxt {
+                continue;
+            }
+            let Some(entry) = seg.find(id) else { continue };
+            if $slots[i].is_none() {
+                $slots[i] = Some(seg.cursor()?);
+            }
+            let Some(cursor) = $slots[i].as_mut() else { continue };
+            let at = out.len();
+            cursor.for_each_chunk(
+                entry,
+                |m| m.min_t <= maxt && m.max_t >= mint,
+                |m, bytes| {
+                    let before = out.len();
+                    ($decode)(bytes, &mut *out).map_err(|e| chunk_error(&info.path, id, m.min_t, e))?;
+                    if m.min_t < mint || m.max_t > maxt {
+                        let tail = out.split_off(before);
+                        out.extend(tail.into_iter().filter(|x| x.ts() >= mint && x.ts() <= maxt));
+                    }
+                    Ok(())
+                },
+            )?;
+            if out.len() > at {
+                starts.push(at);
+            }
+        }
+        ($heads)(&mut *out, &mut starts);
+        // Runs that ascend in time need no merge (the common case).
+        if !starts.iter().skip(1).all(|&at| out[at - 1].ts() < out[at].ts()) {
+            starts.push(out.len());
+            let runs = starts.windows(2).map(|w| out[w[0]..w[1]].to_vec()).collect();
+            out.truncate(base);
+            out.extend(merge_runs(runs));
+        }
+    }};
 }
 
 impl Db {
@@ -169,6 +231,11 @@ impl Inner {
             }
         }
         let finest = levels.last().map_or(FIVE_MIN_MS, |l| l.1);
+        // Decompression cursors per tier and segment, held across spans and series:
+        // both ragged edges of a series usually lie in one page, and series read in id
+        // order share pages, so a page is decompressed once, not once per read.
+        let mut cursors: [Vec<Option<_>>; 3] =
+            std::array::from_fn(|t| (0..snap.tiers[t].len()).map(|_| None).collect());
         let mut out = Vec::new();
         let mut spans = Vec::new();
         for id in self.index.select(q.matchers()) {
@@ -182,12 +249,46 @@ impl Inner {
             plan(range.start, range.end, &floors, &mut spans);
             let mut buckets: Vec<Bucket> = Vec::new();
             for &span in &spans {
+                let t = match span {
+                    Span::Tier(t, ..) => t,
+                    Span::Raw(..) => 0,
+                };
+                let slots = &mut cursors[t];
                 match span {
-                    Span::Tier(t, w, a, b) => buckets.extend(self.tier_buckets(snap, (t, w), id, a, b - 1, cols)?),
+                    Span::Tier(t, w, a, b) => {
+                        let fresh = self.fresh_from(snap, t, id);
+                        // A fresh sample whose bucket cannot be aligned makes every bucket come from raw.
+                        let cut = fresh.map_or(i64::MAX, |f| align(f, w).unwrap_or(i64::MIN));
+                        if cut > a {
+                            let upto = (b - 1).min(cut - 1);
+                            let decode =
+                                |b: &[u8], o: &mut Vec<Bucket>| codec::decode_columns(b, o, cols).map_err(|e| e.0);
+                            read_chunks!(
+                                snap,
+                                t,
+                                slots,
+                                id,
+                                a,
+                                upto,
+                                &mut buckets,
+                                decode,
+                                |_: &mut Vec<Bucket>, _: &mut Vec<usize>| {}
+                            );
+                        }
+                        if cut < b {
+                            buckets.extend(rollup(&read_merged(snap, id, cut.max(a), b - 1)?, w)?);
+                        }
+                    }
                     Span::Raw(a, b) => {
                         let a = a.max(raw_floor);
                         if a < b {
-                            buckets.extend(rollup(&read_merged(snap, id, a, b - 1)?, finest)?);
+                            let mut raw = Vec::new();
+                            let decode =
+                                |c: &[u8], o: &mut Vec<Sample>| decode_chunk_range(c, a, b, o).map_err(|e| e.0);
+                            let heads =
+                                |o: &mut Vec<Sample>, st: &mut Vec<usize>| read_heads(snap, id, a, b - 1, o, st);
+                            read_chunks!(snap, 0, slots, id, a, b - 1, &mut raw, decode, heads);
+                            buckets.extend(rollup(&raw, finest)?);
                         }
                     }
                 }
