@@ -8,18 +8,68 @@
 use std::sync::atomic::Ordering;
 
 use super::items::{read_items_with, CHUNK_ITEMS};
-use super::querier::read_merged;
+use super::querier::{chunk_error, read_merged};
 use super::{now_ms, Db, Inner, State};
+use crate::codec::chunk::decode_chunk_range;
 use crate::error::Result;
 use crate::labels::Labels;
-use crate::merge::merge_runs;
+use crate::merge::{merge_runs, Timed};
 use crate::query::{
-    choose_tier, evaluate_buckets, evaluate_trusted, Agg, BucketsResult, Query, QueryResult, SeriesData, Summary, Tier,
+    choose_tier, evaluate_buckets, evaluate_buckets_pieces, evaluate_pieces, evaluate_trusted, interior, Agg,
+    BucketsResult, Query, QueryResult, SeriesData, Summary, Tier,
 };
 use crate::retention::oldest_retained;
-use crate::rollup::{align, codec, rollup, Bucket};
+use crate::rollup::{align, codec, rollup, Bucket, FIVE_MIN_MS};
 use crate::sample::Sample;
 use crate::tier::StoredTier;
+
+/// What `read_input` read: whole series from one source, or the pieces of an
+/// unaligned range answered by a tier.
+enum Input {
+    Series(Vec<(Labels, SeriesData)>),
+    Pieces(Vec<(Labels, Vec<Bucket>)>),
+}
+
+/// A stretch `[a, b)` of an unaligned range and where it is read from.
+#[derive(Clone, Copy)]
+enum Span {
+    /// Whole buckets of tier index `t` and width `w`.
+    Tier(usize, i64, i64, i64),
+    Raw(i64, i64),
+}
+
+/// Cuts `[lo, hi)` into the whole buckets of the first level `(t, width, floor)`
+/// at or after its floor, and the rest, recursively, into those of the next
+/// levels; what no level answers is raw. Spans come out in time order.
+fn plan(lo: i64, hi: i64, levels: &[(usize, i64, i64)], out: &mut Vec<Span>) {
+    if lo >= hi {
+        return;
+    }
+    let Some((&(t, w, floor), rest)) = levels.split_first() else {
+        out.push(Span::Raw(lo, hi));
+        return;
+    };
+    match interior(&(lo.max(floor).min(hi)..hi), w) {
+        Some(r) => {
+            plan(lo, r.start, rest, out);
+            out.push(Span::Tier(t, w, r.start, r.end));
+            plan(r.end, hi, rest, out);
+        }
+        None => plan(lo, hi, rest, out),
+    }
+}
+
+/// The samples of series `id` in `[mint, maxt]` the heads hold, appended to `out`,
+/// each non-empty run's start noted in `starts`.
+fn read_heads(snap: &State, id: u64, mint: i64, maxt: i64, out: &mut Vec<Sample>, starts: &mut Vec<usize>) {
+    for head in snap.frozen.iter().chain(std::iter::once(&snap.head)) {
+        let at = out.len();
+        head.read(id, mint, maxt, out);
+        if out.len() > at {
+            starts.push(at);
+        }
+    }
+}
 
 /// The rollup columns an aggregation reads. Merging and combining keep count,
 /// sum, min and max exact whatever the other columns hold; the others need all.
@@ -31,6 +81,55 @@ fn columns_for(agg: Agg) -> u16 {
         Agg::Max => codec::COL_MAX,
         _ => codec::ALL_COLUMNS,
     }
+}
+
+/// Appends to `$out` the items of series `$id` in `[$mint, $maxt]` that tier
+/// `$t`'s segments hold (and what `$heads` adds, newest last), merged newest-wins
+/// where sources overlap, each chunk decoded by `$decode` through the cursors
+/// `$slots` (one per segment of the tier, opened on first use). A macro, as the
+/// segment's cursor type is its own.
+macro_rules! read_chunks {
+    ($snap:expr, $t:expr, $slots:expr, $id:expr, $mint:expr, $maxt:expr, $out:expr, $decode:expr, $heads:expr) => {{
+        let (snap, id, mint, maxt, out) = ($snap, $id, $mint, $maxt, $out);
+        let base = out.len();
+        let mut starts: Vec<usize> = Vec::new();
+        for (i, seg) in snap.tiers[$t].iter().enumerate() {
+            let info = seg.info();
+            if info.max_t < mint || info.min_t > maxt {
+                continue;
+            }
+            let Some(entry) = seg.find(id) else { continue };
+            if $slots[i].is_none() {
+                $slots[i] = Some(seg.cursor()?);
+            }
+            let Some(cursor) = $slots[i].as_mut() else { continue };
+            let at = out.len();
+            cursor.for_each_chunk(
+                entry,
+                |m| m.min_t <= maxt && m.max_t >= mint,
+                |m, bytes| {
+                    let before = out.len();
+                    ($decode)(bytes, &mut *out).map_err(|e| chunk_error(&info.path, id, m.min_t, e))?;
+                    if m.min_t < mint || m.max_t > maxt {
+                        let tail = out.split_off(before);
+                        out.extend(tail.into_iter().filter(|x| x.ts() >= mint && x.ts() <= maxt));
+                    }
+                    Ok(())
+                },
+            )?;
+            if out.len() > at {
+                starts.push(at);
+            }
+        }
+        ($heads)(&mut *out, &mut starts);
+        // Runs that ascend in time need no merge (the common case).
+        if !starts.iter().skip(1).all(|&at| out[at - 1].ts() < out[at].ts()) {
+            starts.push(out.len());
+            let runs = starts.windows(2).map(|w| out[w[0]..w[1]].to_vec()).collect();
+            out.truncate(base);
+            out.extend(merge_runs(runs));
+        }
+    }};
 }
 
 impl Db {
@@ -48,8 +147,10 @@ impl Db {
 
 impl Inner {
     pub(crate) fn query(&self, q: &Query) -> Result<QueryResult> {
-        let (tier, input) = self.read_input(q, columns_for(q.aggregation()))?;
-        evaluate_trusted(q, input, tier)
+        match self.read_input(q, columns_for(q.aggregation()))? {
+            (tier, Input::Series(input)) => evaluate_trusted(q, input, tier),
+            (tier, Input::Pieces(input)) => evaluate_pieces(q, input, tier),
+        }
     }
 
     /// Every statistic of every step bucket, from one snapshot (see
@@ -57,18 +158,27 @@ impl Inner {
     /// rollups can answer; the query's own aggregation is not used.
     pub(crate) fn buckets(&self, q: &Query) -> Result<BucketsResult> {
         let q = q.clone().agg(Agg::Count);
-        let (tier, input) = self.read_input(&q, codec::ALL_COLUMNS)?;
-        evaluate_buckets(&q, input, tier)
+        match self.read_input(&q, codec::ALL_COLUMNS)? {
+            (tier, Input::Series(input)) => evaluate_buckets(&q, input, tier),
+            (tier, Input::Pieces(input)) => evaluate_buckets_pieces(&q, input, tier),
+        }
     }
 
     /// Chooses the tier for `q` and reads every selected series from it (the
-    /// rollup columns `cols`), all from one snapshot.
-    fn read_input(&self, q: &Query, cols: u16) -> Result<(Tier, Vec<(Labels, SeriesData)>)> {
+    /// rollup columns `cols`), all from one snapshot. A range the tier `Auto`
+    /// chose is not aligned to is read in pieces (see `pieces`).
+    fn read_input(&self, q: &Query, cols: u16) -> Result<(Tier, Input)> {
         q.validate()?;
         let snap = self.snapshot();
         let now = now_ms();
-        let tier = choose_tier(q, now, self.tier_available_from(&snap, now))?;
+        let avail = self.tier_available_from(&snap, now);
+        let tier = choose_tier(q, now, avail)?;
         let range = q.time_range();
+        if let Some(w) = tier.resolution_ms() {
+            if q.requested_tier() == Tier::Auto && (range.start.rem_euclid(w) != 0 || range.end.rem_euclid(w) != 0) {
+                return Ok((tier, Input::Pieces(self.read_pieces(q, &snap, now, tier, avail, cols)?)));
+            }
+        }
         let (mint, maxt) = (range.start, range.end.saturating_sub(1));
         let mut input = Vec::new();
         // Label order: the order segments lay series out in, so pages decompress once.
@@ -96,7 +206,99 @@ impl Inner {
                 input.push((labels, d));
             }
         }
-        Ok((tier, input))
+        Ok((tier, Input::Series(input)))
+    }
+
+    /// Per selected series, the pieces of an unaligned range in time order: the
+    /// whole buckets of `tier` inside it, the whole 5-minute buckets of what is left
+    /// when `tier` is the hourly one, and the raw samples of the ragged edges rolled
+    /// up at the finest width used. Each tier is used only from where it is
+    /// retained and holds segments; below that, the next finer source answers.
+    fn read_pieces(
+        &self,
+        q: &Query,
+        snap: &State,
+        now: i64,
+        tier: Tier,
+        avail: [Option<i64>; 3],
+        cols: u16,
+    ) -> Result<Vec<(Labels, Vec<Bucket>)>> {
+        let range = q.time_range();
+        let mut levels: Vec<(usize, i64)> = Vec::with_capacity(2);
+        for t in [Tier::Hour, Tier::FiveMin] {
+            let (Some(i), Some(w)) = (t.index(), t.resolution_ms()) else { continue };
+            if w <= tier.resolution_ms().unwrap_or(0) && avail[i].is_some() {
+                levels.push((i, w));
+            }
+        }
+        let finest = levels.last().map_or(FIVE_MIN_MS, |l| l.1);
+        // Decompression cursors per tier and segment, held across spans and series:
+        // both ragged edges of a series usually lie in one page, and series read in id
+        // order share pages, so a page is decompressed once, not once per read.
+        let mut cursors: [Vec<Option<_>>; 3] =
+            std::array::from_fn(|t| (0..snap.tiers[t].len()).map(|_| None).collect());
+        let mut out = Vec::new();
+        let mut spans = Vec::new();
+        for id in self.index.select(q.matchers()) {
+            let Some(labels) = self.index.labels(id) else { continue };
+            let (floors, raw_floor) = {
+                let p = self.retention.read();
+                let floor = |t: usize| p.min_ts(&labels, StoredTier::ALL[t], now).max(avail[t].unwrap_or(i64::MAX));
+                (levels.iter().map(|&(t, w)| (t, w, floor(t))).collect::<Vec<_>>(), floor(0))
+            };
+            spans.clear();
+            plan(range.start, range.end, &floors, &mut spans);
+            let mut buckets: Vec<Bucket> = Vec::new();
+            for &span in &spans {
+                let t = match span {
+                    Span::Tier(t, ..) => t,
+                    Span::Raw(..) => 0,
+                };
+                let slots = &mut cursors[t];
+                match span {
+                    Span::Tier(t, w, a, b) => {
+                        let fresh = self.fresh_from(snap, t, id);
+                        // A fresh sample whose bucket cannot be aligned makes every bucket come from raw.
+                        let cut = fresh.map_or(i64::MAX, |f| align(f, w).unwrap_or(i64::MIN));
+                        if cut > a {
+                            let upto = (b - 1).min(cut - 1);
+                            let decode =
+                                |b: &[u8], o: &mut Vec<Bucket>| codec::decode_columns(b, o, cols).map_err(|e| e.0);
+                            read_chunks!(
+                                snap,
+                                t,
+                                slots,
+                                id,
+                                a,
+                                upto,
+                                &mut buckets,
+                                decode,
+                                |_: &mut Vec<Bucket>, _: &mut Vec<usize>| {}
+                            );
+                        }
+                        if cut < b {
+                            buckets.extend(rollup(&read_merged(snap, id, cut.max(a), b - 1)?, w)?);
+                        }
+                    }
+                    Span::Raw(a, b) => {
+                        let a = a.max(raw_floor);
+                        if a < b {
+                            let mut raw = Vec::new();
+                            let decode =
+                                |c: &[u8], o: &mut Vec<Sample>| decode_chunk_range(c, a, b, o).map_err(|e| e.0);
+                            let heads =
+                                |o: &mut Vec<Sample>, st: &mut Vec<usize>| read_heads(snap, id, a, b - 1, o, st);
+                            read_chunks!(snap, 0, slots, id, a, b - 1, &mut raw, decode, heads);
+                            buckets.extend(rollup(&raw, finest)?);
+                        }
+                    }
+                }
+            }
+            if !buckets.is_empty() {
+                out.push((labels, buckets));
+            }
+        }
+        Ok(out)
     }
 
     /// Buckets of tier `t` for one series over `[mint, maxt]` (`mint` aligned).

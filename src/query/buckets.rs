@@ -7,7 +7,7 @@
 //! could make the count and the sum of one bucket disagree. Here they come from
 //! one read: each [`Bucket`] is one consistent view.
 
-use super::eval::{fold_step_buckets, groups, prepare, Grid};
+use super::eval::{fold_step_buckets, groups, pieces_data, prepare, Data, Grid};
 use super::{Query, SeriesData, Tier};
 use crate::error::{Error, Result};
 use crate::labels::Labels;
@@ -45,13 +45,32 @@ pub(crate) fn evaluate_buckets(q: &Query, input: Vec<(Labels, SeriesData)>, tier
     if tier == Tier::Auto {
         return Err(Error::InvalidArgument("the answering tier must be Raw, FiveMin or Hour, not Auto".into()));
     }
-    let grid = Grid { start: q.time_range().start, step: q.step_ms() };
     let mut series = Vec::with_capacity(input.len());
     for (labels, data) in input {
         if let Some(d) = prepare(q, tier, &labels, data, false)? {
             series.push((labels, d));
         }
     }
+    finish(q, series, tier)
+}
+
+/// `evaluate_buckets` for an unaligned range answered by a tier, from the
+/// pieces the engine read (see `evaluate_pieces`).
+pub(crate) fn evaluate_buckets_pieces(
+    q: &Query,
+    input: Vec<(Labels, Vec<Bucket>)>,
+    tier: Tier,
+) -> Result<BucketsResult> {
+    if q.top_k_limit().is_some() {
+        return Err(Error::InvalidArgument(
+            "top_k ranks series by one aggregation; buckets returns every statistic, so it takes no top_k".into(),
+        ));
+    }
+    finish(q, pieces_data(q, input, tier)?, tier)
+}
+
+fn finish(q: &Query, mut series: Vec<(Labels, Data)>, tier: Tier) -> Result<BucketsResult> {
+    let grid = Grid { start: q.time_range().start, step: q.step_ms() };
     // Fixed member order, as in `evaluate`: float sums and first/last ties are deterministic.
     series.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = Vec::new();

@@ -91,14 +91,40 @@ fn evaluate_with(q: &Query, input: Vec<(Labels, SeriesData)>, tier_answered: Tie
     if tier_answered == Tier::Auto {
         return Err(Error::InvalidArgument("the answering tier must be Raw, FiveMin or Hour, not Auto".into()));
     }
-    let range = q.time_range();
-    let grid = Grid { start: range.start, step: q.step_ms() };
     let mut series = Vec::with_capacity(input.len());
     for (labels, data) in input {
         if let Some(d) = prepare(q, tier_answered, &labels, data, check)? {
             series.push((labels, d));
         }
     }
+    finish(q, series, tier_answered)
+}
+
+/// `evaluate` for an unaligned range answered by a tier: per series, the pieces
+/// the engine read in time order, each inside one step bucket and after the
+/// previous one: rollup buckets of the tier and of finer tiers, and buckets it
+/// made from the raw samples of the ragged edges. Merging them with
+/// [`Bucket::merge`] is exact, as for whole tier buckets.
+pub(crate) fn evaluate_pieces(q: &Query, input: Vec<(Labels, Vec<Bucket>)>, tier: Tier) -> Result<QueryResult> {
+    finish(q, pieces_data(q, input, tier)?, tier)
+}
+
+/// Checks what `evaluate_pieces` and `evaluate_buckets_pieces` share and wraps the pieces.
+pub(super) fn pieces_data(q: &Query, input: Vec<(Labels, Vec<Bucket>)>, tier: Tier) -> Result<Vec<(Labels, Data)>> {
+    q.validate()?;
+    if tier.resolution_ms().is_none() || needs_raw(q.aggregation()) {
+        return Err(Error::InvalidArgument(format!(
+            "tier pieces answer only rollup aggregations from a rollup tier, not Agg::{:?} from {tier:?}",
+            q.aggregation()
+        )));
+    }
+    Ok(input.into_iter().filter(|(_, b)| !b.is_empty()).map(|(l, b)| (l, Data::Buckets(b))).collect())
+}
+
+/// Groups, reduces, orders and cuts prepared series.
+fn finish(q: &Query, mut series: Vec<(Labels, Data)>, tier_answered: Tier) -> Result<QueryResult> {
+    let range = q.time_range();
+    let grid = Grid { start: range.start, step: q.step_ms() };
     // Fixed member order: makes float sums and first/last ties deterministic.
     series.sort_by(|a, b| a.0.cmp(&b.0));
 

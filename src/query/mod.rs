@@ -18,13 +18,14 @@ mod tests;
 use std::ops::{Range, RangeInclusive};
 use std::time::Duration;
 
-pub(crate) use buckets::evaluate_buckets;
+pub(crate) use buckets::{evaluate_buckets, evaluate_buckets_pieces};
 pub use buckets::{BucketSeries, BucketsResult};
-pub(crate) use eval::evaluate_trusted;
 pub use eval::{evaluate, needs_raw, SeriesData};
+pub(crate) use eval::{evaluate_pieces, evaluate_trusted};
 pub use names::ParseNameError;
 pub use summary::{quantile_sorted, Summary};
 pub use tier::choose_tier;
+pub(crate) use tier::interior;
 
 use crate::error::{Error, Result};
 use crate::labels::{Labels, Matcher};

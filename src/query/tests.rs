@@ -330,8 +330,13 @@ fn choose_tier_auto_and_explicit() {
     assert_eq!(pick(&q(Some(h / 12), now - day), all), Tier::FiveMin);
     assert_eq!(pick(&q(Some(60_000), now - day), all), Tier::Raw);
     assert_eq!(pick(&q(None, now - day), all), Tier::Hour);
-    // Unaligned range start: no tier can answer exactly.
-    assert_eq!(pick(&q(Some(h), now - day + 1), all), Tier::Raw);
+    // An unaligned range: its whole buckets come from a tier, its ragged edges from raw.
+    assert_eq!(pick(&q(Some(h), now - day + 1), all), Tier::Hour);
+    assert_eq!(pick(&query(Agg::Max, now - h as i64 + 1..now - 1, Some(h)), all), Tier::FiveMin);
+    assert_eq!(pick(&query(Agg::Sum, now - 3 * h as i64 + 1..now - 1, None), all), Tier::Hour);
+    // ... unless it holds no whole bucket of any tier.
+    assert_eq!(pick(&query(Agg::Max, now - 240_000..now - 1, None), all), Tier::Raw);
+    assert_eq!(pick(&query(Agg::Max, now - 360_000 + 1..now - 1, None), all), Tier::Raw);
     // Raw-only aggregations.
     assert_eq!(pick(&q(Some(h), now - day).agg(Agg::Quantile(0.9)), all), Tier::Raw);
     // 5m step beyond the 5m tier's reach: raw does not cover either; 5m reaches further back.

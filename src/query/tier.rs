@@ -17,7 +17,10 @@ use crate::error::{Error, Result};
 /// range is still honoured.
 ///
 /// `Auto`: raw for aggregations that need raw samples. Otherwise a tier is
-/// *usable* when it is possible in the sense above and not empty; the
+/// *usable* when it is not empty, the step (if any) is a multiple of its width
+/// and the range holds at least one whole bucket of it: the engine answers the
+/// whole buckets from the tier and the ragged edges of an unaligned range from
+/// finer tiers and raw samples. The
 /// coarsest usable tier that covers the range (`available_from <= start`) wins.
 /// If none does, raw wins when it covers the range; failing that, the usable
 /// tier or raw reaching furthest back (ties: the coarser), and raw when no
@@ -55,6 +58,26 @@ fn impossible(q: &Query, t: Tier) -> Option<String> {
     None
 }
 
+/// Whether `Auto` may answer `q` from tier `t` (with raw ragged edges): the step,
+/// if any, is a multiple of its width, and the range holds one whole bucket.
+fn auto_possible(q: &Query, t: Tier) -> bool {
+    let Some(w) = t.resolution_ms() else { return false };
+    if q.step_ms().is_some_and(|step| step % w != 0) {
+        return false;
+    }
+    interior(&q.time_range(), w).is_some()
+}
+
+/// The whole buckets of width `w` inside `range`: `[first start, last end)`.
+pub(crate) fn interior(range: &std::ops::Range<i64>, w: i64) -> Option<std::ops::Range<i64>> {
+    let (s, e) = (i128::from(range.start), i128::from(range.end));
+    let w = i128::from(w);
+    let a = s.div_euclid(w) * w + if s.rem_euclid(w) == 0 { 0 } else { w };
+    let b = e.div_euclid(w) * w;
+    // Both lie within [start, end] when a < b, so inside i64.
+    (a < b).then_some(a as i64..b as i64)
+}
+
 fn auto(q: &Query, now_ms: i64, avail: [Option<i64>; 3]) -> Tier {
     let start = q.time_range().start;
     if needs_raw(q.aggregation()) || start >= now_ms {
@@ -63,7 +86,7 @@ fn auto(q: &Query, now_ms: i64, avail: [Option<i64>; 3]) -> Tier {
     let from = |t: Tier| t.index().and_then(|i| avail[i]);
     // Coarsest first.
     let usable: Vec<Tier> =
-        [Tier::Hour, Tier::FiveMin].into_iter().filter(|&t| from(t).is_some() && impossible(q, t).is_none()).collect();
+        [Tier::Hour, Tier::FiveMin].into_iter().filter(|&t| from(t).is_some() && auto_possible(q, t)).collect();
     if let Some(&t) = usable.iter().find(|&&t| from(t).is_some_and(|f| f <= start)) {
         return t;
     }

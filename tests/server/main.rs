@@ -10,6 +10,7 @@ mod prom_api;
 mod prom_api_bad;
 mod prometheus_e2e;
 mod promql_vs_prometheus;
+mod query_format;
 mod server_admin;
 mod server_api;
 mod server_backup;

@@ -2,27 +2,31 @@
 //! `{metric_name, start_time, end_time, labels, function}` and the extensions
 //! (`selector`, `quantile`, `step`, `group_by`, `top_k`, `tier`).
 
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use serde_json::{json, Map, Value};
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use serde_json::{Map, Value};
 
 use super::read_params::{
-    bad, body_time, bucket_count, check_budget, closed, label_matchers, labels_json, num, parse_agg, parse_step,
-    parse_tier, point_json, source_name, tier_name, time_fields,
+    bad, body_time, bucket_count, check_budget, closed, label_matchers, parse_agg, parse_step, parse_tier, source_name,
+    tier_name,
 };
+use super::Params;
 use crate::server::body;
-use crate::server::error::{json_response, ApiError, ApiResult};
+use crate::server::error::{ApiError, ApiResult};
 use crate::server::exec::run_read;
 use crate::server::metrics::QueryKind;
 use crate::server::time::now_ms;
+use crate::server::values::{json_answer, json_labels, json_str, JsonObject};
 use crate::server::Shared;
 use crate::text::duration::format_duration;
-use crate::{Agg, Matcher, Query, Tier, METRIC_NAME};
+use crate::text::value::write_json_value;
+use crate::{Agg, Matcher, Query, QueryResult, Tier, METRIC_NAME};
 
-const QUERY_FIELDS: [&str; 11] = [
+const QUERY_FIELDS: [&str; 12] = [
     "metric_name",
     "selector",
     "labels",
@@ -34,6 +38,7 @@ const QUERY_FIELDS: [&str; 11] = [
     "group_by",
     "top_k",
     "tier",
+    "format",
 ];
 
 /// A parsed `POST /query` body.
@@ -145,7 +150,12 @@ impl AggRequest {
 /// `POST /query` with `{metric_name, start_time, end_time, labels, function}` (seed 004)
 /// and optionally `quantile`, `step`, `group_by`, `top_k`, `tier`, or a `selector`
 /// instead of `metric_name` + `labels`. See docs/SERVER.md for the answer.
-pub(super) async fn aggregate(State(st): State<Shared>, headers: HeaderMap, req: Body) -> ApiResult {
+pub(super) async fn aggregate(
+    State(st): State<Shared>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    req: Body,
+) -> ApiResult {
     let started = Instant::now();
     let bytes = body::read(&st.limits, &headers, req, false).await?;
     let doc: Value = serde_json::from_slice(&bytes).map_err(|e| bad(format!("invalid JSON: {e}")))?;
@@ -153,6 +163,7 @@ pub(super) async fn aggregate(State(st): State<Shared>, headers: HeaderMap, req:
         return Err(bad("expected a JSON object {metric_name, start_time, end_time, labels, function}"));
     };
     let r = AggRequest::parse(&o)?;
+    let format = request_format(o.get("format"), query.as_deref())?;
     let q = r.query(r.group_by.as_deref(), r.top_k);
     q.validate().map_err(|e| bad(e.to_string()))?;
     let limits = st.limits.clone();
@@ -184,51 +195,148 @@ pub(super) async fn aggregate(State(st): State<Shared>, headers: HeaderMap, req:
         Ok((res, total))
     })
     .await?;
-    let single = r.single_value();
-    let series: Vec<Value> = res
-        .series
-        .iter()
-        .map(|s| {
-            let mut m = Map::new();
-            m.insert("metric_name".into(), s.labels.metric_name().map_or(Value::Null, |n| json!(n)));
-            m.insert("labels".into(), labels_json(&s.labels));
-            if single {
-                m.insert("value".into(), s.points.first().map_or(Value::Null, |p| num(p.value)));
-            } else {
-                m.insert("points".into(), s.points.iter().map(|p| point_json(p.ts, p.value)).collect());
-            }
-            Value::Object(m)
-        })
-        .collect();
-    let mut out = Map::new();
-    out.insert("metric_name".into(), json!(r.metric_name));
-    if let Some(sel) = &r.selector {
-        out.insert("selector".into(), json!(sel));
-    }
-    out.insert("labels".into(), r.labels.clone());
-    out.insert("function".into(), json!(r.agg.name()));
-    if let Agg::Quantile(qv) = r.agg {
-        out.insert("quantile".into(), json!(qv));
-    }
-    time_fields(&mut out, "start_time", Some(r.start));
-    time_fields(&mut out, "end_time", Some(r.end));
-    out.insert("step".into(), r.step.map_or(Value::Null, |s| json!(format_duration(s))));
-    out.insert("step_ms".into(), json!(r.step));
-    if let Some(g) = &r.group_by {
-        out.insert("group_by".into(), json!(g));
-    }
-    if let Some(k) = r.top_k {
-        out.insert("top_k".into(), json!(k));
-    }
-    out.insert("requested_tier".into(), json!(tier_name(r.tier)));
-    out.insert("tier".into(), json!(tier_name(res.tier)));
-    out.insert("source".into(), json!(source_name(res.tier)));
-    if let Some(v) = total {
-        out.insert("value".into(), v.map_or(Value::Null, num));
-    }
-    out.insert("series_count".into(), json!(series.len()));
-    out.insert("series".into(), Value::Array(series));
-    let resp = json_response(StatusCode::OK, &Value::Object(out));
+    let body = encode_answer(&r, &res, total, format);
+    let resp = json_answer(body);
     st.metrics.query(QueryKind::Query, started.elapsed());
     Ok(resp)
 }
+
+/// How points are written: `full` objects (`{"timestamp", "timestamp_ms",
+/// "value"}`, the default) or `compact` pairs (`[ts_ms, value]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum PointFormat {
+    #[default]
+    Full,
+    Compact,
+}
+
+impl PointFormat {
+    pub(super) fn parse(s: &str) -> Result<PointFormat, ApiError> {
+        match s.trim() {
+            "" | "full" => Ok(PointFormat::Full),
+            "compact" => Ok(PointFormat::Compact),
+            other => Err(bad(format!("format: unknown format {other:?}; expected full or compact"))),
+        }
+    }
+
+    /// One point, as a JSON object or a `[ts_ms, value]` pair.
+    pub(super) fn point(self, out: &mut String, ts: i64, v: f64) {
+        match self {
+            PointFormat::Full => {
+                let mut o = JsonObject::new(out);
+                o.time("timestamp", "timestamp_ms", Some(ts));
+                o.num("value", Some(v));
+                o.end();
+            }
+            PointFormat::Compact => {
+                let _ = write!(out, "[{ts},");
+                write_json_value(out, v);
+                out.push(']');
+            }
+        }
+    }
+
+    /// Bytes a point takes about, to size the answer's buffer once.
+    pub(super) fn point_bytes(self) -> usize {
+        match self {
+            PointFormat::Full => 80,
+            PointFormat::Compact => 24,
+        }
+    }
+}
+
+/// The `format` of a request: the body's field or the query string's parameter
+/// (which must agree when both are given).
+fn request_format(body: Option<&Value>, query: Option<&str>) -> Result<PointFormat, ApiError> {
+    let from_body = match body {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(PointFormat::parse(s)?),
+        Some(_) => return Err(bad("format: expected \"full\" or \"compact\"")),
+    };
+    let p = Params::parse(query)?;
+    let from_query = p.get("format").map(PointFormat::parse).transpose()?;
+    match (from_body, from_query) {
+        (Some(a), Some(b)) if a != b => {
+            Err(bad("format: the body's format and the query string's format parameter disagree"))
+        }
+        (a, b) => Ok(a.or(b).unwrap_or_default()),
+    }
+}
+
+/// The answer to `POST /query`, written straight into one buffer (keys in the
+/// byte order the answer has always had).
+fn encode_answer(r: &AggRequest, res: &QueryResult, total: Option<Option<f64>>, format: PointFormat) -> String {
+    let points: usize = res.series.iter().map(|s| s.points.len()).sum();
+    let mut out = String::with_capacity(512 + res.series.len() * 128 + points * format.point_bytes());
+    let mut o = JsonObject::new(&mut out);
+    o.time("end_time", "end_time_ms", Some(r.end));
+    if format == PointFormat::Compact {
+        o.str("format", "compact");
+    }
+    o.str("function", r.agg.name());
+    if let Some(g) = &r.group_by {
+        let out = o.key("group_by");
+        out.push('[');
+        for (i, name) in g.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            json_str(out, name);
+        }
+        out.push(']');
+    }
+    // The request's own labels object, echoed (parsed, so normalised).
+    o.key("labels").push_str(&r.labels.to_string());
+    o.opt_str("metric_name", r.metric_name.as_deref());
+    if let Agg::Quantile(qv) = r.agg {
+        o.num("quantile", Some(qv));
+    }
+    o.str("requested_tier", tier_name(r.tier));
+    if let Some(sel) = &r.selector {
+        o.str("selector", sel);
+    }
+    let single = r.single_value();
+    let w = o.key("series");
+    w.push('[');
+    for (i, s) in res.series.iter().enumerate() {
+        if i > 0 {
+            w.push(',');
+        }
+        let mut so = JsonObject::new(w);
+        json_labels(so.key("labels"), &s.labels);
+        so.opt_str("metric_name", s.labels.metric_name());
+        if single {
+            so.num("value", s.points.first().map(|p| p.value));
+        } else {
+            let pts = so.key("points");
+            pts.push('[');
+            for (j, p) in s.points.iter().enumerate() {
+                if j > 0 {
+                    pts.push(',');
+                }
+                format.point(pts, p.ts, p.value);
+            }
+            pts.push(']');
+        }
+        so.end();
+    }
+    w.push(']');
+    o.int("series_count", Some(res.series.len() as i64));
+    o.str("source", source_name(res.tier));
+    o.time("start_time", "start_time_ms", Some(r.start));
+    o.opt_str("step", r.step.map(format_duration).as_deref());
+    o.int("step_ms", r.step);
+    o.str("tier", tier_name(res.tier));
+    if let Some(k) = r.top_k {
+        o.int("top_k", Some(i64::try_from(k).unwrap_or(i64::MAX)));
+    }
+    if let Some(v) = total {
+        o.num("value", v);
+    }
+    o.end();
+    out
+}
+
+#[cfg(test)]
+#[path = "query_tests.rs"]
+mod tests;

@@ -3,15 +3,14 @@
 
 use std::ops::Range;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::Params;
 use crate::server::error::ApiError;
 use crate::server::limits::Limits;
 use crate::server::time::{format_rfc3339, json_time};
 use crate::text::duration::parse_duration;
-use crate::text::value::write_json_value;
-use crate::{Agg, Labels, Matcher, Tier, METRIC_NAME};
+use crate::{Agg, Matcher, Tier};
 
 pub(super) fn bad(message: impl Into<String>) -> ApiError {
     ApiError::bad_request(message)
@@ -129,29 +128,9 @@ pub(super) fn source_name(t: Tier) -> &'static str {
     }
 }
 
-/// A value as JSON: a number, or `"NaN"`, `"+Inf"`, `"-Inf"` as everywhere else.
-pub(super) fn num(v: f64) -> Value {
-    if v.is_finite() {
-        Value::from(v)
-    } else {
-        let mut s = String::new();
-        write_json_value(&mut s, v);
-        serde_json::from_str(&s).unwrap_or(Value::Null)
-    }
-}
-
 pub(super) fn time_fields(m: &mut Map<String, Value>, key: &str, ts: Option<i64>) {
     m.insert(key.to_string(), ts.map_or(Value::Null, |t| Value::String(format_rfc3339(t))));
     m.insert(format!("{key}_ms"), ts.map_or(Value::Null, Value::from));
-}
-
-/// The labels of a result series without `__name__`, as a JSON object.
-pub(super) fn labels_json(l: &Labels) -> Value {
-    Value::Object(l.iter().filter(|(k, _)| *k != METRIC_NAME).map(|(k, v)| (k.to_string(), json!(v))).collect())
-}
-
-pub(super) fn point_json(ts: i64, v: f64) -> Value {
-    json!({"timestamp": format_rfc3339(ts), "timestamp_ms": ts, "value": num(v)})
 }
 
 /// How many step buckets `range` spans (aligned to the step since the epoch).

@@ -5,20 +5,18 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use super::read_params::{
-    bad, bucket_count, check_budget, half_open, labels_json, labels_param, num, required_time, source_name, tier_name,
-    time_fields,
+    bad, bucket_count, check_budget, half_open, labels_param, required_time, source_name, tier_name,
 };
 use super::Params;
 use crate::rollup::{Bucket, FIVE_MIN_MS, HOUR_MS};
-use crate::server::error::{json_response, ApiError, ApiResult};
+use crate::server::error::{ApiError, ApiResult};
 use crate::server::exec::run_read;
 use crate::server::limits::Limits;
 use crate::server::metrics::QueryKind;
-use crate::server::time::format_rfc3339;
+use crate::server::values::{json_answer, json_labels, JsonObject};
 use crate::server::Shared;
 use crate::{Db, Labels, Matcher, Query, Tier, METRIC_NAME};
 
@@ -53,43 +51,58 @@ pub(super) async fn rollup(State(st): State<Shared>, RawQuery(q): RawQuery) -> A
     let r2 = range.clone();
     let (tier, series) = run_read(move || rollup_rows(&db, matchers, r2, width, &limits)).await?;
     let total: usize = series.iter().map(|(_, rows)| rows.len()).sum();
-    let series: Vec<Value> = series
-        .into_iter()
-        .map(|(labels, rows)| {
-            let buckets: Vec<Value> = rows
-                .into_iter()
-                .map(|b| {
-                    json!({
-                        "timestamp": format_rfc3339(b.start),
-                        "timestamp_ms": b.start,
-                        "count": b.count,
-                        "sum": num(b.sum),
-                        "avg": num(b.sum / b.count as f64),
-                        "min": num(b.min),
-                        "max": num(b.max),
-                        "first": num(b.first),
-                        "last": num(b.last),
-                    })
-                })
-                .collect();
-            json!({"labels": labels_json(&labels), "buckets": buckets})
-        })
-        .collect();
-    let mut out = Map::new();
-    out.insert("metric_name".into(), json!(name));
-    out.insert("labels".into(), p.get("labels").and_then(|l| serde_json::from_str(l).ok()).unwrap_or(Value::Null));
-    out.insert("window".into(), json!(window));
-    out.insert("window_ms".into(), json!(width));
-    time_fields(&mut out, "start_time", Some(range.start));
-    time_fields(&mut out, "end_time", Some(range.end));
-    out.insert("tier".into(), json!(tier_name(tier)));
-    out.insert("source".into(), json!(source_name(tier)));
-    out.insert("series_count".into(), json!(series.len()));
-    out.insert("bucket_count".into(), json!(total));
-    out.insert("series".into(), Value::Array(series));
-    let resp = json_response(StatusCode::OK, &Value::Object(out));
+    let labels = p.get("labels").and_then(|l| serde_json::from_str::<Value>(l).ok()).unwrap_or(Value::Null);
+    let mut out = String::with_capacity(512 + series.len() * 128 + total * 200);
+    let mut o = JsonObject::new(&mut out);
+    o.int("bucket_count", Some(total as i64));
+    o.time("end_time", "end_time_ms", Some(range.end));
+    // The request's labels parameter, echoed (parsed, so normalised).
+    o.key("labels").push_str(&labels.to_string());
+    o.str("metric_name", &name);
+    let w = o.key("series");
+    w.push('[');
+    for (i, (labels, rows)) in series.iter().enumerate() {
+        if i > 0 {
+            w.push(',');
+        }
+        let mut so = JsonObject::new(w);
+        let b = so.key("buckets");
+        b.push('[');
+        for (j, row) in rows.iter().enumerate() {
+            if j > 0 {
+                b.push(',');
+            }
+            bucket_json(b, row);
+        }
+        b.push(']');
+        json_labels(so.key("labels"), labels);
+        so.end();
+    }
+    w.push(']');
+    o.int("series_count", Some(series.len() as i64));
+    o.str("source", source_name(tier));
+    o.time("start_time", "start_time_ms", Some(range.start));
+    o.str("tier", tier_name(tier));
+    o.str("window", &window);
+    o.int("window_ms", Some(width));
+    o.end();
+    let resp = json_answer(out);
     st.metrics.query(QueryKind::Rollup, started.elapsed());
     Ok(resp)
+}
+
+/// One window bucket's statistics as a JSON object.
+fn bucket_json(out: &mut String, b: &Bucket) {
+    let mut o = JsonObject::new(out);
+    o.num("avg", Some(b.sum / b.count as f64));
+    o.int("count", Some(i64::try_from(b.count).unwrap_or(i64::MAX)));
+    o.num("first", Some(b.first));
+    o.num("last", Some(b.last));
+    o.num("max", Some(b.max));
+    o.num("min", Some(b.min));
+    o.num("sum", Some(b.sum));
+    o.time("timestamp", "timestamp_ms", Some(b.start));
+    o.end();
 }
 
 type RollupSeries = Vec<(Labels, Vec<Bucket>)>;
