@@ -128,9 +128,11 @@ fn run_sealer(inner: &Inner, stop: Receiver<()>, sealed: Sender<()>) {
             continue;
         }
         match inner.seal_in_background() {
-            Ok(()) => {
+            Ok(wrote) => {
                 backoff = Duration::from_millis(100);
-                let _ = sealed.try_send(());
+                if wrote {
+                    let _ = sealed.try_send(());
+                }
             }
             Err(e @ Error::Panicked { .. }) => log::error!("sealing ({reason}) stopped: {e}"),
             Err(e) => {
@@ -153,7 +155,11 @@ fn run_maintenance(inner: &Inner, stop: Receiver<()>, sealed: Receiver<()>) {
     loop {
         crossbeam_channel::select! {
             recv(stop) -> _ => return,
-            recv(sealed) -> _ => sealed_since = true,
+            // Disconnected: the sealer stopped, so the Db is closing.
+            recv(sealed) -> msg => match msg {
+                Ok(()) => sealed_since = true,
+                Err(_) => return,
+            },
             default(Duration::from_millis(100)) => {}
         }
         let due = last_maintenance.elapsed() >= every || (sealed_since && inner.snapshot().frozen.is_empty());

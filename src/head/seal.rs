@@ -33,7 +33,7 @@ impl Inner {
         self.guarded("sealing the head", || {
             let _one_at_a_time = self.seal_lock.lock();
             self.freeze_head()?;
-            self.persist_frozen()
+            self.persist_frozen().map(|_| ())
         })
     }
 
@@ -67,10 +67,13 @@ impl Inner {
 
     /// Writes frozen heads oldest first. Each is published with the WAL floor set to the
     /// first WAL file of the head after it, then its WAL files are deleted.
-    fn persist_frozen(&self) -> Result<()> {
+    /// Returns how many heads it wrote.
+    fn persist_frozen(&self) -> Result<usize> {
+        let mut written = 0;
         loop {
             let st = self.snapshot();
-            let Some(frozen) = st.frozen.first().cloned() else { return Ok(()) };
+            let Some(frozen) = st.frozen.first().cloned() else { return Ok(written) };
+            written += 1;
             let floor = st.frozen.get(1).map_or(st.head.wal_first_seq, |h| h.wal_first_seq);
             frozen.shrink();
             let (id, rank) = self.allocate_segment(true);
@@ -187,14 +190,16 @@ impl Inner {
 
     /// The background sealer's seal: freezes the head unless a frozen head is still
     /// waiting (its write failed: retry that, without freezing more), then writes every
-    /// frozen head. Committers only wait for the freeze, never for the write.
-    pub(crate) fn seal_in_background(&self) -> Result<()> {
+    /// frozen head. Committers only wait for the freeze, never for the write. Returns
+    /// whether it wrote anything: a seal that found `Db::flush` had done the work is no
+    /// reason for maintenance.
+    pub(crate) fn seal_in_background(&self) -> Result<bool> {
         self.guarded("sealing the head", || {
             let _one_at_a_time = self.seal_lock.lock();
             if self.snapshot().frozen.is_empty() {
                 self.freeze_head()?;
             }
-            self.persist_frozen()
+            Ok(self.persist_frozen()? > 0)
         })
     }
 
