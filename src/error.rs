@@ -49,6 +49,9 @@ pub enum Error {
     Locked { path: PathBuf },
     /// The `Db` has been closed.
     Closed,
+    /// The head stayed over twice its memory budget for `waited` because sealing fell
+    /// behind; the commit stored nothing and may be retried (`Options::write_stall_timeout`).
+    WriteStalled { waited: std::time::Duration, head_bytes: usize, limit: usize },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -116,6 +119,12 @@ impl fmt::Display for Error {
             Error::Panicked { context, message } => write!(f, "panic while {context}: {message}"),
             Error::Locked { path } => write!(f, "data directory is locked by another process: {}", path.display()),
             Error::Closed => write!(f, "database is closed"),
+            Error::WriteStalled { waited, head_bytes, limit } => write!(
+                f,
+                "write stalled: the head holds {head_bytes} bytes, over its limit of {limit} \
+                 (twice the head memory budget), and sealing made no room within {waited:?}; \
+                 nothing was stored, retry later"
+            ),
         }
     }
 }

@@ -41,6 +41,7 @@ pub struct Options {
     pub(crate) update_retention: bool,
     pub(crate) compaction: CompactionConfig,
     pub(crate) maintenance_interval: Duration,
+    pub(crate) write_stall_timeout: Duration,
 }
 
 impl Default for Options {
@@ -58,6 +59,7 @@ impl Default for Options {
             update_retention: false,
             compaction: CompactionConfig::default(),
             maintenance_interval: Duration::from_secs(60),
+            write_stall_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -75,6 +77,9 @@ impl Options {
         self
     }
     /// Approximate bytes the head may hold before it is sealed early. Default: 256 MiB.
+    /// With the background worker, the worker seals the head once it passes the budget;
+    /// a commit waits (at most [`Options::write_stall_timeout`]) only while the head is
+    /// over twice the budget. Without it, the commit that passes the budget seals inline.
     pub fn head_memory_budget(mut self, bytes: usize) -> Self {
         self.head_memory_budget = bytes;
         self
@@ -146,6 +151,14 @@ impl Options {
         self.maintenance_interval = every;
         self
     }
+    /// The longest a commit waits for the background sealer to make room when the head
+    /// is over twice its memory budget; past it the commit fails with
+    /// `Error::WriteStalled` and stores nothing (the appender keeps the batch, so
+    /// `commit` can be retried). Default: 10 s.
+    pub fn write_stall_timeout(mut self, limit: Duration) -> Self {
+        self.write_stall_timeout = limit;
+        self
+    }
 }
 
 /// Read accessors, one per setter (named `get_*` because the setters hold the plain
@@ -188,6 +201,9 @@ impl Options {
     pub fn get_maintenance_interval(&self) -> Duration {
         self.maintenance_interval
     }
+    pub fn get_write_stall_timeout(&self) -> Duration {
+        self.write_stall_timeout
+    }
 }
 
 #[cfg(test)]
@@ -213,7 +229,8 @@ mod tests {
             .retention(RetentionPolicy::forever())
             .update_retention(true)
             .compaction(CompactionConfig::default().max_segments_per_merge(4))
-            .maintenance_interval(Duration::from_secs(5));
+            .maintenance_interval(Duration::from_secs(5))
+            .write_stall_timeout(Duration::from_millis(250));
         assert_eq!(o.get_sync(), SyncMode::Always);
         assert_eq!(o.get_block_duration(), Duration::from_secs(60));
         assert_eq!(o.get_head_memory_budget(), 1 << 20);
@@ -224,5 +241,7 @@ mod tests {
         assert!(o.get_retention().is_some());
         assert_eq!(o.get_compaction().get_max_segments_per_merge(), 4);
         assert_eq!(o.get_maintenance_interval(), Duration::from_secs(5));
+        assert_eq!(o.get_write_stall_timeout(), Duration::from_millis(250));
+        assert_eq!(d.get_write_stall_timeout(), Duration::from_secs(10));
     }
 }

@@ -91,6 +91,10 @@ pub struct Args {
     /// WAL durability in-process: always, never, or an fsync interval.
     #[arg(long, default_value = "1s", value_parser = parse_sync)]
     sync: SyncMode,
+    /// In-process: the head's memory budget in MiB (`Options::head_memory_budget`);
+    /// the engine's default (256 MiB) when not given.
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    head_memory_budget: Option<u64>,
     /// Skip the read-back check.
     #[arg(long)]
     no_check: bool,
@@ -164,7 +168,13 @@ pub fn run(a: Args) -> CliResult {
     let pb = progress_bar(Some(w.total_samples()), a.json);
 
     let db = match &http {
-        None => Some(Db::open(&a.data.data, super::options_for(&a.data.data)?.sync(a.sync))?),
+        None => {
+            let mut opts = super::options_for(&a.data.data)?.sync(a.sync);
+            if let Some(mib) = a.head_memory_budget {
+                opts = opts.head_memory_budget((mib as usize) << 20);
+            }
+            Some(Db::open(&a.data.data, opts)?)
+        }
         Some(_) => None,
     };
     let t0 = Instant::now();

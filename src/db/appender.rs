@@ -125,15 +125,19 @@ impl Appender {
     }
 
     /// Logs the batch, then applies it to the head. Returns once the log holds it as
-    /// durably as `SyncMode` promises and readers see it. On error the batch is
-    /// dropped, no reader ever sees any of it, and, for storage errors, the Db is
-    /// poisoned.
+    /// durably as `SyncMode` promises and readers see it. On error no reader ever sees
+    /// any of the batch and, for storage errors, the Db is poisoned. The batch is
+    /// dropped, except on `Error::WriteStalled` (the head stayed over twice its budget
+    /// for `Options::write_stall_timeout`): nothing was logged, and the appender keeps
+    /// the batch so that `commit` can be called again.
     pub fn commit(&mut self) -> Result<()> {
         if self.batch.is_empty() {
             return Ok(());
         }
         let result = self.commit_inner();
-        self.batch.clear();
+        if !matches!(result, Err(Error::WriteStalled { .. })) {
+            self.batch.clear();
+        }
         self.fast_floor = fast_floor(&self.inner);
         result
     }
@@ -144,7 +148,7 @@ impl Appender {
     fn commit_inner(&mut self) -> Result<()> {
         let inner = &*self.inner;
         inner.check_writable()?;
-        inner.wait_for_room();
+        inner.wait_for_room()?;
         self.frame.clear();
         encode_samples_frame(&self.batch, &mut self.frame);
         let (ticket, turn) = {

@@ -178,6 +178,8 @@ pub(crate) struct Inner {
     pub state: RwLock<Arc<State>>,
     pub commit_lock: Mutex<()>,
     pub seal_lock: Mutex<()>,
+    /// Wakes the background sealer; wakes commits waiting for room (`head/seal.rs`).
+    pub sealer: crate::head::SealSignals,
     /// One compaction, downsampling or retention pass at a time.
     pub compact_lock: Mutex<()>,
     /// Held by a whole maintenance pass, `apply_retention` and `delete`, each of which
@@ -322,6 +324,7 @@ impl Db {
             )),
             commit_lock: Mutex::new(()),
             seal_lock: Mutex::new(()),
+            sealer: crate::head::SealSignals::new(),
             compact_lock: Mutex::new(()),
             maintain_lock: Mutex::new(()),
             manifest: Mutex::new(manifest),

@@ -23,6 +23,7 @@ use parking_lot::RwLock;
 use crate::hash::IdMap;
 use crate::sample::Sample;
 use crate::wal::WalSample;
+pub(crate) use seal::SealSignals;
 pub(crate) use series::HeadSeries;
 pub use turn::Turn;
 use turn::Turnstile;

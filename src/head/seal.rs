@@ -5,6 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{bounded, Receiver, Sender};
+use parking_lot::{Condvar, Mutex};
+
 use super::Head;
 use crate::db::items::write_series;
 use crate::db::publish::record_of;
@@ -16,26 +19,33 @@ use crate::segment::{Segment, SegmentWriter, WriterOptions};
 use crate::tier::StoredTier;
 use crate::wal;
 
-/// Heads waiting to be written beyond which commits wait for the sealer.
-const MAX_FROZEN: usize = 2;
+/// How often a commit waiting for room re-checks the Db's health.
+const ROOM_POLL: Duration = Duration::from_millis(50);
 /// Shortest gap between seals triggered by time span (backfill can span weeks at once).
 const MIN_SPAN_SEAL_GAP: Duration = Duration::from_secs(1);
 
 impl Inner {
     /// Seals the current head (if it holds anything) and writes every frozen head.
     /// A panic on the way poisons the Db (see `guarded`), wherever the seal was called
-    /// from: the background worker, an over-budget commit, or `Db::flush`.
+    /// from: `Db::flush`, `Db::delete`, or an over-budget commit without a background
+    /// worker (the worker calls `seal_in_background`).
     pub(crate) fn seal(&self) -> Result<()> {
         self.guarded("sealing the head", || {
             let _one_at_a_time = self.seal_lock.lock();
             self.freeze_head()?;
-            self.persist_frozen()
+            self.persist_frozen().map(|_| ())
         })
     }
 
     /// Swaps in an empty head and a fresh WAL file, under the commit lock so that
     /// every sample of the frozen head is in earlier WAL files and none after.
     fn freeze_head(&self) -> Result<()> {
+        if self.snapshot().head.is_empty() {
+            return Ok(());
+        }
+        // The rotation fsyncs the current WAL file under the commit lock; syncing first,
+        // outside it, leaves the rotation little to flush, so commits wait less.
+        self.wal.sync().inspect_err(|e| self.poison(e))?;
         let _order = self.commit_lock.lock();
         let st = self.snapshot();
         if st.head.is_empty() {
@@ -51,15 +61,19 @@ impl Inner {
         next.head = Arc::new(Head::new(seq));
         *self.state.write() = Arc::new(next);
         *self.last_seal.lock() = Instant::now();
+        self.sealer.room_made();
         Ok(())
     }
 
     /// Writes frozen heads oldest first. Each is published with the WAL floor set to the
     /// first WAL file of the head after it, then its WAL files are deleted.
-    fn persist_frozen(&self) -> Result<()> {
+    /// Returns how many heads it wrote.
+    fn persist_frozen(&self) -> Result<usize> {
+        let mut written = 0;
         loop {
             let st = self.snapshot();
-            let Some(frozen) = st.frozen.first().cloned() else { return Ok(()) };
+            let Some(frozen) = st.frozen.first().cloned() else { return Ok(written) };
+            written += 1;
             let floor = st.frozen.get(1).map_or(st.head.wal_first_seq, |h| h.wal_first_seq);
             frozen.shrink();
             let (id, rank) = self.allocate_segment(true);
@@ -129,24 +143,69 @@ impl Inner {
         self.finish_segment(w).map(Some)
     }
 
-    /// Blocks a committer while too many frozen heads wait for the sealer, so memory stays bounded.
-    pub(crate) fn wait_for_room(&self) {
-        if self.snapshot().frozen.len() >= MAX_FROZEN {
-            drop(self.seal_lock.lock());
+    /// Waits while the head is over twice its budget, so that memory stays bounded
+    /// while the background sealer catches up: the sealer freezes the head, swapping in
+    /// an empty one, as soon as it is free. Fails with `Error::WriteStalled` when no room
+    /// came within `Options::write_stall_timeout`. Without a background worker the
+    /// commit that passes the budget seals inline (`after_commit`), so nothing waits here.
+    pub(crate) fn wait_for_room(&self) -> Result<()> {
+        if !self.opts.background {
+            return Ok(());
+        }
+        let limit = self.opts.head_memory_budget.saturating_mul(2);
+        let over = || {
+            let bytes = self.snapshot().head.bytes();
+            (bytes > limit).then_some(bytes)
+        };
+        if over().is_none() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let timeout = self.opts.write_stall_timeout;
+        self.sealer.wake();
+        let mut g = self.sealer.room.lock();
+        loop {
+            // Checked under `room`, which the sealer takes to notify after its swap: no
+            // wake-up is lost between this check and the wait.
+            let Some(bytes) = over() else { return Ok(()) };
+            self.check_writable()?;
+            let waited = started.elapsed();
+            if waited >= timeout {
+                log::warn!("a commit waited {waited:?} for the sealer: the head holds {bytes} bytes, limit {limit}");
+                return Err(Error::WriteStalled { waited, head_bytes: bytes, limit });
+            }
+            // Short slices: a poisoned or closed Db, which nothing signals here, is seen soon.
+            self.sealer.freed.wait_for(&mut g, (timeout - waited).min(ROOM_POLL));
         }
     }
 
-    /// Seals inline when the head is over budget and no background worker will, or
-    /// when the worker is behind (busy writing or maintaining) and the head has reached
-    /// twice the budget: the committer then waits, which bounds head memory.
+    /// After a commit: with the background worker, wakes it once the head passes its
+    /// budget (the committer never seals). Without it, seals inline at the budget, which
+    /// bounds memory at the cost of that commit's latency.
     pub(crate) fn after_commit(&self, head: &Head) {
-        let budget = self.opts.head_memory_budget;
-        let limit = if self.opts.background { budget.saturating_mul(2) } else { budget };
-        if head.bytes() > limit && std::ptr::eq(&*self.snapshot().head, head) {
-            if let Err(e) = self.seal() {
-                log::warn!("sealing an over-budget head: {e}");
-            }
+        if head.bytes() <= self.opts.head_memory_budget || !std::ptr::eq(&*self.snapshot().head, head) {
+            return;
         }
+        if self.opts.background {
+            self.sealer.wake();
+        } else if let Err(e) = self.seal() {
+            log::warn!("sealing an over-budget head: {e}");
+        }
+    }
+
+    /// The background sealer's seal: freezes the head unless a frozen head is still
+    /// waiting (its write failed: retry that, without freezing more), then writes every
+    /// frozen head. Committers only wait for the freeze, never for the write. Returns
+    /// whether it wrote anything: a seal that found `Db::flush` had done the work is no
+    /// reason for maintenance.
+    pub(crate) fn seal_in_background(&self) -> Result<bool> {
+        self.guarded("sealing the head", || {
+            let _one_at_a_time = self.seal_lock.lock();
+            if self.snapshot().frozen.is_empty() {
+                self.freeze_head()?;
+            }
+            Ok(self.persist_frozen()? > 0)
+        })
     }
 
     /// Whether the head should be sealed now, and why.
@@ -166,5 +225,38 @@ impl Inner {
             }
         }
         (head.created.elapsed() >= block).then_some("age")
+    }
+}
+
+/// How committers and the background sealer signal each other: a wake-up for the
+/// sealer (a head past its budget, or a commit waiting for room) and a condvar for
+/// commits waiting until the sealer has swapped in an empty head.
+pub(crate) struct SealSignals {
+    wake_tx: Sender<()>,
+    wake_rx: Receiver<()>,
+    pub(crate) room: Mutex<()>,
+    pub(crate) freed: Condvar,
+}
+
+impl SealSignals {
+    pub(crate) fn new() -> SealSignals {
+        // One pending wake-up is enough: the sealer re-checks everything when it runs.
+        let (wake_tx, wake_rx) = bounded(1);
+        SealSignals { wake_tx, wake_rx, room: Mutex::new(()), freed: Condvar::new() }
+    }
+
+    /// Asks the sealer to look now rather than at its next tick. Never blocks.
+    pub(crate) fn wake(&self) {
+        let _ = self.wake_tx.try_send(());
+    }
+
+    /// What the sealer waits on between ticks.
+    pub(crate) fn wakes(&self) -> &Receiver<()> {
+        &self.wake_rx
+    }
+
+    fn room_made(&self) {
+        let _g = self.room.lock();
+        self.freed.notify_all();
     }
 }

@@ -93,12 +93,12 @@ impl ApiError {
 }
 
 impl From<Error> for ApiError {
-    /// Input errors are the client's (422); a refused write (poisoned, closed) is 503;
+    /// Input errors are the client's (422); a refused write (poisoned, closed, stalled) is 503;
     /// anything else the storage's (500).
     fn from(e: Error) -> Self {
         let status = if e.is_input_error() {
             StatusCode::UNPROCESSABLE_ENTITY
-        } else if matches!(e, Error::Poisoned { .. } | Error::Closed) {
+        } else if matches!(e, Error::Poisoned { .. } | Error::Closed | Error::WriteStalled { .. }) {
             StatusCode::SERVICE_UNAVAILABLE
         } else {
             StatusCode::INTERNAL_SERVER_ERROR

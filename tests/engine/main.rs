@@ -27,3 +27,4 @@ mod roundtrip;
 mod tiers_match_raw;
 mod timestamp_range;
 mod wal_reopen;
+mod write_stall;
