@@ -233,13 +233,14 @@ impl Inner {
         }
         let finest = levels.last().map_or(FIVE_MIN_MS, |l| l.1);
         // Decompression cursors per tier and segment, held across spans and series:
-        // both ragged edges of a series usually lie in one page, and series read in id
-        // order share pages, so a page is decompressed once, not once per read.
+        // both ragged edges of a series usually lie in one page, and series read in
+        // label order (the order segments lay them out) share pages, so a page is
+        // decompressed once, not once per read.
         let mut cursors: [Vec<Option<_>>; 3] =
             std::array::from_fn(|t| (0..snap.tiers[t].len()).map(|_| None).collect());
         let mut out = Vec::new();
         let mut spans = Vec::new();
-        for id in self.index.select(q.matchers()) {
+        for id in self.index.select_in_label_order(q.matchers()) {
             let Some(labels) = self.index.labels(id) else { continue };
             let (floors, raw_floor) = {
                 let p = self.retention.read();
