@@ -100,7 +100,16 @@ if [[ -n "$STRATA_BASELINE" ]]; then
   # the same export imported, then compacted, as above.
   serve "$WORK/strata-baseline" "$WORK/data-baseline" "$B_PORT" "$WORK/baseline.log" \
     --max-body-bytes 4GiB --max-decompressed-bytes 4GiB
-  curl -sf "$S_URL/export?format=json" | curl -sf -X POST -T - "$B_URL/import?format=json" >/dev/null
+  # Series created host by host, as `strata load` creates them (the export lists
+  # them in label order, which would give the baseline label-ordered ids).
+  curl -sf "$S_URL/export?format=json" | python3 -c '
+import json, sys
+FIELDS = "user system idle nice iowait irq softirq steal guest guest_nice".split()
+def key(line):
+    m = json.loads(line)["metric"]
+    return (int(m.get("hostname", "host_0").split("_")[-1]), FIELDS.index(m["__name__"][len("cpu_usage_"):]))
+sys.stdout.writelines(sorted(sys.stdin, key=key))
+' | curl -sf -X POST -T - "$B_URL/import?format=json" >/dev/null
   curl -sf -X POST "$B_URL/admin/flush" >/dev/null
   for try in $(seq 1 30); do
     curl -sf -X POST "$B_URL/admin/compact" >/dev/null && break
