@@ -78,13 +78,10 @@ impl RangeCall<'_> {
         let (mut a, mut b) = (0usize, 0usize);
         for (s, &(lo, hi)) in self.windows.iter().enumerate() {
             if ascending {
-                while a < pts.len() && pts[a].ts < lo {
-                    a += 1;
-                }
+                // A search from the last cut, not a walk: a window spans many samples.
+                a += pts[a..].partition_point(|p| p.ts < lo);
                 b = b.max(a);
-                while b < pts.len() && pts[b].ts <= hi {
-                    b += 1;
-                }
+                b += pts[b..].partition_point(|p| p.ts <= hi);
             } else {
                 a = pts.partition_point(|p| p.ts < lo);
                 b = pts.partition_point(|p| p.ts <= hi).max(a);
@@ -121,6 +118,16 @@ impl RangeCall<'_> {
     }
 }
 
+/// Prometheus's `min`/`max_over_time` of a non-empty window: a value replaces
+/// the current one when `better` or when the current one is NaN (so the first
+/// of equal values stays). Past the leading NaNs the current value is never
+/// NaN again, and the loop is one compare-and-select per sample.
+#[inline]
+fn extreme(w: &[Sample], better: impl Fn(f64, f64) -> bool) -> f64 {
+    let Some(i) = w.iter().position(|s| !s.value.is_nan()) else { return w[w.len() - 1].value };
+    w[i + 1..].iter().fold(w[i].value, |m, s| if better(s.value, m) { s.value } else { m })
+}
+
 /// One function over one non-empty window `[lo, hi]` at step time `t`; `None` when it has no value.
 fn apply(name: &str, w: &[Sample], lo: i64, hi: i64, t: i64, range_ms: i64, p: f64) -> Option<f64> {
     let n = w.len() as f64;
@@ -152,12 +159,8 @@ fn apply(name: &str, w: &[Sample], lo: i64, hi: i64, t: i64, range_ms: i64, p: f
         "count_over_time" => n,
         "present_over_time" => 1.0,
         "last_over_time" => w[w.len() - 1].value,
-        "min_over_time" => {
-            w.iter().skip(1).fold(w[0].value, |m, s| if s.value < m || m.is_nan() { s.value } else { m })
-        }
-        "max_over_time" => {
-            w.iter().skip(1).fold(w[0].value, |m, s| if s.value > m || m.is_nan() { s.value } else { m })
-        }
+        "min_over_time" => extreme(w, |v, m| v < m),
+        "max_over_time" => extreme(w, |v, m| v > m),
         "sum_over_time" => {
             let (sum, c) = w.iter().fold((0.0, 0.0), |(s, c), x| kahan_inc(x.value, s, c));
             if sum.is_infinite() {
