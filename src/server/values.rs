@@ -107,6 +107,22 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 }
 
 /// Appends a series' labels without `__name__` as a JSON object.
+/// `[a,b,…]`: `each` writes one element.
+pub(crate) fn json_array<T>(
+    out: &mut String,
+    items: impl IntoIterator<Item = T>,
+    mut each: impl FnMut(&mut String, T),
+) {
+    out.push('[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        each(out, item);
+    }
+    out.push(']');
+}
+
 pub(crate) fn json_labels(out: &mut String, labels: &Labels) {
     out.push('{');
     let mut first = true;

@@ -20,7 +20,7 @@ use crate::server::error::{ApiError, ApiResult};
 use crate::server::exec::run_read;
 use crate::server::metrics::QueryKind;
 use crate::server::time::now_ms;
-use crate::server::values::{json_answer, json_labels, json_str, JsonObject};
+use crate::server::values::{json_answer, json_array, json_labels, json_str, JsonObject};
 use crate::server::Shared;
 use crate::text::duration::format_duration;
 use crate::text::value::write_json_value;
@@ -275,15 +275,7 @@ fn encode_answer(r: &AggRequest, res: &QueryResult, total: Option<Option<f64>>, 
     }
     o.str("function", r.agg.name());
     if let Some(g) = &r.group_by {
-        let out = o.key("group_by");
-        out.push('[');
-        for (i, name) in g.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            json_str(out, name);
-        }
-        out.push(']');
+        json_array(o.key("group_by"), g, |out, name| json_str(out, name));
     }
     // The request's own labels object, echoed (parsed, so normalised).
     o.key("labels").push_str(&r.labels.to_string());
@@ -296,31 +288,17 @@ fn encode_answer(r: &AggRequest, res: &QueryResult, total: Option<Option<f64>>, 
         o.str("selector", sel);
     }
     let single = r.single_value();
-    let w = o.key("series");
-    w.push('[');
-    for (i, s) in res.series.iter().enumerate() {
-        if i > 0 {
-            w.push(',');
-        }
+    json_array(o.key("series"), &res.series, |w, s| {
         let mut so = JsonObject::new(w);
         json_labels(so.key("labels"), &s.labels);
         so.opt_str("metric_name", s.labels.metric_name());
         if single {
             so.num("value", s.points.first().map(|p| p.value));
         } else {
-            let pts = so.key("points");
-            pts.push('[');
-            for (j, p) in s.points.iter().enumerate() {
-                if j > 0 {
-                    pts.push(',');
-                }
-                format.point(pts, p.ts, p.value);
-            }
-            pts.push(']');
+            json_array(so.key("points"), &s.points, |pts, p| format.point(pts, p.ts, p.value));
         }
         so.end();
-    }
-    w.push(']');
+    });
     o.int("series_count", Some(res.series.len() as i64));
     o.str("source", source_name(res.tier));
     o.time("start_time", "start_time_ms", Some(r.start));

@@ -16,7 +16,7 @@ use crate::server::error::{ApiError, ApiResult};
 use crate::server::exec::run_read;
 use crate::server::limits::Limits;
 use crate::server::metrics::QueryKind;
-use crate::server::values::{json_answer, json_labels, JsonObject};
+use crate::server::values::{json_answer, json_array, json_labels, JsonObject};
 use crate::server::Shared;
 use crate::{Db, Labels, Matcher, Query, Tier, METRIC_NAME};
 
@@ -59,26 +59,12 @@ pub(super) async fn rollup(State(st): State<Shared>, RawQuery(q): RawQuery) -> A
     // The request's labels parameter, echoed (parsed, so normalised).
     o.key("labels").push_str(&labels.to_string());
     o.str("metric_name", &name);
-    let w = o.key("series");
-    w.push('[');
-    for (i, (labels, rows)) in series.iter().enumerate() {
-        if i > 0 {
-            w.push(',');
-        }
+    json_array(o.key("series"), &series, |w, (labels, rows)| {
         let mut so = JsonObject::new(w);
-        let b = so.key("buckets");
-        b.push('[');
-        for (j, row) in rows.iter().enumerate() {
-            if j > 0 {
-                b.push(',');
-            }
-            bucket_json(b, row);
-        }
-        b.push(']');
+        json_array(so.key("buckets"), rows, bucket_json);
         json_labels(so.key("labels"), labels);
         so.end();
-    }
-    w.push(']');
+    });
     o.int("series_count", Some(series.len() as i64));
     o.str("source", source_name(tier));
     o.time("start_time", "start_time_ms", Some(range.start));
