@@ -1,7 +1,10 @@
 //! Optional bearer-token auth. The token is the trimmed contents of
-//! `--auth-token-file`; every route but `/health` requires it when set. Tokens are
-//! compared in constant time. Without a token the server only listens on loopback
-//! unless `insecure` says otherwise.
+//! `--auth-token-file`; every route but `/health`, `/ping` and `/api/v2/health`
+//! requires it when set. It is accepted where clients put it: `Authorization: Bearer`
+//! or `Token` (InfluxDB 2), the password of `Authorization: Basic` (Prometheus
+//! `basic_auth`, Telegraf's `influxdb` output), or the `p` query parameter (InfluxDB
+//! 1.x's `u`/`p`); user names are not checked. Tokens are compared in constant time.
+//! Without a token the server only listens on loopback unless `insecure` says otherwise.
 
 use std::net::SocketAddr;
 
@@ -35,12 +38,15 @@ pub(crate) fn load_token(cfg: &ServeConfig, addr: SocketAddr) -> Result<Option<V
     Ok(token)
 }
 
-/// Middleware: 401 unless the request carries `Authorization: Bearer <token>`
-/// (or `Token <token>`, which InfluxDB v2 clients send).
+/// Middleware: 401 unless the request carries the token (see the module comment).
 pub(crate) async fn require(State(st): State<Shared>, req: Request, next: Next) -> Response {
     if let Some(want) = &st.token {
-        let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(credential);
-        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), want)) {
+        let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let given = match header {
+            Some(h) => credential(h),
+            None => req.uri().query().and_then(password_param),
+        };
+        if !given.as_deref().is_some_and(|g| constant_time_eq(g.as_bytes(), want)) {
             let msg = if given.is_none() { "missing bearer token" } else { "invalid bearer token" };
             let mut r = ApiError::new(StatusCode::UNAUTHORIZED, msg).into_response();
             r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -50,10 +56,27 @@ pub(crate) async fn require(State(st): State<Shared>, req: Request, next: Next) 
     next.run(req).await
 }
 
-/// The credential of a `Bearer` or `Token` Authorization header (scheme is case-insensitive).
-fn credential(h: &str) -> Option<&str> {
+/// The credential of a `Bearer`, `Token` or `Basic` Authorization header (the
+/// scheme is case-insensitive; of Basic, the password).
+fn credential(h: &str) -> Option<String> {
     let (scheme, rest) = h.trim().split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token")).then(|| rest.trim())
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token") {
+        return (!rest.is_empty()).then(|| rest.to_string());
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
+    let (_user, password) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    Some(password.to_string())
+}
+
+/// The `p` parameter of a query string (InfluxDB 1.x clients' `?u=…&p=…`).
+fn password_param(query: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).ok()?;
+    pairs.into_iter().find(|(k, _)| k == "p").map(|(_, v)| v)
 }
 
 /// Compares without an early exit, so the time taken does not tell how much of a
@@ -76,11 +99,18 @@ mod tests {
         assert!(!constant_time_eq(b"secret", b"secreT"));
         assert!(!constant_time_eq(b"secret", b"secret2"));
         assert!(!constant_time_eq(b"", b"x"));
-        assert_eq!(credential("Bearer abc"), Some("abc"));
-        assert_eq!(credential("bearer  abc "), Some("abc"));
-        assert_eq!(credential("Token abc"), Some("abc"));
+        assert_eq!(credential("Bearer abc").as_deref(), Some("abc"));
+        assert_eq!(credential("bearer  abc ").as_deref(), Some("abc"));
+        assert_eq!(credential("Token abc").as_deref(), Some("abc"));
+        // "user:s3cret" and ":s3cret"
+        assert_eq!(credential("Basic dXNlcjpzM2NyZXQ=").as_deref(), Some("s3cret"));
+        assert_eq!(credential("basic OnMzY3JldA==").as_deref(), Some("s3cret"));
         assert_eq!(credential("Basic abc"), None);
+        assert_eq!(credential("Basic dXNlcg=="), None, "no colon: no password");
         assert_eq!(credential("Bearer"), None);
+        assert_eq!(credential("Digest abc"), None);
+        assert_eq!(password_param("db=t&u=me&p=a%20b").as_deref(), Some("a b"));
+        assert_eq!(password_param("db=t&u=me"), None);
     }
 
     #[test]

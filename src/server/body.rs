@@ -17,6 +17,7 @@ use super::limits::Limits;
 pub(crate) enum Encoding {
     Identity,
     Gzip,
+    Zstd,
     Snappy,
 }
 
@@ -26,10 +27,11 @@ pub(crate) fn content_encoding(headers: &HeaderMap) -> Result<Encoding, ApiError
     match v.as_str() {
         "" | "identity" => Ok(Encoding::Identity),
         "gzip" | "x-gzip" => Ok(Encoding::Gzip),
+        "zstd" => Ok(Encoding::Zstd),
         "snappy" => Ok(Encoding::Snappy),
         other => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("unsupported Content-Encoding {:?} (use gzip, snappy or none)", super::limits::prefix(other)),
+            format!("unsupported Content-Encoding {:?} (use gzip, zstd, snappy or none)", super::limits::prefix(other)),
         )),
     }
 }
@@ -80,6 +82,7 @@ pub(crate) async fn read(
     match enc {
         Encoding::Identity => Ok(raw),
         Encoding::Gzip => blocking(move || gunzip(&raw, max)).await,
+        Encoding::Zstd => blocking(move || unzstd(&raw, max)).await,
         Encoding::Snappy if allow_snappy => blocking(move || unsnappy(&raw, max)).await,
         Encoding::Snappy => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -100,6 +103,17 @@ pub(crate) fn gunzip(raw: &[u8], max: usize) -> Result<Vec<u8>, ApiError> {
     let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(max).min(1 << 20));
     let mut dec = MultiGzDecoder::new(raw).take(max as u64 + 1);
     dec.read_to_end(&mut out).map_err(|e| ApiError::bad_request(format!("invalid gzip body: {e}")))?;
+    if out.len() > max {
+        return Err(decompressed_too_large(max));
+    }
+    Ok(out)
+}
+
+/// Decompresses zstd (all frames), refusing output beyond `max` bytes.
+pub(crate) fn unzstd(raw: &[u8], max: usize) -> Result<Vec<u8>, ApiError> {
+    let bad = |e: std::io::Error| ApiError::bad_request(format!("invalid zstd body: {e}"));
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(max).min(1 << 20));
+    zstd::stream::read::Decoder::new(raw).map_err(bad)?.take(max as u64 + 1).read_to_end(&mut out).map_err(bad)?;
     if out.len() > max {
         return Err(decompressed_too_large(max));
     }
@@ -147,5 +161,13 @@ mod tests {
         assert_eq!(gunzip(&gz, 1 << 20).unwrap().len(), 1 << 20);
         assert_eq!(gunzip(&gz, (1 << 20) - 1).unwrap_err().status, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(gunzip(b"not gzip", 100).unwrap_err().status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn zstd_output_is_capped() {
+        let z = zstd::encode_all(&vec![b'a'; 1 << 20][..], 3).unwrap();
+        assert_eq!(unzstd(&z, 1 << 20).unwrap().len(), 1 << 20);
+        assert_eq!(unzstd(&z, (1 << 20) - 1).unwrap_err().status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(unzstd(b"not zstd", 100).unwrap_err().status, StatusCode::BAD_REQUEST);
     }
 }

@@ -48,7 +48,7 @@ pub(crate) async fn write(State(st): State<Shared>, headers: HeaderMap, req: Bod
 pub(crate) async fn snappy_body(st: &Shared, headers: &HeaderMap, req: Body) -> Result<axum::body::Bytes, ApiError> {
     match body::content_encoding(headers)? {
         Encoding::Snappy | Encoding::Identity => body::read_raw(&st.limits, headers, req).await,
-        Encoding::Gzip => Err(ApiError::new(
+        Encoding::Gzip | Encoding::Zstd => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "remote write/read bodies must be snappy-compressed protobuf",
         )),

@@ -10,7 +10,6 @@
 //! `text::value`); on input a value may be any number or any string that
 //! `text::value` reads, and numbers past f64's range read as ±Inf.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::de::{self, Deserializer, Visitor};
@@ -85,8 +84,10 @@ pub fn write_json_lines(out: &mut String, labels: &Labels, samples: &[Sample]) {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Line {
-    metric: BTreeMap<String, String>,
+    #[serde(deserialize_with = "super::json_strict::label_pairs")]
+    metric: Vec<(String, String)>,
     values: Vec<Value>,
     timestamps: Vec<i64>,
 }
@@ -176,5 +177,17 @@ mod tests {
         let (_, s) = parse_json_line(br#"{"metric":{"a":"b"},"values":[1e999],"timestamps":[1]}"#).unwrap();
         assert_eq!(s[0].value, f64::INFINITY);
         assert!(parse_json_line(b"{").is_err());
+    }
+
+    #[test]
+    fn refuses_unknown_fields_and_repeated_labels() {
+        let e = parse_json_line(br#"{"metric":{"a":"b"},"values":[1],"timestamps":[1],"extra":1}"#).unwrap_err();
+        assert!(e.message.contains("unknown field `extra`"), "{}", e.message);
+        let e = parse_json_line(br#"{"metric":{"a":"b","a":"c"},"values":[1],"timestamps":[1]}"#).unwrap_err();
+        assert!(e.message.contains("duplicate label \"a\""), "{}", e.message);
+        let e = parse_json_line(br#"{"metric":{"a":1},"values":[1],"timestamps":[1]}"#).unwrap_err();
+        assert!(e.message.contains("label \"a\": expected a string"), "{}", e.message);
+        let (l, _) = parse_json_line(br#"{"metric":{"z":"1","a":"2"},"values":[1],"timestamps":[1]}"#).unwrap();
+        assert_eq!(l, Labels::from_pairs([("a", "2"), ("z", "1")]).unwrap());
     }
 }

@@ -8,7 +8,8 @@
 //!   and printed, and how errors show a time;
 //! - [`value`]: sample values (ryu, `NaN`, `+Inf`, `-Inf`), bit for bit;
 //! - [`files`]: the export and import formats ([`csv`], [`jsonl`], Prometheus
-//!   text, OpenMetrics), one writer and one reader each.
+//!   text, OpenMetrics), one writer and one reader each;
+//! - [`json_strict`]: JSON that refuses repeated keys and non-string label values.
 
 // The file formats read JSON with serde_json (and huge numbers through the
 // server's JSON helpers), built with the `server` feature, which the binary has.
@@ -17,6 +18,8 @@ pub mod csv;
 pub mod duration;
 #[cfg(feature = "server")]
 pub mod files;
+#[cfg(feature = "server")]
+pub mod json_strict;
 #[cfg(feature = "server")]
 pub mod jsonl;
 pub mod selector;

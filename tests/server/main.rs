@@ -6,6 +6,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod influx_compat;
+mod ingest_shapes;
 mod prom_api;
 mod prom_api_bad;
 mod prometheus_e2e;

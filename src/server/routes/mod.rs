@@ -5,6 +5,7 @@
 mod admin;
 mod catalog;
 mod health;
+mod influx;
 mod ingest;
 mod prom_api;
 mod query;
@@ -31,7 +32,8 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/metrics/list", get(catalog::list_metrics))
         .route("/query/raw", get(raw::raw))
         // Seed 004 endpoints served by the query layer (`db.query`).
-        .route("/query", post(query::aggregate))
+        // InfluxQL (`q=CREATE DATABASE …`) for InfluxDB clients, else seed 004's JSON query.
+        .route("/query", get(influx::query_get).post(influx::query_post))
         .route("/query/rollup", get(rollup::rollup))
         .route("/rollups", get(catalog::rollups))
         .route("/metrics/{metric_name}/info", get(catalog::metric_info))
@@ -68,6 +70,9 @@ pub(crate) fn router(state: Shared) -> Router {
         .route_layer(from_fn_with_state(state.clone(), auth::require));
     Router::new()
         .route("/health", get(health::health))
+        // Open, as in InfluxDB: clients probe them before they authenticate.
+        .route("/ping", get(influx::ping))
+        .route("/api/v2/health", get(influx::health_v2))
         .merge(protected)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
