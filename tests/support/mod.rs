@@ -8,6 +8,8 @@
 pub mod cli_support;
 pub mod options;
 #[cfg(feature = "server")]
+pub mod served;
+#[cfg(feature = "server")]
 pub mod server_util;
 
 use std::cell::Cell;
