@@ -6,7 +6,7 @@ pub use strata::text::csv::{write_csv_rows, CSV_HEADER};
 pub use strata::text::files::{
     write_openmetrics, write_prometheus, FileFormat, FileReader, MetadataLines, OPENMETRICS_EOF,
 };
-pub use strata::text::jsonl::{write_json_labels, write_json_lines, JSON_LINE_MAX_SAMPLES};
+pub use strata::text::jsonl::{write_json_labels, write_json_lines, write_json_string, JSON_LINE_MAX_SAMPLES};
 pub use strata::text::value::{parse_value, write_value};
 use strata::{Labels, Sample};
 

@@ -10,11 +10,12 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde_json::json;
-use strata::loadgen::{fingerprint, Shard, Workload, WorkloadKind};
+use strata::loadgen::{fingerprint, Pattern, Shard, Workload, WorkloadKind};
 use strata::{Db, Labels, Matcher, SyncMode};
 
 use super::load_http::{HttpSink, Protocol};
@@ -34,12 +35,22 @@ use super::{fail, human, progress_bar, times, CliError, CliResult, DataDir};
         strata load --workload devops --hosts 100 --duration 24h --workers 2\n  \
         strata load --workload combined --series 50 --duration 6h --out-of-order 0.05\n  \
         strata load --workload sine_wave --backfill 3d --duration 1d\n  \
-        strata load --url http://127.0.0.1:9464 --protocol line --rate 500k"
+        strata load --url http://127.0.0.1:9464 --protocol line --rate 500k\n  \
+        strata load --target http://127.0.0.1:9464 --protocol ingest --metric cpu_usage --pattern sine_wave \\\n      \
+        --duration 300 --interval 5 --realtime     # one sample every 5 s for 5 minutes, stamped now"
 )]
 pub struct Args {
     /// devops, noise, sine_wave, linear_trend, spike or combined.
     #[arg(long, default_value = "devops", value_parser = |s: &str| s.parse::<WorkloadKind>())]
     workload: WorkloadKind,
+    /// One metric (--metric) following a value pattern: noise, sine_wave, linear_trend,
+    /// spike or combined. The same as --workload PATTERN, with one series unless --series says more.
+    #[arg(long, conflicts_with_all = ["workload", "hosts"], value_parser = |s: &str| s.parse::<Pattern>())]
+    pattern: Option<Pattern>,
+    /// Run in real time: one sample per series every --interval, stamped with the wall
+    /// clock, for --duration or, without it, until Ctrl-C (SIGINT) or SIGTERM.
+    #[arg(long, conflicts_with_all = ["backfill", "rate", "out_of_order"])]
+    realtime: bool,
     /// embedded (in-process, into --data) or a server URL such as http://127.0.0.1:9464
     /// (`--target` is an older name of this flag).
     #[arg(long = "url", alias = "target", value_name = "URL", default_value = "embedded")]
@@ -55,21 +66,23 @@ pub struct Args {
     /// File holding a bearer token for an HTTP target.
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
-    /// Series to write (devops rounds up to whole hosts of 10 series).
-    #[arg(long, default_value_t = 1000, conflicts_with = "hosts")]
-    series: usize,
+    /// Series to write (devops rounds up to whole hosts of 10 series) [default: 1000, or 1
+    /// with --pattern].
+    #[arg(long, conflicts_with = "hosts")]
+    series: Option<usize>,
     /// devops only: hosts (10 series each), instead of --series.
     #[arg(long)]
     hosts: Option<usize>,
     /// Metric name of the pattern workloads.
     #[arg(long, default_value = "cpu_usage")]
     metric: String,
-    /// Time between samples of a series.
-    #[arg(long, default_value = "10s", value_parser = times::parse_duration)]
+    /// Time between samples of a series (a bare number is seconds).
+    #[arg(long, default_value = "10s", value_parser = parse_seconds_or_duration)]
     interval: i64,
-    /// Span of generated time (not how long the run takes).
-    #[arg(long, default_value = "2h", value_parser = times::parse_duration)]
-    duration: i64,
+    /// Span of generated time, not how long the run takes [default: 2h]; with
+    /// --realtime, how long it runs [default: until stopped]. A bare number is seconds.
+    #[arg(long, value_parser = parse_seconds_or_duration)]
+    duration: Option<i64>,
     /// Cap on samples per second over all workers: a number (500k, 2M) or unlimited.
     #[arg(long, default_value = "unlimited", value_parser = parse_rate)]
     rate: Rate,
@@ -102,6 +115,20 @@ pub struct Args {
     #[arg(long)]
     json: bool,
 }
+
+/// A duration as `text::duration` reads it, or a bare number of seconds (seed 004's
+/// generator took `--duration 300 --interval 5`).
+fn parse_seconds_or_duration(s: &str) -> Result<i64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) => {
+            i64::try_from(n).ok().and_then(|n| n.checked_mul(1000)).ok_or_else(|| format!("{s} seconds is too long"))
+        }
+        Err(_) => times::parse_duration(s),
+    }
+}
+
+/// How far ahead an unbounded `--realtime` run is planned: it stops on a signal long before.
+const REALTIME_HORIZON_MS: i64 = 100 * 365 * 86_400_000;
 
 /// A cap in samples per second; `None` is unlimited.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -164,8 +191,16 @@ pub fn run(a: Args) -> CliResult {
     let shards = w.shards(a.workers as usize);
     let per_worker_rate = a.rate.0.map(|r| r / shards.len() as f64);
     let acked = AtomicU64::new(0);
-    let stop = AtomicBool::new(false);
-    let pb = progress_bar(Some(w.total_samples()), a.json);
+    let stop = Arc::new(AtomicBool::new(false));
+    if a.realtime {
+        // Ctrl-C or SIGTERM ends the run cleanly: what was sent is reported (and read back).
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(sig, stop.clone())
+                .map_err(|e| CliError::new(format!("installing the signal handler: {e}")))?;
+        }
+    }
+    let bounded = !a.realtime || a.duration.is_some();
+    let pb = progress_bar(bounded.then(|| w.total_samples()), a.json);
 
     let db = match &http {
         None => {
@@ -183,7 +218,8 @@ pub fn run(a: Args) -> CliResult {
             .into_iter()
             .map(|shard| {
                 let (w, db, http, token, acked, stop) =
-                    (&w, db.as_ref(), http.as_deref(), token.clone(), &acked, &stop);
+                    (&w, db.as_ref(), http.as_deref(), token.clone(), &acked, &*stop);
+                let realtime = a.realtime;
                 let (protocol, path, batch) = (a.protocol, a.path.as_deref(), a.batch as usize);
                 sc.spawn(move || {
                     let mut sink = match (db, http) {
@@ -193,7 +229,7 @@ pub fn run(a: Args) -> CliResult {
                         }
                         (None, None) => return fail("no target"),
                     };
-                    let r = drive(w, shard, &mut sink, batch, per_worker_rate, acked, stop);
+                    let r = drive(w, shard, &mut sink, batch, per_worker_rate, realtime, acked, stop);
                     if r.is_err() {
                         stop.store(true, Ordering::Relaxed); // let the other workers stop early
                     }
@@ -215,6 +251,13 @@ pub fn run(a: Args) -> CliResult {
     let ingest = results.iter().map(|r| r.done).max().map_or(Duration::ZERO, |d| d.duration_since(t0));
 
     let mut report = summarize(&a, &w, &results, ingest, http.is_some());
+    if a.realtime {
+        // What was written, not what was planned.
+        let per_series = results.iter().map(|r| r.samples).sum::<u64>() / w.num_series().max(1) as u64;
+        report["steps"] = json!(per_series);
+        report["end"] = json!(w.start_ms + (per_series.max(1) as i64 - 1) * w.interval_ms);
+        report["realtime"] = json!(true);
+    }
     if let Some(db) = &db {
         // Seal everything so that the disk figure covers every sample.
         let t = Instant::now();
@@ -248,7 +291,12 @@ fn workload(a: &Args, now: i64) -> CliResult<Workload> {
     if a.interval <= 0 {
         return fail("--interval must be positive");
     }
-    if a.duration < a.interval {
+    let duration = match (a.duration, a.realtime) {
+        (Some(d), _) => d,
+        (None, false) => 2 * 3_600_000,
+        (None, true) => REALTIME_HORIZON_MS,
+    };
+    if duration < a.interval {
         return fail("--duration must be at least one --interval");
     }
     if !(0.0..=1.0).contains(&a.out_of_order) {
@@ -257,20 +305,26 @@ fn workload(a: &Args, now: i64) -> CliResult<Workload> {
     if a.backfill < 0 {
         return fail("--backfill must not be negative");
     }
-    let series = match (a.workload, a.hosts) {
+    let kind = a.pattern.map_or(a.workload, WorkloadKind::Pattern);
+    let series = match (kind, a.hosts) {
         (WorkloadKind::Devops, Some(h)) => h * strata::loadgen::CPU_FIELDS.len(),
         (_, Some(_)) => return fail("--hosts applies to the devops workload; use --series"),
-        (_, None) => a.series,
+        (_, None) => a.series.unwrap_or(if a.pattern.is_some() { 1 } else { 1000 }),
     };
     if series == 0 {
         return fail("--series must be at least 1");
     }
-    let steps = (a.duration / a.interval) as u64;
-    // The last sample lands on the last whole interval at or before now - backfill.
-    let end = now - a.backfill;
-    let last = end - end.rem_euclid(a.interval);
-    let start = last - (steps as i64 - 1) * a.interval;
-    let mut w = Workload::new(a.workload, series, a.interval, start, steps, a.seed);
+    let steps = (duration / a.interval) as u64;
+    let start = if a.realtime {
+        // The first sample is due at once, stamped with the interval boundary just passed.
+        now - now.rem_euclid(a.interval)
+    } else {
+        // The last sample lands on the last whole interval at or before now - backfill.
+        let end = now - a.backfill;
+        let last = end - end.rem_euclid(a.interval);
+        last - (steps as i64 - 1) * a.interval
+    };
+    let mut w = Workload::new(kind, series, a.interval, start, steps, a.seed);
     w.out_of_order = a.out_of_order;
     w.metric = a.metric.clone();
     w.labels(0).map_err(|e| CliError::new(format!("--metric {:?}: {e}", a.metric)))?;
@@ -302,13 +356,16 @@ impl Sink {
     }
 }
 
-/// Generates a shard and writes it in batches; measures each commit.
+/// Generates a shard and writes it in batches; measures each commit. In real time,
+/// each step waits for the wall clock to reach its timestamp and is sent at once.
+#[allow(clippy::too_many_arguments)]
 fn drive(
     w: &Workload,
     mut shard: Shard,
     sink: &mut Sink,
     batch: usize,
     rate: Option<f64>,
+    realtime: bool,
     acked_total: &AtomicU64,
     stop: &AtomicBool,
 ) -> CliResult<WorkerResult> {
@@ -348,6 +405,12 @@ fn drive(
         if !shard.next_step(&mut step) || stop.load(Ordering::Relaxed) {
             break;
         }
+        if realtime {
+            let due = step.iter().map(|s| s.1).max().unwrap_or(i64::MIN);
+            if !wait_until(due, stop) {
+                break;
+            }
+        }
         for &(i, ts, v) in &step {
             let j = i - range.start;
             match sink {
@@ -360,11 +423,29 @@ fn drive(
                 commit(sink)?;
             }
         }
+        if realtime && sink.pending() > 0 {
+            commit(sink)?;
+        }
     }
     if sink.pending() > 0 {
         commit(sink)?;
     }
     Ok(WorkerResult { samples, commits, latency, acked, first: range.start, done: Instant::now() })
+}
+
+/// Sleeps until the wall clock reaches `due_ms`, waking often enough to notice
+/// `stop`; false if stopped first.
+fn wait_until(due_ms: i64, stop: &AtomicBool) -> bool {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let left = due_ms - times::now_ms();
+        if left <= 0 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(left.min(100) as u64));
+    }
 }
 
 /// Reads the workload's window back and compares each series with what was acknowledged.
@@ -548,5 +629,16 @@ mod tests {
         assert_eq!(parse_rate("2M"), Ok(Rate(Some(2_000_000.0))));
         assert_eq!(parse_rate("1500"), Ok(Rate(Some(1500.0))));
         assert!(parse_rate("0").is_err() && parse_rate("fast").is_err() && parse_rate("-5").is_err());
+    }
+
+    #[test]
+    fn bare_numbers_are_seconds() {
+        assert_eq!(parse_seconds_or_duration("300"), Ok(300_000));
+        assert_eq!(parse_seconds_or_duration("5"), Ok(5_000));
+        assert_eq!(parse_seconds_or_duration("0"), Ok(0));
+        assert_eq!(parse_seconds_or_duration("1h30m"), Ok(5_400_000));
+        assert_eq!(parse_seconds_or_duration("500ms"), Ok(500));
+        assert!(parse_seconds_or_duration("5x").is_err() && parse_seconds_or_duration("-5").is_err());
+        assert!(parse_seconds_or_duration(&u64::MAX.to_string()).is_err());
     }
 }

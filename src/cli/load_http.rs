@@ -5,6 +5,9 @@
 //!   is sent as measurement `cpu`, field `usage_user` (the server joins them with `_`,
 //!   as VictoriaMetrics does); samples of one host and time share a line.
 //! - `json`: the JSON lines of `strata export` to `/import`.
+//! - `ingest`: seed 004's metric objects, `[{"metric_name", "value", "timestamp",
+//!   "labels"}, ...]`, to `/metrics/ingest`; timestamps as RFC 3339 with milliseconds,
+//!   which no reading by magnitude can mistake.
 //! - `remote-write`: Prometheus remote-write 0.1 (protobuf, snappy block format) to
 //!   `/api/v1/write`. Each series' labels are encoded once with `prost`; requests
 //!   are then written by hand around them.
@@ -27,6 +30,8 @@ pub enum Protocol {
     Json,
     /// Prometheus remote-write (protobuf + snappy)
     RemoteWrite,
+    /// seed 004's JSON metric objects, to /metrics/ingest
+    Ingest,
 }
 
 impl Protocol {
@@ -35,6 +40,7 @@ impl Protocol {
             Protocol::Line => "/write?precision=ms",
             Protocol::Json => "/import",
             Protocol::RemoteWrite => "/api/v1/write",
+            Protocol::Ingest => "/metrics/ingest",
         }
     }
 }
@@ -81,6 +87,8 @@ impl HttpSink {
                     })
                     .collect(),
             ),
+            // The start of each series' object, up to its timestamp.
+            Protocol::Ingest => (Vec::new(), labels.iter().map(ingest_prefix).collect()),
             Protocol::RemoteWrite => (Vec::new(), Vec::new()),
         };
         let rw_labels = match protocol {
@@ -116,6 +124,10 @@ impl HttpSink {
             Protocol::Json => {
                 self.encode_json(batch);
                 (std::mem::take(&mut self.body).into_bytes(), "application/x-ndjson", None)
+            }
+            Protocol::Ingest => {
+                self.encode_ingest(batch);
+                (std::mem::take(&mut self.body).into_bytes(), "application/json", None)
             }
             Protocol::RemoteWrite => {
                 let raw = self.encode_remote_write(batch);
@@ -229,6 +241,30 @@ impl HttpSink {
         }
     }
 
+    fn encode_ingest(&mut self, batch: &[(usize, i64, f64)]) {
+        let b = &mut self.body;
+        b.clear();
+        b.push('[');
+        for (k, &(i, ts, v)) in batch.iter().enumerate() {
+            if k > 0 {
+                b.push(',');
+            }
+            b.push_str(&self.json_metric[i - self.first]);
+            let t = chrono::DateTime::from_timestamp_millis(ts).unwrap_or_default();
+            let _ = write!(b, "\"{}\",\"value\":", t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+            let q = !v.is_finite();
+            if q {
+                b.push('"');
+            }
+            write_value(b, v);
+            if q {
+                b.push('"');
+            }
+            b.push('}');
+        }
+        b.push(']');
+    }
+
     /// Writes the `WriteRequest` directly: the labels were encoded once per series,
     /// so a request costs no allocation per series. Every sample carries both
     /// fields, which keeps a -0.0 value's sign (proto3 would omit a zero).
@@ -272,6 +308,23 @@ fn encode_labels(l: &Labels) -> Vec<u8> {
     use prost::Message;
     let labels = l.iter().map(|(k, v)| Label { name: k.to_string(), value: v.to_string() }).collect();
     TimeSeries { labels, samples: Vec::new() }.encode_to_vec()
+}
+
+/// `{"metric_name":…,"labels":{…},"timestamp":` of a series' ingest object.
+fn ingest_prefix(l: &Labels) -> String {
+    let mut s = String::from("{\"metric_name\":");
+    super::formats::write_json_string(&mut s, l.metric_name().unwrap_or(""));
+    s.push_str(",\"labels\":{");
+    for (k, (name, value)) in l.iter().filter(|(k, _)| *k != METRIC_NAME).enumerate() {
+        if k > 0 {
+            s.push(',');
+        }
+        super::formats::write_json_string(&mut s, name);
+        s.push(':');
+        super::formats::write_json_string(&mut s, value);
+    }
+    s.push_str("},\"timestamp\":");
+    s
 }
 
 /// `measurement,tag=v,... ` and the field name for a series, in line protocol.
@@ -390,6 +443,23 @@ mod tests {
         assert!(lines[2].ends_with(" usage_user=4.0 20"));
         let (k, f) = line_key(&Labels::metric("up", [("ab", "c,d=e")]).unwrap());
         assert_eq!((k.as_str(), f.as_str()), ("up,ab=c\\,d\\=e", "value"));
+    }
+
+    #[test]
+    fn ingest_objects_carry_exact_times_and_values() {
+        let w = Workload::new(WorkloadKind::Pattern(Pattern::SineWave), 2, 5_000, 0, 1, 1);
+        let mut s = sink(Protocol::Ingest, &w);
+        s.encode_ingest(&[(0, 1_764_763_200_005, 75.5), (1, 86_400_000, f64::NAN)]);
+        let v: serde_json::Value = serde_json::from_str(&s.body).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!([
+                {"metric_name": "cpu_usage", "labels": {"host": "host_0", "pattern": "sine_wave"},
+                 "timestamp": "2025-12-03T12:00:00.005Z", "value": 75.5},
+                {"metric_name": "cpu_usage", "labels": {"host": "host_1", "pattern": "sine_wave"},
+                 "timestamp": "1970-01-02T00:00:00.000Z", "value": "NaN"}
+            ])
+        );
     }
 
     #[test]

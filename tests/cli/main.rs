@@ -12,6 +12,7 @@ mod cli_export_import;
 mod cli_import_partial;
 mod cli_keeps_recorded_retention;
 mod cli_load;
+mod cli_load_realtime;
 mod cli_metadata;
 mod cli_promql;
 mod cli_query;
