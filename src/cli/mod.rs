@@ -25,6 +25,7 @@ mod remote;
 mod retention;
 mod serve;
 mod stats;
+mod summary;
 mod times;
 
 use std::path::{Path, PathBuf};

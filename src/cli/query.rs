@@ -17,6 +17,7 @@ use super::formats::{write_csv_rows, write_json_labels, write_value, CSV_HEADER}
 use super::ops::{self, QueryRequest, ResultSeries};
 use super::promql::{self, Eval};
 use super::remote::{Remote, Target};
+use super::summary;
 use super::{fail, open_existing, plot, times, CliError, CliResult, DataDir};
 use strata::text::selector::parse_selector;
 
@@ -37,7 +38,8 @@ use strata::text::selector::parse_selector;
         strata query 'cpu_usage{host=~\"h1|h2\"}' --start -1h --end now --step 5m --agg avg --group-by host\n  \
         strata query 'cpu_usage_idle{hostname=\"host_3\"}' --start -6h --plot\n  \
         strata query '{__name__=~\"cpu_.*\",hostname=\"host_0\"}' --csv > host0.csv\n  \
-        strata query 'cpu_usage' --url http://127.0.0.1:9464 --token-file token --step 5m --agg max"
+        strata query 'cpu_usage' --url http://127.0.0.1:9464 --token-file token --step 5m --agg max\n  \
+        strata query 'task_duration_seconds' --start -1d --summary      # count, min, max, avg, p50, p95, p99"
 )]
 pub struct Args {
     /// Series selector, e.g. cpu_usage{host=~"h1|h2"}, or a PromQL expression
@@ -83,9 +85,29 @@ pub struct Args {
     /// Draw an ASCII chart instead of the table.
     #[arg(long)]
     plot: bool,
+    /// count, min, max, avg, p50, p95 and p99 of the raw samples, per series and overall.
+    #[arg(long, conflicts_with_all = ["step", "time", "agg", "quantile", "group_by", "top_k", "tier", "csv", "plot"])]
+    summary: bool,
 }
 
 pub fn run(a: Args) -> CliResult {
+    if a.summary {
+        if promql::is_expression(&a.selector) {
+            return fail(format!("--summary takes a series selector; {:?} is a PromQL expression", a.selector));
+        }
+        let req = request(&a, times::now_ms())?;
+        let report = match Remote::from(&a.target)? {
+            Some(remote) => summary::remote(&remote, &a.selector, req.start, req.end)?,
+            None => summary::local(&open_existing(&a.data.data)?, &req.matchers, req.start, req.end)?,
+        };
+        let mut out = String::new();
+        if a.json {
+            summary::json(&mut out, &report, req.start, req.end);
+        } else {
+            summary::table(&mut out, &report);
+        }
+        return write_out(&out);
+    }
     if let Some(eval) = promql_eval(&a, times::now_ms())? {
         let value = match Remote::from(&a.target)? {
             Some(remote) => promql::evaluate_remote(&remote, &a.selector, eval)?,

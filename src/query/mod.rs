@@ -23,7 +23,7 @@ pub use buckets::{BucketSeries, BucketsResult};
 pub use eval::{evaluate, needs_raw, SeriesData};
 pub(crate) use eval::{evaluate_pieces, evaluate_trusted};
 pub use names::ParseNameError;
-pub use summary::{quantile_sorted, Summary};
+pub use summary::{quantile_sorted, Summary, SummaryReport};
 pub use tier::choose_tier;
 pub(crate) use tier::interior;
 

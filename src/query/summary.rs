@@ -1,5 +1,6 @@
 //! Exact order statistics and moments over raw values, and [`Summary`].
 
+use crate::labels::Labels;
 use crate::sample::Sample;
 
 /// count/min/max/avg/p50/p95/p99 of a set of samples.
@@ -33,6 +34,26 @@ impl Summary {
             p50: quantile_sorted(&sorted, 0.5),
             p95: quantile_sorted(&sorted, 0.95),
             p99: quantile_sorted(&sorted, 0.99),
+        }
+    }
+}
+
+/// The summary of each of several series and of all their samples together, as
+/// `GET /query/summary` and `strata query --summary` show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryReport {
+    /// In the order given.
+    pub series: Vec<(Labels, Summary)>,
+    /// Over every sample of every series (not an average of the series' figures).
+    pub overall: Summary,
+}
+
+impl SummaryReport {
+    pub fn of(series: &[(Labels, Vec<Sample>)]) -> SummaryReport {
+        let all: Vec<Sample> = series.iter().flat_map(|(_, s)| s.iter().copied()).collect();
+        SummaryReport {
+            series: series.iter().map(|(l, s)| (l.clone(), Summary::of(s))).collect(),
+            overall: Summary::of(&all),
         }
     }
 }
@@ -88,6 +109,21 @@ pub(crate) fn quantile_of(values: &[f64], q: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_summarises_each_series_and_all_samples_together() {
+        let a = Labels::metric("m", [("h", "a")]).unwrap();
+        let b = Labels::metric("m", [("h", "b")]).unwrap();
+        let pts = |v: &[f64]| v.iter().enumerate().map(|(i, &v)| Sample::new(i as i64, v)).collect::<Vec<_>>();
+        let r = SummaryReport::of(&[(a.clone(), pts(&[1.0, 2.0, 3.0])), (b.clone(), pts(&[10.0]))]);
+        assert_eq!(r.series[0], (a, Summary::of(&pts(&[1.0, 2.0, 3.0]))));
+        assert_eq!(r.series[1].1.count, 1);
+        // Overall is over the four samples, not the mean of the two series' means.
+        assert_eq!((r.overall.count, r.overall.min, r.overall.max, r.overall.avg), (4, 1.0, 10.0, 4.0));
+        assert_eq!(r.overall.p50, 2.5);
+        let empty = SummaryReport::of(&[]);
+        assert!(empty.series.is_empty() && empty.overall.count == 0 && empty.overall.p99.is_nan());
+    }
 
     #[test]
     fn quantiles_interpolate() {

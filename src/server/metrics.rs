@@ -43,15 +43,17 @@ pub(crate) enum QueryKind {
     RemoteRead,
     Export,
     Promql,
+    Summary,
 }
 
-const QUERY_KINDS: [(QueryKind, &str); 6] = [
+const QUERY_KINDS: [(QueryKind, &str); 7] = [
     (QueryKind::Query, "query"),
     (QueryKind::Rollup, "rollup"),
     (QueryKind::Raw, "raw"),
     (QueryKind::RemoteRead, "remote_read"),
     (QueryKind::Export, "export"),
     (QueryKind::Promql, "promql"),
+    (QueryKind::Summary, "summary"),
 ];
 
 /// Upper bounds of the latency buckets, in seconds.

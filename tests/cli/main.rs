@@ -18,5 +18,6 @@ mod cli_promql;
 mod cli_query;
 mod cli_remote;
 mod cli_stats;
+mod cli_summary;
 mod export_openmetrics;
 mod file_formats_cross;

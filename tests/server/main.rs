@@ -13,6 +13,7 @@ mod prom_api_bad;
 mod prometheus_e2e;
 mod promql_vs_prometheus;
 mod query_format;
+mod query_summary;
 mod seed004_readme;
 mod server_admin;
 mod server_api;

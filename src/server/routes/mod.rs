@@ -13,6 +13,7 @@ mod raw;
 mod read_params;
 mod retention_api;
 mod rollup;
+mod summary;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
@@ -35,6 +36,7 @@ pub(crate) fn router(state: Shared) -> Router {
         // InfluxQL (`q=CREATE DATABASE …`) for InfluxDB clients, else seed 004's JSON query.
         .route("/query", get(influx::query_get).post(influx::query_post))
         .route("/query/rollup", get(rollup::rollup))
+        .route("/query/summary", get(summary::summary))
         .route("/rollups", get(catalog::rollups))
         .route("/metrics/{metric_name}/info", get(catalog::metric_info))
         // Ecosystem write and read paths.
