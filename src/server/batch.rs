@@ -53,7 +53,6 @@ impl Refusals {
         Refusals { kind, points: 0, entries: 0, malformed: false, listed: Vec::new(), first: None }
     }
 
-    #[cfg(any(test, feature = "fuzzing"))]
     pub fn points(&self) -> u64 {
         self.points
     }

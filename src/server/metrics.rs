@@ -25,13 +25,15 @@ pub(crate) enum Protocol {
     Influx,
     RemoteWrite,
     Import,
+    Otlp,
 }
 
-const PROTOCOLS: [(Protocol, &str); 4] = [
+const PROTOCOLS: [(Protocol, &str); 5] = [
     (Protocol::Json, "json"),
     (Protocol::Influx, "influx"),
     (Protocol::RemoteWrite, "remote_write"),
     (Protocol::Import, "import"),
+    (Protocol::Otlp, "otlp"),
 ];
 
 /// A read path, for the query latency histogram.

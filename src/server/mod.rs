@@ -27,6 +27,7 @@ mod limits;
 #[doc(hidden)]
 pub(crate) mod line_protocol;
 mod metrics;
+mod otlp;
 #[cfg(target_os = "linux")]
 mod process;
 pub(crate) mod prompb;

@@ -8,6 +8,7 @@ mod support;
 
 mod influx_compat;
 mod ingest_shapes;
+mod otlp_ingest;
 mod prom_api;
 mod prom_api_bad;
 mod prometheus_e2e;

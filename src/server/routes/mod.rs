@@ -22,7 +22,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 use super::error::ApiError;
-use super::{auth, export, import, line_protocol, metrics, remote_read, remote_write, stream, Shared};
+use super::{auth, export, import, line_protocol, metrics, otlp, remote_read, remote_write, stream, Shared};
 
 pub(crate) fn router(state: Shared) -> Router {
     let protected = Router::new()
@@ -44,6 +44,9 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/api/v1/read", post(remote_read::read))
         .route("/write", post(line_protocol::write))
         .route("/api/v2/write", post(line_protocol::write))
+        // OpenTelemetry metrics (OTLP/HTTP), at Prometheus' and VictoriaMetrics' paths.
+        .route("/api/v1/otlp/v1/metrics", post(otlp::write))
+        .route("/opentelemetry/v1/metrics", post(otlp::write))
         .route("/export", get(export::export))
         .route("/import", post(import::import))
         .route("/stream", get(stream::stream))
