@@ -69,7 +69,7 @@ pub use format::{FormatVersions, FORMAT_VERSIONS, MANIFEST_FILE};
 pub use labels::{Labels, MatchOp, Matcher, METRIC_NAME};
 pub use metadata::{MetadataUpdate, MetricKind, MetricMetadata, METADATA_FILE};
 pub use options::{Options, SyncMode};
-pub use query::{Agg, Query, QueryResult, ResultSeries, Summary, SummaryReport, Tier};
+pub use query::{Agg, Query, QueryResult, RankBy, ResultSeries, Summary, SummaryReport, Tier};
 pub use retention::{DropKind, RetentionPlan, RetentionPolicy, RetentionRule, SegmentDrop, TierDurations};
 pub use sample::{ChunkMeta, Sample};
 pub use tier::{StoredTier, UnknownTier};

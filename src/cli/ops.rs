@@ -18,8 +18,13 @@ pub struct QueryRequest {
     pub step: Option<i64>,
     /// With a quantile's q resolved (`--agg p99`, or `--agg quantile --quantile 0.99`).
     pub agg: Agg,
-    pub group_by: Vec<String>,
+    /// `Some` (even empty: one group of everything) groups the result.
+    pub group_by: Option<Vec<String>>,
+    /// The k of `--top-k` or `--bottom-k`.
     pub top_k: Option<usize>,
+    /// `--bottom-k`: keep the lowest-ranked.
+    pub bottom: bool,
+    pub rank_by: strata::RankBy,
     pub tier: Tier,
 }
 
@@ -41,11 +46,11 @@ pub fn query(db: &Db, req: &QueryRequest) -> CliResult<Vec<ResultSeries>> {
         let ms = u64::try_from(step).map_err(|_| CliError::new("--step must be positive"))?;
         q = q.step(Duration::from_millis(ms));
     }
-    if !req.group_by.is_empty() {
-        q = q.group_by(req.group_by.iter().cloned());
+    if let Some(g) = &req.group_by {
+        q = q.group_by(g.iter().cloned());
     }
     if let Some(k) = req.top_k {
-        q = q.top_k(k);
+        q = if req.bottom { q.bottom_k(k) } else { q.top_k(k) }.rank_by(req.rank_by);
     }
     let r = db.query(&q).map_err(|e| CliError::new(format!("query: {e}")))?;
     Ok(r.series.into_iter().map(|s| ResultSeries { labels: s.labels, samples: s.points }).collect())

@@ -67,12 +67,18 @@ pub struct Args {
     /// The quantile for --agg quantile, in [0, 1].
     #[arg(long)]
     quantile: Option<f64>,
-    /// Labels to group by, comma separated.
+    /// Labels to group by, comma separated; `--group-by ""` makes one group of every series.
     #[arg(long, value_delimiter = ',')]
-    group_by: Vec<String>,
-    /// Keep only the k series with the highest values.
-    #[arg(long)]
+    group_by: Option<Vec<String>>,
+    /// Keep only the k series that rank highest by --rank-by.
+    #[arg(long, conflicts_with = "bottom_k")]
     top_k: Option<usize>,
+    /// Keep only the k series that rank lowest by --rank-by.
+    #[arg(long)]
+    bottom_k: Option<usize>,
+    /// What --top-k/--bottom-k rank by: mean (default), max, min, last or sum of each series' points.
+    #[arg(long, value_parser = |s: &str| s.parse::<strata::RankBy>())]
+    rank_by: Option<strata::RankBy>,
     /// auto, raw, 5m or 1h.
     #[arg(long, default_value = "auto")]
     tier: Tier,
@@ -86,7 +92,7 @@ pub struct Args {
     #[arg(long)]
     plot: bool,
     /// count, min, max, avg, p50, p95 and p99 of the raw samples, per series and overall.
-    #[arg(long, conflicts_with_all = ["step", "time", "agg", "quantile", "group_by", "top_k", "tier", "csv", "plot"])]
+    #[arg(long, conflicts_with_all = ["step", "time", "agg", "quantile", "group_by", "top_k", "bottom_k", "rank_by", "tier", "csv", "plot"])]
     summary: bool,
 }
 
@@ -160,8 +166,10 @@ fn promql_eval(a: &Args, now: i64) -> CliResult<Option<Eval>> {
     let selector_only = [
         ("--agg", a.agg != "raw"),
         ("--quantile", a.quantile.is_some()),
-        ("--group-by", !a.group_by.is_empty()),
+        ("--group-by", a.group_by.is_some()),
         ("--top-k", a.top_k.is_some()),
+        ("--bottom-k", a.bottom_k.is_some()),
+        ("--rank-by", a.rank_by.is_some()),
         ("--tier", a.tier != Tier::Auto),
         ("--csv", a.csv),
         ("--plot", a.plot),
@@ -216,8 +224,11 @@ fn request(a: &Args, now: i64) -> CliResult<QueryRequest> {
             Some(_) => format!("--agg {} --quantile: {e}", a.agg),
         })
     })?;
-    if a.top_k == Some(0) {
-        return fail("--top-k must be at least 1");
+    if a.top_k == Some(0) || a.bottom_k == Some(0) {
+        return fail(format!("--{}-k must be at least 1", if a.top_k.is_some() { "top" } else { "bottom" }));
+    }
+    if a.rank_by.is_some() && a.top_k.is_none() && a.bottom_k.is_none() {
+        return fail("--rank-by applies to --top-k or --bottom-k");
     }
     Ok(QueryRequest {
         matchers,
@@ -225,8 +236,14 @@ fn request(a: &Args, now: i64) -> CliResult<QueryRequest> {
         end,
         step,
         agg,
-        group_by: a.group_by.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
-        top_k: a.top_k,
+        // Given, even empty: grouped (`--group-by ""` is one group of everything).
+        group_by: a
+            .group_by
+            .as_ref()
+            .map(|g| g.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()),
+        top_k: a.top_k.or(a.bottom_k),
+        bottom: a.bottom_k.is_some(),
+        rank_by: a.rank_by.unwrap_or_default(),
         tier: a.tier,
     })
 }
@@ -244,7 +261,7 @@ fn agg_name(s: &str) -> Result<String, strata::query::ParseNameError> {
 pub fn execute(db: &Db, req: &QueryRequest) -> CliResult<Vec<ResultSeries>> {
     let raw = req.agg == Agg::Raw
         && req.step.is_none()
-        && req.group_by.is_empty()
+        && req.group_by.is_none()
         && req.top_k.is_none()
         && matches!(req.tier, Tier::Auto | Tier::Raw);
     if !raw {
@@ -277,11 +294,12 @@ fn execute_remote(remote: &Remote, selector: &str, req: &QueryRequest) -> CliRes
     if let Some(step) = req.step {
         body["step"] = format!("{step}ms").into();
     }
-    if !req.group_by.is_empty() {
-        body["group_by"] = req.group_by.clone().into();
+    if let Some(g) = &req.group_by {
+        body["group_by"] = g.clone().into();
     }
     if let Some(k) = req.top_k {
-        body["top_k"] = k.into();
+        body[if req.bottom { "bottom_k" } else { "top_k" }] = k.into();
+        body["rank_by"] = req.rank_by.name().into();
     }
     let answer = remote.call("POST", "/query", Some(&body))?;
     let bad = |what: &str| CliError::new(format!("POST /query: unexpected answer ({what}): {answer}"));
@@ -431,7 +449,7 @@ mod tests {
         assert_eq!((r.start, r.end, r.step), (6_400_000, 10_000_000, Some(300_000)));
         assert_eq!(
             (r.agg, r.group_by.clone(), r.tier),
-            (Agg::Avg, vec!["host".to_string(), "region".into()], Tier::Auto)
+            (Agg::Avg, Some(vec!["host".to_string(), "region".into()]), Tier::Auto)
         );
         let r = req(&["up", "--tier", "5m", "--agg", "quantile", "--quantile", "0.9", "--step", "1h"]).unwrap();
         assert_eq!((r.tier, r.agg), (Tier::FiveMin, Agg::Quantile(0.9)));

@@ -11,7 +11,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use super::summary::{population_stddev, quantile_of};
-use super::{Agg, Query, QueryResult, ResultSeries, Tier};
+use super::{Agg, Query, QueryResult, RankBy, ResultSeries, Tier};
 use crate::error::{Error, Result};
 use crate::labels::{Labels, METRIC_NAME};
 use crate::rollup::{align, check_buckets, Bucket};
@@ -152,8 +152,10 @@ fn finish(q: &Query, mut series: Vec<(Labels, Data)>, tier_answered: Tier) -> Re
     out.retain(|s| !s.points.is_empty());
     out.sort_by(|a, b| a.labels.cmp(&b.labels));
     if let Some(k) = q.top_k_limit() {
-        let mut ranked: Vec<(f64, ResultSeries)> = out.into_iter().map(|s| (mean(&s.points), s)).collect();
-        ranked.sort_by(|a, b| rank_desc(a.0, b.0).then_with(|| a.1.labels.cmp(&b.1.labels)));
+        let by = q.ranking();
+        let mut ranked: Vec<(f64, ResultSeries)> = out.into_iter().map(|s| (rank_value(&s.points, by), s)).collect();
+        let bottom = q.ranks_bottom();
+        ranked.sort_by(|a, b| rank(a.0, b.0, bottom).then_with(|| a.1.labels.cmp(&b.1.labels)));
         ranked.truncate(k);
         out = ranked.into_iter().map(|(_, s)| s).collect();
     }
@@ -382,12 +384,25 @@ fn mean(points: &[Sample]) -> f64 {
     points.iter().map(|p| p.value).sum::<f64>() / points.len() as f64
 }
 
-/// Larger means first; NaN after everything.
-fn rank_desc(a: f64, b: f64) -> Ordering {
+/// The statistic a series is ranked by (see [`RankBy`]).
+fn rank_value(points: &[Sample], by: RankBy) -> f64 {
+    let values = || points.iter().map(|p| p.value).filter(|v| !v.is_nan());
+    match by {
+        RankBy::Mean => mean(points),
+        RankBy::Sum => points.iter().map(|p| p.value).sum(),
+        RankBy::Max => values().reduce(f64::max).unwrap_or(f64::NAN),
+        RankBy::Min => values().reduce(f64::min).unwrap_or(f64::NAN),
+        RankBy::Last => points.last().map_or(f64::NAN, |p| p.value),
+    }
+}
+
+/// Larger first (smaller first for `bottom`); NaN after everything either way.
+fn rank(a: f64, b: f64, bottom: bool) -> Ordering {
     match (a.is_nan(), b.is_nan()) {
         (true, true) => Ordering::Equal,
         (true, false) => Ordering::Greater,
         (false, true) => Ordering::Less,
+        (false, false) if bottom => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
         (false, false) => b.partial_cmp(&a).unwrap_or(Ordering::Equal),
     }
 }

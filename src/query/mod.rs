@@ -110,7 +110,49 @@ pub struct Query {
     agg: Agg,
     group_by: Option<Vec<String>>,
     top_k: Option<usize>,
+    /// With `top_k`: keep the smallest instead of the largest.
+    bottom: bool,
+    rank_by: RankBy,
     tier: Tier,
+}
+
+/// The statistic of a result series' points that `top_k`/`bottom_k` rank by.
+/// NaN points make `Mean` and `Sum` NaN and are skipped by `Max` and `Min`; a
+/// series whose statistic is NaN ranks after every other, both ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RankBy {
+    #[default]
+    Mean,
+    Max,
+    Min,
+    Last,
+    Sum,
+}
+
+impl RankBy {
+    pub const ALL: [RankBy; 5] = [RankBy::Mean, RankBy::Max, RankBy::Min, RankBy::Last, RankBy::Sum];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RankBy::Mean => "mean",
+            RankBy::Max => "max",
+            RankBy::Min => "min",
+            RankBy::Last => "last",
+            RankBy::Sum => "sum",
+        }
+    }
+}
+
+impl std::str::FromStr for RankBy {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<RankBy, String> {
+        let t = s.trim().to_ascii_lowercase();
+        let t = if t == "avg" { "mean".to_string() } else { t };
+        RankBy::ALL
+            .into_iter()
+            .find(|r| r.name() == t)
+            .ok_or_else(|| format!("unknown ranking statistic {s:?} (expected mean, max, min, last or sum)"))
+    }
 }
 
 impl Query {
@@ -164,9 +206,25 @@ impl Query {
         self
     }
 
-    /// Keeps only the `k` result series with the largest mean point value.
+    /// Keeps only the `k` result series whose points rank highest by
+    /// [`Query::rank_by`] (the mean by default), highest first.
     pub fn top_k(mut self, k: usize) -> Query {
         self.top_k = Some(k);
+        self.bottom = false;
+        self
+    }
+
+    /// Keeps only the `k` result series that rank lowest, lowest first. The last
+    /// of `top_k` and `bottom_k` called is the one that holds.
+    pub fn bottom_k(mut self, k: usize) -> Query {
+        self.top_k = Some(k);
+        self.bottom = true;
+        self
+    }
+
+    /// The statistic `top_k` and `bottom_k` rank by.
+    pub fn rank_by(mut self, by: RankBy) -> Query {
+        self.rank_by = by;
         self
     }
 
@@ -208,8 +266,18 @@ impl Query {
         self.group_by.as_deref()
     }
 
+    /// How many series `top_k` or `bottom_k` keeps.
     pub fn top_k_limit(&self) -> Option<usize> {
         self.top_k
+    }
+
+    /// Whether a `top_k_limit` keeps the lowest-ranked series (`bottom_k`).
+    pub fn ranks_bottom(&self) -> bool {
+        self.bottom
+    }
+
+    pub fn ranking(&self) -> RankBy {
+        self.rank_by
     }
 
     /// The tier asked for (possibly `Auto`); see [`choose_tier`] for the one used.

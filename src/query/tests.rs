@@ -273,6 +273,30 @@ fn top_k_ranks_by_mean() {
 }
 
 #[test]
+fn bottom_k_and_the_ranking_statistic() {
+    // a: mean 2, max 3, min 1, last 1, sum 4; b: mean 2.5, max 4, min 1, last 4, sum 5;
+    // c: mean 0, max 9, min -9, last 9, sum 0; d: NaN everywhere.
+    let mk = |host: &str, v: [f64; 2]| (labels("cpu", host, "x"), samples(&[(0, v[0]), (100, v[1])]));
+    let input = vec![mk("a", [3.0, 1.0]), mk("b", [1.0, 4.0]), mk("c", [-9.0, 9.0]), mk("d", [f64::NAN, f64::NAN])];
+    let hosts = |q: Query| -> Vec<String> {
+        run(&q, input.clone()).iter().map(|s| s.labels.get("host").unwrap_or("").to_string()).collect()
+    };
+    let q = || query(Agg::Raw, 0..200, None);
+    assert_eq!(hosts(q().top_k(4)), ["b", "a", "c", "d"]);
+    assert_eq!(hosts(q().bottom_k(4)), ["c", "a", "b", "d"], "lowest first, NaN still last");
+    assert_eq!(hosts(q().bottom_k(1)), ["c"]);
+    assert_eq!(hosts(q().top_k(1).rank_by(RankBy::Max)), ["c"]);
+    assert_eq!(hosts(q().bottom_k(2).rank_by(RankBy::Min)), ["c", "a"], "ties by labels");
+    assert_eq!(hosts(q().top_k(2).rank_by(RankBy::Last)), ["c", "b"]);
+    assert_eq!(hosts(q().bottom_k(2).rank_by(RankBy::Sum)), ["c", "a"]);
+    // The last of top_k and bottom_k holds.
+    assert_eq!(hosts(q().top_k(1).bottom_k(1)), ["c"]);
+    assert_eq!(hosts(q().bottom_k(1).top_k(1)), ["b"]);
+    assert_eq!("AVG".parse::<RankBy>(), Ok(RankBy::Mean));
+    assert!("median".parse::<RankBy>().unwrap_err().contains("mean, max, min, last or sum"));
+}
+
+#[test]
 fn empty_and_out_of_range_series_are_dropped() {
     let input = vec![
         (labels("cpu", "a", "x"), samples(&[(5000, 1.0)])),

@@ -16,6 +16,7 @@ mod cli_load_realtime;
 mod cli_metadata;
 mod cli_promql;
 mod cli_query;
+mod cli_rank;
 mod cli_remote;
 mod cli_stats;
 mod cli_summary;

@@ -1,6 +1,6 @@
 //! `POST /query`: a query through the query layer (`db.query`), seed 004's
 //! `{metric_name, start_time, end_time, labels, function}` and the extensions
-//! (`selector`, `quantile`, `step`, `group_by`, `top_k`, `tier`).
+//! (`selector`, `quantile`, `step`, `group_by`, `top_k`/`bottom_k` with `rank_by`, `tier`).
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -24,9 +24,9 @@ use crate::server::values::{json_answer, json_array, json_labels, json_str, Json
 use crate::server::Shared;
 use crate::text::duration::format_duration;
 use crate::text::value::write_json_value;
-use crate::{Agg, Matcher, Query, QueryResult, Tier, METRIC_NAME};
+use crate::{Agg, Matcher, Query, QueryResult, RankBy, Tier, METRIC_NAME};
 
-const QUERY_FIELDS: [&str; 12] = [
+const QUERY_FIELDS: [&str; 14] = [
     "metric_name",
     "selector",
     "labels",
@@ -37,6 +37,8 @@ const QUERY_FIELDS: [&str; 12] = [
     "step",
     "group_by",
     "top_k",
+    "bottom_k",
+    "rank_by",
     "tier",
     "format",
 ];
@@ -53,7 +55,11 @@ struct AggRequest {
     agg: Agg,
     step: Option<i64>,
     group_by: Option<Vec<String>>,
+    /// The k of `top_k` or `bottom_k`.
     top_k: Option<usize>,
+    /// `bottom_k` was given: keep the lowest-ranked.
+    bottom: bool,
+    rank_by: RankBy,
     tier: Tier,
 }
 
@@ -108,19 +114,45 @@ impl AggRequest {
         if group_by.is_some() && agg == Agg::Raw {
             return Err(bad("group_by: function raw returns samples per series and cannot be grouped"));
         }
-        let top_k = match o.get("top_k") {
-            None | Some(Value::Null) => None,
+        let k_of = |key: &str| match o.get(key) {
+            None | Some(Value::Null) => Ok(None),
             Some(v) => match v.as_u64() {
-                Some(k) if k >= 1 => Some(usize::try_from(k).unwrap_or(usize::MAX)),
-                _ => return Err(bad(format!("top_k: expected a positive integer, got {v}"))),
+                Some(k) if k >= 1 => Ok(Some(usize::try_from(k).unwrap_or(usize::MAX))),
+                _ => Err(bad(format!("{key}: expected a positive integer, got {v}"))),
             },
+        };
+        let (top_k, bottom) = match (k_of("top_k")?, k_of("bottom_k")?) {
+            (Some(_), Some(_)) => return Err(bad("bottom_k: give either top_k or bottom_k")),
+            (Some(k), None) => (Some(k), false),
+            (None, Some(k)) => (Some(k), true),
+            (None, None) => (None, false),
+        };
+        let rank_by = match o.get("rank_by") {
+            None | Some(Value::Null) => RankBy::default(),
+            Some(_) if top_k.is_none() => return Err(bad("rank_by: applies to top_k or bottom_k")),
+            Some(Value::String(r)) => r.parse::<RankBy>().map_err(|e| bad(format!("rank_by: {e}")))?,
+            Some(v) => return Err(bad(format!("rank_by: expected mean, max, min, last or sum, got {v}"))),
         };
         let tier = match o.get("tier") {
             None | Some(Value::Null) => Tier::Auto,
             Some(Value::String(t)) => parse_tier(t)?,
             Some(_) => return Err(bad("tier: expected auto, raw, 5m or 1h")),
         };
-        Ok(AggRequest { metric_name, selector, labels, matchers, start, end, agg, step, group_by, top_k, tier })
+        Ok(AggRequest {
+            metric_name,
+            selector,
+            labels,
+            matchers,
+            start,
+            end,
+            agg,
+            step,
+            group_by,
+            top_k,
+            bottom,
+            rank_by,
+            tier,
+        })
     }
 
     fn query(&self, group_by: Option<&[String]>, top_k: Option<usize>) -> Query {
@@ -136,7 +168,7 @@ impl AggRequest {
             q = q.group_by(g.iter().cloned());
         }
         if let Some(k) = top_k {
-            q = q.top_k(k);
+            q = if self.bottom { q.bottom_k(k) } else { q.top_k(k) }.rank_by(self.rank_by);
         }
         q
     }
@@ -306,7 +338,8 @@ fn encode_answer(r: &AggRequest, res: &QueryResult, total: Option<Option<f64>>, 
     o.int("step_ms", r.step);
     o.str("tier", tier_name(res.tier));
     if let Some(k) = r.top_k {
-        o.int("top_k", Some(i64::try_from(k).unwrap_or(i64::MAX)));
+        o.int(if r.bottom { "bottom_k" } else { "top_k" }, Some(i64::try_from(k).unwrap_or(i64::MAX)));
+        o.str("rank_by", r.rank_by.name());
     }
     if let Some(v) = total {
         o.num("value", v);
