@@ -301,6 +301,10 @@ fn encode_answer(r: &AggRequest, res: &QueryResult, total: Option<Option<f64>>, 
     let points: usize = res.series.iter().map(|s| s.points.len()).sum();
     let mut out = String::with_capacity(512 + res.series.len() * 128 + points * format.point_bytes());
     let mut o = JsonObject::new(&mut out);
+    let k = r.top_k.map(|k| i64::try_from(k).unwrap_or(i64::MAX));
+    if r.bottom {
+        o.int("bottom_k", k);
+    }
     o.time("end_time", "end_time_ms", Some(r.end));
     if format == PointFormat::Compact {
         o.str("format", "compact");
@@ -314,6 +318,9 @@ fn encode_answer(r: &AggRequest, res: &QueryResult, total: Option<Option<f64>>, 
     o.opt_str("metric_name", r.metric_name.as_deref());
     if let Agg::Quantile(qv) = r.agg {
         o.num("quantile", Some(qv));
+    }
+    if r.top_k.is_some() {
+        o.str("rank_by", r.rank_by.name());
     }
     o.str("requested_tier", tier_name(r.tier));
     if let Some(sel) = &r.selector {
@@ -337,9 +344,8 @@ fn encode_answer(r: &AggRequest, res: &QueryResult, total: Option<Option<f64>>, 
     o.opt_str("step", r.step.map(format_duration).as_deref());
     o.int("step_ms", r.step);
     o.str("tier", tier_name(res.tier));
-    if let Some(k) = r.top_k {
-        o.int(if r.bottom { "bottom_k" } else { "top_k" }, Some(i64::try_from(k).unwrap_or(i64::MAX)));
-        o.str("rank_by", r.rank_by.name());
+    if !r.bottom && k.is_some() {
+        o.int("top_k", k);
     }
     if let Some(v) = total {
         o.num("value", v);

@@ -62,7 +62,8 @@ fn reference(r: &AggRequest, res: &QueryResult, total: Option<Option<f64>>) -> S
         out.insert("group_by".into(), json!(g));
     }
     if let Some(k) = r.top_k {
-        out.insert("top_k".into(), json!(k));
+        out.insert(if r.bottom { "bottom_k" } else { "top_k" }.into(), json!(k));
+        out.insert("rank_by".into(), json!(r.rank_by.name()));
     }
     out.insert("requested_tier".into(), json!(tier_name(r.tier)));
     out.insert("tier".into(), json!(tier_name(res.tier)));
@@ -164,6 +165,8 @@ fn full_answers_keep_their_bytes() {
                "function": "max", "step": 3_600_000, "group_by": [], "tier": "5m"}),
         json!({"metric_name": "cpu", "start_time": 1_700_000_000_000i64, "end_time": 1_800_000_000_000i64,
                "function": "rate", "step": "1h30m", "top_k": 1}),
+        json!({"metric_name": "cpu", "start_time": 1_700_000_000_000i64, "end_time": 1_800_000_000_000i64,
+               "function": "max", "step": "1h", "bottom_k": 2, "rank_by": "last", "group_by": ["host"]}),
         json!({"metric_name": "cpu", "start_time": 1_700_000_000_000i64, "end_time": 1_800_000_000_000i64,
                "function": "count", "group_by": ["host"]}),
     ];
