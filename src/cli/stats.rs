@@ -126,6 +126,8 @@ fn from_status(v: &serde_json::Value) -> CliResult<Stats> {
         series: n(&["series"])?,
         head_series: n(&["head", "series"])?,
         head_samples: n(&["head", "samples"])?,
+        head_samples_written: n(&["head", "samples_written"])?,
+        distinct_samples: n(&["samples"])?,
         head_bytes: n(&["head", "bytes"])?,
         frozen_heads: n(&["head", "frozen_heads"])? as usize,
         segments: n(&["segments"])? as usize,
@@ -160,6 +162,7 @@ pub fn to_json(st: &Stats) -> serde_json::Value {
         "newest_rfc3339": st.newest.map(times::format_ts),
         "head_series": st.head_series,
         "head_samples": st.head_samples,
+        "head_samples_written": st.head_samples_written,
         "head_bytes": st.head_bytes,
         "frozen_heads": st.frozen_heads,
         "wal_bytes": st.wal_bytes,
@@ -176,7 +179,7 @@ pub fn to_text(dir: &str, st: &Stats) -> String {
     line(
         "samples",
         format!(
-            "{} ({} in segments, {} in the head)",
+            "{} ({} stored in raw segments, {} in the head)",
             human::count(st.samples()),
             human::count(st.segment_samples[0]),
             human::count(st.head_samples)
@@ -204,8 +207,9 @@ pub fn to_text(dir: &str, st: &Stats) -> String {
     line(
         "head",
         format!(
-            "{} samples in {} series, {} in memory{}",
+            "{} samples ({} written) in {} series, {} in memory{}",
             human::count(st.head_samples),
+            human::count(st.head_samples_written),
             human::count(st.head_series),
             human::bytes(st.head_bytes),
             if st.frozen_heads > 0 { format!(" ({} frozen awaiting seal)", st.frozen_heads) } else { String::new() }
@@ -226,6 +230,7 @@ mod tests {
             segment_samples: [8_000_000, 0, 0],
             disk_bytes: [5_600_000, 0, 0],
             head_samples: 640_000,
+            distinct_samples: 8_640_000,
             segments: 4,
             oldest: Some(0),
             newest: Some(86_400_000),

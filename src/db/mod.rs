@@ -15,6 +15,7 @@
 mod appender;
 mod backup;
 mod catalog;
+mod count;
 mod delete;
 pub(crate) mod items;
 mod meta;
@@ -80,13 +81,20 @@ pub struct Stats {
     /// Distinct series known to the index.
     pub series: u64,
     pub head_series: u64,
-    /// Samples in the head and in frozen heads awaiting their segment.
+    /// Distinct samples in the head and in frozen heads awaiting their segment: one per
+    /// series and timestamp, as a query returns them.
     pub head_samples: u64,
+    /// Samples appended to the heads, every overwrite and retry counted again.
+    pub head_samples_written: u64,
+    /// Distinct samples over the raw segments and the heads: what a query over all
+    /// time returns (see [`Stats::samples`]).
+    pub distinct_samples: u64,
     /// Approximate heap bytes of the head and frozen heads.
     pub head_bytes: u64,
     pub frozen_heads: usize,
     pub segments: usize,
-    /// Samples in segments, per tier (raw, 5m, 1h).
+    /// Samples stored in segment files, per tier (raw, 5m, 1h). Two raw segments that
+    /// overlap in time both count a sample written twice, until a merge keeps one.
     pub segment_samples: [u64; 3],
     /// Bytes of segment files on disk, per tier (raw, 5m, 1h).
     pub disk_bytes: [u64; 3],
@@ -96,9 +104,10 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// All samples held: segments (every tier counts raw samples only once) plus the heads.
+    /// All samples held, counted as queries return them: one per series and timestamp,
+    /// over the raw tier and the heads (rolled-up tiers summarise the same samples).
     pub fn samples(&self) -> u64 {
-        self.segment_samples[0] + self.head_samples
+        self.distinct_samples
     }
 }
 
@@ -384,7 +393,7 @@ impl Db {
         let mut widen = |r: (i64, i64)| range = Some(range.map_or(r, |(a, b)| (a.min(r.0), b.max(r.1))));
         for h in st.frozen.iter().chain(std::iter::once(&st.head)) {
             s.head_series += h.num_series();
-            s.head_samples += h.num_samples();
+            s.head_samples_written += h.num_samples();
             s.head_bytes += h.bytes() as u64;
             if let Some(r) = h.time_range() {
                 widen(r);
@@ -401,6 +410,8 @@ impl Db {
                 widen((info.min_t, info.max_t));
             }
         }
+        let distinct = count::distinct_samples(&st)?;
+        (s.head_samples, s.distinct_samples) = (distinct.heads, distinct.all);
         s.wal_bytes = wal::list_segments(&self.inner.dir.join(WAL_DIR))?
             .iter()
             .filter_map(|(_, p)| fs::metadata(p).ok())

@@ -158,7 +158,19 @@ impl Head {
         self.samples.load(Ordering::Relaxed) == 0
     }
 
-    /// Samples appended, counting overwrites (a good estimate of what the head holds).
+    /// Calls `f(id, oldest, newest, distinct samples)` for every series holding samples.
+    pub fn for_each_distinct(&self, mut f: impl FnMut(u64, i64, i64, u64)) {
+        let mut scratch = Vec::new();
+        for stripe in self.stripes.iter() {
+            for (&id, s) in stripe.read().iter() {
+                if let Some((lo, hi, n)) = s.distinct_span(&mut scratch) {
+                    f(id, lo, hi, n);
+                }
+            }
+        }
+    }
+
+    /// Samples appended, each overwrite counted again (what was written, not what is held).
     pub fn num_samples(&self) -> u64 {
         self.samples.load(Ordering::Relaxed)
     }

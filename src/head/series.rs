@@ -82,6 +82,19 @@ impl HeadSeries {
         merge_prefer_second(&in_order, &late, out);
     }
 
+    /// `(oldest, newest, distinct samples)`, or None when empty. Only a series with
+    /// late samples or overwrites is read to count them.
+    pub fn distinct_span(&self, scratch: &mut Vec<Sample>) -> Option<(i64, i64, u64)> {
+        let (min, max) = (self.min_ts()?, self.latest()?.ts);
+        if self.ooo.is_empty() {
+            let n = self.closed.iter().map(|c| c.len()).sum::<usize>() + self.open.len();
+            return Some((min, max, n as u64));
+        }
+        scratch.clear();
+        self.read(i64::MIN, i64::MAX, scratch);
+        Some((min, max, scratch.len() as u64))
+    }
+
     /// The oldest timestamp held, in order or not.
     pub fn min_ts(&self) -> Option<i64> {
         let in_order = self.closed.first().unwrap_or(&self.open).first_ts();

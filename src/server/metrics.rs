@@ -189,7 +189,18 @@ pub(crate) async fn handler(State(st): State<Shared>) -> ApiResult {
 
     w.one("strata_series", "gauge", "Series known to the index.", stats.series as f64);
     w.one("strata_head_series", "gauge", "Series in the head and frozen heads.", stats.head_series as f64);
-    w.one("strata_head_samples", "gauge", "Samples in the head and frozen heads.", stats.head_samples as f64);
+    w.one(
+        "strata_head_samples",
+        "gauge",
+        "Distinct samples in the head and frozen heads (one per series and timestamp).",
+        stats.head_samples as f64,
+    );
+    w.one(
+        "strata_head_samples_written",
+        "gauge",
+        "Samples appended to the head and frozen heads, overwrites counted again.",
+        stats.head_samples_written as f64,
+    );
     w.one("strata_head_bytes", "gauge", "Approximate heap bytes of the heads.", stats.head_bytes as f64);
     w.one("strata_frozen_heads", "gauge", "Heads waiting to be written as segments.", stats.frozen_heads as f64);
     w.one("strata_segments", "gauge", "Live segments, all tiers.", stats.segments as f64);

@@ -11,6 +11,7 @@ mod crash_during_compaction;
 mod crash_kill;
 mod delete_series;
 mod disk_full;
+mod distinct_counts;
 mod format_golden;
 mod format_golden_segment_v2;
 mod format_golden_v2;

@@ -20,6 +20,7 @@ mod server_admin;
 mod server_api;
 mod server_backup;
 mod server_config;
+mod server_counts;
 mod server_export;
 mod server_ingest;
 mod server_lifecycle;

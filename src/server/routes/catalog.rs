@@ -128,6 +128,7 @@ pub(super) async fn rollups(State(st): State<Shared>, RawQuery(q): RawQuery) -> 
             m.insert("samples".into(), json!(stats.samples()));
             m.insert("segment_samples".into(), json!(stats.segment_samples[0]));
             m.insert("head_samples".into(), json!(stats.head_samples));
+            m.insert("head_samples_written".into(), json!(stats.head_samples_written));
         } else {
             m.insert("buckets".into(), json!(stats.segment_samples[t]));
         }

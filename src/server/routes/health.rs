@@ -53,6 +53,7 @@ pub(super) async fn db_status(State(st): State<Shared>) -> ApiResult {
         "head": {
             "series": stats.head_series,
             "samples": stats.head_samples,
+            "samples_written": stats.head_samples_written,
             "bytes": stats.head_bytes,
             "frozen_heads": stats.frozen_heads,
         },
