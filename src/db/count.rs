@@ -18,6 +18,7 @@ use crate::error::Result;
 
 use super::querier::read_merged;
 use super::State;
+use crate::head::Head;
 
 /// Distinct samples in the heads, and over the raw segments and the heads together.
 pub(crate) struct Distinct {
@@ -33,14 +34,18 @@ struct Span {
     count: u64,
 }
 
-/// What one source holds: its time range and, per series, a [`Span`].
-struct Source {
+/// What one source holds: its time range and distinct samples.
+struct Source<'a> {
     min: i64,
     max: i64,
     total: u64,
-    /// Filled only for sources that overlap another one.
-    series: Vec<(u64, Span)>,
-    is_head: bool,
+    /// The head this source is, or None for a raw segment.
+    head: Option<&'a Head>,
+}
+
+/// Each series of `head` with samples, and its span.
+fn head_spans(head: &Head, out: &mut HashMap<u64, Vec<Span>>) {
+    head.for_each_distinct(|id, min, max, count| out.entry(id).or_default().push(Span { min, max, count }));
 }
 
 pub(crate) fn distinct_samples(st: &State) -> Result<Distinct> {
@@ -48,27 +53,19 @@ pub(crate) fn distinct_samples(st: &State) -> Result<Distinct> {
     for seg in &st.tiers[0] {
         let info = seg.info();
         if info.samples > 0 {
-            sources.push(Source {
-                min: info.min_t,
-                max: info.max_t,
-                total: info.samples,
-                series: vec![],
-                is_head: false,
-            });
+            sources.push(Source { min: info.min_t, max: info.max_t, total: info.samples, head: None });
         }
     }
-    let mut head_series: Vec<Vec<(u64, Span)>> = Vec::new();
+    // A first pass over each head only sums; series are listed again only for heads
+    // that overlap another source.
     for h in st.frozen.iter().chain(std::iter::once(&st.head)) {
-        let mut series = Vec::new();
         let (mut total, mut min, mut max) = (0u64, i64::MAX, i64::MIN);
-        h.for_each_distinct(|id, lo, hi, count| {
+        h.for_each_distinct(|_, lo, hi, count| {
             total += count;
             (min, max) = (min.min(lo), max.max(hi));
-            series.push((id, Span { min: lo, max: hi, count }));
         });
         if total > 0 {
-            sources.push(Source { min, max, total, series: vec![], is_head: true });
-            head_series.push(series);
+            sources.push(Source { min, max, total, head: Some(h) });
         }
     }
     // Components of sources linked by overlapping time ranges.
@@ -86,11 +83,6 @@ pub(crate) fn distinct_samples(st: &State) -> Result<Distinct> {
         }
         reach = reach.max(sources[i].max);
     }
-    // Heads were pushed after the segments, in the same order as `head_series`.
-    let heads: Vec<usize> = (0..sources.len()).filter(|&i| sources[i].is_head).collect();
-    for (&i, series) in heads.iter().zip(head_series) {
-        sources[i].series = series;
-    }
     // Segment sources come first, in the order of the non-empty raw segments.
     let segs: Vec<_> = st.tiers[0].iter().filter(|s| s.info().samples > 0).collect();
 
@@ -103,10 +95,8 @@ pub(crate) fn distinct_samples(st: &State) -> Result<Distinct> {
         // Per series, the spans it has in this component's sources.
         let mut spans: HashMap<u64, Vec<Span>> = HashMap::new();
         for &i in c {
-            if sources[i].is_head {
-                for &(id, span) in &sources[i].series {
-                    spans.entry(id).or_default().push(span);
-                }
+            if let Some(h) = sources[i].head {
+                head_spans(h, &mut spans);
             } else {
                 for e in segs[i].series() {
                     let (Some(first), Some(last)) = (e.chunks.first(), e.chunks.last()) else { continue };
@@ -133,25 +123,23 @@ pub(crate) fn distinct_samples(st: &State) -> Result<Distinct> {
             }
         }
     }
-    let heads = distinct_in_heads(st, &heads, &sources)?;
+    let heads: Vec<&Source> = sources.iter().filter(|s| s.head.is_some()).collect();
+    let heads = distinct_in_heads(st, &heads)?;
     Ok(Distinct { heads, all })
 }
 
 /// Distinct samples over the heads alone (frozen heads overlap the active one only
 /// when late samples arrive after a freeze).
-fn distinct_in_heads(st: &State, heads: &[usize], sources: &[Source]) -> Result<u64> {
-    let total: u64 = heads.iter().map(|&i| sources[i].total).sum();
-    let overlapping = heads.iter().enumerate().any(|(a, &i)| {
-        heads[a + 1..].iter().any(|&j| sources[i].min <= sources[j].max && sources[j].min <= sources[i].max)
-    });
+fn distinct_in_heads(st: &State, heads: &[&Source]) -> Result<u64> {
+    let total: u64 = heads.iter().map(|s| s.total).sum();
+    let overlapping =
+        heads.iter().enumerate().any(|(a, x)| heads[a + 1..].iter().any(|y| x.min <= y.max && y.min <= x.max));
     if !overlapping {
         return Ok(total);
     }
     let mut spans: HashMap<u64, Vec<Span>> = HashMap::new();
-    for &i in heads {
-        for &(id, span) in &sources[i].series {
-            spans.entry(id).or_default().push(span);
-        }
+    for h in heads.iter().filter_map(|s| s.head) {
+        head_spans(h, &mut spans);
     }
     let mut n = 0u64;
     let heads_only = State { head: st.head.clone(), frozen: st.frozen.clone(), tiers: Default::default() };
