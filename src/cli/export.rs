@@ -17,6 +17,7 @@ use super::formats::{
     CSV_HEADER, OPENMETRICS_EOF,
 };
 use super::remote::{encode, Remote, Target};
+use super::upload::Upload;
 use super::{fail, human, io_err, open_existing, progress_bar, times, CliError, CliResult, DataDir};
 use strata::text::selector::parse_selector;
 
@@ -66,6 +67,14 @@ pub struct Args {
     /// Output file; default stdout.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// POST the export, streamed, to this URL instead of writing it: for example
+    /// VictoriaMetrics' `/api/v1/import` (JSON lines) or `/api/v1/import/prometheus`.
+    /// A non-2xx answer is an error. User and password may be given in the URL.
+    #[arg(long, value_name = "URL", conflicts_with = "output")]
+    to: Option<String>,
+    /// A header for the --to request, as "Name: value" (repeatable), e.g. an Authorization.
+    #[arg(long, value_name = "HEADER", requires = "to")]
+    to_header: Vec<String>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -83,9 +92,15 @@ pub fn run(a: Args) -> CliResult {
     };
 
     let gzip = a.gzip || a.output.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e == "gz"));
-    let sink: Box<dyn Write> = match &a.output {
-        Some(p) => Box::new(File::create(p).map_err(io_err(format!("creating {}", p.display())))?),
-        None => Box::new(io::stdout().lock()),
+    let mut upload = None;
+    let sink: Box<dyn Write> = match (&a.output, &a.to) {
+        (Some(p), _) => Box::new(File::create(p).map_err(io_err(format!("creating {}", p.display())))?),
+        (None, Some(url)) => {
+            let (w, u) = Upload::start(url, a.format, gzip, &a.to_header)?;
+            upload = Some(u);
+            Box::new(w)
+        }
+        (None, None) => Box::new(io::stdout().lock()),
     };
     let mut out: Box<dyn Write> = if gzip {
         Box::new(flate2::write::GzEncoder::new(BufWriter::with_capacity(1 << 20, sink), flate2::Compression::fast()))
@@ -94,7 +109,7 @@ pub fn run(a: Args) -> CliResult {
     };
 
     let t0 = Instant::now();
-    let pb = progress_bar(None, a.json || a.output.is_none());
+    let pb = progress_bar(None, a.json || (a.output.is_none() && a.to.is_none()));
     let mut seen: HashSet<Labels> = HashSet::new();
     let (mut series, mut samples, mut nan_payloads, mut skipped) = (0u64, 0u64, 0u64, 0u64);
     let mut buf = String::with_capacity(1 << 20);
@@ -158,7 +173,7 @@ pub fn run(a: Args) -> CliResult {
                         continue;
                     }
                     if !emit(labels, iter.collect(), &mut out)? {
-                        return Ok(()); // the reader went away (e.g. `| head`)
+                        return stopped(out, upload); // the reader went away (e.g. `| head`)
                     }
                 }
             }
@@ -184,7 +199,7 @@ pub fn run(a: Args) -> CliResult {
                 let (labels, s) = parse_json_line(&line)
                     .map_err(|e| CliError::new(format!("the server's export, line {}: {e}", i + 1)))?;
                 if !emit(labels, s, &mut out)? {
-                    return Ok(());
+                    return stopped(out, upload);
                 }
             }
         }
@@ -194,16 +209,23 @@ pub fn run(a: Args) -> CliResult {
         buf.push_str(OPENMETRICS_EOF);
     }
     if !write_out(&mut out, &mut buf)? {
-        return Ok(());
+        return stopped(out, upload);
     }
     match out.flush() {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return stopped(out, upload),
         r => r.map_err(io_err("writing the export"))?,
     }
-    drop(out); // finishes the gzip stream
+    drop(out); // finishes the gzip stream (and, with --to, the request body)
+    if let Some(u) = upload.take() {
+        u.finish(true)?;
+    }
     pb.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
-    let dest = a.output.as_ref().map_or("stdout".to_string(), |p| p.display().to_string());
+    let dest = match (&a.output, &a.to) {
+        (Some(p), _) => p.display().to_string(),
+        (None, Some(url)) => url.clone(),
+        (None, None) => "stdout".to_string(),
+    };
     let summary = if a.json {
         serde_json::json!({"series": series, "samples": samples, "skipped_series": skipped, "output": dest,
             "gzip": gzip, "seconds": secs, "nan_payloads_lost": nan_payloads})
@@ -239,7 +261,7 @@ pub fn run(a: Args) -> CliResult {
         }
     }
     // The summary goes to stdout only when the data does not.
-    if a.output.is_some() {
+    if a.output.is_some() || a.to.is_some() {
         println!("{summary}");
     } else {
         eprintln!("{summary}");
@@ -293,6 +315,12 @@ fn nothing_found(db: &strata::Db, selectors: &[Vec<Matcher>], start: i64, end: i
 }
 
 /// Writes and clears `buf`; false when the reader closed the pipe.
+/// The reader went away: fine for stdout (`| head`), an error for an upload.
+fn stopped(out: Box<dyn Write>, upload: Option<Upload>) -> CliResult {
+    drop(out);
+    upload.map_or(Ok(()), |u| u.finish(false))
+}
+
 fn write_out(out: &mut Box<dyn Write>, buf: &mut String) -> CliResult<bool> {
     let r = out.write_all(buf.as_bytes());
     buf.clear();

@@ -27,6 +27,7 @@ mod serve;
 mod stats;
 mod summary;
 mod times;
+mod upload;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -22,3 +22,4 @@ mod cli_stats;
 mod cli_summary;
 mod export_openmetrics;
 mod file_formats_cross;
+mod migrate_to_victoriametrics;
