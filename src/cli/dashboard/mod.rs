@@ -64,7 +64,7 @@ pub struct Args {
     #[arg(long)]
     metric: Option<String>,
     /// How far back the selected metric's count/min/avg/p50/p95/p99/max reach.
-    #[arg(long, default_value = "1h", value_parser = times::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = times::parse_duration)]
     summary_window: i64,
     /// Print one frame as text and exit (no terminal needed).
     #[arg(long)]
