@@ -68,6 +68,13 @@ pub fn evaluate(db: &strata::Db, expr: &str, eval: Eval) -> CliResult<Value> {
 
 /// Sends the expression to a server's Prometheus API (form POST, as Grafana does).
 pub fn evaluate_remote(remote: &Remote, expr: &str, eval: Eval) -> CliResult<Value> {
+    let (path, form) = api_request(expr, eval);
+    let (status, text) = remote.post_form(path, &form)?;
+    read_api_answer(path, status, &text)
+}
+
+/// The path and form body of Prometheus's API request for `expr`.
+pub fn api_request(expr: &str, eval: Eval) -> (&'static str, String) {
     let (path, form) = match eval {
         Eval::Instant(t) => ("/api/v1/query", vec![("query", expr.to_string()), ("time", seconds(t))]),
         Eval::Range { start, end, step } => (
@@ -81,8 +88,12 @@ pub fn evaluate_remote(remote: &Remote, expr: &str, eval: Eval) -> CliResult<Val
         ),
     };
     let body: Vec<String> = form.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
-    let (status, text) = remote.post_form(path, &body.join("&"))?;
-    let answer: serde_json::Value = match serde_json::from_str(&text) {
+    (path, body.join("&"))
+}
+
+/// The answer to [`api_request`] as a [`Value`], or the server's error with its kind.
+pub fn read_api_answer(path: &str, status: u16, text: &str) -> CliResult<Value> {
+    let answer: serde_json::Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(_) if !(200..300).contains(&status) => {
             return fail(format!("POST {path} answered {status}: {}", text.trim()))

@@ -25,7 +25,11 @@ pub fn local(db: &Db, matchers: &[Matcher], start: i64, end: i64) -> CliResult<S
 /// The same from a server, whose answer must agree with `local` bit for bit.
 pub fn remote(r: &Remote, selector: &str, start: i64, end: i64) -> CliResult<SummaryReport> {
     let path = format!("/query/summary?selector={}&start_time={start}&end_time={end}", encode(selector));
-    let answer = r.call("GET", &path, None)?;
+    read_report(&r.call("GET", &path, None)?)
+}
+
+/// `GET /query/summary`'s answer as a report; anything missing or odd is an error.
+pub fn read_report(answer: &Value) -> CliResult<SummaryReport> {
     let bad = |what: &str| CliError::new(format!("GET /query/summary: unexpected answer ({what}): {answer}"));
     let summary = |v: &Value| -> CliResult<Summary> {
         let f = |k: &str| -> CliResult<f64> {

@@ -7,7 +7,7 @@ use super::metric::Metric;
 use super::{check_range, deadline, InstantSample, Options, PromqlError, RangeSeries, Result, Value};
 use crate::Db;
 
-fn parse(expr: &str) -> Result<promql_parser::parser::Expr> {
+pub(super) fn parse(expr: &str) -> Result<promql_parser::parser::Expr> {
     if let Some(why) = super::guard::refuse(expr) {
         return Err(PromqlError::bad_data(why));
     }

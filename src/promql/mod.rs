@@ -5,7 +5,7 @@
 //!
 //! Entry points: [`crate::Db::promql_instant`] and [`crate::Db::promql_range`] with
 //! default [`Options`], or the `_with` variants to set the lookback delta, the
-//! sample limit and a deadline.
+//! sample limit and a deadline. [`check`] parses an expression without evaluating it.
 //!
 //! Errors are a [`PromqlError`], separate from [`crate::Error`]: its [`ErrorKind`]
 //! is Prometheus's `errorType` (`bad_data`, `execution`, `timeout`, `internal`), so
@@ -13,6 +13,7 @@
 
 mod aggregate;
 mod binary;
+mod check;
 mod db;
 mod eval;
 mod functions;
@@ -29,6 +30,7 @@ mod tiers;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+pub use check::{check, Checked};
 pub use metric::Metric;
 
 /// The most points one series may have in a range query's answer, as in Prometheus's API.

@@ -95,3 +95,49 @@ fn data_and_url_are_exclusive() {
     let out = strata(&["dashboard", "--auth-token-file", "t", "--once"]);
     assert!(stderr(&out).contains("--url"), "{}", stderr(&out));
 }
+
+/// Over a server the selected metric's percentiles come from `GET /query/summary`
+/// and expression alerts from `POST /api/v1/query`: the same figures as from a
+/// directory. Job `api` rises 0.1 … 6.0 s, job `batch` cycles 1, 2, 3 s, 7 s apart;
+/// the counters grow by 50 requests and 4 errors a sample.
+#[test]
+fn once_over_a_server_shows_percentiles_and_expression_alerts() {
+    let s = start();
+    let now = now_ms();
+    let mut items: Vec<Value> = Vec::new();
+    for i in 0..60i64 {
+        let ts = now - (59 - i) * 7_000;
+        let mut add = |name: &str, job: &str, v: f64| {
+            items.push(json!({"metric_name": name, "value": v, "timestamp": ts, "labels": {"job": job}}));
+        };
+        add("task_duration_seconds", "api", 0.1 * (i + 1) as f64);
+        add("task_duration_seconds", "batch", 1.0 + (i % 3) as f64);
+        add("requests_total", "web", 10_000.0 + 50.0 * i as f64);
+        add("errors_total", "web", 1_000.0 + 4.0 * i as f64);
+    }
+    let r = s.send("POST", "/metrics/ingest", &[], &serde_json::to_vec(&json!({ "metrics": items })).unwrap());
+    assert_eq!(r.status, 200, "{}", r.text());
+    let url = format!("http://{}", s.addr);
+    let out = ok(&[
+        "dashboard",
+        "--url",
+        &url,
+        "--once",
+        "--metric",
+        "task_duration_seconds",
+        "--alert",
+        "p99(task_duration_seconds[5m]) > 5",
+        "--alert",
+        "rate(errors_total[5m]) / rate(requests_total[5m]) > 0.05:0.1",
+        "--alert",
+        "p50(nothing_here[5m]) > 1",
+    ]);
+    // All 120 samples: p99 interpolates between the 118th (5.8) and 119th (5.9) of 120.
+    assert!(out.contains(" task_duration_seconds: last 1h, 2 series "), "{out}");
+    assert!(out.contains("count 120 │ min 0.1 │ avg 2.525 │ p50 2.05 │ p95 5.405 │ p99 5.881 │ max 6"), "{out}");
+    // The last 5 minutes of job api hold 1.8 … 6.0: p99 = 5.958.
+    assert!(out.contains("● CRIT p99(task_duration_seconds[5m]) > 5  5.958 at {job=\"api\"}"), "{out}");
+    assert!(out.contains("● WARN rate(errors_total[5m]) / rate(requests_total[5m]) > 0.05:0.1  0.08"), "{out}");
+    assert!(out.contains("● ---- p50(nothing_here[5m]) > 1  no data"), "{out}");
+    assert!(!out.contains('⚠'), "{out}");
+}

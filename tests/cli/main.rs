@@ -7,6 +7,7 @@ mod support;
 mod cli_backup;
 mod cli_check;
 mod cli_dashboard;
+mod cli_dashboard_tmux;
 mod cli_dashboard_url;
 mod cli_export_import;
 mod cli_import_partial;

@@ -7,7 +7,9 @@
 //! - metric names: `GET /metrics/list`;
 //! - sparklines: `POST /query`, `avg` of every series of the metric as one group,
 //!   stepped 1 min over the last hour and 15 min over the last day;
-//! - top series and alerts: `POST /query` with `count` and `last` over the last 5 minutes.
+//! - the selected metric's summary: `GET /query/summary` over the summary window;
+//! - top series and selector alerts: `POST /query` with `count` and `last` over the
+//!   last 5 minutes; expression alerts: `POST /api/v1/query` at the window's end.
 //!
 //! Windows end where the local dashboard's do: at the newest sample, or now.
 //! Nothing the server sends is trusted to be well formed: a missing or odd field
@@ -20,10 +22,14 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use strata::{Matcher, METRIC_NAME};
 
-use super::alert::Alert;
+use super::alert::{value_pairs, Alert, Target};
 use super::prom;
-use super::source::{alert_state, Buckets, Snapshot, TopSeries, DAY_BUCKETS, HOUR_BUCKETS, MINUTE, RATE_WINDOW, TOP};
-use crate::cli::{fail, CliError, CliResult};
+use super::source::{
+    alert_state, Buckets, MetricSummary, Snapshot, TopSeries, DAY_BUCKETS, HOUR_BUCKETS, MINUTE, RATE_WINDOW, TOP,
+};
+use crate::cli::promql::{api_request, read_api_answer, Eval};
+use crate::cli::remote::encode;
+use crate::cli::{fail, summary, CliError, CliResult};
 
 /// Answers larger than this are refused rather than buffered (the server's own
 /// query budget normally stops far earlier).
@@ -95,6 +101,25 @@ impl HttpSource {
         }
         let text = self.answer("POST", path, req.send(body.to_string().as_bytes()))?;
         self.json(path, &text)
+    }
+
+    /// `POST path` with a form body; the answer's status and text, whatever the status.
+    fn post_form(&self, path: &str, form: &str) -> CliResult<(u16, String)> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.agent.post(&url).header("Content-Type", "application/x-www-form-urlencoded");
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let mut resp = req
+            .send(form.as_bytes())
+            .map_err(|e| CliError::new(format!("cannot reach the server at {}: POST {url}: {e}", self.base)))?;
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_string()
+            .map_err(|e| CliError::new(format!("POST {url}: reading the answer: {e}")))?;
+        Ok((resp.status().as_u16(), text))
     }
 
     fn get_json(&self, path: &str) -> CliResult<Value> {
@@ -174,7 +199,7 @@ impl HttpSource {
     }
 
     /// Collects a snapshot; `selected` indexes the metric names (wrapped).
-    pub fn collect(&mut self, alerts: &[Alert], selected: usize, now: i64) -> CliResult<Snapshot> {
+    pub fn collect(&mut self, alerts: &[Alert], selected: usize, window: i64, now: i64) -> CliResult<Snapshot> {
         let status = self.get_json("/db/status")?;
         let u = |path: &[&str]| path.iter().try_fold(&status, |v, k| v.get(k)).and_then(Value::as_u64).unwrap_or(0);
         let newest = status.get("newest_ms").and_then(Value::as_i64);
@@ -203,15 +228,33 @@ impl HttpSource {
         }
         if let Some(name) = snap.selected_metric().map(str::to_string) {
             (snap.hour, snap.day) = self.sparklines(&name, end)?;
+            // Both times inclusive, in ms.
+            let path = format!(
+                "/query/summary?metric_name={}&start_time={}&end_time={}",
+                encode(&name),
+                end - window,
+                end - 1
+            );
+            let r = summary::read_report(&self.get_json(&path)?)?;
+            snap.summary = Some(MetricSummary { window, series: r.series.len(), stats: r.overall });
         }
         let data_rate;
         (snap.top, data_rate) = self.top_series(end)?;
         snap.rate = self.ingest_rate().unwrap_or(data_rate);
         snap.alerts = alerts
             .iter()
-            .map(|a| {
-                let latest = self.query(&selector_text(&a.matchers), end - RATE_WINDOW, end, "last", json!({}))?;
-                Ok(alert_state(a, latest.into_iter().filter_map(|s| Some((s.series, s.value?))).collect()))
+            .map(|a| match &a.target {
+                Target::Latest(m) => {
+                    let latest = self.query(&selector_text(m), end - RATE_WINDOW, end, "last", json!({}))?;
+                    Ok(alert_state(a, Ok(latest.into_iter().filter_map(|s| Some((s.series, s.value?))).collect())))
+                }
+                // A query the server refuses is this alert's error; an unreachable server fails the refresh.
+                Target::Expr(e) => {
+                    let (path, form) = api_request(e, Eval::Instant(end - 1));
+                    let (status, text) = self.post_form(path, &form)?;
+                    let v = read_api_answer(path, status, &text).map_err(|e| e.to_string());
+                    Ok(alert_state(a, v.and_then(value_pairs)))
+                }
             })
             .collect::<CliResult<_>>()?;
         Ok(snap)

@@ -4,13 +4,14 @@
 //!
 //! Windows end at the newest sample when that is in the past (a directory being
 //! inspected offline), else now; the rate is samples per second of data time over
-//! the last 5 minutes of that window.
+//! the last 5 minutes of that window, and expression alerts are evaluated at its
+//! last millisecond.
 
-use strata::{Db, MatchOp, Matcher, METRIC_NAME};
+use strata::{Db, Matcher, Summary, METRIC_NAME};
 
-use super::alert::{Alert, Level};
+use super::alert::{value_pairs, Alert, Level, Target};
 use super::remote::HttpSource;
-use crate::cli::CliResult;
+use crate::cli::{summary, CliResult};
 
 pub const MINUTE: i64 = 60_000;
 pub const RATE_WINDOW: i64 = 5 * MINUTE;
@@ -43,11 +44,12 @@ impl Source {
         }
     }
 
-    /// Collects a snapshot; `selected` indexes the metric names (wrapped).
-    pub fn collect(&mut self, alerts: &[Alert], selected: usize, now: i64) -> CliResult<Snapshot> {
+    /// Collects a snapshot; `selected` indexes the metric names (wrapped), and
+    /// the selected metric is summarised over the last `window` ms.
+    pub fn collect(&mut self, alerts: &[Alert], selected: usize, window: i64, now: i64) -> CliResult<Snapshot> {
         match self {
-            Source::Local { db, dir } => collect(db, dir, alerts, selected, now),
-            Source::Remote(h) => h.collect(alerts, selected, now),
+            Source::Local { db, dir } => collect(db, dir, alerts, selected, window, now),
+            Source::Remote(h) => h.collect(alerts, selected, window, now),
         }
     }
 }
@@ -64,9 +66,21 @@ pub struct TopSeries {
 pub struct AlertState {
     pub text: String,
     pub level: Level,
-    /// The worst latest value, and the series that has it.
+    /// The worst value, and the series that has it (none for a scalar or a
+    /// series without labels).
     pub value: Option<f64>,
     pub series: Option<String>,
+    /// Why the alert could not be evaluated (its level is then `NoData`).
+    pub error: Option<String>,
+}
+
+/// count/min/avg/p50/p95/p99/max of every sample of the selected metric over the
+/// last `window` ms of the data, all its series together.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricSummary {
+    pub window: i64,
+    pub series: usize,
+    pub stats: Summary,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -90,6 +104,8 @@ pub struct Snapshot {
     pub hour: Vec<Option<f64>>,
     pub day: Vec<Option<f64>>,
     pub top: Vec<TopSeries>,
+    /// Of the selected metric; `None` when there is no metric.
+    pub summary: Option<MetricSummary>,
     pub alerts: Vec<AlertState>,
     /// Why the latest refresh failed (or what is wrong with the source); the
     /// rest of the snapshot is then the last one that succeeded.
@@ -101,21 +117,19 @@ impl Snapshot {
         self.metrics.get(self.selected).map(|(n, _)| n.as_str())
     }
 
-    /// The level of the worst alert on a metric (by its `__name__="..."` matcher).
+    /// The level of the worst alert that reads a metric by name.
     pub fn metric_level(&self, alerts: &[Alert], metric: &str) -> Option<Level> {
         alerts
             .iter()
             .zip(&self.alerts)
-            .filter(|(a, _)| {
-                a.matchers.iter().any(|m| m.name == METRIC_NAME && m.op == MatchOp::Eq && m.value == metric)
-            })
+            .filter(|(a, _)| a.metrics.iter().any(|m| m == metric))
             .map(|(_, s)| s.level)
             .max()
     }
 }
 
 /// Collects a snapshot from a database; `selected` indexes the metric names (wrapped).
-fn collect(db: &Db, dir: &str, alerts: &[Alert], selected: usize, now: i64) -> CliResult<Snapshot> {
+fn collect(db: &Db, dir: &str, alerts: &[Alert], selected: usize, window: i64, now: i64) -> CliResult<Snapshot> {
     let st = db.stats()?;
     let end = st.newest.map_or(now, |n| n.min(now)) + 1;
     let metrics = db.series_per_value(METRIC_NAME);
@@ -136,23 +150,39 @@ fn collect(db: &Db, dir: &str, alerts: &[Alert], selected: usize, now: i64) -> C
     };
     if let Some(name) = snap.selected_metric().map(str::to_string) {
         (snap.hour, snap.day) = sparklines(db, &name, end)?;
+        let r = summary::local(db, &[Matcher::eq(METRIC_NAME, name)], end - window, end - 1)?;
+        snap.summary = Some(MetricSummary { window, series: r.series.len(), stats: r.overall });
     }
     (snap.top, snap.rate) = top_series(db, end)?;
     snap.alerts = alerts
         .iter()
-        .map(|a| {
-            let latest = db.latest(&a.matchers)?;
-            Ok(alert_state(a, latest.into_iter().map(|(l, s)| (l.to_string(), s.value)).collect()))
+        .map(|a| match &a.target {
+            Target::Latest(m) => {
+                let latest = db.latest(m)?;
+                Ok(alert_state(a, Ok(latest.into_iter().map(|(l, s)| (l.to_string(), s.value)).collect())))
+            }
+            Target::Expr(e) => {
+                let v = db.promql_instant(e, end - 1).map_err(|e| e.to_string()).and_then(value_pairs);
+                Ok(alert_state(a, v))
+            }
         })
         .collect::<CliResult<_>>()?;
     Ok(snap)
 }
 
-/// An alert graded by the latest values of its series (`(series, value)`).
-pub fn alert_state(a: &Alert, latest: Vec<(String, f64)>) -> AlertState {
-    let value = a.worst(latest.iter().map(|(_, v)| *v));
-    let series = value.and_then(|v| latest.into_iter().find(|(_, x)| *x == v).map(|(l, _)| l));
-    AlertState { text: a.text.clone(), level: a.level(value), value, series }
+/// An alert graded by the values it looks at (`(series, value)`; an empty
+/// series name stands for none), or carrying why they could not be had.
+pub fn alert_state(a: &Alert, values: Result<Vec<(String, f64)>, String>) -> AlertState {
+    let values = match values {
+        Ok(v) => v,
+        Err(e) => {
+            return AlertState { text: a.text.clone(), level: Level::NoData, value: None, series: None, error: Some(e) }
+        }
+    };
+    let value = a.worst(values.iter().map(|(_, v)| *v));
+    let series =
+        value.and_then(|v| values.into_iter().find(|(_, x)| *x == v).map(|(l, _)| l)).filter(|l| !l.is_empty());
+    AlertState { text: a.text.clone(), level: a.level(value), value, series, error: None }
 }
 
 /// Per-bucket means of one metric over the last hour and the last day.

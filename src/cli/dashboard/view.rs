@@ -1,5 +1,5 @@
 //! Renders a [`Snapshot`] with ratatui: title, summary, alerts, the selected
-//! metric's sparklines (last hour, last day), top series, key help.
+//! metric's percentiles and sparklines (last hour, last day), top series, key help.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Row, Sparkline, Table};
 use ratatui::Frame;
 
 use super::alert::{Alert, Level};
-use super::source::Snapshot;
+use super::source::{MetricSummary, Snapshot};
 use crate::cli::{human, times};
 
 pub fn level_color(l: Level) -> Color {
@@ -23,10 +23,11 @@ pub fn level_color(l: Level) -> Color {
 /// Draws the whole dashboard into the frame.
 pub fn render(f: &mut Frame, snap: &Snapshot, alerts: &[Alert], refresh_secs: u64) {
     let alert_rows = snap.alerts.len().max(1) as u16 + 2;
-    let [title, summary, alert_area, spark_area, top_area, help] = Layout::vertical([
+    let [title, summary, alert_area, metric_area, spark_area, top_area, help] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(3),
         Constraint::Length(alert_rows),
+        Constraint::Length(3),
         Constraint::Length(10),
         Constraint::Min(3),
         Constraint::Length(1),
@@ -54,6 +55,7 @@ pub fn render(f: &mut Frame, snap: &Snapshot, alerts: &[Alert], refresh_secs: u6
     f.render_widget(Paragraph::new(s).block(Block::default().borders(Borders::ALL).title(" Summary ")), summary);
 
     render_alerts(f, snap, alert_area);
+    render_metric_summary(f, snap, alerts, metric_area);
     render_sparklines(f, snap, alerts, spark_area);
     render_top(f, snap, top_area);
 
@@ -76,15 +78,17 @@ fn render_alerts(f: &mut Frame, snap: &Snapshot, area: Rect) {
         snap.alerts
             .iter()
             .map(|a| {
-                let (word, color) = match a.level {
-                    Level::Ok => ("OK  ", level_color(a.level)),
-                    Level::Warning => ("WARN", level_color(a.level)),
-                    Level::Critical => ("CRIT", level_color(a.level)),
-                    Level::NoData => ("----", level_color(a.level)),
+                let (word, color) = match (a.level, &a.error) {
+                    (_, Some(_)) => ("ERR ", Color::Magenta),
+                    (Level::Ok, _) => ("OK  ", level_color(a.level)),
+                    (Level::Warning, _) => ("WARN", level_color(a.level)),
+                    (Level::Critical, _) => ("CRIT", level_color(a.level)),
+                    (Level::NoData, _) => ("----", level_color(a.level)),
                 };
-                let detail = match (a.value, &a.series) {
-                    (Some(v), Some(s)) => format!("  {v} at {s}"),
-                    (Some(v), None) => format!("  {v}"),
+                let detail = match (a.value, &a.series, &a.error) {
+                    (_, _, Some(e)) => format!("  cannot evaluate: {e}"),
+                    (Some(v), Some(s), _) => format!("  {} at {s}", num(v)),
+                    (Some(v), None, _) => format!("  {}", num(v)),
                     _ => "  no data".into(),
                 };
                 Line::from(vec![
@@ -96,6 +100,64 @@ fn render_alerts(f: &mut Frame, snap: &Snapshot, area: Rect) {
             .collect()
     };
     f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" Alerts ")), area);
+}
+
+/// A value in at most 6 significant digits (whole below 10^15: `1234568`),
+/// trailing zeros dropped: `95.05`, `0.125`, `512`, `1.5e-7`; `NaN`, `+Inf`,
+/// `-Inf` as Prometheus writes them.
+pub fn num(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    if v == 0.0 {
+        return "0".into();
+    }
+    let trim = |s: String| if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
+    let mag = v.abs().log10().floor() as i32;
+    if !(-4..15).contains(&mag) {
+        let s = format!("{v:.5e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        return format!("{}e{e}", trim(m.to_string()));
+    }
+    trim(format!("{v:.*}", (5 - mag).max(0) as usize))
+}
+
+/// The selected metric's count, min, avg, p50, p95, p99 and max over the
+/// summary window, all its series together (coloured as its sparklines are).
+fn render_metric_summary(f: &mut Frame, snap: &Snapshot, alerts: &[Alert], area: Rect) {
+    let name = snap.selected_metric().unwrap_or("(no metrics)");
+    let color = snap.metric_level(alerts, name).map_or(Color::Cyan, level_color);
+    let (title, body) = match &snap.summary {
+        Some(MetricSummary { window, series, stats: s }) => {
+            let title = format!(" {name}: last {}, {series} series ", strata::text::duration::format_duration(*window));
+            let body = if s.count == 0 {
+                Line::from(Span::styled("no samples in this window", Style::new().fg(Color::DarkGray)))
+            } else {
+                let bold = Style::new().fg(color).add_modifier(Modifier::BOLD);
+                let mut spans = vec![Span::raw(format!(
+                    "count {} │ min {} │ avg {} │ ",
+                    human::count(s.count),
+                    num(s.min),
+                    num(s.avg)
+                ))];
+                for (k, v) in [("p50", s.p50), ("p95", s.p95), ("p99", s.p99)] {
+                    spans.push(Span::raw(format!("{k} ")));
+                    spans.push(Span::styled(num(v), bold));
+                    spans.push(Span::raw(" │ "));
+                }
+                spans.push(Span::raw(format!("max {}", num(s.max))));
+                Line::from(spans)
+            };
+            (title, body)
+        }
+        None => {
+            (format!(" {name} "), Line::from(Span::styled("no metric to summarise", Style::new().fg(Color::DarkGray))))
+        }
+    };
+    f.render_widget(Paragraph::new(body).block(Block::default().borders(Borders::ALL).title(title)), area);
 }
 
 /// Resamples buckets to `width` columns: each column is the mean of the buckets
@@ -190,8 +252,15 @@ mod tests {
                     level: Level::Critical,
                     value: Some(93.5),
                     series: Some("cpu_usage_user{hostname=\"host_7\"}".into()),
+                    error: None,
                 },
-                AlertState { text: "cpu_usage_idle<5".into(), level: Level::Ok, value: Some(40.0), series: None },
+                AlertState {
+                    text: "cpu_usage_idle<5".into(),
+                    level: Level::Ok,
+                    value: Some(40.0),
+                    series: None,
+                    error: None,
+                },
             ],
             ..Default::default()
         }
