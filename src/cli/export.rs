@@ -16,6 +16,7 @@ use super::formats::{
     parse_json_line, write_csv_rows, write_json_lines, write_openmetrics, write_prometheus, FileFormat, MetadataLines,
     CSV_HEADER, OPENMETRICS_EOF,
 };
+use super::parquet::ParquetSink;
 use super::remote::{encode, Remote, Target};
 use super::upload::Upload;
 use super::{fail, human, io_err, open_existing, progress_bar, times, CliError, CliResult, DataDir};
@@ -32,6 +33,8 @@ pub enum Format {
     /// OpenMetrics text: timestamps in seconds, `# EOF` at the end (series without a
     /// metric name cannot be written and are counted as skipped)
     Openmetrics,
+    /// Apache Parquet, one row per sample: metric_name, labels (a map), timestamp, value
+    Parquet,
 }
 
 /// Export series as JSON lines, CSV or Prometheus text.
@@ -92,6 +95,13 @@ pub fn run(a: Args) -> CliResult {
     };
 
     let gzip = a.gzip || a.output.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e == "gz"));
+    let parquet = a.format == Format::Parquet;
+    if parquet && gzip {
+        return fail("--format parquet compresses its columns itself (zstd): drop --gzip or the .gz name");
+    }
+    if parquet && a.output.is_none() && a.to.is_none() && io::IsTerminal::is_terminal(&io::stdout()) {
+        return fail("--format parquet is binary: give -o FILE or --to URL, or redirect stdout");
+    }
     let mut upload = None;
     let sink: Box<dyn Write> = match (&a.output, &a.to) {
         (Some(p), _) => Box::new(File::create(p).map_err(io_err(format!("creating {}", p.display())))?),
@@ -127,6 +137,12 @@ pub fn run(a: Args) -> CliResult {
         (None, None) => Default::default(),
     };
     let mut meta_lines = MetadataLines::default();
+    // Parquet is written into a shared buffer that is drained to `out` after each series.
+    let drain = Drain::default();
+    let mut pq = match parquet {
+        true => Some(ParquetSink::new(drain.clone()).map_err(pq_err)?),
+        false => None,
+    };
     let mut emit = |labels: Labels, s: Vec<strata::Sample>, out: &mut Box<dyn Write>| -> CliResult<bool> {
         if let Some(f) = text_format(a.format) {
             meta_lines.before_series(&mut buf, f, &labels, |n| metadata.get(n).cloned());
@@ -135,6 +151,14 @@ pub fn run(a: Args) -> CliResult {
             Format::Json => write_json_lines(&mut buf, &labels, &s),
             Format::Csv => write_csv_rows(&mut buf, &labels, &s),
             Format::Prometheus => nan_payloads += write_prometheus(&mut buf, &labels, &s),
+            Format::Parquet => {
+                if let Some(p) = pq.as_mut() {
+                    p.push(&labels, &s).map_err(pq_err)?;
+                }
+                if !write_bytes(out, &drain.take())? {
+                    return Ok(false);
+                }
+            }
             Format::Openmetrics => {
                 if !write_openmetrics(&mut buf, &labels, &s) {
                     if last_skipped.as_ref() != Some(&labels) {
@@ -207,6 +231,12 @@ pub fn run(a: Args) -> CliResult {
     }
     if a.format == Format::Openmetrics {
         buf.push_str(OPENMETRICS_EOF);
+    }
+    if let Some(p) = pq.take() {
+        p.finish().map_err(pq_err)?;
+        if !write_bytes(&mut out, &drain.take())? {
+            return stopped(out, upload);
+        }
     }
     if !write_out(&mut out, &mut buf)? {
         return stopped(out, upload);
@@ -322,9 +352,13 @@ fn stopped(out: Box<dyn Write>, upload: Option<Upload>) -> CliResult {
 }
 
 fn write_out(out: &mut Box<dyn Write>, buf: &mut String) -> CliResult<bool> {
-    let r = out.write_all(buf.as_bytes());
+    let r = write_bytes(out, buf.as_bytes());
     buf.clear();
-    match r {
+    r
+}
+
+fn write_bytes(out: &mut Box<dyn Write>, bytes: &[u8]) -> CliResult<bool> {
+    match out.write_all(bytes) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(CliError::new(format!("writing the export: {e}"))),
@@ -336,7 +370,7 @@ fn text_format(f: Format) -> Option<FileFormat> {
     match f {
         Format::Prometheus => Some(FileFormat::Prometheus),
         Format::Openmetrics => Some(FileFormat::OpenMetrics),
-        Format::Json | Format::Csv => None,
+        Format::Json | Format::Csv | Format::Parquet => None,
     }
 }
 
@@ -354,4 +388,28 @@ fn remote_metadata(remote: &Remote) -> CliResult<std::collections::HashMap<Strin
         out.insert(name.clone(), strata::MetricMetadata::new(kind, text("unit"), text("help")));
     }
     Ok(out)
+}
+
+/// A `Write + Send` buffer shared with the Parquet writer, drained after each series.
+#[derive(Clone, Default)]
+struct Drain(std::sync::Arc<parking_lot::Mutex<Vec<u8>>>);
+
+impl Drain {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock())
+    }
+}
+
+impl Write for Drain {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0.lock().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn pq_err(e: parquet::errors::ParquetError) -> CliError {
+    CliError::new(format!("writing Parquet: {e}"))
 }

@@ -18,6 +18,7 @@ mod import;
 mod load;
 mod load_http;
 mod ops;
+mod parquet;
 mod plot;
 mod promql;
 mod query;

@@ -32,6 +32,7 @@ impl Upload {
             Format::Csv => "text/csv",
             Format::Prometheus => "text/plain; version=0.0.4",
             Format::Openmetrics => "application/openmetrics-text; version=1.0.0",
+            Format::Parquet => "application/vnd.apache.parquet",
         };
         let target = url.to_string();
         let thread = std::thread::spawn(move || send(&target, content_type, gzip, &extra, reader));

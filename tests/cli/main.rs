@@ -22,5 +22,6 @@ mod cli_remote;
 mod cli_stats;
 mod cli_summary;
 mod export_openmetrics;
+mod export_parquet;
 mod file_formats_cross;
 mod migrate_to_victoriametrics;
