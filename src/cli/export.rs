@@ -16,10 +16,10 @@ use super::formats::{
     parse_json_line, write_csv_rows, write_json_lines, write_openmetrics, write_prometheus, FileFormat, MetadataLines,
     CSV_HEADER, OPENMETRICS_EOF,
 };
-use super::parquet::ParquetSink;
 use super::remote::{encode, Remote, Target};
 use super::upload::Upload;
 use super::{fail, human, io_err, open_existing, progress_bar, times, CliError, CliResult, DataDir};
+use strata::text::parquet::{Drain, ParquetSink};
 use strata::text::selector::parse_selector;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -388,26 +388,6 @@ fn remote_metadata(remote: &Remote) -> CliResult<std::collections::HashMap<Strin
         out.insert(name.clone(), strata::MetricMetadata::new(kind, text("unit"), text("help")));
     }
     Ok(out)
-}
-
-/// A `Write + Send` buffer shared with the Parquet writer, drained after each series.
-#[derive(Clone, Default)]
-struct Drain(std::sync::Arc<parking_lot::Mutex<Vec<u8>>>);
-
-impl Drain {
-    fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.0.lock())
-    }
-}
-
-impl Write for Drain {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.0.lock().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 fn pq_err(e: parquet::errors::ParquetError) -> CliError {

@@ -18,7 +18,6 @@ mod import;
 mod load;
 mod load_http;
 mod ops;
-mod parquet;
 mod plot;
 mod promql;
 mod query;

@@ -75,6 +75,13 @@ impl Sink {
         chunk.is_empty() || self.tx.blocking_send(Ok(Bytes::from(chunk))).is_ok()
     }
 
+    /// Sends `bytes` after what `buf` holds, uncompressed (for a binary format that
+    /// compresses itself); false once the client is gone.
+    pub fn send_bytes(&mut self, bytes: Vec<u8>) -> bool {
+        debug_assert!(self.gzip.is_none());
+        self.flush() && (bytes.is_empty() || self.tx.blocking_send(Ok(Bytes::from(bytes))).is_ok())
+    }
+
     /// Flushes everything, ending the gzip stream; dropping the sink then ends the body.
     pub fn finish(mut self) {
         if !self.flush() {

@@ -32,6 +32,7 @@ use super::Shared;
 use crate::text::csv::{write_csv_rows, CSV_HEADER};
 use crate::text::files::{write_openmetrics, write_prometheus, FileFormat as Format, MetadataLines, OPENMETRICS_EOF};
 use crate::text::jsonl::{write_json_lines, JSON_LINE_MAX_SAMPLES};
+use crate::text::parquet::{Drain, ParquetSink};
 use crate::text::selector;
 use crate::{Labels, Matcher, Sample};
 
@@ -44,11 +45,14 @@ pub(crate) async fn export(State(st): State<Shared>, RawQuery(q): RawQuery, head
     // No `match` at all exports everything; an empty `match=` is still an error.
     let selectors = if p.all("match").next().is_none() { Vec::new() } else { selectors(&p)? };
     let range = inclusive_range(p.time("start")?, p.time("end")?)?;
+    if p.get("format") == Some("parquet") {
+        return Ok(parquet_export(st, selectors, range, started));
+    }
     let format = match p.get("format").unwrap_or("json") {
         "" => Format::Json,
         f => f.parse::<Format>().map_err(|_| {
             ApiError::bad_request(format!(
-                "format: unknown format {:?} (use json, csv, prometheus or openmetrics)",
+                "format: unknown format {:?} (use json, csv, prometheus, openmetrics or parquet)",
                 super::limits::prefix(f)
             ))
         })?,
@@ -69,6 +73,42 @@ pub(crate) async fn export(State(st): State<Shared>, RawQuery(q): RawQuery, head
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     Ok(r)
+}
+
+/// `format=parquet`: one row per sample (docs/format/parquet-export.md), streamed a
+/// series at a time; never gzip, as Parquet compresses its columns itself.
+fn parquet_export(st: Shared, selectors: Vec<Vec<Matcher>>, range: std::ops::Range<i64>, started: Instant) -> Response {
+    let (mut sink, body) = chunks::channel();
+    tokio::task::spawn_blocking(move || {
+        let drain = Drain::default();
+        let mut pq = match ParquetSink::new(drain.clone()) {
+            Ok(p) => p,
+            Err(e) => {
+                sink.fail(std::io::Error::other(e.to_string()));
+                return;
+            }
+        };
+        let finished = for_each_series(&st, &selectors, range, &mut sink, |labels, samples, sink| {
+            match pq.push(labels, samples) {
+                Ok(()) => sink.send_bytes(drain.take()),
+                Err(e) => sink.fail(std::io::Error::other(e.to_string())),
+            }
+        });
+        if finished {
+            match pq.finish() {
+                Ok(_) => {
+                    sink.send_bytes(drain.take());
+                }
+                Err(e) => {
+                    sink.fail(std::io::Error::other(e.to_string()));
+                }
+            }
+        }
+        st.metrics.query(QueryKind::Export, started.elapsed());
+    });
+    let mut r: Response = Body::new(body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.apache.parquet"));
+    r
 }
 
 /// Every `match` (or `match[]`) parameter as parsed matchers; at least one is required.
@@ -100,37 +140,14 @@ fn produce(st: &Shared, selectors: &[Vec<Matcher>], range: std::ops::Range<i64>,
     if format == Format::Csv {
         sink.buf.push_str(CSV_HEADER);
     }
-    let q = st.db.querier(range);
-    // With several selectors a series may match more than one; send it once.
-    let mut seen: HashSet<Labels> = HashSet::new();
     // Text formats: each family's HELP/TYPE/UNIT lines before its first series.
     let mut meta = MetadataLines::default();
-    let picks: Vec<Option<&Vec<Matcher>>> =
-        if selectors.is_empty() { vec![None] } else { selectors.iter().map(Some).collect() };
-    for sel in picks {
-        let set = match sel.map_or_else(|| q.select_all(), |m| q.select(m)) {
-            Ok(s) => s,
-            Err(e) => {
-                sink.fail(std::io::Error::other(e.to_string()));
-                return;
-            }
-        };
-        for item in set {
-            let (labels, samples) = match item {
-                Ok(x) => x,
-                Err(e) => {
-                    sink.fail(std::io::Error::other(e.to_string()));
-                    return;
-                }
-            };
-            if selectors.len() > 1 && !seen.insert(labels.clone()) {
-                continue;
-            }
-            meta.before_series(&mut sink.buf, format, &labels, |n| st.db.metadata(n));
-            if !write_series(format, &labels, samples.as_slice(), &mut sink) || sink.closed() {
-                return;
-            }
-        }
+    let finished = for_each_series(st, selectors, range, &mut sink, |labels, samples, sink| {
+        meta.before_series(&mut sink.buf, format, labels, |n| st.db.metadata(n));
+        write_series(format, labels, samples, sink) && !sink.closed()
+    });
+    if !finished {
+        return;
     }
     if format == Format::OpenMetrics {
         sink.buf.push_str(OPENMETRICS_EOF);
@@ -138,7 +155,41 @@ fn produce(st: &Shared, selectors: &[Vec<Matcher>], range: std::ops::Range<i64>,
     sink.finish();
 }
 
-/// Writes one series in slices, flushing between them; false when the stream
+/// Calls `f` for every selected series (each once, whatever selectors it matches);
+/// false when `f` or a read stopped it (the sink then holds the error).
+fn for_each_series(
+    st: &Shared,
+    selectors: &[Vec<Matcher>],
+    range: std::ops::Range<i64>,
+    sink: &mut Sink,
+    mut f: impl FnMut(&Labels, &[Sample], &mut Sink) -> bool,
+) -> bool {
+    let q = st.db.querier(range);
+    // With several selectors a series may match more than one; send it once.
+    let mut seen: HashSet<Labels> = HashSet::new();
+    let picks: Vec<Option<&Vec<Matcher>>> =
+        if selectors.is_empty() { vec![None] } else { selectors.iter().map(Some).collect() };
+    for sel in picks {
+        let set = match sel.map_or_else(|| q.select_all(), |m| q.select(m)) {
+            Ok(s) => s,
+            Err(e) => return sink.fail(std::io::Error::other(e.to_string())),
+        };
+        for item in set {
+            let (labels, samples) = match item {
+                Ok(x) => x,
+                Err(e) => return sink.fail(std::io::Error::other(e.to_string())),
+            };
+            if selectors.len() > 1 && !seen.insert(labels.clone()) {
+                continue;
+            }
+            if !f(&labels, samples.as_slice(), sink) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
 /// ended (the client went away, or a series the format cannot hold failed it).
 fn write_series(format: Format, labels: &Labels, samples: &[Sample], sink: &mut Sink) -> bool {
     let per = if format == Format::Json { JSON_LINE_MAX_SAMPLES } else { ROWS_PER_FLUSH };

@@ -22,6 +22,8 @@ pub mod files;
 pub mod json_strict;
 #[cfg(feature = "server")]
 pub mod jsonl;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod selector;
 pub mod time;
 pub mod value;

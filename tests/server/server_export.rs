@@ -292,3 +292,42 @@ fn stream_delivers_every_committed_sample_at_shutdown() {
     assert!(text.contains(&format!("\"timestamp\":{},", batches * per - 1)));
     s.stop().unwrap();
 }
+
+/// `format=parquet`: the same rows as the JSON export, bit for bit, never gzip.
+#[test]
+fn export_parquet() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+    let s = start();
+    fill(&s);
+    let r = s.send("GET", "/export?match=exp_metric&format=parquet", &[("Accept-Encoding", "gzip")], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/vnd.apache.parquet"));
+    assert_eq!(r.header("content-encoding"), None);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.parquet");
+    std::fs::write(&path, &r.body).unwrap();
+    let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let mut rows = Vec::new();
+    for row in reader.get_row_iter(None).unwrap() {
+        let row = row.unwrap();
+        let f: Vec<&Field> = row.get_column_iter().map(|(_, f)| f).collect();
+        let (Field::Str(name), Field::MapInternal(m), Field::TimestampMillis(ts), Field::Double(v)) =
+            (f[0], f[1], f[2], f[3])
+        else {
+            panic!("{row:?}")
+        };
+        let labels: Vec<String> = m.entries().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        rows.push((name.clone(), labels.join(","), *ts, v.to_bits()));
+    }
+    let q = s.db.querier(i64::MIN..i64::MAX);
+    let mut want = Vec::new();
+    for item in q.select(&[Matcher::eq("__name__", "exp_metric")]).unwrap() {
+        let (l, it) = item.unwrap();
+        let labels: Vec<String> =
+            l.iter().filter(|(k, _)| *k != "__name__").map(|(k, v)| format!("\"{k}\"=\"{v}\"")).collect();
+        want.extend(it.map(|p| ("exp_metric".to_string(), labels.join(","), p.ts, p.value.to_bits())));
+    }
+    assert!(!want.is_empty());
+    assert_eq!(rows, want);
+}

@@ -1,4 +1,4 @@
-//! `strata export --format parquet`: one row per sample, for DuckDB, Spark, Trino
+//! Parquet export (`strata export --format parquet`, `GET /export?format=parquet`): one row per sample, for DuckDB, Spark, Trino
 //! and pyarrow. The schema (docs/format/parquet-export.md):
 //!
 //! - `metric_name`: optional string (null for a series without one);
@@ -12,13 +12,13 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use crate::{Labels, Sample};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 use parquet::schema::types::ColumnPath;
-use strata::{Labels, Sample};
 
 const SCHEMA: &str = "message strata_samples {
   optional binary metric_name (STRING);
@@ -83,7 +83,7 @@ impl<W: Write + Send> ParquetSink<W> {
         let name = labels.metric_name().map(|n| ByteArray::from(n.as_bytes().to_vec()));
         let pairs: Vec<(ByteArray, ByteArray)> = labels
             .iter()
-            .filter(|(k, _)| *k != strata::METRIC_NAME)
+            .filter(|(k, _)| *k != crate::METRIC_NAME)
             .map(|(k, v)| (ByteArray::from(k.as_bytes().to_vec()), ByteArray::from(v.as_bytes().to_vec())))
             .collect();
         let mut rest = samples;
@@ -166,5 +166,27 @@ impl<W: Write + Send> ParquetSink<W> {
     pub fn finish(mut self) -> parquet::errors::Result<W> {
         self.flush()?;
         self.writer.into_inner()
+    }
+}
+
+/// A `Write + Send` buffer to hand the writer, drained by its owner after each
+/// [`ParquetSink::push`] to stream the file as it is written.
+#[derive(Clone, Default)]
+pub struct Drain(Arc<parking_lot::Mutex<Vec<u8>>>);
+
+impl Drain {
+    /// The bytes written since the last call.
+    pub fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock())
+    }
+}
+
+impl Write for Drain {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
