@@ -21,6 +21,7 @@ mod server_api;
 mod server_backup;
 mod server_config;
 mod server_export;
+mod server_in_memory;
 mod server_ingest;
 mod server_lifecycle;
 mod server_metadata;
