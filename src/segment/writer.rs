@@ -379,6 +379,32 @@ mod tests {
     }
 
     #[test]
+    fn in_memory_writer_holds_the_bytes_a_file_would_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let labels = Labels::metric("up", [("a", "b")]).unwrap();
+        let opts = WriterOptions { page_size: 8, ..WriterOptions::default() };
+        let fill = |w: &mut SegmentWriter| {
+            for id in [3, 1, 2] {
+                w.add_series(id, &labels, &[(meta(1, 2), b"abcdef".as_slice()), (meta(3, 4), b"gh")]).unwrap();
+            }
+        };
+        let mut f = SegmentWriter::create(dir.path(), 4, crate::StoredTier::Raw, opts).unwrap();
+        fill(&mut f);
+        let on_disk = Segment::open(&f.finish().unwrap().path).unwrap();
+        let mem_dir = dir.path().join("not-created");
+        let mut m = SegmentWriter::in_memory(&mem_dir, 4, crate::StoredTier::Raw, opts).unwrap();
+        fill(&mut m);
+        let in_mem = m.finish_open().unwrap();
+        assert_eq!(in_mem.bytes(), on_disk.bytes());
+        assert_eq!(in_mem.series(), on_disk.series());
+        assert!(!mem_dir.exists());
+        // An in-memory writer has no file to finish, and says so.
+        let m = SegmentWriter::in_memory(&mem_dir, 5, crate::StoredTier::Raw, opts).unwrap();
+        assert!(matches!(m.finish(), Err(Error::InvalidArgument(_))));
+        assert_eq!(names(dir.path()), vec![file_name(4)]);
+    }
+
+    #[test]
     fn rejects_bad_input_without_writing_it() {
         let dir = tempfile::tempdir().unwrap();
         let l = Labels::metric("up", [("a", "b")]).unwrap();
