@@ -185,9 +185,12 @@ fn in_memory_refuses_what_needs_files_and_closes_cleanly() {
     let e = Db::open_in_memory(opts().repair(true)).err().expect("repair is refused");
     assert!(e.to_string().contains("in-memory") && e.to_string().contains("repair"), "{e}");
     let mem = Db::open_in_memory(opts()).unwrap();
+    let live = mem.subscribe(vec![Matcher::eq("i", "0")]);
     let mut app = mem.appender();
     app.append_labels(&labels(0), 1_000, 1.0).unwrap();
     app.commit().unwrap();
+    // Subscribers are fed once a commit is acknowledged, as on disk.
+    assert_eq!(live.try_recv().unwrap(), vec![(labels(0), strata::Sample::new(1_000, 1.0))]);
     // A backup writes real files that `Db::open` serves, head included.
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("copy");
