@@ -62,7 +62,8 @@ pub use check::{check_dir, Counts as CheckCounts, Problem as CheckProblem, Repor
 pub use compact::{CompactionConfig, CompactionReport, Plan as CompactionPlan, SegmentMeta};
 pub use db::{
     Appender, BackupReport, Db, DeleteReport, MetricInfo, MetricList, Querier, RecoveryReport, RemovalStats,
-    SampleBatch, SeriesRef, SeriesSet, Stats, Subscription, SubscriptionError, WalStats, MAX_TIMESTAMP, MIN_TIMESTAMP,
+    SampleBatch, SeriesRef, SeriesSet, Stats, Subscription, SubscriptionError, WalStats, IN_MEMORY_PATH, MAX_TIMESTAMP,
+    MIN_TIMESTAMP,
 };
 pub use error::{Error, Result};
 pub use format::{FormatVersions, FORMAT_VERSIONS, MANIFEST_FILE};

@@ -27,6 +27,7 @@ use super::{CliError, CliResult};
         and STRATA_RETENTION take the global --retention flag's spec. Precedence: flag > \
         environment > file > default. See docs/SERVER.md, \"Configuration\".",
     after_help = "Examples:\n  strata serve --data ./data --listen 127.0.0.1:9464\n  \
+        strata serve --in-memory --listen 127.0.0.1:0\n  \
         strata serve --data /var/lib/strata --listen :9464 --auth-token-file /etc/strata/token --sync always\n  \
         STRATA_LOG_FORMAT=json strata serve --config /etc/strata/strata.toml"
 )]
@@ -61,16 +62,30 @@ pub fn run(a: Args) -> CliResult {
     if let Some(path) = &config {
         log::info!("settings from {} (flags and STRATA_* variables take precedence)", path.display());
     }
+    let in_memory = s.in_memory.unwrap_or(false);
+    if let (true, Some(dir)) = (in_memory, &s.data) {
+        // The flags alone are refused by clap; a variable or the file may still combine them.
+        return Err(CliError::new(format!(
+            "--in-memory keeps no data files, so it cannot be combined with --data {} \
+             (from a flag, STRATA_DATA or the config file): give one or the other",
+            dir.display()
+        )));
+    }
     // The retention these settings chose seeds a new directory; an existing one keeps
-    // the policy it recorded (`super::options_with`).
+    // the policy it recorded (`super::options_with`). In memory it is simply the policy.
     let data = s.data.unwrap_or_else(|| PathBuf::from("./data"));
-    let mut options = super::options_with(&data, s.retention.as_ref())?;
+    let mut options = match (in_memory, &s.retention) {
+        (true, Some(policy)) => strata::Options::default().retention(policy.clone()),
+        (true, None) => strata::Options::default(),
+        (false, _) => super::options_with(&data, s.retention.as_ref())?,
+    };
     if let Some(every) = s.maintenance_interval {
         options = options.maintenance_interval(every);
     }
     let defaults = strata::server::ServeConfig::default();
     let cfg = strata::server::ServeConfig {
         data,
+        in_memory,
         listen: s.listen.unwrap_or(defaults.listen),
         auth_token_file: s.auth_token_file,
         insecure: s.insecure.unwrap_or(false),

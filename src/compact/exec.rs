@@ -21,7 +21,6 @@ use crate::merge::merge_runs;
 use crate::retention::{log_drop, DropKind, SegmentDrop};
 use crate::rollup::Bucket;
 use crate::sample::Sample;
-use crate::segment::{SegmentWriter, WriterOptions};
 use crate::tier::StoredTier;
 
 /// What a maintenance pass changed.
@@ -145,7 +144,7 @@ impl Inner {
         series.sort_unstable();
         series.dedup_by_key(|e| e.1);
         let (id, _) = self.allocate_segment(false);
-        let mut w = SegmentWriter::create(&self.segment_dir(), id, tier, WriterOptions::default())?;
+        let mut w = self.segment_writer(id, tier)?;
         let mut buf = Vec::new();
         for (labels, sid) in series {
             let floor = keep_from(sid);

@@ -149,15 +149,19 @@ impl Appender {
         let inner = &*self.inner;
         inner.check_writable()?;
         inner.wait_for_room()?;
+        // Without WAL files (in memory) there is nothing to encode.
+        let logs = inner.wal.keeps_files();
         self.frame.clear();
-        encode_samples_frame(&self.batch, &mut self.frame);
+        if logs {
+            encode_samples_frame(&self.batch, &mut self.frame);
+        }
         let (ticket, turn) = {
             let _order = inner.commit_lock.lock();
             inner.check_writable()?;
             let head = inner.snapshot().head.clone();
             self.created.clear();
             head.define_new(&self.batch, &mut self.created);
-            let frames = if self.created.is_empty() {
+            let frames = if !logs || self.created.is_empty() {
                 std::mem::take(&mut self.frame)
             } else {
                 // Series new to this head are defined in its WAL before their samples.

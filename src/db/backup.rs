@@ -6,6 +6,10 @@
 //! The WAL is made durable first, so every sample acknowledged before the call is
 //! in a WAL file that is copied (or in a listed segment). The manifest is written
 //! last: a crash midway leaves no MANIFEST, which `Db::open` refuses.
+//!
+//! An in-memory database has no WAL to copy: the head is sealed first, so every
+//! sample acknowledged before the call is in a segment, and the segments' bytes
+//! are written out as files.
 
 use std::fs::{self, File, OpenOptions};
 use std::path::Path;
@@ -45,10 +49,16 @@ impl Db {
             Err(e) => return Err(Error::io(format!("reading {}", dest.display()), e)),
         }
         let inner = &self.inner;
+        let in_memory = self.is_in_memory();
+        if in_memory {
+            inner.seal()?;
+        }
         let _no_seal = inner.seal_lock.lock();
         let _no_maintenance = inner.compact_lock.lock();
         inner.wal.sync().inspect_err(|e| inner.poison(e))?;
         let manifest = inner.manifest.lock().clone();
+        // With both locks held the published segments are the manifest's.
+        let live = inner.snapshot();
         let (seg_dst, wal_dst) = (dest.join(SEGMENT_DIR), dest.join(WAL_DIR));
         for d in [&seg_dst, &wal_dst] {
             fs::create_dir_all(d).map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
@@ -57,7 +67,13 @@ impl Db {
         for rec in &manifest.segments {
             let name = segment::file_name(rec.id);
             let (from, to) = (inner.segment_dir().join(&name), seg_dst.join(&name));
-            if fs::hard_link(&from, &to).is_ok() {
+            if in_memory {
+                let seg = live.segments().find(|s| s.info().id == rec.id).ok_or_else(|| {
+                    Error::InvalidArgument(format!("segment {:016x} is in the manifest but not in memory", rec.id))
+                })?;
+                write_synced(&to, seg.bytes())?;
+                r.segments_copied += 1;
+            } else if fs::hard_link(&from, &to).is_ok() {
                 r.segments_linked += 1;
             } else {
                 copy_synced(&from, &to)?;
@@ -71,7 +87,8 @@ impl Db {
         // Files below the floor are already in segments. The newest file may be
         // appended to while it is copied; replay of the copy cuts any torn tail,
         // which holds only samples acknowledged after this call began.
-        for (seq, from) in wal::list_segments(&inner.wal_dir())? {
+        let wal_files = if in_memory { Vec::new() } else { wal::list_segments(&inner.wal_dir())? };
+        for (seq, from) in wal_files {
             if seq >= manifest.wal_floor {
                 r.wal_bytes += copy_synced(&from, &wal_dst.join(wal::segment_file_name(seq)))?;
                 r.wal_files += 1;
@@ -84,15 +101,18 @@ impl Db {
         // A superset of what the copied WAL files change; replaying them changes nothing.
         inner.copy_metadata_to(dest)?;
         let tmp = dest.join(format!("{MANIFEST}.tmp"));
-        let mut f = fsutil::create(OpenOptions::new().write(true).create(true).truncate(true), &tmp)
-            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-        fsutil::write_all(&mut f, &manifest.encode())
-            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-        fsutil::sync_all(&f).map_err(|e| fsutil::sync_error(tmp.display(), e))?;
-        drop(f);
+        write_synced(&tmp, &manifest.encode())?;
         rename_durable(&tmp, &dest.join(MANIFEST))?;
         Ok(r)
     }
+}
+
+/// Creates (or replaces) `path` with `bytes` and fsyncs it.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = fsutil::create(OpenOptions::new().write(true).create(true).truncate(true), path)
+        .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+    fsutil::write_all(&mut f, bytes).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    fsutil::sync_all(&f).map_err(|e| fsutil::sync_error(path.display(), e))
 }
 
 fn copy_synced(from: &Path, to: &Path) -> Result<u64> {

@@ -176,7 +176,9 @@ impl Db {
         if next == *cur {
             return Ok(());
         }
-        crate::retention::store_settings(&self.inner.dir, &next)?;
+        if !self.is_in_memory() {
+            crate::retention::store_settings(&self.inner.dir, &next)?;
+        }
         log::info!("{}: retention changed from [{}] to [{next}]", self.inner.dir.display(), *cur);
         *cur = next;
         Ok(())

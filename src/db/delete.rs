@@ -22,7 +22,7 @@ use crate::labels::Matcher;
 use crate::manifest::FLAG_ROLLED_UP;
 use crate::rollup::Bucket;
 use crate::sample::Sample;
-use crate::segment::{Segment, SegmentWriter, WriterOptions};
+use crate::segment::Segment;
 use crate::text::time::format_rfc3339 as rfc3339;
 use crate::tier::StoredTier;
 
@@ -178,7 +178,7 @@ impl Inner {
     ) -> Result<Rewritten> {
         let tier = seg.info().tier;
         let (id, _) = self.allocate_segment(false);
-        let mut w = SegmentWriter::create(&self.segment_dir(), id, tier, WriterOptions::default())?;
+        let mut w = self.segment_writer(id, tier)?;
         let (mut buf, mut items, mut removed, mut written) = (Vec::new(), Vec::<T>::new(), 0u64, 0u64);
         for e in seg.series_in_page_order() {
             items.clear();

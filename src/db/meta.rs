@@ -120,7 +120,10 @@ impl Inner {
             }
             (st.changes, metadata::encode(&st.map))
         };
-        crate::fsutil::write_atomic(&self.dir.join(metadata::METADATA_FILE), &bytes)?;
+        // In memory the map itself is the only copy: there is no WAL to cover.
+        if self.storage == super::Storage::Disk {
+            crate::fsutil::write_atomic(&self.dir.join(metadata::METADATA_FILE), &bytes)?;
+        }
         self.metadata.write().stored = changes;
         Ok(())
     }

@@ -43,6 +43,7 @@ use crate::options::Options;
 use crate::sample::Sample;
 use crate::segment::{self, Segment};
 use crate::tier::StoredTier;
+use crate::wal::log::Log;
 use crate::wal::{self, Record, WalOptions, WalWriter};
 
 pub use crate::compact::CompactionReport;
@@ -58,6 +59,19 @@ pub use subscribe::{SampleBatch, Subscription, SubscriptionError};
 const WAL_DIR: &str = "wal";
 const SEGMENT_DIR: &str = "segments";
 const LOCK_FILE: &str = "LOCK";
+/// What an in-memory database gives as its path (`Db::path`) and names itself in messages.
+pub const IN_MEMORY_PATH: &str = ":memory:";
+
+/// Where a `Db` keeps what it stores. Chosen at open; every step that writes or
+/// removes a file asks it, and everything else runs the same code either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Storage {
+    /// A data directory: WAL, segment files, MANIFEST, SETTINGS, METADATA.
+    Disk,
+    /// No files: segments are owned buffers, the manifest, policy and metadata
+    /// live only in `Inner`, and there is no WAL.
+    Memory,
+}
 
 /// What `Db::open` found and did while recovering.
 #[derive(Debug, Clone, Default)]
@@ -181,7 +195,9 @@ impl State {
 pub(crate) use crate::text::time::now_ms;
 
 pub(crate) struct Inner {
+    /// The data directory; for `Storage::Memory` only a name for messages.
     pub dir: PathBuf,
+    pub storage: Storage,
     pub opts: Options,
     pub index: SeriesIndex,
     pub state: RwLock<Arc<State>>,
@@ -196,7 +212,7 @@ pub(crate) struct Inner {
     /// would find the other's inputs gone. Taken before `compact_lock`, never inside it.
     pub maintain_lock: Mutex<()>,
     pub manifest: Mutex<Manifest>,
-    pub wal: WalWriter,
+    pub wal: Log,
     /// Distinguishes this Db's series refs from another instance's.
     pub instance: u32,
     poison: Mutex<Option<String>>,
@@ -323,9 +339,47 @@ impl Db {
         let wal =
             WalWriter::open(&wal_dir, next_seq, WalOptions { sync: opts.sync, segment_size: opts.wal_segment_size })?;
         manifest.next_series_id = index.next_id();
+        let parts = Parts { dir, storage: Storage::Disk, index, manifest, segments, head, metadata, retention };
+        Ok(Db::assemble(parts, opts, Log::Files(wal), report, Some(lock)))
+    }
 
+    /// Opens an empty database that keeps everything in memory and creates no file.
+    /// It has the same API as one opened with [`Db::open`]: seals, rollup tiers,
+    /// compaction and retention run through the same code, writing segments
+    /// (compressed, as on disk) into owned buffers, and `Options::head_memory_budget`
+    /// bounds the head the same way. There is no WAL: a commit is acknowledged once
+    /// it is in the head, and everything is gone when the `Db` is dropped
+    /// (`Db::backup` writes a copy that `Db::open` serves). `Options::retention`
+    /// is the policy in force (default: keep everything); `Options::sync` has nothing
+    /// to sync and is ignored. `Options::repair` is refused: there are no files to repair.
+    pub fn open_in_memory(opts: Options) -> Result<Db> {
+        if opts.repair {
+            return Err(Error::InvalidArgument(
+                "Options::repair checks and repairs data files, and an in-memory database has none".into(),
+            ));
+        }
+        let index = SeriesIndex::new(1, opts.max_series);
+        index.finish_load();
+        let parts = Parts {
+            dir: PathBuf::from(IN_MEMORY_PATH),
+            storage: Storage::Memory,
+            index,
+            manifest: Manifest { next_segment_id: 1, next_series_id: 1, next_rank: 1, ..Default::default() },
+            segments: Vec::new(),
+            head: Head::new(1),
+            metadata: meta::MetaState::default(),
+            retention: opts.retention.clone().unwrap_or_default(),
+        };
+        Ok(Db::assemble(parts, opts, Log::absent(), RecoveryReport::default(), None))
+    }
+
+    /// The shared state around what open found (or, in memory, an empty start), and
+    /// the background worker if `Options::background`.
+    fn assemble(p: Parts, opts: Options, wal: Log, report: RecoveryReport, lock: Option<File>) -> Db {
+        let Parts { dir, storage, index, manifest, segments, head, metadata, retention } = p;
         let inner = Arc::new(Inner {
             dir,
+            storage,
             index,
             state: RwLock::new(Arc::new(
                 State { head: Arc::new(head), frozen: Vec::new(), tiers: Default::default() }
@@ -349,10 +403,10 @@ impl Db {
             metadata: RwLock::new(metadata),
             metadata_write: Mutex::new(()),
             opts,
-            lock: Mutex::new(Some(lock)),
+            lock: Mutex::new(lock),
         });
         let worker = inner.opts.background.then(|| worker::Worker::start(inner.clone()));
-        Ok(Db { inner, worker: Mutex::new(worker) })
+        Db { inner, worker: Mutex::new(worker) }
     }
 
     /// A new write batch. Appenders are cheap; use one per thread.
@@ -412,11 +466,13 @@ impl Db {
         }
         let distinct = count::distinct_samples(&st)?;
         (s.head_samples, s.distinct_samples) = (distinct.heads, distinct.all);
-        s.wal_bytes = wal::list_segments(&self.inner.dir.join(WAL_DIR))?
-            .iter()
-            .filter_map(|(_, p)| fs::metadata(p).ok())
-            .map(|m| m.len())
-            .sum();
+        if self.inner.storage == Storage::Disk {
+            s.wal_bytes = wal::list_segments(&self.inner.dir.join(WAL_DIR))?
+                .iter()
+                .filter_map(|(_, p)| fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum();
+        }
         (s.oldest, s.newest) = (range.map(|r| r.0), range.map(|r| r.1));
         Ok(s)
     }
@@ -445,12 +501,19 @@ impl Db {
         &self.inner.recovery
     }
 
+    /// The data directory; `":memory:"` ([`IN_MEMORY_PATH`]) for an in-memory database.
     pub fn path(&self) -> &Path {
         &self.inner.dir
     }
 
+    /// Whether this database keeps everything in memory ([`Db::open_in_memory`]).
+    pub fn is_in_memory(&self) -> bool {
+        self.inner.storage == Storage::Memory
+    }
+
     /// Stops background work and makes everything acknowledged durable. The head is
-    /// not sealed: it stays in the WAL and is replayed on the next open.
+    /// not sealed: it stays in the WAL and is replayed on the next open. An in-memory
+    /// database refuses writes from then on; its data stays readable until dropped.
     pub fn close(&self) -> Result<()> {
         if let Some(w) = self.worker.lock().take() {
             w.stop();
@@ -511,8 +574,11 @@ impl Inner {
         self.snapshot().segments().map(|s| s.info().file_size).sum::<u64>() + self.wal_bytes()
     }
 
-    /// Bytes of the WAL files.
+    /// Bytes of the WAL files (none in memory).
     pub(crate) fn wal_bytes(&self) -> u64 {
+        if self.storage == Storage::Memory {
+            return 0;
+        }
         crate::wal::list_segments(&self.wal_dir())
             .map(|v| v.iter().filter_map(|(_, p)| std::fs::metadata(p).ok()).map(|m| m.len()).sum())
             .unwrap_or(0)
@@ -526,6 +592,18 @@ impl Inner {
             *p = Some(e.to_string());
         }
     }
+}
+
+/// What `Db::assemble` builds the shared state from.
+struct Parts {
+    dir: PathBuf,
+    storage: Storage,
+    index: SeriesIndex,
+    manifest: Manifest,
+    segments: Vec<Arc<LiveSegment>>,
+    head: Head,
+    metadata: meta::MetaState,
+    retention: crate::retention::RetentionPolicy,
 }
 
 /// The policy this open applies: the recorded one, or `Options::retention` recorded

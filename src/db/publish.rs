@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
-use super::{Inner, LiveSegment};
+use super::{Inner, LiveSegment, Storage};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::manifest::SegmentRecord;
-use crate::segment::{Segment, SegmentWriter};
+use crate::segment::{Segment, SegmentWriter, WriterOptions};
+use crate::tier::StoredTier;
 
 impl Inner {
     /// A fresh segment id and, when `fresh_rank`, a fresh write-order rank. Ids are never
@@ -30,15 +31,25 @@ impl Inner {
         let mut next = m.clone();
         change(&mut next);
         next.next_series_id = self.index.next_id();
-        next.store(&self.dir).inspect_err(|e| self.poison_on_sync_failure(e))?;
+        if self.storage == Storage::Disk {
+            next.store(&self.dir).inspect_err(|e| self.poison_on_sync_failure(e))?;
+        }
         *m = next;
         Ok(())
     }
 
-    /// Finishes a segment file (fsync, rename, fsync of the directory) and opens it.
+    /// A writer for a new segment: a `.tmp` file in the segments directory, or a
+    /// buffer for an in-memory database.
+    pub(crate) fn segment_writer(&self, id: u64, tier: StoredTier) -> Result<SegmentWriter> {
+        match self.storage {
+            Storage::Disk => SegmentWriter::create(&self.segment_dir(), id, tier, WriterOptions::default()),
+            Storage::Memory => SegmentWriter::in_memory(&self.segment_dir(), id, tier, WriterOptions::default()),
+        }
+    }
+
+    /// Finishes a segment (for a file: fsync, rename, fsync of the directory) and opens it.
     pub(crate) fn finish_segment(&self, w: SegmentWriter) -> Result<Segment> {
-        let info = w.finish().inspect_err(|e| self.poison_on_sync_failure(e))?;
-        Segment::open(&info.path)
+        w.finish_open().inspect_err(|e| self.poison_on_sync_failure(e))
     }
 
     /// After a failed fsync the kernel may have dropped the unwritten pages and will not
@@ -54,7 +65,11 @@ impl Inner {
     /// Deletes files of segments that have left the manifest. Open mappings stay
     /// valid until the last reader drops its `Arc`; a failure only leaves an
     /// unlisted file that the next open removes.
+    /// In memory, dropping the last `Arc` frees a segment's buffer.
     pub(crate) fn unlink_segments(&self, gone: &[Arc<LiveSegment>]) {
+        if self.storage == Storage::Memory {
+            return;
+        }
         for s in gone {
             if let Err(e) = std::fs::remove_file(&s.info().path) {
                 log::warn!("removing {}: {e}", s.info().path.display());

@@ -15,7 +15,7 @@ use crate::db::{Inner, LiveSegment, State};
 use crate::error::{Error, Result};
 use crate::failpoint::{self, PanicSite};
 use crate::sample::Sample;
-use crate::segment::{Segment, SegmentWriter, WriterOptions};
+use crate::segment::Segment;
 use crate::tier::StoredTier;
 use crate::wal;
 
@@ -109,15 +109,17 @@ impl Inner {
             }
             // Published: leftover files below the floor are ignored by replay. A failed
             // fsync still poisons, like every other.
-            if let Err(e) = wal::remove_below(&self.wal_dir(), floor) {
-                log::warn!("removing WAL files below {floor}: {e}");
-                self.poison_on_sync_failure(&e);
+            if self.storage == crate::db::Storage::Disk {
+                if let Err(e) = wal::remove_below(&self.wal_dir(), floor) {
+                    log::warn!("removing WAL files below {floor}: {e}");
+                    self.poison_on_sync_failure(&e);
+                }
             }
         }
     }
     /// Encodes every series of a frozen head into a new raw segment; None when it holds nothing.
     fn write_head_segment(&self, head: &Head, id: u64) -> Result<Option<Segment>> {
-        let mut w = SegmentWriter::create(&self.segment_dir(), id, StoredTier::Raw, WriterOptions::default())?;
+        let mut w = self.segment_writer(id, StoredTier::Raw)?;
         let mut samples: Vec<Sample> = Vec::new();
         let mut bytes = Vec::new();
         let mut any = false;

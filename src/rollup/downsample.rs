@@ -17,7 +17,6 @@ use crate::error::{Error, Result};
 use crate::manifest::FLAG_ROLLED_UP;
 use crate::merge::merge_runs;
 use crate::sample::Sample;
-use crate::segment::{SegmentWriter, WriterOptions};
 use crate::tier::StoredTier;
 
 impl Inner {
@@ -51,7 +50,7 @@ impl Inner {
         };
         let snap = self.snapshot();
         let (id, rank) = self.allocate_segment(true);
-        let mut w = SegmentWriter::create(&self.segment_dir(), id, dst_tier, WriterOptions::default())?;
+        let mut w = self.segment_writer(id, dst_tier)?;
         let mut buf = Vec::new();
         let mut any = false;
         for entry in src.series_in_page_order() {

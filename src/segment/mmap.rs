@@ -1,4 +1,5 @@
-//! Read-only memory maps of sealed segment files. This is the crate's only `unsafe`.
+//! The bytes of a sealed segment: a read-only memory map of its file, or (in an
+//! in-memory database) the buffer the writer produced. This is the crate's only `unsafe`.
 
 use std::fs::File;
 use std::path::Path;
@@ -7,9 +8,11 @@ use memmap2::Mmap;
 
 use crate::error::{Error, Result};
 
-/// A whole sealed segment file, mapped read-only.
-pub(crate) struct Mapped {
-    map: Mmap,
+/// A whole sealed segment, mapped read-only or owned. The variant is chosen when the
+/// segment is opened; readers take `bytes()` once per page, never per sample.
+pub(crate) enum Mapped {
+    File(Mmap),
+    Owned(Box<[u8]>),
 }
 
 impl Mapped {
@@ -28,10 +31,13 @@ impl Mapped {
         // `Arc`) that owns this `Mapped` lives.
         #[allow(unsafe_code)]
         let map = unsafe { Mmap::map(file) }.map_err(|e| Error::io(format!("mapping {}", path.display()), e))?;
-        Ok(Mapped { map })
+        Ok(Mapped::File(map))
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {
-        &self.map
+        match self {
+            Mapped::File(map) => map,
+            Mapped::Owned(b) => b,
+        }
     }
 }

@@ -50,6 +50,22 @@ impl Segment {
         Ok(Segment { map, info, pages, series, pool: Mutex::new(Vec::new()) })
     }
 
+    /// Validates a segment held in memory (an in-memory database's), exactly as
+    /// [`Segment::open`] validates a file; `name` stands for the path in errors.
+    pub fn from_bytes(bytes: Vec<u8>, name: &Path) -> Result<Segment> {
+        if bytes.is_empty() {
+            return Err(corrupt(name, 0, "empty segment"));
+        }
+        let map = Mapped::Owned(bytes.into_boxed_slice());
+        let (info, pages, series) = parse(map.bytes(), name)?;
+        Ok(Segment { map, info, pages, series, pool: Mutex::new(Vec::new()) })
+    }
+
+    /// The segment's bytes, exactly as they are (or would be) in its file.
+    pub fn bytes(&self) -> &[u8] {
+        self.map.bytes()
+    }
+
     pub fn info(&self) -> &SegmentInfo {
         &self.info
     }

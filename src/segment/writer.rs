@@ -1,4 +1,5 @@
-//! Writes one segment file under a `.tmp` name and publishes it atomically.
+//! Writes one segment file under a `.tmp` name and publishes it atomically, or
+//! (for an in-memory database) the same bytes into a buffer.
 //!
 //! Pages are compressed and written as they fill, so memory stays at one page
 //! plus the series entries (labels and chunk references) and the page directory.
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use byteorder::{ByteOrder, LittleEndian};
 
 use super::{
-    file_name, ChunkRef, Footer, Header, PageLoc, SegmentInfo, TableState, WriterOptions, FORMAT_VERSION,
+    file_name, ChunkRef, Footer, Header, PageLoc, Segment, SegmentInfo, TableState, WriterOptions, FORMAT_VERSION,
     MAX_SECTION_RAW, PAGE_HEADER_LEN,
 };
 use crate::error::{Error, Result};
@@ -23,6 +24,14 @@ use crate::hash::IdBuildHasher;
 use crate::labels::Labels;
 use crate::sample::ChunkMeta;
 use crate::tier::StoredTier;
+
+/// Where a segment's bytes go: a file (under its `.tmp` name until `finish`) or,
+/// for an in-memory database, a buffer that becomes the segment's storage. The
+/// writer writes whole pages and sections, so this choice costs nothing per sample.
+enum Sink {
+    File(BufWriter<File>),
+    Memory(Vec<u8>),
+}
 
 /// Builds a segment file. Dropping it (or calling [`SegmentWriter::abort`]) before
 /// [`SegmentWriter::finish`] removes the temporary file; nothing ever appears under
@@ -34,7 +43,7 @@ pub struct SegmentWriter {
     path: PathBuf,
     tmp: PathBuf,
     /// `None` once finished or aborted.
-    out: Option<BufWriter<File>>,
+    out: Option<Sink>,
     /// Bytes written so far (the offset of the next byte).
     pos: u64,
     cctx: zstd::bulk::Compressor<'static>,
@@ -61,25 +70,49 @@ fn invalid(msg: impl Into<String>) -> Error {
     Error::InvalidArgument(msg.into())
 }
 
+/// Checks the options and makes the zstd context, before anything is created.
+fn compressor(opts: WriterOptions) -> Result<zstd::bulk::Compressor<'static>> {
+    if opts.page_size == 0 || opts.page_size > MAX_SECTION_RAW {
+        return Err(invalid(format!("segment page size {} is out of range", opts.page_size)));
+    }
+    zstd::bulk::Compressor::new(opts.zstd_level).map_err(|e| invalid(format!("zstd level {}: {e}", opts.zstd_level)))
+}
+
 impl SegmentWriter {
     /// Creates `<dir>/<file_name(id)>.tmp` (replacing a leftover one) and writes the header.
     pub fn create(dir: &Path, id: u64, tier: StoredTier, opts: WriterOptions) -> Result<SegmentWriter> {
-        if opts.page_size == 0 || opts.page_size > MAX_SECTION_RAW {
-            return Err(invalid(format!("segment page size {} is out of range", opts.page_size)));
-        }
-        let cctx = zstd::bulk::Compressor::new(opts.zstd_level)
-            .map_err(|e| invalid(format!("zstd level {}: {e}", opts.zstd_level)))?;
+        let cctx = compressor(opts)?;
         let path = dir.join(file_name(id));
         let tmp = tmp_path(&path);
         let file = fsutil::create(OpenOptions::new().write(true).create(true).truncate(true), &tmp)
             .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        Self::start(path, tmp, Sink::File(BufWriter::with_capacity(256 << 10, file)), id, tier, opts, cctx)
+    }
+
+    /// A writer whose bytes stay in memory ([`SegmentWriter::finish_open`] turns them
+    /// into a [`Segment`]); `dir` only names it in errors. Creates no file.
+    pub fn in_memory(dir: &Path, id: u64, tier: StoredTier, opts: WriterOptions) -> Result<SegmentWriter> {
+        let cctx = compressor(opts)?;
+        let path = dir.join(file_name(id));
+        Self::start(path.clone(), path, Sink::Memory(Vec::new()), id, tier, opts, cctx)
+    }
+
+    fn start(
+        path: PathBuf,
+        tmp: PathBuf,
+        out: Sink,
+        id: u64,
+        tier: StoredTier,
+        opts: WriterOptions,
+        cctx: zstd::bulk::Compressor<'static>,
+    ) -> Result<SegmentWriter> {
         let mut w = SegmentWriter {
             id,
             tier,
             opts,
             path,
             tmp,
-            out: Some(BufWriter::with_capacity(256 << 10, file)),
+            out: Some(out),
             pos: 0,
             cctx,
             page: Vec::with_capacity(opts.page_size.min(MAX_SECTION_RAW)),
@@ -152,8 +185,54 @@ impl SegmentWriter {
     }
 
     /// Flushes the last page, writes the table, directory and footer, syncs the data,
-    /// renames the file to its final name and syncs the directory.
+    /// renames the file to its final name and syncs the directory. An in-memory
+    /// writer has no file to finish: it is finished by [`SegmentWriter::finish_open`].
     pub fn finish(mut self) -> Result<SegmentInfo> {
+        self.write_tail()?;
+        let out = match self.out.take() {
+            Some(Sink::File(out)) => out,
+            _ => return Err(invalid("an in-memory segment writer has no file to finish")),
+        };
+        let file =
+            out.into_inner().map_err(|e| Error::io(format!("writing {}", self.tmp.display()), e.into_error()))?;
+        fsutil::sync_data(&file).map_err(|e| fsutil::sync_error(self.tmp.display(), e))?;
+        drop(file);
+        // On error Drop removes the tmp file (if the rename itself happened, that is a no-op).
+        rename_durable(&self.tmp, &self.path)?;
+        self.done = true;
+        Ok(self.info())
+    }
+
+    /// Finishes the segment and opens it for reading: the file through a map, or
+    /// the in-memory buffer as it is.
+    pub fn finish_open(mut self) -> Result<Segment> {
+        if matches!(self.out, Some(Sink::File(_))) {
+            let info = self.finish()?;
+            return Segment::open(&info.path);
+        }
+        self.write_tail()?;
+        self.done = true;
+        match self.out.take() {
+            Some(Sink::Memory(bytes)) => Segment::from_bytes(bytes, &self.path),
+            _ => Err(invalid("segment writer already finished")),
+        }
+    }
+
+    fn info(&self) -> SegmentInfo {
+        SegmentInfo {
+            id: self.id,
+            tier: self.tier,
+            path: self.path.clone(),
+            min_t: self.min_t,
+            max_t: self.max_t,
+            samples: self.samples,
+            series: self.series,
+            file_size: self.pos,
+        }
+    }
+
+    /// Flushes the last page and writes the table, directory and footer.
+    fn write_tail(&mut self) -> Result<()> {
         self.check_usable()?;
         self.flush_page()?;
 
@@ -188,26 +267,7 @@ impl SegmentWriter {
             table_crc: crc32fast::hash(&table),
             dir_crc: crc32fast::hash(&dir),
         };
-        self.write(&footer.encode())?;
-
-        let out = self.out.take().ok_or_else(|| invalid("segment writer already finished"))?;
-        let file =
-            out.into_inner().map_err(|e| Error::io(format!("writing {}", self.tmp.display()), e.into_error()))?;
-        fsutil::sync_data(&file).map_err(|e| fsutil::sync_error(self.tmp.display(), e))?;
-        drop(file);
-        // On error Drop removes the tmp file (if the rename itself happened, that is a no-op).
-        rename_durable(&self.tmp, &self.path)?;
-        self.done = true;
-        Ok(SegmentInfo {
-            id: self.id,
-            tier: self.tier,
-            path: self.path.clone(),
-            min_t: self.min_t,
-            max_t: self.max_t,
-            samples: self.samples,
-            series: self.series,
-            file_size: self.pos,
-        })
+        self.write(&footer.encode())
     }
 
     /// Abandons the segment and removes the temporary file.
@@ -216,8 +276,8 @@ impl SegmentWriter {
     }
 
     fn discard(&mut self) {
-        drop(self.out.take());
-        if !self.done {
+        let out = self.out.take();
+        if !self.done && matches!(out, Some(Sink::File(_))) {
             self.done = true;
             let _ = fs::remove_file(&self.tmp);
         }
@@ -238,7 +298,11 @@ impl SegmentWriter {
 
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
         let res = match self.out.as_mut() {
-            Some(out) => fsutil::write_all(out, bytes),
+            Some(Sink::File(out)) => fsutil::write_all(out, bytes),
+            Some(Sink::Memory(buf)) => {
+                buf.extend_from_slice(bytes);
+                Ok(())
+            }
             None => Err(io::Error::other("segment writer is closed")),
         };
         res.map_err(|e| self.fail("writing", e))?;
@@ -312,6 +376,32 @@ mod tests {
         let info = w.finish().unwrap();
         assert_eq!(names(dir.path()), vec![file_name(9)]);
         assert_eq!(info.file_size, fs::metadata(&info.path).unwrap().len());
+    }
+
+    #[test]
+    fn in_memory_writer_holds_the_bytes_a_file_would_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let labels = Labels::metric("up", [("a", "b")]).unwrap();
+        let opts = WriterOptions { page_size: 8, ..WriterOptions::default() };
+        let fill = |w: &mut SegmentWriter| {
+            for id in [3, 1, 2] {
+                w.add_series(id, &labels, &[(meta(1, 2), b"abcdef".as_slice()), (meta(3, 4), b"gh")]).unwrap();
+            }
+        };
+        let mut f = SegmentWriter::create(dir.path(), 4, crate::StoredTier::Raw, opts).unwrap();
+        fill(&mut f);
+        let on_disk = Segment::open(&f.finish().unwrap().path).unwrap();
+        let mem_dir = dir.path().join("not-created");
+        let mut m = SegmentWriter::in_memory(&mem_dir, 4, crate::StoredTier::Raw, opts).unwrap();
+        fill(&mut m);
+        let in_mem = m.finish_open().unwrap();
+        assert_eq!(in_mem.bytes(), on_disk.bytes());
+        assert_eq!(in_mem.series(), on_disk.series());
+        assert!(!mem_dir.exists());
+        // An in-memory writer has no file to finish, and says so.
+        let m = SegmentWriter::in_memory(&mem_dir, 5, crate::StoredTier::Raw, opts).unwrap();
+        assert!(matches!(m.finish(), Err(Error::InvalidArgument(_))));
+        assert_eq!(names(dir.path()), vec![file_name(4)]);
     }
 
     #[test]

@@ -57,8 +57,11 @@ pub use limits::Limits;
 /// Everything `strata serve` needs. `Default` gives a server on 127.0.0.1:9464 over `./data`.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// Data directory. Default: `./data`.
+    /// Data directory. Default: `./data`. Unused when `in_memory`.
     pub data: PathBuf,
+    /// Serve a database that keeps everything in memory (`Db::open_in_memory`) and
+    /// creates no data files; everything is gone when the server stops. Default: false.
+    pub in_memory: bool,
     /// Address to listen on. Default: `127.0.0.1:9464`.
     pub listen: SocketAddr,
     /// File holding the bearer token (its trimmed contents). Default: none, no auth.
@@ -80,6 +83,7 @@ impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
             data: PathBuf::from("./data"),
+            in_memory: false,
             listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
             auth_token_file: None,
             insecure: false,
@@ -128,8 +132,14 @@ pub fn run(cfg: ServeConfig) -> Result<(), ServerError> {
         .block_on(TcpListener::bind(cfg.listen))
         .map_err(|e| ServerError::io(format!("binding {}", cfg.listen), e))?;
     let addr = listener.local_addr().map_err(|e| ServerError::io("reading the listener's address", e))?;
-    log::info!("strata {} starting: data directory {}, listen address {addr}", VERSION, cfg.data.display());
-    let db = Arc::new(Db::open(&cfg.data, cfg.options.clone()).map_err(ServerError::Db)?);
+    let db = if cfg.in_memory {
+        log::info!("strata {} starting: in-memory database (no data files), listen address {addr}", VERSION);
+        Db::open_in_memory(cfg.options.clone())
+    } else {
+        log::info!("strata {} starting: data directory {}, listen address {addr}", VERSION, cfg.data.display());
+        Db::open(&cfg.data, cfg.options.clone())
+    };
+    let db = Arc::new(db.map_err(ServerError::Db)?);
     log_opened(&db);
     log::info!("listening on http://{addr}");
     let served = rt.block_on(async {

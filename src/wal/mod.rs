@@ -6,11 +6,13 @@
 //!   on the first I/O failure.
 //! - [`scan`]: the one reading of a file's frames and of what a bad frame is (a torn
 //!   tail of the newest file, or damage), used by replay and by `strata check`.
+//! - [`log`]: what a `Db` logs to: the writer, or nothing (an in-memory database).
 //! - [`reader`]: replay, which truncates a torn tail of the newest file and refuses
 //!   (or, under repair, cuts off) corruption anywhere else.
 //!
 //! The format is specified in `docs/format/wal.md`.
 
+pub(crate) mod log;
 pub mod reader;
 pub mod record;
 pub mod scan;

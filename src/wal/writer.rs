@@ -123,13 +123,21 @@ pub struct WalWriter {
 /// Completes when the submitted frames are as durable as the `SyncMode` promises.
 #[must_use = "a ticket must be waited on to know the frames were logged"]
 pub struct Ticket {
-    rx: Receiver<Result<()>>,
-    shared: Arc<Shared>,
+    /// `None` for a ticket that is complete from the start (no log to wait for).
+    pending: Option<(Receiver<Result<()>>, Arc<Shared>)>,
 }
 
 impl Ticket {
+    /// A ticket with nothing to wait for: an in-memory database logs nothing.
+    pub(crate) fn done() -> Ticket {
+        Ticket { pending: None }
+    }
+
     pub fn wait(self) -> Result<()> {
-        self.rx.recv().unwrap_or_else(|_| Err(self.shared.gone()))
+        match self.pending {
+            Some((rx, shared)) => rx.recv().unwrap_or_else(|_| Err(shared.gone())),
+            None => Ok(()),
+        }
     }
 }
 
@@ -181,7 +189,7 @@ impl WalWriter {
         self.shared.check()?;
         let (done, rx) = bounded(1);
         self.tx.send(Cmd::Write { frames, done }).map_err(|_| self.shared.gone())?;
-        Ok(Ticket { rx, shared: self.shared.clone() })
+        Ok(Ticket { pending: Some((rx, self.shared.clone())) })
     }
 
     /// Starts a new file and returns its seq. Frames submitted before this call are in

@@ -16,6 +16,7 @@ mod format_golden;
 mod format_golden_segment_v2;
 mod format_golden_v2;
 mod fuzz_corpus;
+mod in_memory;
 mod maintenance_reports;
 mod metadata;
 mod model_btreemap;

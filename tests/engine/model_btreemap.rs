@@ -1,6 +1,8 @@
 //! The engine against a BTreeMap model: random appends (in and out of order,
 //! duplicates, NaN and other special values), commits, rollbacks, flushes,
-//! compactions, reopens, range selects and latest lookups.
+//! compactions, reopens, range selects and latest lookups. The same cases run
+//! against a database on disk and one in memory (where a reopen would start
+//! empty, so it is skipped).
 
 use crate::support::options;
 use std::collections::BTreeMap;
@@ -67,9 +69,20 @@ fn scratch_dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
-fn run(ops: Vec<Op>) {
-    let dir = scratch_dir();
-    let mut db = Some(Db::open(dir.path(), opts()).unwrap());
+/// Where the database under test keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    Disk,
+    Memory,
+}
+
+fn run(mode: Mode, ops: Vec<Op>) {
+    let dir = (mode == Mode::Disk).then(scratch_dir);
+    let open = || match &dir {
+        Some(d) => Db::open(d.path(), opts()).unwrap(),
+        None => Db::open_in_memory(opts()).unwrap(),
+    };
+    let mut db = Some(open());
     let mut model: BTreeMap<(u8, i64), u64> = BTreeMap::new();
     for op in ops {
         let d = db.as_ref().unwrap();
@@ -97,9 +110,10 @@ fn run(ops: Vec<Op>) {
             Op::Compact => {
                 d.compact().unwrap();
             }
+            Op::Reopen if mode == Mode::Memory => {}
             Op::Reopen => {
                 db.take().unwrap().close().unwrap();
-                db = Some(Db::open(dir.path(), opts()).unwrap());
+                db = Some(open());
             }
             Op::Select { series, start, end } => {
                 let matchers = match series {
@@ -139,6 +153,11 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, max_shrink_iters: 2000, ..ProptestConfig::default() })]
     #[test]
     fn engine_matches_btreemap_model(ops in prop::collection::vec(op(), 1..200)) {
-        run(ops);
+        run(Mode::Disk, ops);
+    }
+
+    #[test]
+    fn in_memory_engine_matches_btreemap_model(ops in prop::collection::vec(op(), 1..200)) {
+        run(Mode::Memory, ops);
     }
 }

@@ -22,6 +22,7 @@ mod server_backup;
 mod server_config;
 mod server_counts;
 mod server_export;
+mod server_in_memory;
 mod server_ingest;
 mod server_lifecycle;
 mod server_metadata;

@@ -25,6 +25,18 @@ pub struct Settings {
     /// Data directory of the database [default: ./data].
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// Serve a database held in memory: no data files, everything gone at exit (for tests
+    /// and development). Conflicts with --data.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = parse_bool,
+        conflicts_with = "data"
+    )]
+    pub in_memory: Option<bool>,
     /// Address to listen on: `127.0.0.1:9464`, `localhost:9464`, `[::1]:9464`, or `:9464`
     /// for every IPv4 interface [default: 127.0.0.1:9464].
     #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
@@ -134,6 +146,7 @@ impl Settings {
     pub fn or(self, lower: Settings) -> Settings {
         Settings {
             data: self.data.or(lower.data),
+            in_memory: self.in_memory.or(lower.in_memory),
             listen: self.listen.or(lower.listen),
             auth_token_file: self.auth_token_file.or(lower.auth_token_file),
             insecure: self.insecure.or(lower.insecure),
@@ -250,8 +263,9 @@ enum Raw<'a> {
 }
 
 /// Every key a config file may hold, for the unknown-key error.
-pub const KEYS: [&str; 28] = [
+pub const KEYS: [&str; 29] = [
     "data",
+    "in_memory",
     "listen",
     "auth_token_file",
     "insecure",
@@ -285,6 +299,7 @@ fn set(s: &mut Settings, key: &str, v: Raw) -> Result<(), String> {
     let l = &mut s.limits;
     match key {
         "data" => s.data = Some(PathBuf::from(string(v)?)),
+        "in_memory" => s.in_memory = Some(boolean(v)?),
         "listen" => s.listen = Some(parse_listen(string(v)?)?),
         "auth_token_file" => s.auth_token_file = Some(PathBuf::from(string(v)?)),
         "insecure" => s.insecure = Some(boolean(v)?),

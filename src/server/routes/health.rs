@@ -38,6 +38,7 @@ pub(super) async fn health(State(st): State<Shared>) -> Response {
 /// Database status: what the engine holds and what recovery found.
 pub(super) async fn db_status(State(st): State<Shared>) -> ApiResult {
     let db = st.db.clone();
+    let in_memory = st.db.is_in_memory();
     let (stats, wal, path, rec) = run_read(move || {
         let rec = db.recovery_report().clone();
         Ok((db.stats()?, db.wal_stats(), db.path().display().to_string(), rec))
@@ -48,6 +49,7 @@ pub(super) async fn db_status(State(st): State<Shared>) -> ApiResult {
         "status": if wal.poisoned.is_none() { "connected" } else { "read_only" },
         "error": wal.poisoned,
         "path": path,
+        "storage": if in_memory { "memory" } else { "disk" },
         "series": stats.series,
         "samples": stats.samples(),
         "head": {
