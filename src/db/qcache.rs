@@ -77,13 +77,18 @@ pub(crate) type Ident = Arc<[(u64, u64)]>;
 pub(crate) struct Idents(HashMap<(usize, i64), Ident>);
 
 impl Idents {
-    /// The segments of tier `t` of `snap` whose time range meets `[lo, hi]`.
-    pub fn get(&mut self, snap: &State, t: usize, lo: i64, hi: i64) -> Ident {
+    /// The segments of tier `t` of `snap` whose time range meets `[lo, hi]`; the
+    /// cache's own Arc when it saw the same set before, so entries compare by pointer.
+    pub fn get(&mut self, cache: &QueryCache, snap: &State, t: usize, lo: i64, hi: i64) -> Ident {
         self.0
             .entry((t, lo))
             .or_insert_with(|| {
                 let segs = snap.tiers[t].iter();
-                segs.filter(|s| s.info().min_t <= hi && s.info().max_t >= lo).map(|s| (s.info().id, s.rank)).collect()
+                let now: Ident = segs
+                    .filter(|s| s.info().min_t <= hi && s.info().max_t >= lo)
+                    .map(|s| (s.info().id, s.rank))
+                    .collect();
+                cache.shared_ident(t, lo, now)
             })
             .clone()
     }
@@ -155,6 +160,9 @@ impl Lru {
     }
 }
 
+/// Blocks whose identities are remembered for sharing; past it the table starts over.
+const SEEN_MAX: usize = 1 << 16;
+
 /// Per-entry bookkeeping: the key in the map and in `order` (at least once), the
 /// entry, the identity's allocation header, and the map's control bytes.
 const OVERHEAD: usize = 2 * std::mem::size_of::<Key>() + std::mem::size_of::<Entry>() + 16 + 16;
@@ -162,6 +170,8 @@ const OVERHEAD: usize = 2 * std::mem::size_of::<Key>() + std::mem::size_of::<Ent
 pub(crate) struct QueryCache {
     max: usize,
     lru: Mutex<Lru>,
+    /// The latest identity seen per tier and block, to share (bounded by `SEEN_MAX`).
+    seen: Mutex<HashMap<(usize, i64), Ident>>,
     hits: AtomicU64,
     misses: AtomicU64,
     evictions: AtomicU64,
@@ -173,10 +183,26 @@ impl QueryCache {
         QueryCache {
             max,
             lru: Mutex::default(),
+            seen: Mutex::default(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
+        }
+    }
+
+    /// `ident` as an Arc shared with earlier queries that saw the same set.
+    fn shared_ident(&self, t: usize, start: i64, ident: Ident) -> Ident {
+        let mut seen = self.seen.lock();
+        if seen.len() > SEEN_MAX {
+            seen.clear();
+        }
+        match seen.get(&(t, start)) {
+            Some(old) if **old == *ident => old.clone(),
+            _ => {
+                seen.insert((t, start), ident.clone());
+                ident
+            }
         }
     }
 
@@ -202,7 +228,8 @@ impl QueryCache {
     fn get<T: Item>(&self, key: Key, ident: &Ident, lo: i64, hi: i64, out: &mut Vec<T>) -> bool {
         let mut lru = self.lru.lock();
         let Some(e) = lru.map.get(&key) else { return false };
-        if *e.ident != **ident {
+        // Identities are shared through `Idents`: the same Arc is the same set.
+        if !Arc::ptr_eq(&e.ident, ident) && *e.ident != **ident {
             let bytes = e.bytes;
             lru.map.remove(&key);
             lru.bytes -= bytes;
@@ -211,9 +238,13 @@ impl QueryCache {
         }
         let Some(items) = T::slice(&e.items) else { return false };
         extend_within(items, lo, hi, out);
-        let tick = lru.touch(key);
-        if let Some(e) = lru.map.get_mut(&key) {
-            e.tick = tick;
+        // Only an entry in the older half of the order moves to its end: entries
+        // hit again and again cost no bookkeeping, and the order stays short.
+        if lru.tick - e.tick > lru.map.len() as u64 / 2 {
+            let tick = lru.touch(key);
+            if let Some(e) = lru.map.get_mut(&key) {
+                e.tick = tick;
+            }
         }
         true
     }

@@ -336,7 +336,7 @@ impl Inner {
         let cached_hi = below.map_or(i64::MIN, |c| c.min(upto));
         if cached_hi >= a {
             let key = |start| Key { id, tier: t as u8, cols, start };
-            let ident = |lo, hi| idents.get(snap, t, lo, hi);
+            let ident = |lo, hi| idents.get(cache, snap, t, lo, hi);
             cache.read(block, a, cached_hi, key, ident, &mut *direct, out)?;
             if cached_hi < upto {
                 direct(cached_hi + 1, upto, out)?;
@@ -368,7 +368,7 @@ impl Inner {
         let cached_hi = below.map_or(i64::MIN, |c| c.min(b));
         if cached_hi >= a {
             let key = |start| Key { id, tier: 0, cols: 0, start };
-            let ident = |lo, hi| idents.get(snap, 0, lo, hi);
+            let ident = |lo, hi| idents.get(cache, snap, 0, lo, hi);
             cache.read(RAW_BLOCK_MS, a, cached_hi, key, ident, &mut *direct, out)?;
             if cached_hi < b {
                 direct(cached_hi + 1, b, out)?;
