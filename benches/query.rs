@@ -134,6 +134,65 @@ fn bench_promql_24h(c: &mut Criterion) {
     g.finish();
 }
 
+/// A dashboard over 24 h of the devops set (sealed, rolled up, compacted): the six
+/// questions a-f asked as `Db::query` (and `Db::latest`) on a range ending 4.321 s
+/// past the data, first with an empty query cache, then as refreshes, each 10 s
+/// later than the one before. Cache on and off in the same run.
+fn bench_dashboard(c: &mut Criterion) {
+    let (dir, db, _) = build(1, 10_000, true);
+    db.compact().unwrap();
+    drop(db);
+    let one = vec![Matcher::eq("__name__", "cpu_usage_user"), Matcher::eq("hostname", "host_0")];
+    let user = vec![Matcher::eq("__name__", "cpu_usage_user")];
+    let all = vec![Matcher::regex("__name__", "cpu_usage_.*").unwrap()];
+    let end = T0 + DAY + 4_321;
+    // The six queries over the range ending at `e` (inclusive, as /query takes it).
+    let ask = |db: &Db, e: i64| {
+        let range = |len: i64| e - len + 1..e + 1;
+        let raw = |len| Query::new().select(one.clone()).range(range(len));
+        let hourly = |m: &Vec<Matcher>| {
+            Query::new().select(m.clone()).range(range(DAY)).step(Duration::from_secs(3600)).agg(Agg::Max)
+        };
+        assert_eq!(db.query(&raw(HOUR)).unwrap().series.len(), 1); // a
+        assert_eq!(db.query(&raw(DAY)).unwrap().series.len(), 1); // b
+        let c = Query::new().select(one.clone()).range(range(DAY)).step(Duration::from_secs(300)).agg(Agg::Avg);
+        assert_eq!(db.query(&c).unwrap().series.len(), 1);
+        assert_eq!(db.query(&hourly(&user).group_by(Vec::<String>::new())).unwrap().series.len(), 1); // d
+        assert_eq!(db.query(&hourly(&all).group_by(["hostname"])).unwrap().series.len(), 100); // e
+        assert_eq!(db.latest(&all).unwrap().len(), 1000); // f
+    };
+    let mut g = c.benchmark_group("dashboard_24h");
+    g.sample_size(10).measurement_time(Duration::from_secs(3));
+    for (label, bytes) in [("cache_off", 0), ("cache_on", 64 << 20)] {
+        let open = || Db::open(dir.path(), opts().query_cache_bytes(bytes)).unwrap();
+        // First load: a freshly opened Db, its cache empty, each time.
+        g.bench_function(format!("first_load/{label}"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let db = open();
+                    let t = Instant::now();
+                    ask(&db, end);
+                    total += t.elapsed();
+                }
+                total
+            })
+        });
+        // Refreshes: the same six queries 10 s later each time, after a first load.
+        let db = open();
+        ask(&db, end);
+        let mut shift = 0;
+        g.bench_function(format!("refresh_10s/{label}"), |b| {
+            b.iter(|| {
+                shift = (shift + 10_000) % (30 * 60_000);
+                ask(&db, end + shift)
+            })
+        });
+        println!("report: dashboard {label}: {:?}", db.query_cache_stats());
+    }
+    g.finish();
+}
+
 fn bench_30d(c: &mut Criterion) {
     // 30 days at one sample a minute: 43.2 M samples, rolled up to 5m and 1h.
     let (_dir, db, samples) = build(30, 60_000, true);
@@ -190,7 +249,7 @@ fn bench_compaction(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_24h, bench_promql_24h, bench_30d, bench_compaction);
+criterion_group!(benches, bench_24h, bench_promql_24h, bench_dashboard, bench_30d, bench_compaction);
 
 fn main() {
     benches();

@@ -61,9 +61,9 @@ pub(crate) mod wal;
 pub use check::{check_dir, Counts as CheckCounts, Problem as CheckProblem, Report as CheckReport, Severity};
 pub use compact::{CompactionConfig, CompactionReport, Plan as CompactionPlan, SegmentMeta};
 pub use db::{
-    Appender, BackupReport, Db, DeleteReport, MetricInfo, MetricList, Querier, RecoveryReport, RemovalStats,
-    SampleBatch, SeriesRef, SeriesSet, Stats, Subscription, SubscriptionError, WalStats, IN_MEMORY_PATH, MAX_TIMESTAMP,
-    MIN_TIMESTAMP,
+    Appender, BackupReport, Db, DeleteReport, MetricInfo, MetricList, Querier, QueryCacheStats, RecoveryReport,
+    RemovalStats, SampleBatch, SeriesRef, SeriesSet, Stats, Subscription, SubscriptionError, WalStats, IN_MEMORY_PATH,
+    MAX_TIMESTAMP, MIN_TIMESTAMP,
 };
 pub use error::{Error, Result};
 pub use format::{FormatVersions, FORMAT_VERSIONS, MANIFEST_FILE};

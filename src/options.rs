@@ -42,6 +42,7 @@ pub struct Options {
     pub(crate) compaction: CompactionConfig,
     pub(crate) maintenance_interval: Duration,
     pub(crate) write_stall_timeout: Duration,
+    pub(crate) query_cache_bytes: usize,
 }
 
 impl Default for Options {
@@ -60,12 +61,24 @@ impl Default for Options {
             compaction: CompactionConfig::default(),
             maintenance_interval: Duration::from_secs(60),
             write_stall_timeout: Duration::from_secs(10),
+            query_cache_bytes: 64 << 20,
         }
     }
 }
 
 /// Setters: each consumes and returns the options, so they chain.
 impl Options {
+    /// Bytes the query cache may hold; 0 turns it off. Default: 64 MiB.
+    ///
+    /// `Db::query` and `Db::buckets` keep, per series, what they read from sealed
+    /// segments in fixed blocks (rollup buckets of the 5-minute and hourly tiers,
+    /// raw samples around a range's ragged edges), so a dashboard's range that
+    /// slides forward reads only what changed. Answers are the same bit for bit
+    /// with the cache on or off. See docs/ARCHITECTURE.md, "Query cache".
+    pub fn query_cache_bytes(mut self, bytes: usize) -> Self {
+        self.query_cache_bytes = bytes;
+        self
+    }
     /// Durability of commits. Default: `Interval(1 s)`.
     pub fn sync(mut self, mode: SyncMode) -> Self {
         self.sync = mode;
@@ -169,6 +182,9 @@ impl Options {
     }
     pub fn get_block_duration(&self) -> Duration {
         self.block_duration
+    }
+    pub fn get_query_cache_bytes(&self) -> usize {
+        self.query_cache_bytes
     }
     pub fn get_head_memory_budget(&self) -> usize {
         self.head_memory_budget

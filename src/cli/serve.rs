@@ -82,6 +82,9 @@ pub fn run(a: Args) -> CliResult {
     if let Some(every) = s.maintenance_interval {
         options = options.maintenance_interval(every);
     }
+    if let Some(bytes) = s.query_cache_bytes {
+        options = options.query_cache_bytes(bytes);
+    }
     let defaults = strata::server::ServeConfig::default();
     let cfg = strata::server::ServeConfig {
         data,

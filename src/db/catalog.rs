@@ -124,6 +124,11 @@ impl Db {
         self.inner.retention_plan()
     }
 
+    /// The query cache's counters since open and its size now (`Options::query_cache_bytes`).
+    pub fn query_cache_stats(&self) -> crate::QueryCacheStats {
+        self.inner.query_cache.stats()
+    }
+
     /// What retention and `delete` removed since open.
     pub fn removal_stats(&self) -> crate::RemovalStats {
         self.inner.removals.get()

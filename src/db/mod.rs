@@ -20,6 +20,7 @@ mod delete;
 pub(crate) mod items;
 mod meta;
 pub(crate) mod publish;
+pub(crate) mod qcache;
 mod querier;
 mod query;
 mod subscribe;
@@ -52,6 +53,7 @@ pub use appender::{Appender, SeriesRef, MAX_TIMESTAMP, MIN_TIMESTAMP};
 pub use backup::BackupReport;
 pub use catalog::{MetricInfo, MetricList};
 pub use delete::DeleteReport;
+pub use qcache::QueryCacheStats;
 pub(crate) use querier::ChunkReaders;
 pub use querier::{Querier, SeriesSet};
 pub use subscribe::{SampleBatch, Subscription, SubscriptionError};
@@ -223,6 +225,8 @@ pub(crate) struct Inner {
     /// The recorded policy (`SETTINGS`); every change is stored before it applies.
     pub retention: RwLock<crate::retention::RetentionPolicy>,
     pub last_seal: Mutex<std::time::Instant>,
+    /// What queries read from sealed segments, by series and block (`qcache.rs`).
+    pub query_cache: qcache::QueryCache,
     /// What retention and `Db::delete` removed since open.
     pub removals: crate::retention::RemovalCounters,
     /// Metric metadata (`db/meta.rs`), and the lock that orders its changes.
@@ -399,6 +403,7 @@ impl Db {
             retention: RwLock::new(retention),
             subscribers: Arc::default(),
             last_seal: Mutex::new(std::time::Instant::now()),
+            query_cache: qcache::QueryCache::new(opts.query_cache_bytes),
             removals: Default::default(),
             metadata: RwLock::new(metadata),
             metadata_write: Mutex::new(()),

@@ -8,6 +8,7 @@
 use std::sync::atomic::Ordering;
 
 use super::items::{read_items_with, CHUNK_ITEMS};
+use super::qcache::{Idents, Key, RAW_BLOCK_MS, TIER_BLOCK_BUCKETS};
 use super::querier::{chunk_error, read_merged};
 use super::{now_ms, Db, Inner, State};
 use crate::codec::chunk::decode_chunk_range;
@@ -181,6 +182,7 @@ impl Inner {
         }
         let (mint, maxt) = (range.start, range.end.saturating_sub(1));
         let mut input = Vec::new();
+        let mut idents = Idents::default();
         // Label order: the order segments lay series out in, so pages decompress once.
         for id in self.index.select_in_label_order(q.matchers()) {
             let Some(labels) = self.index.labels(id) else { continue };
@@ -199,7 +201,7 @@ impl Inner {
                 } else {
                     mint
                 };
-                let b = self.tier_buckets(&snap, (t, width), id, from, maxt, cols)?;
+                let b = self.tier_buckets(&snap, (t, width), id, from, maxt, cols, &mut idents)?;
                 (!b.is_empty()).then_some(SeriesData::Buckets { width_ms: width, buckets: b })
             };
             if let Some(d) = data {
@@ -240,6 +242,7 @@ impl Inner {
             std::array::from_fn(|t| (0..snap.tiers[t].len()).map(|_| None).collect());
         let mut out = Vec::new();
         let mut spans = Vec::new();
+        let mut idents = Idents::default();
         for id in self.index.select_in_label_order(q.matchers()) {
             let Some(labels) = self.index.labels(id) else { continue };
             let (floors, raw_floor) = {
@@ -263,19 +266,23 @@ impl Inner {
                         let cut = fresh.map_or(i64::MAX, |f| align(f, w).unwrap_or(i64::MIN));
                         if cut > a {
                             let upto = (b - 1).min(cut - 1);
-                            let decode =
-                                |b: &[u8], o: &mut Vec<Bucket>| codec::decode_columns(b, o, cols).map_err(|e| e.0);
-                            read_chunks!(
+                            let mut direct = |lo: i64, hi: i64, out: &mut Vec<Bucket>| -> Result<()> {
+                                let decode =
+                                    |b: &[u8], o: &mut Vec<Bucket>| codec::decode_columns(b, o, cols).map_err(|e| e.0);
+                                let heads = |_: &mut Vec<Bucket>, _: &mut Vec<usize>| {};
+                                read_chunks!(snap, t, slots, id, lo, hi, out, decode, heads);
+                                Ok(())
+                            };
+                            self.tier_through_cache(
                                 snap,
-                                t,
-                                slots,
+                                &mut idents,
+                                (t, w),
                                 id,
-                                a,
-                                upto,
+                                cols,
+                                (a, upto, cut),
+                                &mut direct,
                                 &mut buckets,
-                                decode,
-                                |_: &mut Vec<Bucket>, _: &mut Vec<usize>| {}
-                            );
+                            )?;
                         }
                         if cut < b {
                             buckets.extend(rollup(&read_merged(snap, id, cut.max(a), b - 1)?, w)?);
@@ -285,11 +292,16 @@ impl Inner {
                         let a = a.max(raw_floor);
                         if a < b {
                             let mut raw = Vec::new();
-                            let decode =
-                                |c: &[u8], o: &mut Vec<Sample>| decode_chunk_range(c, a, b, o).map_err(|e| e.0);
-                            let heads =
-                                |o: &mut Vec<Sample>, st: &mut Vec<usize>| read_heads(snap, id, a, b - 1, o, st);
-                            read_chunks!(snap, 0, slots, id, a, b - 1, &mut raw, decode, heads);
+                            let mut direct = |lo: i64, hi: i64, out: &mut Vec<Sample>| -> Result<()> {
+                                let end = hi.saturating_add(1);
+                                let decode =
+                                    |c: &[u8], o: &mut Vec<Sample>| decode_chunk_range(c, lo, end, o).map_err(|e| e.0);
+                                let heads =
+                                    |o: &mut Vec<Sample>, st: &mut Vec<usize>| read_heads(snap, id, lo, hi, o, st);
+                                read_chunks!(snap, 0, slots, id, lo, hi, out, decode, heads);
+                                Ok(())
+                            };
+                            self.raw_through_cache(snap, &mut idents, id, (a, b - 1), &mut direct, &mut raw)?;
                             buckets.extend(rollup(&raw, finest)?);
                         }
                     }
@@ -302,8 +314,73 @@ impl Inner {
         Ok(out)
     }
 
+    /// Appends tier `t`'s buckets (width `w`, rollup columns `cols`) of series `id`
+    /// with a start in `[a, upto]`: whole cache blocks below `cut` (the first bucket
+    /// the tier may not reflect yet) through the query cache, the rest with `direct`.
+    #[allow(clippy::too_many_arguments)]
+    fn tier_through_cache(
+        &self,
+        snap: &State,
+        idents: &mut Idents,
+        (t, w): (usize, i64),
+        id: u64,
+        cols: u16,
+        (a, upto, cut): (i64, i64, i64),
+        direct: &mut impl FnMut(i64, i64, &mut Vec<Bucket>) -> Result<()>,
+        out: &mut Vec<Bucket>,
+    ) -> Result<()> {
+        let cache = &self.query_cache;
+        let block = w.saturating_mul(TIER_BLOCK_BUCKETS);
+        // A block is cached only if every bucket start in it lies below the cut.
+        let below = if cache.enabled() { align(cut, block).map(|c| c.saturating_sub(1)) } else { None };
+        let cached_hi = below.map_or(i64::MIN, |c| c.min(upto));
+        if cached_hi >= a {
+            let key = |start| Key { id, tier: t as u8, cols, start };
+            let ident = |lo, hi| idents.get(cache, snap, t, lo, hi);
+            cache.read(block, a, cached_hi, key, ident, &mut *direct, out)?;
+            if cached_hi < upto {
+                direct(cached_hi + 1, upto, out)?;
+            }
+            return Ok(());
+        }
+        direct(a, upto, out)
+    }
+
+    /// Appends the raw samples of series `id` in `[a, b]`: whole 5-minute blocks
+    /// before the heads' first sample of the series through the query cache, the
+    /// rest (and everything when the cache is off) with `direct`.
+    fn raw_through_cache(
+        &self,
+        snap: &State,
+        idents: &mut Idents,
+        id: u64,
+        (a, b): (i64, i64),
+        direct: &mut impl FnMut(i64, i64, &mut Vec<Sample>) -> Result<()>,
+        out: &mut Vec<Sample>,
+    ) -> Result<()> {
+        let cache = &self.query_cache;
+        let below = if cache.enabled() {
+            let head_min = snap.frozen.iter().chain([&snap.head]).filter_map(|h| h.min_ts(id)).min();
+            align(head_min.unwrap_or(i64::MAX), RAW_BLOCK_MS).map(|c| c.saturating_sub(1))
+        } else {
+            None
+        };
+        let cached_hi = below.map_or(i64::MIN, |c| c.min(b));
+        if cached_hi >= a {
+            let key = |start| Key { id, tier: 0, cols: 0, start };
+            let ident = |lo, hi| idents.get(cache, snap, 0, lo, hi);
+            cache.read(RAW_BLOCK_MS, a, cached_hi, key, ident, &mut *direct, out)?;
+            if cached_hi < b {
+                direct(cached_hi + 1, b, out)?;
+            }
+            return Ok(());
+        }
+        direct(a, b, out)
+    }
+
     /// Buckets of tier `t` for one series over `[mint, maxt]` (`mint` aligned).
     /// `tier` is the tier's index and bucket width; `cols` the rollup columns to decode.
+    #[allow(clippy::too_many_arguments)]
     fn tier_buckets(
         &self,
         snap: &State,
@@ -312,12 +389,25 @@ impl Inner {
         mint: i64,
         maxt: i64,
         cols: u16,
+        idents: &mut Idents,
     ) -> Result<Vec<Bucket>> {
         let fresh = self.fresh_from(snap, t, id);
         // A fresh sample whose bucket cannot be aligned makes every bucket come from raw.
         let cut = fresh.map_or(i64::MAX, |f| align(f, width).unwrap_or(i64::MIN));
-        let mut buckets =
-            if cut > mint { self.stored_buckets(snap, t, id, mint, maxt.min(cut - 1), cols)? } else { Vec::new() };
+        let mut buckets = Vec::new();
+        if cut > mint {
+            let mut direct = |lo: i64, hi: i64, out: &mut Vec<Bucket>| -> Result<()> {
+                let b = self.stored_buckets(snap, t, id, lo, hi, cols)?;
+                if out.is_empty() {
+                    *out = b;
+                } else {
+                    out.extend_from_slice(&b);
+                }
+                Ok(())
+            };
+            let span = (mint, maxt.min(cut - 1), cut);
+            self.tier_through_cache(snap, idents, (t, width), id, cols, span, &mut direct, &mut buckets)?;
+        }
         if cut <= maxt {
             let raw = read_merged(snap, id, cut.max(mint), maxt)?;
             buckets.extend(rollup(&raw, width)?);

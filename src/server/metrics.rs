@@ -224,6 +224,7 @@ pub(crate) async fn handler(State(st): State<Shared>) -> ApiResult {
     w.one("strata_uptime_seconds", "gauge", "Seconds since the server started.", st.started.elapsed().as_secs_f64());
 
     removals(&mut w, &st.db.removal_stats());
+    query_cache(&mut w, &st.db.query_cache_stats());
     process_and_build(&mut w);
 
     let mut r = out.into_response();
@@ -251,6 +252,26 @@ fn removals(w: &mut Writer, r: &crate::RemovalStats) {
     w.family("strata_deleted_items_total", "counter", "Samples and buckets removed by delete_series.");
     w.sample("strata_deleted_items_total", &[("kind", "samples")], r.deleted_samples as f64);
     w.sample("strata_deleted_items_total", &[("kind", "buckets")], r.deleted_buckets as f64);
+}
+
+// ---- The query cache (`Options::query_cache_bytes`). ----
+
+fn query_cache(w: &mut Writer, c: &crate::QueryCacheStats) {
+    let counters = [
+        ("strata_query_cache_hits_total", "Query cache blocks answered from memory.", c.hits),
+        ("strata_query_cache_misses_total", "Query cache blocks read from segments.", c.misses),
+        ("strata_query_cache_evictions_total", "Query cache entries dropped to stay within the budget.", c.evictions),
+        (
+            "strata_query_cache_invalidations_total",
+            "Query cache entries dropped because the segments under them changed.",
+            c.invalidations,
+        ),
+    ];
+    for (name, help, v) in counters {
+        w.one(name, "counter", help, v as f64);
+    }
+    w.one("strata_query_cache_bytes", "gauge", "Bytes the query cache holds.", c.bytes as f64);
+    w.one("strata_query_cache_max_bytes", "gauge", "The query cache's budget in bytes; 0 = off.", c.max_bytes as f64);
 }
 
 // ---- Process and build figures (`process_*`, `strata_build_info`). ----

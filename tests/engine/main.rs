@@ -22,6 +22,7 @@ mod metadata;
 mod model_btreemap;
 mod promql_parallel;
 mod promql_tiers;
+mod query_cache;
 mod recovery_torn_wal_tail;
 mod retention_rules;
 mod retention_settings;

@@ -517,3 +517,34 @@ impl Tap for Value {
         self
     }
 }
+
+/// A repeated `POST /query` reads sealed blocks from the query cache, gives the same
+/// answer, and `/metrics` shows the cache's counters and budget.
+#[test]
+fn the_query_cache_serves_a_repeated_query_and_shows_in_metrics() {
+    let (s, t0) = server_with_data();
+    s.db.flush().unwrap();
+    s.db.downsample().unwrap();
+    // Unaligned, so the 5-minute tier answers the interior and raw samples the edges.
+    let body = json!({"metric_name": "cpu", "start_time": t0 + 4_321, "end_time": t0 + 100 * MIN + 4_321,
+                      "function": "max", "step": "5m", "tier": "auto"});
+    let first = query_ok(&s, body.clone());
+    let misses = s.db.query_cache_stats().misses;
+    assert!(misses > 0, "{:?}", s.db.query_cache_stats());
+    assert_eq!(query_ok(&s, body), first);
+    let stats = s.db.query_cache_stats();
+    assert!(stats.hits > 0 && stats.misses == misses, "{stats:?}");
+    let m = s.get("/metrics").text();
+    let value = |name: &str| {
+        let line = m.lines().find(|l| l.split(' ').next() == Some(name));
+        line.and_then(|l| l.split(' ').nth(1)).and_then(|v| v.parse::<f64>().ok())
+    };
+    assert_eq!(value("strata_query_cache_hits_total"), Some(stats.hits as f64));
+    assert_eq!(value("strata_query_cache_misses_total"), Some(misses as f64));
+    assert_eq!(value("strata_query_cache_max_bytes"), Some(67108864.0));
+    for name in
+        ["strata_query_cache_evictions_total", "strata_query_cache_invalidations_total", "strata_query_cache_bytes"]
+    {
+        assert!(m.lines().any(|l| l.starts_with(&format!("{name} "))), "{name} not in /metrics");
+    }
+}

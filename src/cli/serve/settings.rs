@@ -66,6 +66,9 @@ pub struct Settings {
     /// nothing was sealed [default: 60s].
     #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
     pub maintenance_interval: Option<Duration>,
+    /// Bytes the query cache may hold (e.g. 64MiB); 0 turns it off [default: 64MiB].
+    #[arg(long, value_name = "BYTES", value_parser = parse_cache_bytes)]
+    pub query_cache_bytes: Option<usize>,
     /// WAL durability: always (fsync before acknowledging), never, or an fsync interval such
     /// as 1s [default: 1s].
     #[arg(long, value_name = "MODE", value_parser = parse_sync)]
@@ -153,6 +156,7 @@ impl Settings {
             backup_dir: self.backup_dir.or(lower.backup_dir),
             ingest_nice: self.ingest_nice.or(lower.ingest_nice),
             maintenance_interval: self.maintenance_interval.or(lower.maintenance_interval),
+            query_cache_bytes: self.query_cache_bytes.or(lower.query_cache_bytes),
             sync: self.sync.or(lower.sync),
             log_level: self.log_level.or(lower.log_level),
             log_format: self.log_format.or(lower.log_format),
@@ -263,7 +267,7 @@ enum Raw<'a> {
 }
 
 /// Every key a config file may hold, for the unknown-key error.
-pub const KEYS: [&str; 29] = [
+pub const KEYS: [&str; 30] = [
     "data",
     "in_memory",
     "listen",
@@ -272,6 +276,7 @@ pub const KEYS: [&str; 29] = [
     "backup_dir",
     "ingest_nice",
     "maintenance_interval",
+    "query_cache_bytes",
     "sync",
     "retention",
     "log_level",
@@ -306,6 +311,7 @@ fn set(s: &mut Settings, key: &str, v: Raw) -> Result<(), String> {
         "backup_dir" => s.backup_dir = Some(PathBuf::from(string(v)?)),
         "ingest_nice" => s.ingest_nice = Some(parse_nice(&number(v)?)?),
         "maintenance_interval" => s.maintenance_interval = Some(parse_timeout(string(v)?)?),
+        "query_cache_bytes" => s.query_cache_bytes = Some(parse_cache_bytes(&number(v)?)?),
         "sync" => s.sync = Some(parse_sync(string(v)?)?),
         "retention" => s.retention = Some(crate::cli::parse_retention(string(v)?)?),
         "log_level" => s.log_level = Some(parse_log_level(string(v)?)?),
@@ -413,6 +419,14 @@ fn parse_count(s: &str) -> Result<usize, String> {
 
 /// A positive size in bytes: a number, optionally with KiB, MiB or GiB (or K, M, G, all
 /// powers of 1024).
+/// A size as `parse_bytes` reads it, or 0 (the query cache off).
+pub fn parse_cache_bytes(s: &str) -> Result<usize, String> {
+    if s.trim().trim_end_matches(['B', 'K', 'M', 'G', 'i']).trim() == "0" {
+        return Ok(0);
+    }
+    parse_bytes(s).map_err(|e| format!("{e}, or 0 to turn the cache off"))
+}
+
 pub fn parse_bytes(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit() && c != '_').unwrap_or(t.len());

@@ -147,6 +147,12 @@ fn environment_variables_use_the_file_keys() {
     assert!(e.contains("environment variable STRATA_MAX_CONNECTIONS") && e.contains("positive"), "{e}");
     let e = settings::from_env(|n| (n == "STRATA_SYNC").then(|| "sometimes".into())).unwrap_err();
     assert!(e.contains("STRATA_SYNC") && e.contains("always, never"), "{e}");
+    // The query cache's budget: a size, or 0 for off.
+    let s = settings::from_env(|n| (n == "STRATA_QUERY_CACHE_BYTES").then(|| "8MiB".into())).unwrap();
+    assert_eq!(s.query_cache_bytes, Some(8 << 20));
+    assert_eq!(from_toml("query_cache_bytes = 0").unwrap().query_cache_bytes, Some(0));
+    let e = settings::from_env(|n| (n == "STRATA_QUERY_CACHE_BYTES").then(|| "lots".into())).unwrap_err();
+    assert!(e.contains("STRATA_QUERY_CACHE_BYTES") && e.contains("0 to turn the cache off"), "{e}");
 }
 
 #[test]
