@@ -31,12 +31,16 @@ pub enum Format {
     Prometheus,
     /// OpenMetrics text, timestamps in seconds
     Openmetrics,
+    /// Apache Parquet as `strata export --format parquet` writes it (a file, not stdin:
+    /// its footer is at the end); detected by its PAR1 magic
+    Parquet,
 }
 
 impl Format {
     fn file_format(self, first: &[u8]) -> FileFormat {
         match self {
-            Format::Auto => FileFormat::detect(first),
+            // Parquet is read apart (`import_parquet`) before a text format is chosen.
+            Format::Auto | Format::Parquet => FileFormat::detect(first),
             Format::Json => FileFormat::Json,
             Format::Csv => FileFormat::Csv,
             Format::Prometheus => FileFormat::Prometheus,
@@ -82,6 +86,9 @@ pub fn run(a: Args) -> CliResult {
     };
     let mut reader = BufReader::with_capacity(1 << 20, raw);
     let peek = reader.fill_buf().map_err(io_err("reading the input"))?;
+    if a.format == Format::Parquet || (a.format == Format::Auto && peek.starts_with(b"PAR1")) {
+        return import_parquet(&a);
+    }
     let gzip = peek.starts_with(&[0x1f, 0x8b]);
     let mut lines: Box<dyn BufRead> = if gzip {
         Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(reader)))
@@ -164,6 +171,76 @@ pub fn run(a: Args) -> CliResult {
     let mut msg = format!("{} refused (the rest was imported):", plural(refused.count));
     for (line, why) in &refused.first {
         msg.push_str(&format!("\n  {} line {line}: {why}", a.input.display()));
+    }
+    if refused.count > refused.first.len() as u64 {
+        msg.push_str(&format!("\n  ... and {} more", refused.count - refused.first.len() as u64));
+    }
+    Err(CliError::new(msg))
+}
+
+/// `--format parquet`: rows read by `strata::text::parquet::read_rows`; a row that
+/// cannot be a sample, or that the engine refuses, is refused alone (named by row).
+fn import_parquet(a: &Args) -> CliResult {
+    if a.input.as_os_str() == "-" {
+        return Err(CliError::new(
+            "a Parquet file cannot be read from stdin (its footer is at the end): give its path",
+        ));
+    }
+    let file = File::open(&a.input).map_err(io_err(format!("opening {}", a.input.display())))?;
+    let db = Db::open(&a.data.data, super::options_for(&a.data.data)?)?;
+    let t0 = Instant::now();
+    let pb = progress_bar(None, a.json);
+    let mut imp = Importer { app: db.appender(), refs: HashMap::new(), batch: a.batch, series: 0, samples: 0 };
+    let mut refused = Refused::default();
+    let mut fatal = None;
+    let mut rows = 0u64;
+    strata::text::parquet::read_rows(file, |n, row| {
+        rows = n;
+        if fatal.is_some() {
+            return;
+        }
+        match row.map(|(labels, s)| imp.add(&labels, s.ts, s.value)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) if e.is_input_error() => refused.add(n, e.to_string()),
+            Ok(Err(e)) => fatal = Some(CliError::new(format!("{} row {n}: {e}", a.input.display()))),
+            Err(why) => refused.add(n, why),
+        }
+        if n.is_multiple_of(65_536) {
+            pb.set_message(format!("{} samples", human::count(imp.samples)));
+            pb.tick();
+        }
+    })
+    .map_err(|e| CliError::new(format!("{}: {e}", a.input.display())))?;
+    if let Some(e) = fatal {
+        return Err(e);
+    }
+    imp.app.commit()?;
+    let (series, samples) = (imp.series, imp.samples);
+    drop(imp);
+    db.close()?;
+    pb.finish_and_clear();
+    let secs = t0.elapsed().as_secs_f64();
+    if a.json {
+        let first: Vec<_> =
+            refused.first.iter().map(|(row, why)| serde_json::json!({"row": row, "reason": why})).collect();
+        let v = serde_json::json!({"series": series, "samples": samples, "rows": rows, "seconds": secs,
+            "format": "parquet", "gzip": false, "refused": refused.count, "refused_rows": first});
+        println!("{v}");
+    } else {
+        println!(
+            "imported {} samples of {} series from {} Parquet rows in {secs:.2} s ({})",
+            human::count(samples),
+            human::count(series),
+            human::count(rows),
+            human::rate(samples as f64 / secs.max(1e-9))
+        );
+    }
+    if refused.count == 0 {
+        return Ok(());
+    }
+    let mut msg = format!("{} refused (the rest was imported):", plural(refused.count));
+    for (row, why) in &refused.first {
+        msg.push_str(&format!("\n  {} row {row}: {why}", a.input.display()));
     }
     if refused.count > refused.first.len() as u64 {
         msg.push_str(&format!("\n  ... and {} more", refused.count - refused.first.len() as u64));

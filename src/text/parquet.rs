@@ -190,3 +190,70 @@ impl Write for Drain {
         Ok(())
     }
 }
+
+/// Reads a file [`ParquetSink`] wrote (or any file with its four columns), row by
+/// row: `f(row number from 1, the row's series and sample, or why it cannot be one)`.
+/// A file without those columns is refused whole, naming what it lacks.
+pub fn read_rows(
+    file: std::fs::File,
+    mut f: impl FnMut(u64, std::result::Result<(Labels, Sample), String>),
+) -> std::result::Result<(), String> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+
+    let reader = SerializedFileReader::new(file).map_err(|e| format!("not a Parquet file: {e}"))?;
+    let schema = reader.metadata().file_metadata().schema();
+    let names: Vec<&str> = schema.get_fields().iter().map(|t| t.name()).collect();
+    if names != ["metric_name", "labels", "timestamp", "value"] {
+        return Err(format!(
+            "expected the columns metric_name, labels, timestamp, value (as strata export --format parquet \
+             writes them), found {}",
+            names.join(", ")
+        ));
+    }
+    let rows = reader.get_row_iter(None).map_err(|e| e.to_string())?;
+    // Rows of one series are usually consecutive: build its labels once.
+    let mut last: Option<(Vec<(String, String)>, Labels)> = None;
+    for (i, row) in rows.enumerate() {
+        let n = i as u64 + 1;
+        let row = row.map_err(|e| format!("row {n}: {e}"))?;
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        let (mut ts, mut value) = (None, None);
+        let mut bad = None;
+        for (name, field) in row.get_column_iter() {
+            match (name.as_str(), field) {
+                ("metric_name", Field::Str(s)) => pairs.push((crate::METRIC_NAME.to_string(), s.clone())),
+                ("metric_name", Field::Null) => {}
+                ("labels", Field::MapInternal(m)) => {
+                    for (k, v) in m.entries() {
+                        match (k, v) {
+                            (Field::Str(k), Field::Str(v)) => pairs.push((k.clone(), v.clone())),
+                            _ => bad = Some(format!("labels: expected string keys and values, got {k} = {v}")),
+                        }
+                    }
+                }
+                ("labels", Field::Null) => {}
+                ("timestamp", Field::TimestampMillis(t)) => ts = Some(*t),
+                ("timestamp", Field::Long(t)) => ts = Some(*t),
+                ("value", Field::Double(v)) => value = Some(*v),
+                (col, other) => bad = Some(format!("{col}: unexpected value {other}")),
+            }
+        }
+        let parsed = match (bad, ts, value) {
+            (Some(why), _, _) => Err(why),
+            (None, None, _) => Err("timestamp: missing".to_string()),
+            (None, _, None) => Err("value: missing".to_string()),
+            (None, Some(ts), Some(v)) => {
+                let labels = match &last {
+                    Some((p, l)) if *p == pairs => Ok(l.clone()),
+                    _ => Labels::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                        .inspect(|l| last = Some((pairs, l.clone())))
+                        .map_err(|e| format!("labels: {e}")),
+                };
+                labels.map(|l| (l, Sample::new(ts, v)))
+            }
+        };
+        f(n, parsed);
+    }
+    Ok(())
+}

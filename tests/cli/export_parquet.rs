@@ -1,5 +1,5 @@
 //! `strata export --format parquet`: one row per sample, read back with the
-//! `parquet` crate bit for bit (NaN payloads, infinities, -0.0, a series without a
+//! `parquet` crate and by `strata import` bit for bit (NaN payloads, infinities, -0.0, a series without a
 //! metric name, one with no other label, several row groups), and by DuckDB
 //! (`STRATA_DUCKDB_PYTHON`: a Python with the duckdb package, which `.ci/run`
 //! installs) whose counts and per-series sums must equal Strata's own query.
@@ -104,6 +104,36 @@ fn parquet_holds_every_sample_bit_for_bit() {
     let (got, _) = read_parquet(&part);
     assert_eq!(got.len(), 1);
     assert_eq!(got.values().next().unwrap().len(), 37_500 - 10);
+    // `strata import` brings the file back: every sample, bit for bit (format detected).
+    let back = dir.path().join("back");
+    let b = back.to_str().unwrap();
+    let r = json(&ok(&["import", "--data", b, file.to_str().unwrap(), "--json"]));
+    assert_eq!(
+        (r["format"].as_str(), r["samples"].as_u64(), r["series"].as_u64()),
+        (Some("parquet"), Some(150_000), Some(4))
+    );
+    let db = Db::open(&back, cli_support::keep_all().background(false)).unwrap();
+    let q = db.querier(i64::MIN..i64::MAX);
+    let mut again = Data::new();
+    for r in q.select_all().unwrap() {
+        let (l, it) = r.unwrap();
+        let key = l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        again.insert(key, it.map(|s| (s.ts, s.value.to_bits())).collect());
+    }
+    drop(q);
+    db.close().unwrap();
+    assert_eq!(again, want);
+    let err = fails(&["import", "--data", b, "--format", "parquet", "-"]);
+    assert!(err.contains("cannot be read from stdin"), "{err}");
+    let err =
+        fails(&["import", "--data", b, "--format", "parquet", part.to_str().unwrap().replace("part", "nope").as_str()]);
+    assert!(err.contains("opening"), "{err}");
+    // A JSON file given as Parquet is refused whole, naming why.
+    let jl = dir.path().join("x.json");
+    std::fs::write(&jl, ok(&["export", "--data", d, "--match", "bare"])).unwrap();
+    let err = fails(&["import", "--data", b, "--format", "parquet", jl.to_str().unwrap()]);
+    assert!(err.contains("not a Parquet file"), "{err}");
+
     // Parquet compresses itself.
     let err = fails(&["export", "--data", d, "--format", "parquet", "-o", "x.parquet.gz"]);
     assert!(err.contains("drop --gzip"), "{err}");
