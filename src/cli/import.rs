@@ -165,17 +165,7 @@ pub fn run(a: Args) -> CliResult {
             println!("metadata (HELP/TYPE/UNIT) recorded for {}", plural_metrics(metrics_described));
         }
     }
-    if refused.count == 0 {
-        return Ok(());
-    }
-    let mut msg = format!("{} refused (the rest was imported):", plural(refused.count));
-    for (line, why) in &refused.first {
-        msg.push_str(&format!("\n  {} line {line}: {why}", a.input.display()));
-    }
-    if refused.count > refused.first.len() as u64 {
-        msg.push_str(&format!("\n  ... and {} more", refused.count - refused.first.len() as u64));
-    }
-    Err(CliError::new(msg))
+    refused.into_result(&a.input, "line")
 }
 
 /// `--format parquet`: rows read by `strata::text::parquet::read_rows`; a row that
@@ -235,17 +225,7 @@ fn import_parquet(a: &Args) -> CliResult {
             human::rate(samples as f64 / secs.max(1e-9))
         );
     }
-    if refused.count == 0 {
-        return Ok(());
-    }
-    let mut msg = format!("{} refused (the rest was imported):", plural(refused.count));
-    for (row, why) in &refused.first {
-        msg.push_str(&format!("\n  {} row {row}: {why}", a.input.display()));
-    }
-    if refused.count > refused.first.len() as u64 {
-        msg.push_str(&format!("\n  ... and {} more", refused.count - refused.first.len() as u64));
-    }
-    Err(CliError::new(msg))
+    refused.into_result(&a.input, "row")
 }
 
 fn plural_metrics(n: usize) -> String {
@@ -279,6 +259,22 @@ impl Refused {
         if self.first.len() < Self::LISTED {
             self.first.push((line, why));
         }
+    }
+
+    /// Ok when nothing was refused; otherwise the error that counts them and names
+    /// the first few by `unit` (line or row) number.
+    fn into_result(self, input: &std::path::Path, unit: &str) -> CliResult {
+        if self.count == 0 {
+            return Ok(());
+        }
+        let mut msg = format!("{} refused (the rest was imported):", plural(self.count));
+        for (n, why) in &self.first {
+            msg.push_str(&format!("\n  {} {unit} {n}: {why}", input.display()));
+        }
+        if self.count > self.first.len() as u64 {
+            msg.push_str(&format!("\n  ... and {} more", self.count - self.first.len() as u64));
+        }
+        Err(CliError::new(msg))
     }
 }
 
