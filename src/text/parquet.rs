@@ -191,69 +191,154 @@ impl Write for Drain {
     }
 }
 
-/// Reads a file [`ParquetSink`] wrote (or any file with its four columns), row by
-/// row: `f(row number from 1, the row's series and sample, or why it cannot be one)`.
-/// A file without those columns is refused whole, naming what it lacks.
+/// Reads a file [`ParquetSink`] wrote (or any file with its five leaf columns),
+/// row by row: `f(row number from 1, the row's series and sample, or why it cannot
+/// be one)`. Columns are read whole per row group, not through the crate's row API,
+/// which would build every row's label map anew. A file with other columns is
+/// refused whole, naming what it holds.
 pub fn read_rows(
     file: std::fs::File,
     mut f: impl FnMut(u64, std::result::Result<(Labels, Sample), String>),
 ) -> std::result::Result<(), String> {
+    use parquet::basic::Type as Physical;
+    use parquet::column::reader::get_typed_column_reader;
     use parquet::file::reader::{FileReader, SerializedFileReader};
-    use parquet::record::Field;
 
     let reader = SerializedFileReader::new(file).map_err(|e| format!("not a Parquet file: {e}"))?;
-    let schema = reader.metadata().file_metadata().schema();
-    let names: Vec<&str> = schema.get_fields().iter().map(|t| t.name()).collect();
-    if names != ["metric_name", "labels", "timestamp", "value"] {
+    let descr = reader.metadata().file_metadata().schema_descr_ptr();
+    let want: [(&str, Physical, i16, i16); 5] = [
+        ("metric_name", Physical::BYTE_ARRAY, 1, 0),
+        ("labels.key_value.key", Physical::BYTE_ARRAY, 1, 1),
+        ("labels.key_value.value", Physical::BYTE_ARRAY, 1, 1),
+        ("timestamp", Physical::INT64, 0, 0),
+        ("value", Physical::DOUBLE, 0, 0),
+    ];
+    let have: Vec<(String, Physical, i16, i16)> = descr
+        .columns()
+        .iter()
+        .map(|c| (c.path().string(), c.physical_type(), c.max_def_level(), c.max_rep_level()))
+        .collect();
+    let matches = have.len() == want.len()
+        && have.iter().zip(&want).all(|(h, w)| h.0 == w.0 && h.1 == w.1 && h.2 == w.2 && h.3 == w.3);
+    if !matches {
+        let cols: Vec<String> = have.iter().map(|h| format!("{} ({})", h.0, h.1)).collect();
         return Err(format!(
-            "expected the columns metric_name, labels, timestamp, value (as strata export --format parquet \
-             writes them), found {}",
-            names.join(", ")
+            "expected the columns metric_name, labels (a map of strings), timestamp (int64 ms) and value \
+             (double), as strata export --format parquet writes them; found {}",
+            cols.join(", ")
         ));
     }
-    let rows = reader.get_row_iter(None).map_err(|e| e.to_string())?;
-    // Rows of one series are usually consecutive: build its labels once.
-    let mut last: Option<(Vec<(String, String)>, Labels)> = None;
-    for (i, row) in rows.enumerate() {
-        let n = i as u64 + 1;
-        let row = row.map_err(|e| format!("row {n}: {e}"))?;
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        let (mut ts, mut value) = (None, None);
-        let mut bad = None;
-        for (name, field) in row.get_column_iter() {
-            match (name.as_str(), field) {
-                ("metric_name", Field::Str(s)) => pairs.push((crate::METRIC_NAME.to_string(), s.clone())),
-                ("metric_name", Field::Null) => {}
-                ("labels", Field::MapInternal(m)) => {
-                    for (k, v) in m.entries() {
-                        match (k, v) {
-                            (Field::Str(k), Field::Str(v)) => pairs.push((k.clone(), v.clone())),
-                            _ => bad = Some(format!("labels: expected string keys and values, got {k} = {v}")),
-                        }
-                    }
-                }
-                ("labels", Field::Null) => {}
-                ("timestamp", Field::TimestampMillis(t)) => ts = Some(*t),
-                ("timestamp", Field::Long(t)) => ts = Some(*t),
-                ("value", Field::Double(v)) => value = Some(*v),
-                (col, other) => bad = Some(format!("{col}: unexpected value {other}")),
-            }
+    let err = |e: parquet::errors::ParquetError| e.to_string();
+    let mut n = 0u64;
+    // Rows of one series are consecutive: its labels are built once.
+    let mut last: Option<(Vec<u8>, Labels)> = None;
+    let mut key = Vec::new();
+    for g in 0..reader.num_row_groups() {
+        let rg = reader.get_row_group(g).map_err(err)?;
+        let rows = usize::try_from(rg.metadata().num_rows()).map_err(|_| format!("row group {g}: bad row count"))?;
+        let mut names = Column::<ByteArrayType>::default();
+        names.read(get_typed_column_reader(rg.get_column_reader(0).map_err(err)?), rows, true, false)?;
+        let mut keys = Column::<ByteArrayType>::default();
+        keys.read(get_typed_column_reader(rg.get_column_reader(1).map_err(err)?), rows, true, true)?;
+        let mut values = Column::<ByteArrayType>::default();
+        values.read(get_typed_column_reader(rg.get_column_reader(2).map_err(err)?), rows, true, true)?;
+        let mut ts = Column::<Int64Type>::default();
+        ts.read(get_typed_column_reader(rg.get_column_reader(3).map_err(err)?), rows, false, false)?;
+        let mut vs = Column::<DoubleType>::default();
+        vs.read(get_typed_column_reader(rg.get_column_reader(4).map_err(err)?), rows, false, false)?;
+        if ts.values.len() != rows || vs.values.len() != rows || names.def.len() != rows {
+            return Err(format!("row group {g}: columns disagree on the number of rows"));
         }
-        let parsed = match (bad, ts, value) {
-            (Some(why), _, _) => Err(why),
-            (None, None, _) => Err("timestamp: missing".to_string()),
-            (None, _, None) => Err("value: missing".to_string()),
-            (None, Some(ts), Some(v)) => {
-                let labels = match &last {
-                    Some((p, l)) if *p == pairs => Ok(l.clone()),
-                    _ => Labels::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                        .inspect(|l| last = Some((pairs, l.clone())))
-                        .map_err(|e| format!("labels: {e}")),
-                };
-                labels.map(|l| (l, Sample::new(ts, v)))
+        if keys.def.len() != values.def.len() || keys.values.len() != values.values.len() {
+            return Err(format!("row group {g}: label keys and values disagree"));
+        }
+        let (mut name_at, mut level, mut pair_at) = (0usize, 0usize, 0usize);
+        for r in 0..rows {
+            n += 1;
+            // The row's identity, as bytes: name, then key and value per label.
+            key.clear();
+            let name = if names.def[r] == 1 {
+                name_at += 1;
+                Some(names.values[name_at - 1].data())
+            } else {
+                None
+            };
+            // Length-prefixed parts, so that no two different rows share a key.
+            let part = |key: &mut Vec<u8>, b: Option<&[u8]>| {
+                key.extend_from_slice(&b.map_or(u32::MAX, |b| b.len() as u32).to_le_bytes());
+                key.extend_from_slice(b.unwrap_or_default());
+            };
+            part(&mut key, name);
+            let first_pair = pair_at;
+            loop {
+                if level >= keys.def.len() {
+                    break;
+                }
+                if keys.def[level] == 1 {
+                    part(&mut key, Some(keys.values[pair_at].data()));
+                    part(&mut key, Some(values.values[pair_at].data()));
+                    pair_at += 1;
+                }
+                level += 1;
+                if keys.rep.get(level).is_none_or(|&x| x == 0) {
+                    break;
+                }
             }
-        };
-        f(n, parsed);
+            let labels = match &last {
+                Some((k, l)) if *k == key => Ok(l.clone()),
+                _ => build_labels(name, &keys.values[first_pair..pair_at], &values.values[first_pair..pair_at])
+                    .inspect(|l| last = Some((key.clone(), l.clone()))),
+            };
+            f(n, labels.map(|l| (l, Sample::new(ts.values[r], vs.values[r]))));
+        }
     }
     Ok(())
+}
+
+fn build_labels(name: Option<&[u8]>, keys: &[ByteArray], values: &[ByteArray]) -> std::result::Result<Labels, String> {
+    let text =
+        |b: &[u8], what: &str| std::str::from_utf8(b).map(str::to_string).map_err(|_| format!("{what}: not UTF-8"));
+    let mut pairs = Vec::with_capacity(keys.len() + 1);
+    if let Some(n) = name {
+        pairs.push((crate::METRIC_NAME.to_string(), text(n, "metric_name")?));
+    }
+    for (k, v) in keys.iter().zip(values) {
+        pairs.push((text(k.data(), "labels key")?, text(v.data(), "labels value")?));
+    }
+    Labels::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(|e| format!("labels: {e}"))
+}
+
+/// One leaf column of a row group, read whole.
+struct Column<T: parquet::data_type::DataType> {
+    values: Vec<T::T>,
+    def: Vec<i16>,
+    rep: Vec<i16>,
+}
+
+impl<T: parquet::data_type::DataType> Default for Column<T> {
+    fn default() -> Self {
+        Column { values: Vec::new(), def: Vec::new(), rep: Vec::new() }
+    }
+}
+
+impl<T: parquet::data_type::DataType> Column<T> {
+    fn read(
+        &mut self,
+        mut r: parquet::column::reader::ColumnReaderImpl<T>,
+        rows: usize,
+        def: bool,
+        rep: bool,
+    ) -> std::result::Result<(), String> {
+        let mut done = 0;
+        while done < rows {
+            let (records, _, _) = r
+                .read_records(rows - done, def.then_some(&mut self.def), rep.then_some(&mut self.rep), &mut self.values)
+                .map_err(|e| e.to_string())?;
+            if records == 0 {
+                return Err(format!("a column ends after {done} of {rows} rows"));
+            }
+            done += records;
+        }
+        Ok(())
+    }
 }
