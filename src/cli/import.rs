@@ -102,7 +102,7 @@ pub fn run(a: Args) -> CliResult {
     let t0 = Instant::now();
     // Progress by input bytes when the (uncompressed) size is known.
     let pb = progress_bar(if gzip { None } else { size }, a.json);
-    let mut imp = Importer { app: db.appender(), refs: HashMap::new(), batch: a.batch, series: 0, samples: 0 };
+    let mut imp = Importer::new(&db, a.batch);
     let mut refused = Refused::default();
     let mut reader = FileReader::new(format);
     let mut line = String::new();
@@ -180,7 +180,7 @@ fn import_parquet(a: &Args) -> CliResult {
     let db = Db::open(&a.data.data, super::options_for(&a.data.data)?)?;
     let t0 = Instant::now();
     let pb = progress_bar(None, a.json);
-    let mut imp = Importer { app: db.appender(), refs: HashMap::new(), batch: a.batch, series: 0, samples: 0 };
+    let mut imp = Importer::new(&db, a.batch);
     let mut refused = Refused::default();
     let mut fatal = None;
     let mut rows = 0u64;
@@ -282,19 +282,33 @@ impl Refused {
 struct Importer {
     app: strata::Appender,
     refs: HashMap<Labels, SeriesRef>,
+    /// The series of the previous sample: inputs hold a series' samples together, and
+    /// comparing labels (a pointer compare for the same `Labels`) is cheaper than hashing.
+    last: Option<(Labels, SeriesRef)>,
     batch: u64,
     series: u64,
     samples: u64,
 }
 
 impl Importer {
+    fn new(db: &Db, batch: u64) -> Importer {
+        Importer { app: db.appender(), refs: HashMap::new(), last: None, batch, series: 0, samples: 0 }
+    }
+
     fn add(&mut self, labels: &Labels, ts: i64, v: f64) -> strata::Result<()> {
-        let r = match self.refs.get(labels) {
-            Some(r) => *r,
-            None => {
-                let r = self.app.series(labels)?;
-                self.refs.insert(labels.clone(), r);
-                self.series += 1;
+        let r = match &self.last {
+            Some((l, r)) if l == labels => *r,
+            _ => {
+                let r = match self.refs.get(labels) {
+                    Some(r) => *r,
+                    None => {
+                        let r = self.app.series(labels)?;
+                        self.refs.insert(labels.clone(), r);
+                        self.series += 1;
+                        r
+                    }
+                };
+                self.last = Some((labels.clone(), r));
                 r
             }
         };
