@@ -19,6 +19,7 @@ use crate::error::Result;
 use super::querier::read_merged;
 use super::State;
 use crate::head::Head;
+use crate::segment::Segment;
 
 /// Distinct samples in the heads, and over the raw segments and the heads together.
 pub(crate) struct Distinct {
@@ -35,17 +36,36 @@ struct Span {
 }
 
 /// What one source holds: its time range and distinct samples.
+#[derive(Clone, Copy)]
 struct Source<'a> {
     min: i64,
     max: i64,
     total: u64,
-    /// The head this source is, or None for a raw segment.
-    head: Option<&'a Head>,
+    of: Of<'a>,
 }
 
-/// Each series of `head` with samples, and its span.
-fn head_spans(head: &Head, out: &mut HashMap<u64, Vec<Span>>) {
-    head.for_each_distinct(|id, min, max, count| out.entry(id).or_default().push(Span { min, max, count }));
+#[derive(Clone, Copy)]
+enum Of<'a> {
+    Segment(&'a Segment),
+    Head(&'a Head),
+}
+
+impl Source<'_> {
+    /// Each of this source's series with samples, and its span.
+    fn spans(&self, out: &mut HashMap<u64, Vec<Span>>) {
+        match self.of {
+            Of::Head(h) => {
+                h.for_each_distinct(|id, min, max, count| out.entry(id).or_default().push(Span { min, max, count }))
+            }
+            Of::Segment(seg) => {
+                for e in seg.series() {
+                    let (Some(first), Some(last)) = (e.chunks.first(), e.chunks.last()) else { continue };
+                    let count = e.chunks.iter().map(|c| u64::from(c.meta.count)).sum();
+                    out.entry(e.id).or_default().push(Span { min: first.meta.min_t, max: last.meta.max_t, count });
+                }
+            }
+        }
+    }
 }
 
 pub(crate) fn distinct_samples(st: &State) -> Result<Distinct> {
@@ -53,11 +73,11 @@ pub(crate) fn distinct_samples(st: &State) -> Result<Distinct> {
     for seg in &st.tiers[0] {
         let info = seg.info();
         if info.samples > 0 {
-            sources.push(Source { min: info.min_t, max: info.max_t, total: info.samples, head: None });
+            sources.push(Source { min: info.min_t, max: info.max_t, total: info.samples, of: Of::Segment(seg) });
         }
     }
-    // A first pass over each head only sums; series are listed again only for heads
-    // that overlap another source.
+    // A first pass over each head only sums; its series are listed again only if it
+    // overlaps another source.
     for h in st.frozen.iter().chain(std::iter::once(&st.head)) {
         let (mut total, mut min, mut max) = (0u64, i64::MAX, i64::MIN);
         h.for_each_distinct(|_, lo, hi, count| {
@@ -65,9 +85,19 @@ pub(crate) fn distinct_samples(st: &State) -> Result<Distinct> {
             (min, max) = (min.min(lo), max.max(hi));
         });
         if total > 0 {
-            sources.push(Source { min, max, total, head: Some(h) });
+            sources.push(Source { min, max, total, of: Of::Head(h) });
         }
     }
+    let all = distinct_over(st, &sources)?;
+    // The heads alone: frozen heads overlap the active one only when late samples
+    // arrive after a freeze.
+    let heads_only = State { head: st.head.clone(), frozen: st.frozen.clone(), tiers: Default::default() };
+    let heads: Vec<Source> = sources.iter().filter(|s| matches!(s.of, Of::Head(_))).copied().collect();
+    Ok(Distinct { heads: distinct_over(&heads_only, &heads)?, all })
+}
+
+/// Distinct samples over `sources`, all of which `st` holds and reads merged.
+fn distinct_over(st: &State, sources: &[Source]) -> Result<u64> {
     // Components of sources linked by overlapping time ranges.
     let mut order: Vec<usize> = (0..sources.len()).collect();
     order.sort_by_key(|&i| sources[i].min);
@@ -83,27 +113,16 @@ pub(crate) fn distinct_samples(st: &State) -> Result<Distinct> {
         }
         reach = reach.max(sources[i].max);
     }
-    // Segment sources come first, in the order of the non-empty raw segments.
-    let segs: Vec<_> = st.tiers[0].iter().filter(|s| s.info().samples > 0).collect();
-
-    let mut all = 0u64;
+    let mut n = 0u64;
     for c in &components {
         if c.len() == 1 {
-            all += sources[c[0]].total;
+            n += sources[c[0]].total;
             continue;
         }
         // Per series, the spans it has in this component's sources.
         let mut spans: HashMap<u64, Vec<Span>> = HashMap::new();
         for &i in c {
-            if let Some(h) = sources[i].head {
-                head_spans(h, &mut spans);
-            } else {
-                for e in segs[i].series() {
-                    let (Some(first), Some(last)) = (e.chunks.first(), e.chunks.last()) else { continue };
-                    let count = e.chunks.iter().map(|c| u64::from(c.meta.count)).sum();
-                    spans.entry(e.id).or_default().push(Span { min: first.meta.min_t, max: last.meta.max_t, count });
-                }
-            }
+            sources[i].spans(&mut spans);
         }
         for (id, mut v) in spans {
             v.sort_by_key(|s| s.min);
@@ -114,42 +133,14 @@ pub(crate) fn distinct_samples(st: &State) -> Result<Distinct> {
                 ok
             });
             if disjoint {
-                all += v.iter().map(|s| s.count).sum::<u64>();
+                n += v.iter().map(|s| s.count).sum::<u64>();
             } else {
                 // Sources outside this component are disjoint from it in time, so
                 // reading every source over the series' span reads only this component.
                 let (lo, hi) = (v[0].min, v.iter().map(|s| s.max).max().unwrap_or(i64::MIN));
-                all += read_merged(st, id, lo, hi)?.len() as u64;
+                n += read_merged(st, id, lo, hi)?.len() as u64;
             }
         }
-    }
-    let heads: Vec<&Source> = sources.iter().filter(|s| s.head.is_some()).collect();
-    let heads = distinct_in_heads(st, &heads)?;
-    Ok(Distinct { heads, all })
-}
-
-/// Distinct samples over the heads alone (frozen heads overlap the active one only
-/// when late samples arrive after a freeze).
-fn distinct_in_heads(st: &State, heads: &[&Source]) -> Result<u64> {
-    let total: u64 = heads.iter().map(|s| s.total).sum();
-    let overlapping =
-        heads.iter().enumerate().any(|(a, x)| heads[a + 1..].iter().any(|y| x.min <= y.max && y.min <= x.max));
-    if !overlapping {
-        return Ok(total);
-    }
-    let mut spans: HashMap<u64, Vec<Span>> = HashMap::new();
-    for h in heads.iter().filter_map(|s| s.head) {
-        head_spans(h, &mut spans);
-    }
-    let mut n = 0u64;
-    let heads_only = State { head: st.head.clone(), frozen: st.frozen.clone(), tiers: Default::default() };
-    for (id, v) in spans {
-        if v.len() == 1 {
-            n += v[0].count;
-            continue;
-        }
-        let (lo, hi) = (v.iter().map(|s| s.min).min().unwrap_or(0), v.iter().map(|s| s.max).max().unwrap_or(0));
-        n += read_merged(&heads_only, id, lo, hi)?.len() as u64;
     }
     Ok(n)
 }
