@@ -206,7 +206,12 @@ fn check_segment(c: &mut Checker, dir: &Path, seg_dir: &Path, rec: &SegmentRecor
         }
         return;
     }
-    let seg = match Segment::open(&path) {
+    let mut labels: Vec<(u64, Labels)> = Vec::new();
+    let mut keep = |id: u64, pairs: &[(&str, &str)]| {
+        labels.push((id, Labels::from_checked(pairs)));
+        Ok(())
+    };
+    let seg = match Segment::open_with(&path, &mut keep) {
         Ok(s) => s,
         Err(e) => return c.engine_error(&path, e),
     };
@@ -227,8 +232,8 @@ fn check_segment(c: &mut Checker, dir: &Path, seg_dir: &Path, rec: &SegmentRecor
     if let Err(e) = seg.verify() {
         return c.engine_error(&path, e);
     }
-    for entry in seg.series() {
-        c.define(&path, None, entry.id, &entry.labels);
+    for (id, l) in &labels {
+        c.define(&path, None, *id, l);
     }
     c.counts.series += info.series;
     if info.tier.is_rollup() {
@@ -239,10 +244,11 @@ fn check_segment(c: &mut Checker, dir: &Path, seg_dir: &Path, rec: &SegmentRecor
     };
     let mut buf = Vec::new();
     let mut bad: Vec<String> = Vec::new();
-    for entry in seg.series() {
+    // `labels` is in id order, as `series()` is.
+    for (entry, (_, series_labels)) in seg.series().zip(&labels) {
         let mut k = 0usize;
         let r = cursor.for_each_chunk(
-            entry,
+            &entry,
             |_| true,
             |meta, bytes| {
                 buf.clear();
@@ -251,7 +257,7 @@ fn check_segment(c: &mut Checker, dir: &Path, seg_dir: &Path, rec: &SegmentRecor
                     Ok(()) => chunk_disagrees(meta, &buf),
                 };
                 if let Some(w) = what {
-                    bad.push(format!("series {} {} chunk {k} (min_t {}): {w}", entry.id, entry.labels, meta.min_t));
+                    bad.push(format!("series {} {} chunk {k} (min_t {}): {w}", entry.id, series_labels, meta.min_t));
                 }
                 k += 1;
                 Ok(())

@@ -68,7 +68,7 @@ pub fn segment_file(data: &[u8]) {
     let mut out = Vec::new();
     for e in seg.series() {
         let _ = seg.for_each_chunk(
-            e,
+            &e,
             |_| true,
             |_, bytes| {
                 out.clear();

@@ -1,12 +1,11 @@
 //! Series identity: a sorted set of label pairs, and the matchers that select them.
 
-use std::fmt;
-use std::sync::Arc;
-
 use regex::Regex;
+use std::fmt;
 
 use crate::codec::varint::{get_uvarint, put_uvarint};
 use crate::error::{Error, Result};
+use crate::pairs::Pairs;
 
 /// The label that holds the metric name, as in Prometheus.
 pub const METRIC_NAME: &str = "__name__";
@@ -19,8 +18,10 @@ pub const DEFAULT_MAX_LABELS: usize = 64;
 
 /// A series' labels, sorted by name with no duplicate names and no empty values.
 /// An empty value means "no such label" (as in Prometheus), so `from_pairs` drops it.
+/// Packed into one shared allocation ([`Pairs`]); cloning shares it. Ordered pair by
+/// pair (name, then value) and hashed as a slice of `(&str, &str)` pairs is.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Labels(Arc<[(String, String)]>);
+pub struct Labels(Pairs);
 
 impl Labels {
     /// Builds and validates labels. Names must match `[a-zA-Z_][a-zA-Z0-9_]*`;
@@ -57,7 +58,7 @@ impl Labels {
                 });
             }
         }
-        Ok(Labels(v.into()))
+        Ok(Labels(Pairs::new(v.iter().map(|(k, v)| (k.as_str(), v.as_str())))))
     }
 
     /// Labels with `__name__` set to `metric` plus `pairs`.
@@ -71,13 +72,18 @@ impl Labels {
         Labels::from_pairs(std::iter::once((METRIC_NAME.to_string(), metric.to_string())).chain(it))
     }
 
+    /// The packed text of the pairs: equal texts are equal label sets.
+    pub(crate) fn text(&self) -> &str {
+        self.0.text()
+    }
+
     /// The sorted pairs themselves, for a type with the same invariants to share.
-    pub(crate) fn shared_pairs(&self) -> Arc<[(String, String)]> {
+    pub(crate) fn shared_pairs(&self) -> Pairs {
         self.0.clone()
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok().map(|i| self.0[i].1.as_str())
+        self.0.get(name)
     }
 
     /// The metric name (`__name__`), if any.
@@ -85,8 +91,8 @@ impl Labels {
         self.get(METRIC_NAME)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
+        self.0.iter()
     }
 
     pub fn len(&self) -> usize {
@@ -94,18 +100,18 @@ impl Labels {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.len() == 0
     }
 
     /// Approximate heap bytes held, for memory accounting.
     pub fn heap_size(&self) -> usize {
-        self.0.iter().map(|(k, v)| k.len() + v.len() + 48).sum()
+        self.0.heap_size()
     }
 
     /// Appends the binary form: uvarint count, then uvarint-length-prefixed name and value bytes.
     pub fn encode(&self, buf: &mut Vec<u8>) {
         put_uvarint(buf, self.0.len() as u64);
-        for (k, v) in self.0.iter() {
+        for (k, v) in self.iter() {
             put_uvarint(buf, k.len() as u64);
             buf.extend_from_slice(k.as_bytes());
             put_uvarint(buf, v.len() as u64);
@@ -116,28 +122,70 @@ impl Labels {
     /// Decodes the binary form, re-validating everything: the bytes come from disk.
     /// Returns a description of the problem on failure.
     pub fn decode(buf: &[u8], pos: &mut usize) -> std::result::Result<Labels, String> {
+        let mut pairs = Vec::new();
+        Labels::decode_borrowed(buf, pos, &mut pairs)?;
+        Ok(Labels::from_checked(&pairs))
+    }
+
+    /// Decodes the binary form into `out` without allocating the strings, checking
+    /// everything [`Labels::from_pairs`] checks; names must already be in order, as
+    /// `encode` writes them. `out` then holds a valid label set.
+    pub(crate) fn decode_borrowed<'a>(
+        buf: &'a [u8],
+        pos: &mut usize,
+        out: &mut Vec<(&'a str, &'a str)>,
+    ) -> std::result::Result<(), String> {
+        out.clear();
         let n = get_uvarint(buf, pos).ok_or("truncated label count")? as usize;
         if n == 0 || n > 4096 {
             return Err(format!("implausible label count {n}"));
         }
-        let mut pairs = Vec::with_capacity(n);
         for _ in 0..n {
             let k = read_str(buf, pos)?;
             let v = read_str(buf, pos)?;
-            pairs.push((k, v));
+            out.push((k, v));
         }
-        let labels = Labels::from_pairs(pairs).map_err(|e| e.to_string())?;
-        if labels.len() != n {
-            return Err("label set has empty values".into());
-        }
-        Ok(labels)
+        check_sorted_pairs(out)
+    }
+
+    /// Packs pairs that [`check_sorted_pairs`] accepted.
+    pub(crate) fn from_checked(pairs: &[(&str, &str)]) -> Labels {
+        Labels(Pairs::new(pairs.iter().copied()))
     }
 }
 
-fn read_str(buf: &[u8], pos: &mut usize) -> std::result::Result<String, String> {
+/// Whether `pairs` form a valid label set as they stand: sorted by name with no
+/// duplicate, no empty value, valid names and a valid metric name.
+pub(crate) fn check_sorted_pairs(pairs: &[(&str, &str)]) -> std::result::Result<(), String> {
+    if pairs.is_empty() {
+        return Err("a series needs at least one non-empty label".into());
+    }
+    for w in pairs.windows(2) {
+        match w[0].0.cmp(w[1].0) {
+            std::cmp::Ordering::Less => {}
+            std::cmp::Ordering::Equal => return Err(format!("duplicate label name {:?}", w[0].0)),
+            std::cmp::Ordering::Greater => return Err(format!("label {:?} is out of order", w[1].0)),
+        }
+    }
+    for &(name, value) in pairs {
+        validate_name(name).map_err(|e| e.to_string())?;
+        if value.is_empty() {
+            return Err("label set has empty values".into());
+        }
+        if value.len() > MAX_LABEL_VALUE_LEN {
+            return Err(format!("label {name}: value longer than 16 KiB"));
+        }
+        if name == METRIC_NAME && !is_valid_metric_name(value) {
+            return Err(format!("label {name}: metric name must match [a-zA-Z_:][a-zA-Z0-9_:]*"));
+        }
+    }
+    Ok(())
+}
+
+fn read_str<'a>(buf: &'a [u8], pos: &mut usize) -> std::result::Result<&'a str, String> {
     let len = get_uvarint(buf, pos).ok_or("truncated label length")? as usize;
     let end = pos.checked_add(len).filter(|&e| e <= buf.len()).ok_or("label bytes run past the record")?;
-    let s = std::str::from_utf8(&buf[*pos..end]).map_err(|_| "label is not UTF-8")?.to_string();
+    let s = std::str::from_utf8(&buf[*pos..end]).map_err(|_| "label is not UTF-8")?;
     *pos = end;
     Ok(s)
 }

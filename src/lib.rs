@@ -43,6 +43,7 @@ pub(crate) mod manifest;
 mod merge;
 mod metadata;
 mod options;
+mod pairs;
 pub mod promql;
 pub mod query;
 pub mod retention;

@@ -139,8 +139,10 @@ impl Inner {
 
         // Series in label order, as the output's pages will hold them: a selector's
         // series then share pages, and inputs written so are read sequentially.
-        let mut series: Vec<(&Labels, u64)> =
-            inputs.iter().flat_map(|s| s.series().iter().map(|e| (&e.labels, e.id))).collect();
+        let mut series: Vec<(Labels, u64)> = Vec::new();
+        for e in inputs.iter().flat_map(|s| s.series()) {
+            series.push((self.series_labels(e.id)?, e.id));
+        }
         series.sort_unstable();
         series.dedup_by_key(|e| e.1);
         let (id, _) = self.allocate_segment(false);
@@ -163,7 +165,7 @@ impl Inner {
             if merged.is_empty() {
                 continue;
             }
-            write_series(&mut w, sid, labels, &merged, &mut buf)?;
+            write_series(&mut w, sid, &labels, &merged, &mut buf)?;
             out.items_out += merged.len() as u64;
         }
         let live = if out.items_out == 0 {

@@ -192,7 +192,7 @@ impl Inner {
                 }
             }
             if !items.is_empty() {
-                write_series(&mut w, e.id, &e.labels, &items, &mut buf)?;
+                write_series(&mut w, e.id, &self.series_labels(e.id)?, &items, &mut buf)?;
                 written += items.len() as u64;
             }
         }
@@ -218,7 +218,6 @@ fn holds(seg: &LiveSegment, ids: &[u64], lo: i64, hi: i64) -> bool {
         return false;
     }
     seg.series()
-        .iter()
         .filter(|e| ids.binary_search(&e.id).is_ok())
         .any(|e| e.chunks.iter().any(|c| c.meta.min_t <= hi && c.meta.max_t >= lo))
 }

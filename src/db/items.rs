@@ -61,7 +61,7 @@ pub(crate) fn read_items_with<T: Timed>(
     let Some(entry) = seg.find(id) else { return Ok(()) };
     let path = &seg.info().path;
     seg.for_each_chunk(
-        entry,
+        &entry,
         |m| m.min_t <= maxt && m.max_t >= mint,
         |m, bytes| {
             let before = out.len();

@@ -278,7 +278,18 @@ impl Db {
         let mut set_aside = Vec::new();
         for rec in &manifest.segments {
             let path = seg_dir.join(segment::file_name(rec.id));
-            let seg = match repair::open_listed(&dir, &path, rec.tier, opts.repair) {
+            // Under repair a segment may still be set aside after its table is read,
+            // so its series reach the index only once it is kept.
+            let mut held: Vec<(u64, Labels)> = Vec::new();
+            let mut define = |id: u64, pairs: &[(&str, &str)]| {
+                if opts.repair {
+                    held.push((id, Labels::from_checked(pairs)));
+                    Ok(())
+                } else {
+                    index.load_pairs(id, pairs)
+                }
+            };
+            let seg = match repair::open_listed(&dir, &path, rec.tier, opts.repair, &mut define) {
                 Ok(seg) => seg,
                 Err(e @ Error::Corruption { .. }) if opts.repair => {
                     report.quarantined.push(repair::quarantine(&dir, &path, &e)?);
@@ -287,8 +298,8 @@ impl Db {
                 }
                 Err(e) => return Err(e),
             };
-            for e in seg.series() {
-                index.load(e.id, &e.labels).map_err(|r| Error::corruption(&path, 0, r))?;
+            for (id, labels) in held {
+                index.load(id, &labels).map_err(|r| Error::corruption(&path, 0, r))?;
             }
             let rolled = rec.flags & crate::manifest::FLAG_ROLLED_UP != 0;
             segments.push(Arc::new(LiveSegment::new(seg, rec.rank, rec.level, rolled)));
@@ -544,6 +555,12 @@ impl Drop for Db {
 }
 
 impl Inner {
+    /// The labels of a series a segment holds. Every such series is in the index
+    /// (open loads each segment's table into it, and ids are never removed).
+    pub(crate) fn series_labels(&self, id: u64) -> Result<Labels> {
+        self.index.labels(id).ok_or(Error::UnknownSeries { series: id })
+    }
+
     pub fn snapshot(&self) -> Arc<State> {
         self.state.read().clone()
     }
@@ -701,7 +718,13 @@ mod repair {
 
     /// Opens a listed segment. Under repair every page is verified too, so that a
     /// damaged page is set aside now rather than failing reads later.
-    pub fn open_listed(dir: &Path, path: &Path, tier: StoredTier, repair: bool) -> Result<Segment> {
+    pub fn open_listed(
+        dir: &Path,
+        path: &Path,
+        tier: StoredTier,
+        repair: bool,
+        labels: &mut crate::segment::LabelSink<'_>,
+    ) -> Result<Segment> {
         if !path.exists() {
             if let Some(name) = path.file_name() {
                 if dir.join(QUARANTINE_DIR).join(name).exists() {
@@ -711,7 +734,7 @@ mod repair {
                 }
             }
         }
-        let seg = Segment::open(path)?;
+        let seg = Segment::open_with(path, labels)?;
         if seg.info().tier != tier {
             let why = format!("tier {} but the manifest says {tier}", seg.info().tier);
             return Err(Error::corruption(path, 0, why));

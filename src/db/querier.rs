@@ -278,7 +278,7 @@ fn read_segment_with(
     let Some(entry) = seg.find(id) else { return Ok(()) };
     let path = &seg.info().path;
     cursor.for_each_chunk(
-        entry,
+        &entry,
         |m| m.min_t <= maxt && m.max_t >= mint,
         |m, bytes| {
             let r = if m.min_t >= mint && m.max_t <= maxt {

@@ -106,7 +106,7 @@ macro_rules! read_chunks {
             let Some(cursor) = $slots[i].as_mut() else { continue };
             let at = out.len();
             cursor.for_each_chunk(
-                entry,
+                &entry,
                 |m| m.min_t <= maxt && m.max_t >= mint,
                 |m, bytes| {
                     let before = out.len();
@@ -435,7 +435,7 @@ impl Inner {
         let most: usize = segs
             .iter()
             .filter_map(|s| s.find(id))
-            .flat_map(|e| &e.chunks)
+            .flat_map(|e| e.chunks)
             .filter(|c| c.meta.min_t <= upto && c.meta.max_t >= mint)
             .map(|c| (c.meta.count as usize).min(CHUNK_ITEMS))
             .sum();

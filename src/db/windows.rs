@@ -470,7 +470,7 @@ impl WindowReader<'_> {
             let Some(entry) = seg.find(id) else { continue };
             let mut v = Vec::new();
             seg.for_each_chunk(
-                entry,
+                &entry,
                 |m| overlapping(&joined, m.min_t, m.max_t).is_some(),
                 |m, bytes| {
                     let (i, j) = overlapping(&joined, m.min_t, m.max_t).unwrap_or((0, 0));

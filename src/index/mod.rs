@@ -3,26 +3,52 @@
 //! It lives in memory for the life of the `Db` and is rebuilt on open from the
 //! segments' series tables and the WAL's series records. Ids are never reused.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
 
 use parking_lot::RwLock;
 
 use crate::error::{Error, Result};
-use crate::hash::IdMap;
+use crate::hash::{IdMap, LabelBuildHasher};
 use crate::labels::{Labels, MatchOp, Matcher};
 
 #[derive(Default)]
 struct Inner {
-    /// hashbrown rather than std so a borrowed pair slice can probe it (`PairsKey`)
-    /// without building a `Labels`; SipHash with a random key, as clients choose labels.
-    by_labels: hashbrown::HashMap<Labels, u64, RandomState>,
+    /// Ids by their labels' packed text ([`Labels::text`]), each entry with its
+    /// hash, so growing the table hashes nothing again. SipHash with a random key,
+    /// as clients choose labels. The labels are shared with `by_id`.
+    by_labels: hashbrown::HashTable<Keyed>,
+    hasher: RandomState,
     by_id: IdMap<Labels>,
-    /// name -> value -> ids. Kept sorted; `dirty` marks lists that need a sort after bulk loads.
-    postings: HashMap<String, HashMap<String, Vec<u64>>>,
+    /// name -> value -> ids. Kept sorted; `dirty` marks lists that need a sort after
+    /// bulk loads. The seeded multiply hash, as a series' pairs are probed once each.
+    postings: HashMap<String, HashMap<String, Vec<u64>, LabelBuildHasher>, LabelBuildHasher>,
     all: Vec<u64>,
     dirty: bool,
     next_id: u64,
+}
+
+struct Keyed {
+    hash: u64,
+    id: u64,
+    labels: Labels,
+}
+
+impl Inner {
+    fn hash(&self, text: &str) -> u64 {
+        self.hasher.hash_one(text)
+    }
+
+    /// The id whose labels pack to `text`, hashed as `hash`.
+    fn lookup(&self, hash: u64, text: &str) -> Option<u64> {
+        self.by_labels.find(hash, |e| e.hash == hash && e.labels.text() == text).map(|e| e.id)
+    }
+}
+
+thread_local! {
+    /// Packs borrowed pairs for a lookup without allocating per call.
+    static PACK: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 pub struct SeriesIndex {
@@ -38,11 +64,16 @@ impl SeriesIndex {
 
     /// The id of `labels`, creating it if new. Returns `(id, created)`.
     pub fn get_or_create(&self, labels: &Labels) -> Result<(u64, bool)> {
-        if let Some(&id) = self.inner.read().by_labels.get(labels) {
-            return Ok((id, false));
+        let text = labels.text();
+        {
+            let g = self.inner.read();
+            if let Some(id) = g.lookup(g.hash(text), text) {
+                return Ok((id, false));
+            }
         }
         let mut g = self.inner.write();
-        if let Some(&id) = g.by_labels.get(labels) {
+        let h = g.hash(text);
+        if let Some(id) = g.lookup(h, text) {
             return Ok((id, false));
         }
         if g.by_id.len() >= self.max_series {
@@ -50,15 +81,19 @@ impl SeriesIndex {
         }
         let id = g.next_id;
         g.next_id += 1;
-        insert(&mut g, id, labels.clone());
+        insert(&mut g, h, id, labels.clone());
         Ok((id, true))
     }
 
     /// The id of the series whose labels are exactly `pairs`, in `Labels` order
-    /// (sorted by name, no empty values). Allocates nothing; pairs in any other
-    /// order match no series.
+    /// (sorted by name, no empty values). Allocates nothing once the thread's
+    /// packing buffer has grown; pairs in any other order match no series.
     pub fn find(&self, pairs: &[(&str, &str)]) -> Option<u64> {
-        self.inner.read().by_labels.get(&PairsKey(pairs)).copied()
+        PACK.with_borrow_mut(|text| {
+            crate::pairs::pack(text, pairs.iter().copied());
+            let g = self.inner.read();
+            g.lookup(g.hash(text), text)
+        })
     }
 
     /// Registers a series with a known id (from a segment or the WAL). Conflicting
@@ -71,13 +106,40 @@ impl SeriesIndex {
             }
             return Ok(());
         }
-        if let Some(&other) = g.by_labels.get(labels) {
+        let h = g.hash(labels.text());
+        if let Some(other) = g.lookup(h, labels.text()) {
             return Err(format!("series {labels} has two ids, {other} and {id}"));
         }
         g.next_id = g.next_id.max(id + 1);
         g.dirty = true;
-        insert(&mut g, id, labels.clone());
+        insert(&mut g, h, id, labels.clone());
         Ok(())
+    }
+
+    /// [`SeriesIndex::load`] for labels borrowed from a file (already validated as
+    /// a label set), allocating only for a series not yet known. A known id is
+    /// checked by comparing packed texts, without hashing them.
+    pub fn load_pairs(&self, id: u64, pairs: &[(&str, &str)]) -> std::result::Result<(), String> {
+        PACK.with_borrow_mut(|text| {
+            crate::pairs::pack(text, pairs.iter().copied());
+            if let Some(existing) = self.inner.read().by_id.get(&id) {
+                if existing.text() == text.as_str() {
+                    return Ok(());
+                }
+                let labels = Labels::from_checked(pairs);
+                return Err(format!("series id {id} is defined as both {existing} and {labels}"));
+            }
+            let mut g = self.inner.write();
+            let h = g.hash(text);
+            if let Some(other) = g.lookup(h, text) {
+                let labels = Labels::from_checked(pairs);
+                return Err(format!("series {labels} has two ids, {other} and {id}"));
+            }
+            g.next_id = g.next_id.max(id + 1);
+            g.dirty = true;
+            insert(&mut g, h, id, Labels::from_checked(pairs));
+            Ok(())
+        })
     }
 
     /// Sorts postings after bulk loading (ids may arrive out of order then).
@@ -86,12 +148,15 @@ impl SeriesIndex {
         if !g.dirty {
             return;
         }
+        // Bulk loads leave lists with doubling slack: up to half of what they hold.
         for values in g.postings.values_mut() {
             for ids in values.values_mut() {
                 ids.sort_unstable();
+                ids.shrink_to_fit();
             }
         }
         g.all.sort_unstable();
+        g.all.shrink_to_fit();
         g.dirty = false;
     }
 
@@ -170,30 +235,24 @@ impl SeriesIndex {
     }
 }
 
-/// A borrowed label set that probes `by_labels`. It hashes exactly as `Labels`
-/// does: a slice of `(&str, &str)` and one of `(String, String)` feed a hasher the
-/// same length prefix and the same bytes (`find_hashes_like_labels` holds that).
-struct PairsKey<'a>(&'a [(&'a str, &'a str)]);
-
-impl Hash for PairsKey<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.hash(state);
-    }
-}
-
-impl hashbrown::Equivalent<Labels> for PairsKey<'_> {
-    fn equivalent(&self, key: &Labels) -> bool {
-        key.len() == self.0.len() && key.iter().zip(self.0).all(|(a, b)| a == *b)
-    }
-}
-
-fn insert(g: &mut Inner, id: u64, labels: Labels) {
+/// Adds a series whose labels' packed text hashes to `hash` and is not in the index.
+fn insert(g: &mut Inner, hash: u64, id: u64, labels: Labels) {
     for (k, v) in labels.iter() {
-        g.postings.entry(k.to_string()).or_default().entry(v.to_string()).or_default().push(id);
+        // Probe before allocating: almost every name and value is already there.
+        let values = match g.postings.get_mut(k) {
+            Some(values) => values,
+            None => g.postings.entry(k.to_string()).or_default(),
+        };
+        match values.get_mut(v) {
+            Some(ids) => ids.push(id),
+            None => {
+                values.insert(v.to_string(), vec![id]);
+            }
+        }
     }
     g.all.push(id);
-    g.by_id.insert(id, labels.clone());
-    g.by_labels.insert(labels, id);
+    g.by_labels.insert_unique(hash, Keyed { hash, id, labels: labels.clone() }, |e| e.hash);
+    g.by_id.insert(id, labels);
 }
 
 /// Postings of a matcher that does not match the empty value: union over matching values.

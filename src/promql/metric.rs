@@ -1,15 +1,14 @@
 //! The label set of a PromQL result. Unlike [`crate::Labels`] it may be empty
 //! (`sum(x)` has no labels), so it is its own type. Cloning shares the pairs.
 
+use crate::labels::METRIC_NAME;
+use crate::pairs::Pairs;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::Arc;
-
-use crate::labels::METRIC_NAME;
 
 /// Label pairs sorted by name, no empty values.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Metric(Arc<[(String, String)]>);
+pub struct Metric(Pairs);
 
 impl Metric {
     /// Builds a set from pairs in any order; pairs with an empty value are dropped
@@ -27,7 +26,7 @@ impl Metric {
         v.dedup_by(|a, b| a.0 == b.0);
         v.reverse();
         v.retain(|(_, val)| !val.is_empty());
-        Metric(v.into())
+        Metric(Pairs::new(v.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
     }
 
     /// Shares `l`'s pairs: `Labels` holds them sorted by name with no empty value too.
@@ -36,11 +35,11 @@ impl Metric {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok().map(|i| self.0[i].1.as_str())
+        self.0.get(name)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
+        self.0.iter()
     }
 
     pub fn len(&self) -> usize {
@@ -48,7 +47,7 @@ impl Metric {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.len() == 0
     }
 
     /// The same labels without `__name__`.
@@ -61,7 +60,7 @@ impl Metric {
 
     /// Where the shared pairs live: equal for clones of one set while any is alive.
     pub(crate) fn addr(&self) -> usize {
-        Arc::as_ptr(&self.0) as *const u8 as usize
+        self.0.addr()
     }
 
     /// The hash of the pairs whose name `keep` accepts, without building that set.
@@ -80,17 +79,18 @@ impl Metric {
     }
 
     pub(crate) fn filter(&self, keep: impl Fn(&str) -> bool) -> Metric {
-        Metric(self.0.iter().filter(|(n, _)| keep(n)).cloned().collect::<Vec<_>>().into())
+        let kept: Vec<(&str, &str)> = self.0.iter().filter(|(n, _)| keep(n)).collect();
+        Metric(Pairs::new(kept.into_iter()))
     }
 
     /// The same labels with `name` set to `value` (removed when `value` is empty).
     pub(crate) fn with(&self, name: &str, value: &str) -> Metric {
-        let mut v: Vec<(String, String)> = self.0.iter().filter(|(n, _)| n != name).cloned().collect();
+        let mut v: Vec<(&str, &str)> = self.0.iter().filter(|(n, _)| *n != name).collect();
         if !value.is_empty() {
-            let at = v.partition_point(|(n, _)| n.as_str() < name);
-            v.insert(at, (name.to_string(), value.to_string()));
+            let at = v.partition_point(|(n, _)| *n < name);
+            v.insert(at, (name, value));
         }
-        Metric(v.into())
+        Metric(Pairs::new(v.into_iter()))
     }
 }
 

@@ -202,7 +202,9 @@ impl Inner {
             }
             let (mut gone, mut rules) = (0u64, Vec::<String>::new());
             for e in seg.series() {
-                let (d, rule) = policy.effective(&e.labels);
+                // Every series of a segment is in the index (see `Inner::series_labels`).
+                let Some(labels) = self.index.labels(e.id) else { continue };
+                let (d, rule) = policy.effective(&labels);
                 let cut = oldest_retained(now, d.get(info.tier));
                 let mut n = 0u64;
                 for c in e.chunks.iter().filter(|c| c.meta.min_t < cut) {

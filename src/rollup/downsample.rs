@@ -64,7 +64,7 @@ impl Inner {
             if buckets.is_empty() {
                 continue;
             }
-            write_series(&mut w, entry.id, &entry.labels, &buckets, &mut buf)?;
+            write_series(&mut w, entry.id, &self.series_labels(entry.id)?, &buckets, &mut buf)?;
             any = true;
         }
         let live = if any {

@@ -22,7 +22,7 @@ use crate::labels::Labels;
 use crate::sample::ChunkMeta;
 use crate::tier::StoredTier;
 
-pub use reader::{ChunkCursor, Segment};
+pub use reader::{ChunkCursor, LabelSink, Segment};
 pub use writer::SegmentWriter;
 
 /// First 8 bytes of every segment file.
@@ -50,12 +50,13 @@ pub struct ChunkRef {
     pub len: u32,
 }
 
-/// One series of a segment: its id, labels and chunks (ordered by `min_t`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SeriesEntry {
+/// One series of a segment: its id and chunks (ordered by `min_t`). Its labels are
+/// validated on open and handed to the caller (a `Db` keeps them once, in its
+/// index); [`reader::Segment::series_labels`] reads them again from the file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SeriesEntry<'a> {
     pub id: u64,
-    pub labels: Labels,
-    pub chunks: Vec<ChunkRef>,
+    pub chunks: &'a [ChunkRef],
 }
 
 /// Summary of a sealed segment. An empty segment has `min_t = i64::MAX` and
@@ -292,14 +293,18 @@ impl TableState {
         self.prev_id = Some(id);
     }
 
-    /// Decodes the series entry at `*pos`, validating it against `pages`.
+    /// Decodes the series entry at `*pos`, validating it against `pages`, and
+    /// returns its id. Its chunks are appended to `chunks`; its labels, validated
+    /// too, go to `labels`, borrowed from `raw`.
     /// Errors are reasons; the caller attaches the file offset.
-    pub fn decode(
+    pub fn decode<'a>(
         &mut self,
-        raw: &[u8],
+        raw: &'a [u8],
         pos: &mut usize,
         pages: &[PageLoc],
-    ) -> std::result::Result<SeriesEntry, String> {
+        labels: &mut Vec<(&'a str, &'a str)>,
+        chunks: &mut Vec<ChunkRef>,
+    ) -> std::result::Result<u64, String> {
         let start = *pos;
         let at = |what: &str| format!("{what} (series entry at table byte {start})");
         let delta = get_uvarint(raw, pos).ok_or_else(|| at("truncated series id"))?;
@@ -308,14 +313,14 @@ impl TableState {
             Some(_) if delta == 0 => return Err(at("series ids are not strictly increasing")),
             Some(p) => p.checked_add(delta).ok_or_else(|| at("series id overflows"))?,
         };
-        let labels = Labels::decode(raw, pos).map_err(|e| at(&format!("bad labels: {e}")))?;
+        Labels::decode_borrowed(raw, pos, labels).map_err(|e| at(&format!("bad labels: {e}")))?;
         let n = get_uvarint(raw, pos).ok_or_else(|| at("truncated chunk count"))?;
         // Each chunk takes at least 30 bytes, so a count the table cannot hold is corrupt.
         let left = raw.len().saturating_sub(*pos) as u64;
         if n == 0 || n > left / 30 {
             return Err(at(&format!("implausible chunk count {n}")));
         }
-        let mut chunks = Vec::with_capacity(n as usize);
+        chunks.reserve(n as usize);
         let mut prev: Option<ChunkMeta> = None;
         for _ in 0..n {
             let d = get_ivarint(raw, pos).ok_or_else(|| at("truncated chunk min_t"))?;
@@ -369,7 +374,7 @@ impl TableState {
             self.prev_end = end;
         }
         self.prev_id = Some(id);
-        Ok(SeriesEntry { id, labels, chunks })
+        Ok(id)
     }
 }
 
@@ -389,7 +394,7 @@ mod tests {
         let mut n = 0;
         for e in seg.series() {
             seg.for_each_chunk(
-                e,
+                &e,
                 |_| true,
                 |_, b| {
                     n += b.len();
@@ -426,7 +431,7 @@ mod tests {
         let info = small_segment(dir.path());
         assert_eq!((info.min_t, info.max_t, info.series, info.samples), (i64::MIN, i64::MAX, 4, 24));
         let seg = Segment::open(&info.path).unwrap();
-        let ids: Vec<u64> = seg.series().iter().map(|s| s.id).collect();
+        let ids: Vec<u64> = seg.series().map(|s| s.id).collect();
         assert_eq!(ids, vec![3, 4, 90, u64::MAX]);
         assert_eq!(seg.find(90).unwrap().chunks[0].meta.max_t, i64::MAX);
         assert!(seg.find(u64::MAX).unwrap().chunks[0].meta.max.is_nan());

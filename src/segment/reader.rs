@@ -15,6 +15,7 @@ use super::{
 };
 use crate::codec::bytes::le_u32;
 use crate::error::{Error, Result};
+use crate::labels::Labels;
 use crate::sample::ChunkMeta;
 
 /// Decompression states kept for reuse by [`Segment::for_each_chunk`]; each remembers
@@ -28,9 +29,52 @@ pub struct Segment {
     map: Mapped,
     info: SegmentInfo,
     pages: Vec<PageLoc>,
-    series: Vec<SeriesEntry>,
+    series: Table,
     pool: Mutex<Vec<PageState>>,
 }
+
+/// The series table as the reader keeps it: ids, and every series' chunks in one
+/// array (series `i` owns `chunks[starts[i]..starts[i + 1]]`), so that a series
+/// costs 12 bytes beside its chunks and no allocation of its own.
+#[derive(Default)]
+struct Table {
+    ids: Vec<u64>,
+    starts: Vec<u32>,
+    chunks: Vec<ChunkRef>,
+}
+
+impl Table {
+    fn entry(&self, i: usize) -> Option<SeriesEntry<'_>> {
+        let id = *self.ids.get(i)?;
+        let start = *self.starts.get(i)? as usize;
+        let end = self.starts.get(i + 1).map_or(self.chunks.len(), |&e| e as usize);
+        Some(SeriesEntry { id, chunks: self.chunks.get(start..end)? })
+    }
+}
+
+/// The series of a segment in id order ([`Segment::series`]).
+#[derive(Clone)]
+pub struct SeriesIter<'a> {
+    table: &'a Table,
+    next: usize,
+}
+
+impl<'a> Iterator for SeriesIter<'a> {
+    type Item = SeriesEntry<'a>;
+
+    fn next(&mut self) -> Option<SeriesEntry<'a>> {
+        let e = self.table.entry(self.next)?;
+        self.next += 1;
+        Some(e)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.table.ids.len().saturating_sub(self.next);
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for SeriesIter<'_> {}
 
 /// A zstd context, a page buffer, and which page the buffer holds.
 struct PageState {
@@ -44,9 +88,16 @@ impl Segment {
     /// directory and table, section bounds, and every series table entry.
     /// Page payloads are checked when read (or by [`Segment::verify`]).
     pub fn open(path: &Path) -> Result<Segment> {
+        Segment::open_with(path, &mut |_, _| Ok(()))
+    }
+
+    /// [`Segment::open`], handing each series' id and validated labels to `labels`
+    /// (a `Db` loads them into its index). An error it returns is reported as
+    /// corruption of this file's series table.
+    pub fn open_with(path: &Path, labels: &mut LabelSink<'_>) -> Result<Segment> {
         let file = File::open(path).map_err(|e| Error::io(format!("opening segment {}", path.display()), e))?;
         let map = Mapped::open(&file, path)?;
-        let (info, pages, series) = parse(map.bytes(), path)?;
+        let (info, pages, series) = parse(map.bytes(), path, labels)?;
         Ok(Segment { map, info, pages, series, pool: Mutex::new(Vec::new()) })
     }
 
@@ -57,7 +108,7 @@ impl Segment {
             return Err(corrupt(name, 0, "empty segment"));
         }
         let map = Mapped::Owned(bytes.into_boxed_slice());
-        let (info, pages, series) = parse(map.bytes(), name)?;
+        let (info, pages, series) = parse(map.bytes(), name, &mut |_, _| Ok(()))?;
         Ok(Segment { map, info, pages, series, pool: Mutex::new(Vec::new()) })
     }
 
@@ -71,8 +122,19 @@ impl Segment {
     }
 
     /// All series, sorted by id.
-    pub fn series(&self) -> &[SeriesEntry] {
-        &self.series
+    pub fn series(&self) -> SeriesIter<'_> {
+        SeriesIter { table: &self.series, next: 0 }
+    }
+
+    /// Every series' labels, in id order (as [`Segment::series`]), read again from
+    /// the series table. For tools and tests: a `Db` keeps labels in its index.
+    pub fn series_labels(&self) -> Result<Vec<(u64, Labels)>> {
+        let mut out = Vec::with_capacity(self.series.ids.len());
+        parse(self.map.bytes(), &self.info.path, &mut |id, pairs| {
+            out.push((id, Labels::from_checked(pairs)));
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// Number of pages in the file.
@@ -83,14 +145,14 @@ impl Segment {
     /// All series in the order their chunks lie in the pages (label order for
     /// files this version writes), so that reading them in turn decompresses
     /// each page once.
-    pub fn series_in_page_order(&self) -> Vec<&SeriesEntry> {
-        let mut v: Vec<&SeriesEntry> = self.series.iter().collect();
+    pub fn series_in_page_order(&self) -> Vec<SeriesEntry<'_>> {
+        let mut v: Vec<SeriesEntry<'_>> = self.series().collect();
         v.sort_by_key(|e| e.chunks.first().map(|c| (c.page, c.offset)));
         v
     }
 
-    pub fn find(&self, id: u64) -> Option<&SeriesEntry> {
-        self.series.binary_search_by_key(&id, |s| s.id).ok().and_then(|i| self.series.get(i))
+    pub fn find(&self, id: u64) -> Option<SeriesEntry<'_>> {
+        self.series.ids.binary_search(&id).ok().and_then(|i| self.series.entry(i))
     }
 
     /// A reader that keeps its decompressed page between calls; use one per thread
@@ -174,7 +236,7 @@ impl ChunkCursor<'_> {
         mut want: impl FnMut(&ChunkMeta) -> bool,
         mut f: impl FnMut(&ChunkMeta, &[u8]) -> Result<()>,
     ) -> Result<()> {
-        for c in &entry.chunks {
+        for c in entry.chunks {
             if !want(&c.meta) {
                 continue;
             }
@@ -226,8 +288,11 @@ fn chunk_range(c: &ChunkRef) -> Option<std::ops::Range<usize>> {
     Some(start..start.checked_add(c.len as usize)?)
 }
 
+/// Receives each series' id and labels as a segment is opened.
+pub type LabelSink<'a> = dyn FnMut(u64, &[(&str, &str)]) -> std::result::Result<(), String> + 'a;
+
 /// Validates the whole file except page payloads; returns the parsed parts.
-fn parse(bytes: &[u8], path: &Path) -> Result<(SegmentInfo, Vec<PageLoc>, Vec<SeriesEntry>)> {
+fn parse(bytes: &[u8], path: &Path, on_labels: &mut LabelSink<'_>) -> Result<(SegmentInfo, Vec<PageLoc>, Table)> {
     let len = bytes.len();
     let file_size = len as u64;
     if len < HEADER_LEN + FOOTER_LEN {
@@ -291,20 +356,30 @@ fn parse(bytes: &[u8], path: &Path) -> Result<(SegmentInfo, Vec<PageLoc>, Vec<Se
 
     // An entry takes at least 37 bytes (id 1, labels 5, chunk count 1, one chunk 30):
     // cap the preallocation by what the table can hold.
-    let mut series = Vec::with_capacity(footer.series.min(raw.len() as u64 / 37) as usize);
+    let cap = footer.series.min(raw.len() as u64 / 37) as usize;
+    let mut series = Table { ids: Vec::with_capacity(cap), starts: Vec::with_capacity(cap), chunks: Vec::new() };
+    series.chunks.reserve(cap);
     let (mut min_t, mut max_t, mut samples) = (i64::MAX, i64::MIN, 0u64);
     let mut state = TableState::new(header.version);
     let mut pos = 0;
+    let mut labels = Vec::new();
     while pos < raw.len() {
-        let entry = state.decode(&raw, &mut pos, &pages).map_err(|r| corrupt(path, tstart, r))?;
-        for c in &entry.chunks {
+        let start = series.chunks.len();
+        let start32 = u32::try_from(start).map_err(|_| corrupt(path, tstart, "more than 2^32 chunks"))?;
+        let id = state
+            .decode(&raw, &mut pos, &pages, &mut labels, &mut series.chunks)
+            .map_err(|r| corrupt(path, tstart, r))?;
+        on_labels(id, &labels).map_err(|r| corrupt(path, tstart, r))?;
+        for c in series.chunks.get(start..).unwrap_or_default() {
             min_t = min_t.min(c.meta.min_t);
             max_t = max_t.max(c.meta.max_t);
             samples = samples.saturating_add(u64::from(c.meta.count));
         }
-        series.push(entry);
+        series.ids.push(id);
+        series.starts.push(start32);
     }
-    if series.len() as u64 != footer.series || samples != footer.samples {
+    series.chunks.shrink_to_fit();
+    if series.ids.len() as u64 != footer.series || samples != footer.samples {
         return Err(corrupt(path, fat, "footer series or sample count disagrees with the series table"));
     }
     if min_t != footer.min_t || max_t != footer.max_t {
@@ -412,18 +487,19 @@ mod tests {
 
         let mut cursor = seg.cursor().unwrap();
         assert_eq!(seg.series().len(), expected.len());
-        for (entry, (id, labels, chunks)) in seg.series().iter().zip(&expected) {
-            assert_eq!((entry.id, &entry.labels), (*id, labels));
+        let all_labels = seg.series_labels().unwrap();
+        for ((entry, (id, labels, chunks)), read) in seg.series().zip(&expected).zip(&all_labels) {
+            assert_eq!((entry.id, &read.1), (*id, labels));
             assert_eq!(entry.chunks.len(), chunks.len());
             for (r, (m, _)) in entry.chunks.iter().zip(chunks) {
                 assert!(same_meta(&r.meta, m));
             }
-            assert!(std::ptr::eq(seg.find(*id).unwrap(), entry));
+            assert!(std::ptr::eq(seg.find(*id).unwrap().chunks, entry.chunks));
             assert!(seg.find(id + 1).is_none_or(|e| e.id == id + 1));
             let mut got = Vec::new();
             cursor
                 .for_each_chunk(
-                    entry,
+                    &entry,
                     |_| true,
                     |_, b| {
                         got.push(b.to_vec());
@@ -444,7 +520,7 @@ mod tests {
             got.push((m.min_t, b.to_vec()));
             Ok(())
         };
-        seg.for_each_chunk(entry, |m| m.min_t == second_t, keep).unwrap();
+        seg.for_each_chunk(&entry, |m| m.min_t == second_t, keep).unwrap();
         assert_eq!(got, vec![(second_t, chunks[1].1.clone())]);
     }
 
@@ -455,7 +531,7 @@ mod tests {
         let seg = Segment::open(&info.path).unwrap();
         assert_eq!(seg.info(), &info);
         assert_eq!((info.series, info.samples, info.min_t, info.max_t), (0, 0, i64::MAX, i64::MIN));
-        assert!(seg.series().is_empty() && seg.find(0).is_none());
+        assert!(seg.series().len() == 0 && seg.find(0).is_none());
         seg.verify().unwrap();
     }
 

@@ -396,7 +396,8 @@ mod tests {
         fill(&mut m);
         let in_mem = m.finish_open().unwrap();
         assert_eq!(in_mem.bytes(), on_disk.bytes());
-        assert_eq!(in_mem.series(), on_disk.series());
+        assert_eq!(in_mem.series().collect::<Vec<_>>(), on_disk.series().collect::<Vec<_>>());
+        assert_eq!(in_mem.series_labels().unwrap(), on_disk.series_labels().unwrap());
         assert!(!mem_dir.exists());
         // An in-memory writer has no file to finish, and says so.
         let m = SegmentWriter::in_memory(&mem_dir, 5, crate::StoredTier::Raw, opts).unwrap();

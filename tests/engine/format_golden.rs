@@ -250,12 +250,14 @@ fn regenerate() {
 
 /// Reads every chunk of a segment, series by series.
 fn read_chunks(seg: &Segment) -> Vec<(u64, Labels, Vec<Vec<u8>>)> {
+    let labels = seg.series_labels().unwrap();
     seg.series()
-        .iter()
-        .map(|e| {
+        .zip(labels)
+        .map(|(e, (id, labels))| {
+            assert_eq!(id, e.id);
             let mut chunks = Vec::new();
             seg.for_each_chunk(
-                e,
+                &e,
                 |_| true,
                 |_, bytes| {
                     chunks.push(bytes.to_vec());
@@ -263,7 +265,7 @@ fn read_chunks(seg: &Segment) -> Vec<(u64, Labels, Vec<Vec<u8>>)> {
                 },
             )
             .unwrap();
-            (e.id, e.labels.clone(), chunks)
+            (e.id, labels, chunks)
         })
         .collect()
 }
