@@ -21,6 +21,12 @@ use crate::sample::Sample;
 
 const DAY_MS: i64 = 86_400_000;
 
+/// Footer key-value metadata of an archive file: its series count, the segment its
+/// rows came from (16 hex digits) and its tier.
+pub const KV_SERIES: &str = "strata.series";
+pub const KV_SEGMENT: &str = "strata.segment";
+pub const KV_TIER: &str = "strata.tier";
+
 /// The directory of one tier's archive.
 pub const TIER_DIR: &str = "tier=raw";
 
@@ -140,6 +146,85 @@ pub(crate) fn sweep(root: &Path) -> Result<usize> {
     Ok(n)
 }
 
+/// One archive file as `strata archive ls` shows it, from its path and Parquet footer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveEntry {
+    pub path: PathBuf,
+    pub tier: String,
+    pub day: String,
+    pub rows: u64,
+    /// From the footer's `strata.series`; `None` for a file without it.
+    pub series: Option<u64>,
+    /// Oldest and newest timestamp (ms), from the column statistics.
+    pub min_t: Option<i64>,
+    pub max_t: Option<i64>,
+    pub bytes: u64,
+}
+
+/// Every finished archive file under `root`, by tier, day and name. A file whose
+/// footer cannot be read is an error naming it.
+#[cfg(feature = "parquet")]
+pub fn list(root: &Path) -> Result<Vec<ArchiveEntry>> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::file::statistics::Statistics;
+
+    let mut files = Vec::new();
+    let dirs = |p: &Path| -> Result<Vec<PathBuf>> {
+        let mut v = Vec::new();
+        for e in std::fs::read_dir(p).map_err(io(format!("listing {}", p.display())))? {
+            v.push(e.map_err(io(format!("listing {}", p.display())))?.path());
+        }
+        v.sort();
+        Ok(v)
+    };
+    for tier in dirs(root)?.into_iter().filter(|p| p.is_dir()) {
+        for day in dirs(&tier)?.into_iter().filter(|p| p.is_dir()) {
+            files.extend(dirs(&day)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")));
+        }
+    }
+    let part = |p: &Path, key: &str| {
+        let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        name.strip_prefix(key).map_or(name.clone(), str::to_string)
+    };
+    let mut out = Vec::new();
+    for path in files {
+        let f = std::fs::File::open(&path).map_err(io(format!("opening {}", path.display())))?;
+        let bytes = f.metadata().map_err(io(format!("reading {}", path.display())))?.len();
+        let r = SerializedFileReader::new(f)
+            .map_err(|e| Error::corruption(&path, 0, format!("not a readable Parquet file: {e}")))?;
+        let meta = r.metadata();
+        let fm = meta.file_metadata();
+        let series = fm
+            .key_value_metadata()
+            .and_then(|kv| kv.iter().find(|k| k.key == KV_SERIES))
+            .and_then(|k| k.value.as_deref()?.parse().ok());
+        let ts_col = fm.schema_descr().columns().iter().position(|c| c.path().string() == "timestamp");
+        let (mut min_t, mut max_t) = (None::<i64>, None::<i64>);
+        for rg in meta.row_groups() {
+            if let Some(Statistics::Int64(s)) = ts_col.and_then(|i| rg.column(i).statistics()) {
+                if let Some(&m) = s.min_opt() {
+                    min_t = Some(min_t.map_or(m, |x| x.min(m)));
+                }
+                if let Some(&m) = s.max_opt() {
+                    max_t = Some(max_t.map_or(m, |x| x.max(m)));
+                }
+            }
+        }
+        let day_dir = path.parent().unwrap_or(root);
+        out.push(ArchiveEntry {
+            tier: part(day_dir.parent().unwrap_or(root), "tier="),
+            day: part(day_dir, "date="),
+            rows: u64::try_from(fm.num_rows()).unwrap_or(0),
+            series,
+            min_t,
+            max_t,
+            bytes,
+            path,
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(feature = "parquet")]
 mod imp {
     use std::fs::File;
@@ -163,6 +248,8 @@ mod imp {
         path: PathBuf,
         sink: Option<ParquetSink<BufWriter<File>>>,
         rows: u64,
+        series: u64,
+        segment: String,
     }
 
     fn pq(what: &Path) -> impl Fn(parquet::errors::ParquetError) -> Error + '_ {
@@ -190,20 +277,28 @@ mod imp {
             let opts = std::fs::OpenOptions::new().write(true).create(true).truncate(true).clone();
             let f = fsutil::create(&opts, &tmp).map_err(io(format!("creating {}", tmp.display())))?;
             let sink = ParquetSink::new(BufWriter::with_capacity(1 << 20, f)).map_err(pq(&tmp))?;
-            Ok(DayFile { tmp, path, sink: Some(sink), rows: 0 })
+            let segment = name.trim_end_matches(".parquet").to_string();
+            Ok(DayFile { tmp, path, sink: Some(sink), rows: 0, series: 0, segment })
         }
 
         pub fn push(&mut self, labels: &Labels, samples: &[Sample]) -> Result<()> {
             if let Some(s) = &mut self.sink {
                 s.push(labels, samples).map_err(pq(&self.tmp))?;
                 self.rows += samples.len() as u64;
+                // A batch pushes each series once: one push, one series.
+                self.series += 1;
             }
             Ok(())
         }
 
         pub fn finish(mut self, day: String) -> Result<ArchivedFile> {
             let sink = self.sink.take().ok_or_else(|| Error::InvalidArgument("archive file finished twice".into()))?;
-            let w = sink.finish().map_err(pq(&self.tmp))?;
+            let kv = [
+                (super::KV_SERIES, self.series.to_string()),
+                (super::KV_SEGMENT, self.segment.clone()),
+                (super::KV_TIER, "raw".to_string()),
+            ];
+            let w = sink.finish_with(&kv).map_err(pq(&self.tmp))?;
             let f = w.into_inner().map_err(|e| Error::io(format!("writing {}", self.tmp.display()), e.into_error()))?;
             fsutil::sync_all(&f).map_err(|e| fsutil::sync_error(self.tmp.display(), e))?;
             let bytes = f.metadata().map_err(io(format!("reading {}", self.tmp.display())))?.len();
