@@ -49,6 +49,10 @@ pub enum Error {
     Locked { path: PathBuf },
     /// The `Db` has been closed.
     Closed,
+    /// Retention could not write the data it was about to remove to the archive
+    /// (`RetentionPolicy::with_archive_dir`), so it removed nothing; the data stays
+    /// stored and queryable.
+    Archive { dir: PathBuf, cause: Box<Error> },
     /// The head stayed over twice its memory budget for `waited` because sealing fell
     /// behind; the commit stored nothing and may be retried (`Options::write_stall_timeout`).
     WriteStalled { waited: std::time::Duration, head_bytes: usize, limit: usize },
@@ -119,6 +123,9 @@ impl fmt::Display for Error {
             Error::Panicked { context, message } => write!(f, "panic while {context}: {message}"),
             Error::Locked { path } => write!(f, "data directory is locked by another process: {}", path.display()),
             Error::Closed => write!(f, "database is closed"),
+            Error::Archive { dir, cause } => {
+                write!(f, "archiving to {} failed, so nothing was removed: {cause}", dir.display())
+            }
             Error::WriteStalled { waited, head_bytes, limit } => write!(
                 f,
                 "write stalled: the head holds {head_bytes} bytes, over its limit of {limit} \
@@ -133,6 +140,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io { source, .. } => Some(source),
+            Error::Archive { cause, .. } => Some(cause.as_ref()),
             _ => None,
         }
     }

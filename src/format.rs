@@ -18,7 +18,8 @@ pub struct FormatVersions {
     pub segment: u16,
     /// The `MANIFEST` file (`docs/format/manifest.md`).
     pub manifest: u16,
-    /// The `SETTINGS` file (`docs/format/settings.md`).
+    /// The `SETTINGS` file (`docs/format/settings.md`): the newest version, written when
+    /// the policy has an archive directory; without one it is written as version 1.
     pub settings: u16,
     /// The `METADATA` file (`docs/format/metadata.md`).
     pub metadata: u16,
@@ -46,11 +47,12 @@ mod tests {
 
     #[test]
     fn versions_are_the_ones_written() {
-        // As the golden files pin: WAL version 2 added the Metadata record; the rest is version 1.
+        // As the golden files pin: WAL version 2 added the Metadata record; SETTINGS version 2
+        // (the archive directory) is written only when one is set, version 1 otherwise.
         let v = FORMAT_VERSIONS;
         assert_eq!(
             (v.wal, v.segment, v.manifest, v.settings, v.metadata, v.chunk, v.rollup_chunk),
-            (2, 2, 1, 1, 1, 1, 1)
+            (2, 2, 1, 2, 1, 1, 1)
         );
         let mut chunk = Vec::new();
         crate::codec::chunk::encode_chunk(&[Sample { ts: 1, value: 2.0 }], &mut chunk);

@@ -50,6 +50,7 @@ fn to_json(r: &CompactReport, dry_run: bool) -> serde_json::Value {
         .collect();
     json!({"dry_run": dry_run, "sealed_samples": r.sealed_samples, "rollups_written": r.rollups_written,
         "merges": merges, "removed": super::retention::drops_json(&r.removed),
+        "archived": super::retention::archived_json(&r.archived), "archive_errors": r.archive_errors,
         "segments_before": r.segments_before, "segments_after": r.segments_after,
         "bytes_before": r.bytes_before, "bytes_after": r.bytes_after, "seconds": r.seconds})
 }
@@ -78,6 +79,7 @@ fn to_text(r: &CompactReport, dry_run: bool) -> String {
         );
     }
     o.push_str(&super::retention::drops_text(&r.removed, !dry_run));
+    o.push_str(&super::retention::archived_text(&r.archived, &r.archive_errors));
     if r.merges.is_empty() && r.removed.is_empty() && r.sealed_samples == 0 && r.rollups_written == 0 {
         o.push_str("nothing to compact, nothing removed\n");
         return o;

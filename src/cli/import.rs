@@ -77,6 +77,9 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> CliResult {
+    if a.input.is_dir() {
+        return import_parquet(&a);
+    }
     let (raw, size): (Box<dyn Read>, Option<u64>) = if a.input.as_os_str() == "-" {
         (Box::new(io::stdin().lock()), None)
     } else {
@@ -168,15 +171,39 @@ pub fn run(a: Args) -> CliResult {
     refused.into_result(&a.input, "line")
 }
 
-/// `--format parquet`: rows read by `strata::text::parquet::read_rows`; a row that
-/// cannot be a sample, or that the engine refuses, is refused alone (named by row).
+/// Every `.parquet` file under `dir` (a retention archive, one of its `date=`
+/// partitions, or a directory of exports), sorted by path; `.tmp` files are not
+/// finished files and are left out.
+fn parquet_files(dir: &std::path::Path) -> CliResult<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).map_err(io_err(format!("listing {}", d.display())))? {
+            let p = e.map_err(io_err(format!("listing {}", d.display())))?.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    if out.is_empty() {
+        return Err(CliError::new(format!("{}: no .parquet files in this directory or below", dir.display())));
+    }
+    Ok(out)
+}
+
+/// `--format parquet`, or a directory of Parquet files: rows read by
+/// `strata::text::parquet::read_rows`; a row that cannot be a sample, or that the
+/// engine refuses, is refused alone (named by file and row).
 fn import_parquet(a: &Args) -> CliResult {
     if a.input.as_os_str() == "-" {
         return Err(CliError::new(
             "a Parquet file cannot be read from stdin (its footer is at the end): give its path",
         ));
     }
-    let file = File::open(&a.input).map_err(io_err(format!("opening {}", a.input.display())))?;
+    let files = if a.input.is_dir() { parquet_files(&a.input)? } else { vec![a.input.clone()] };
     let db = Db::open(&a.data.data, super::options_for(&a.data.data)?)?;
     let t0 = Instant::now();
     let pb = progress_bar(None, a.json);
@@ -184,25 +211,30 @@ fn import_parquet(a: &Args) -> CliResult {
     let mut refused = Refused::default();
     let mut fatal = None;
     let mut rows = 0u64;
-    strata::text::parquet::read_rows(file, |n, row| {
-        rows = n;
-        if fatal.is_some() {
-            return;
+    for path in &files {
+        let file = File::open(path).map_err(io_err(format!("opening {}", path.display())))?;
+        let shown = |n: u64| if files.len() > 1 { format!("{} row {n}", path.display()) } else { n.to_string() };
+        let base = rows;
+        strata::text::parquet::read_rows(file, |n, row| {
+            rows = base + n;
+            if fatal.is_some() {
+                return;
+            }
+            match row.map(|(labels, s)| imp.add(&labels, s.ts, s.value)) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) if e.is_input_error() => refused.add_named(rows, shown(n), e.to_string()),
+                Ok(Err(e)) => fatal = Some(CliError::new(format!("{} row {n}: {e}", path.display()))),
+                Err(why) => refused.add_named(rows, shown(n), why),
+            }
+            if n.is_multiple_of(65_536) {
+                pb.set_message(format!("{} samples", human::count(imp.samples)));
+                pb.tick();
+            }
+        })
+        .map_err(|e| CliError::new(format!("{}: {e}", path.display())))?;
+        if let Some(e) = fatal {
+            return Err(e);
         }
-        match row.map(|(labels, s)| imp.add(&labels, s.ts, s.value)) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) if e.is_input_error() => refused.add(n, e.to_string()),
-            Ok(Err(e)) => fatal = Some(CliError::new(format!("{} row {n}: {e}", a.input.display()))),
-            Err(why) => refused.add(n, why),
-        }
-        if n.is_multiple_of(65_536) {
-            pb.set_message(format!("{} samples", human::count(imp.samples)));
-            pb.tick();
-        }
-    })
-    .map_err(|e| CliError::new(format!("{}: {e}", a.input.display())))?;
-    if let Some(e) = fatal {
-        return Err(e);
     }
     imp.app.commit()?;
     let (series, samples) = (imp.series, imp.samples);
@@ -213,15 +245,16 @@ fn import_parquet(a: &Args) -> CliResult {
     if a.json {
         let first: Vec<_> =
             refused.first.iter().map(|(row, why)| serde_json::json!({"row": row, "reason": why})).collect();
-        let v = serde_json::json!({"series": series, "samples": samples, "rows": rows, "seconds": secs,
-            "format": "parquet", "gzip": false, "refused": refused.count, "refused_rows": first});
+        let v = serde_json::json!({"series": series, "samples": samples, "rows": rows, "files": files.len(),
+            "seconds": secs, "format": "parquet", "gzip": false, "refused": refused.count, "refused_rows": first});
         println!("{v}");
     } else {
         println!(
-            "imported {} samples of {} series from {} Parquet rows in {secs:.2} s ({})",
+            "imported {} samples of {} series from {} Parquet rows{} in {secs:.2} s ({})",
             human::count(samples),
             human::count(series),
             human::count(rows),
+            if files.len() > 1 { format!(" in {} files", files.len()) } else { String::new() },
             human::rate(samples as f64 / secs.max(1e-9))
         );
     }
@@ -253,6 +286,16 @@ struct Refused {
 
 impl Refused {
     const LISTED: usize = 10;
+
+    /// A refusal at overall row `n`, whose place in its own file is `shown` (the same
+    /// number for one file; "FILE row N" when a directory is imported).
+    fn add_named(&mut self, n: u64, shown: String, why: String) {
+        if shown == n.to_string() {
+            self.add(n, why)
+        } else {
+            self.add(n, format!("({shown}) {why}"))
+        }
+    }
 
     fn add(&mut self, line: u64, why: String) {
         self.count += 1;

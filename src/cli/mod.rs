@@ -6,6 +6,7 @@
 //! - progress (indicatif) on stderr, only when stderr is a terminal and `--json` is off;
 //! - errors name what was wrong and exit non-zero; user input never panics.
 
+mod archive;
 mod backup;
 mod check;
 mod compact;
@@ -129,6 +130,7 @@ enum Command {
     Compact(compact::Args),
     Delete(delete::Args),
     Retention(retention::Args),
+    Archive(archive::Args),
     Backup(backup::Args),
     Dashboard(dashboard::Args),
 }
@@ -150,6 +152,7 @@ pub fn main() -> ExitCode {
         Command::Compact(a) => compact::run(a).map(|()| ExitCode::SUCCESS),
         Command::Delete(a) => delete::run(a).map(|()| ExitCode::SUCCESS),
         Command::Retention(a) => retention::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Archive(a) => archive::run(a).map(|()| ExitCode::SUCCESS),
         Command::Backup(a) => backup::run(a).map(|()| ExitCode::SUCCESS),
         Command::Dashboard(a) => dashboard::run(a).map(|()| ExitCode::SUCCESS),
     };

@@ -91,6 +91,10 @@ pub struct CompactReport {
     pub rollups_written: usize,
     /// What retention removed (or, in a dry run, would remove).
     pub removed: Vec<SegmentDrop>,
+    /// Archive files written before raw data was removed, and removals skipped
+    /// because their archive could not be written.
+    pub archived: Vec<strata::retention::archive::ArchivedFile>,
+    pub archive_errors: Vec<String>,
 }
 
 /// Plans compaction and, unless `req.dry_run`, runs it (downsampling first, then the
@@ -138,6 +142,8 @@ pub fn compact(db: &Db, req: &CompactRequest) -> CliResult<CompactReport> {
     } else {
         let done = db.compact().map_err(|e| CliError::new(format!("compaction: {e}")))?;
         report.removed = done.removed;
+        report.archived = done.archived;
+        report.archive_errors = done.archive_errors;
         report.rollups_written = done.rollups_written;
         let after = db.segments();
         // Outputs are the new segments; attribute each to the merge whose window holds it.

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde_json::json;
+use strata::retention::archive::ArchivedFile;
 use strata::retention::{human_duration, DropKind, RetentionSummary, SegmentDrop};
 use strata::{Db, RetentionPolicy, RetentionRule, StoredTier, TierDurations};
 
@@ -67,6 +68,10 @@ struct SetArgs {
     /// Cap on segment, WAL and head bytes, e.g. 10GiB (the oldest data goes first), or `none`.
     #[arg(long, value_name = "SIZE|none")]
     max_disk: Option<String>,
+    /// Write raw data as Parquet under DIR (relative paths are relative to the data
+    /// directory) before retention removes it, or `none` to stop archiving.
+    #[arg(long, value_name = "DIR|none")]
+    archive_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -142,7 +147,7 @@ pub fn run(a: Args) -> CliResult {
             None => show(&a.data, a.apply, a.json),
         },
         Some(Cmd::Set(s)) if nothing_to_set(&s) => {
-            fail("nothing to set: give --preset, --raw, --5m, --1h or --max-disk")
+            fail("nothing to set: give --preset, --raw, --5m, --1h, --max-disk or --archive-dir")
         }
         Some(Cmd::Set(s)) => match Remote::from(&s.target)? {
             Some(r) => set_remote(&r, &s),
@@ -241,6 +246,9 @@ fn remote_policy_text(v: &serde_json::Value) -> String {
     };
     let _ = writeln!(o, "default   {}", t(&v["defaults"]));
     let _ = writeln!(o, "disk cap  {}", v["max_disk_bytes"].as_u64().map_or("none".into(), human::bytes));
+    if let Some(d) = v["archive_dir"].as_str() {
+        let _ = writeln!(o, "archive   {d} (raw data is written there as Parquet before retention removes it)");
+    }
     let rules = v["rules"].as_array().cloned().unwrap_or_default();
     if rules.is_empty() {
         o.push_str("rules     none\n");
@@ -323,6 +331,11 @@ fn set_remote(r: &Remote, s: &SetArgs) -> CliResult {
             v["max_disk_bytes"] = json!(human::parse_bytes(b).map_err(|e| CliError::new(format!("--max-disk: {e}")))?)
         }
     }
+    match &s.archive_dir {
+        None => {}
+        Some(p) if p.as_os_str() == "none" => v["archive_dir"] = serde_json::Value::Null,
+        Some(p) => v["archive_dir"] = json!(p.to_string_lossy()),
+    }
     if let Some(o) = v.as_object_mut() {
         o.remove("would_remove");
         for rule in o.get_mut("rules").and_then(|r| r.as_array_mut()).into_iter().flatten() {
@@ -339,6 +352,7 @@ fn set_remote(r: &Remote, s: &SetArgs) -> CliResult {
 fn nothing_to_set(s: &SetArgs) -> bool {
     s.preset.is_none()
         && s.max_disk.is_none()
+        && s.archive_dir.is_none()
         && [s.tiers.raw, s.tiers.five_min, s.tiers.hour].iter().all(Option::is_none)
 }
 
@@ -358,7 +372,12 @@ fn set(s: SetArgs) -> CliResult {
         Some("none") => None,
         Some(v) => Some(human::parse_bytes(v).map_err(|e| CliError::new(format!("--max-disk: {e}")))?),
     };
-    let new: RetentionPolicy = old.clone().with_defaults(d)?.with_max_disk_bytes(cap);
+    let archive = match s.archive_dir {
+        None => old.archive_dir().map(|p| p.to_path_buf()),
+        Some(p) if p.as_os_str() == "none" => None,
+        Some(p) => Some(p),
+    };
+    let new: RetentionPolicy = old.clone().with_defaults(d)?.with_max_disk_bytes(cap).with_archive_dir(archive)?;
     db.set_retention(new.clone())?;
     let plan = db.retention_plan();
     db.close()?;
@@ -372,12 +391,12 @@ fn show(data: &DataDir, apply: bool, json: bool) -> CliResult {
     let db = open_existing(&data.data)?;
     let summary = db.retention_summary();
     let plan = db.retention_plan();
-    let drops = if apply { apply_now(&db)? } else { plan.drops.clone() };
+    let (drops, archived, errors) = if apply { apply_now(&db)? } else { (plan.drops.clone(), Vec::new(), Vec::new()) };
     db.close()?;
     if json {
         let cutoffs = json!({"raw": plan.cutoffs[0], "5m": plan.cutoffs[1], "1h": plan.cutoffs[2]});
         let out = json!({"applied": apply, "policy": summary_json(&summary), "cutoffs": cutoffs,
-            "removed": drops_json(&drops),
+            "removed": drops_json(&drops), "archived": archived_json(&archived), "archive_errors": errors,
             "samples": drops.iter().filter(|d| d.tier == StoredTier::Raw).filter_map(|d| d.items_removed).sum::<u64>(),
             "bytes": drops.iter().filter(|d| d.kind != DropKind::Trimmed).map(|d| d.bytes).sum::<u64>()});
         println!("{out}");
@@ -390,7 +409,8 @@ fn show(data: &DataDir, apply: bool, json: bool) -> CliResult {
         }
     }
     o.push_str(&drops_text(&drops, apply));
-    if drops.is_empty() {
+    o.push_str(&archived_text(&archived, &errors));
+    if drops.is_empty() && errors.is_empty() {
         o.push_str("nothing has expired\n");
     } else if !apply {
         o.push_str("(dry run: run with --apply to remove it)\n");
@@ -399,8 +419,11 @@ fn show(data: &DataDir, apply: bool, json: bool) -> CliResult {
     Ok(())
 }
 
-fn apply_now(db: &Db) -> CliResult<Vec<SegmentDrop>> {
-    Ok(db.apply_retention().map_err(|e| CliError::new(format!("retention: {e}")))?.removed)
+/// Applies retention: what it removed, the archive files it wrote first, and the
+/// removals it skipped because their archive failed.
+fn apply_now(db: &Db) -> CliResult<(Vec<SegmentDrop>, Vec<ArchivedFile>, Vec<String>)> {
+    let r = db.apply_retention().map_err(|e| CliError::new(format!("retention: {e}")))?;
+    Ok((r.removed, r.archived, r.archive_errors))
 }
 
 /// One line per removal, then a total; empty when there is nothing.
@@ -469,6 +492,9 @@ fn summary_text(s: &RetentionSummary) -> String {
     let d = &s.defaults;
     let _ = writeln!(o, "default   raw {}, 5m {}, 1h {}", keep(d.raw), keep(d.five_min), keep(d.hour));
     let _ = writeln!(o, "disk cap  {}", s.max_disk_bytes.map_or("none".into(), human::bytes));
+    if let Some(d) = &s.archive_dir {
+        let _ = writeln!(o, "archive   {d} (raw data is written there as Parquet before retention removes it)");
+    }
     if s.rules.is_empty() {
         o.push_str("rules     none\n");
     }
@@ -499,7 +525,34 @@ fn summary_json(s: &RetentionSummary) -> serde_json::Value {
                 "durations": tiers(&r.durations), "series": r.matching_series})
         })
         .collect();
-    json!({"defaults": tiers(&s.defaults), "max_disk_bytes": s.max_disk_bytes, "rules": rules})
+    json!({"defaults": tiers(&s.defaults), "max_disk_bytes": s.max_disk_bytes, "archive_dir": s.archive_dir,
+        "rules": rules})
+}
+
+/// One line per archive file written, then each removal skipped because its archive
+/// failed; empty when there is neither.
+pub(super) fn archived_text(files: &[ArchivedFile], errors: &[String]) -> String {
+    let mut o = String::new();
+    for f in files {
+        let _ =
+            writeln!(o, "archived {} rows ({}) to {}", human::count(f.rows), human::bytes(f.bytes), f.path.display());
+    }
+    if files.len() > 1 {
+        let rows: u64 = files.iter().map(|f| f.rows).sum();
+        let bytes: u64 = files.iter().map(|f| f.bytes).sum();
+        let _ = writeln!(o, "archived {} rows in {} files ({})", human::count(rows), files.len(), human::bytes(bytes));
+    }
+    for e in errors {
+        let _ = writeln!(o, "NOT removed: {e}");
+    }
+    o
+}
+
+pub(super) fn archived_json(files: &[ArchivedFile]) -> serde_json::Value {
+    files
+        .iter()
+        .map(|f| json!({"path": f.path.display().to_string(), "day": f.day, "rows": f.rows, "bytes": f.bytes}))
+        .collect()
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::labels::Labels;
 use crate::manifest::FLAG_ROLLED_UP;
 use crate::merge::merge_runs;
+use crate::retention::archive::{ArchiveBatch, ArchivedFile};
 use crate::retention::{log_drop, DropKind, SegmentDrop};
 use crate::rollup::Bucket;
 use crate::sample::Sample;
@@ -47,6 +48,32 @@ pub struct CompactionReport {
     /// Items the merges did not write back: duplicates resolved by write order, and
     /// data past retention.
     pub merge_items_dropped: u64,
+    /// Archive files written (or rewritten) before raw data left the store, when the
+    /// policy has an archive directory.
+    pub archived: Vec<ArchivedFile>,
+    /// Removals not carried out because their archive could not be written; the data
+    /// they would have removed is still stored.
+    pub archive_errors: Vec<String>,
+}
+
+impl CompactionReport {
+    /// Rows and bytes of the archive files written.
+    pub fn archived_totals(&self) -> (u64, u64) {
+        self.archived.iter().fold((0, 0), |(r, b), f| (r + f.rows, b + f.bytes))
+    }
+
+    /// Records a removal refused because its archive failed, or passes another error on.
+    pub(crate) fn archive_failed(&mut self, e: Error, inner: &Inner) -> Result<()> {
+        match e {
+            Error::Archive { .. } => {
+                log::error!("{}: {e}", inner.dir.display());
+                inner.removals.count_archive_failure();
+                self.archive_errors.push(e.to_string());
+                Ok(())
+            }
+            e => Err(e),
+        }
+    }
 }
 
 /// What one merge did.
@@ -61,6 +88,8 @@ pub struct MergeOutcome {
     /// the pass reports); the rest of `items_in - items_out` are duplicates resolved by
     /// write order.
     pub expired: u64,
+    /// Archive files that received the expired raw samples before the merge was published.
+    pub archived: Vec<ArchivedFile>,
 }
 
 impl Inner {
@@ -76,9 +105,17 @@ impl Inner {
         for plan in plan_compactions(&metas, &self.opts.compaction) {
             let keep = |id: u64| self.retained_from(id, plan.tier, now_ms());
             let out = match plan.tier {
-                StoredTier::Raw => self.merge_segments::<Sample>(plan.tier, &plan.inputs, plan.output_level, &keep)?,
-                _ => self.merge_segments::<Bucket>(plan.tier, &plan.inputs, plan.output_level, &keep)?,
+                StoredTier::Raw => self.merge_segments::<Sample>(plan.tier, &plan.inputs, plan.output_level, &keep),
+                _ => self.merge_segments::<Bucket>(plan.tier, &plan.inputs, plan.output_level, &keep),
             };
+            let out = match out {
+                Ok(out) => out,
+                Err(e) => {
+                    r.archive_failed(e, self)?;
+                    continue;
+                }
+            };
+            self.record_archived(&mut r, &out.archived);
             log::info!(
                 "{}: merged {} {} segments {} into one of level {}: {} items in, {} out ({} past retention, {} duplicates), {} -> {} bytes",
                 self.dir.display(),
@@ -145,21 +182,43 @@ impl Inner {
         }
         series.sort_unstable();
         series.dedup_by_key(|e| e.1);
+        // Raw data past retention goes to the archive, if there is one, before the
+        // merge is published; the batch is named by the first input.
+        let archive_root = if tier == StoredTier::Raw { self.archive_root() } else { None };
+        let mut batch: Option<ArchiveBatch> = None;
+        let archive_err =
+            |root: &std::path::Path, e: Error| Error::Archive { dir: root.to_path_buf(), cause: e.into() };
         let (id, _) = self.allocate_segment(false);
         let mut w = self.segment_writer(id, tier)?;
         let mut buf = Vec::new();
         for (labels, sid) in series {
             let floor = keep_from(sid);
             let mut runs: Vec<Vec<T>> = Vec::with_capacity(inputs.len());
+            let mut gone: Vec<Vec<T>> = Vec::new();
             for s in &inputs {
                 let mut v = Vec::new();
                 if floor > i64::MIN {
                     read_items(s, sid, i64::MIN, floor - 1, &mut v)?;
                     out.expired += v.len() as u64;
+                    if archive_root.is_some() && !v.is_empty() {
+                        gone.push(std::mem::take(&mut v));
+                    }
                     v.clear();
                 }
                 read_items(s, sid, floor, i64::MAX, &mut v)?;
                 runs.push(v);
+            }
+            if let (Some(root), false) = (&archive_root, gone.is_empty()) {
+                let samples: Vec<Sample> = merge_runs(gone).iter().filter_map(Item::as_sample).collect();
+                if batch.is_none() {
+                    let first = ids.iter().copied().min().unwrap_or(id);
+                    let min_t = inputs.iter().map(|s| s.info().min_t).min().unwrap_or(0);
+                    let max_t = inputs.iter().map(|s| s.info().max_t).max().unwrap_or(0);
+                    batch = Some(ArchiveBatch::new(root, first, min_t, max_t).map_err(|e| archive_err(root, e))?);
+                }
+                if let Some(b) = &mut batch {
+                    b.push(labels, &samples).map_err(|e| archive_err(root, e))?;
+                }
             }
             let merged = merge_runs(runs);
             if merged.is_empty() {
@@ -167,6 +226,11 @@ impl Inner {
             }
             write_series(&mut w, sid, &labels, &merged, &mut buf)?;
             out.items_out += merged.len() as u64;
+        }
+        if let (Some(b), Some(root)) = (batch, &archive_root) {
+            // Durable before the manifest stops naming the inputs; on failure the
+            // writer's drop discards the output and nothing changes.
+            out.archived = b.finish().map_err(|e| archive_err(root, e))?;
         }
         let live = if out.items_out == 0 {
             w.abort();
@@ -190,6 +254,20 @@ impl Inner {
         }
         self.unlink_segments(&inputs);
         Ok(out)
+    }
+
+    /// The policy's archive directory, resolved against the data directory.
+    pub(crate) fn archive_root(&self) -> Option<std::path::PathBuf> {
+        self.retention.read().archive_dir_in(&self.dir)
+    }
+
+    /// Adds archive files to the report, the counters and the log.
+    pub(crate) fn record_archived(&self, r: &mut CompactionReport, files: &[ArchivedFile]) {
+        for f in files {
+            log::info!("{}: archived {} rows ({} bytes) to {}", self.dir.display(), f.rows, f.bytes, f.path.display());
+            self.removals.count_archived(f);
+            r.archived.push(f.clone());
+        }
     }
 
     pub(crate) fn segment_metas(&self) -> Vec<SegmentMeta> {

@@ -16,6 +16,9 @@ pub(crate) const CHUNK_ITEMS: usize = 1024;
 pub(crate) trait Item: Timed {
     fn encode(items: &[Self], out: &mut Vec<u8>) -> Result<ChunkMeta>;
     fn decode(bytes: &[u8], out: &mut Vec<Self>) -> std::result::Result<(), &'static str>;
+    /// The item as a raw sample: what the archive stores (`retention/archive.rs`).
+    /// `None` for rollup buckets, which are not archived.
+    fn as_sample(&self) -> Option<Sample>;
 }
 
 impl Item for Sample {
@@ -24,6 +27,9 @@ impl Item for Sample {
     }
     fn decode(bytes: &[u8], out: &mut Vec<Self>) -> std::result::Result<(), &'static str> {
         chunk::decode_chunk(bytes, out).map_err(|e| e.0)
+    }
+    fn as_sample(&self) -> Option<Sample> {
+        Some(*self)
     }
 }
 
@@ -40,6 +46,9 @@ impl Item for Bucket {
     }
     fn decode(bytes: &[u8], out: &mut Vec<Self>) -> std::result::Result<(), &'static str> {
         rollup::codec::decode_buckets(bytes, out).map_err(|e| e.0)
+    }
+    fn as_sample(&self) -> Option<Sample> {
+        None
     }
 }
 

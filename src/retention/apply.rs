@@ -8,10 +8,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use super::archive::{self, ArchiveBatch, ArchivedFile};
 use super::{DropKind, SegmentDrop};
 use crate::compact::CompactionReport;
+use crate::db::items::read_items;
 use crate::db::{Inner, LiveSegment};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::rollup::Bucket;
 use crate::sample::Sample;
 use crate::text::time::format_rfc3339 as rfc3339;
@@ -30,6 +32,12 @@ pub struct RemovalStats {
     /// Samples and buckets removed by `Db::delete`.
     pub deleted_samples: u64,
     pub deleted_buckets: u64,
+    /// Archive files written before retention removed raw data, and their rows and bytes.
+    pub archived_files: u64,
+    pub archived_rows: u64,
+    pub archived_bytes: u64,
+    /// Removals not carried out because the archive could not be written.
+    pub archive_failures: u64,
 }
 
 #[derive(Default)]
@@ -40,6 +48,10 @@ pub(crate) struct RemovalCounters {
     bytes: AtomicU64,
     pub deleted_samples: AtomicU64,
     pub deleted_buckets: AtomicU64,
+    archived_files: AtomicU64,
+    archived_rows: AtomicU64,
+    archived_bytes: AtomicU64,
+    archive_failures: AtomicU64,
 }
 
 impl RemovalCounters {
@@ -52,7 +64,21 @@ impl RemovalCounters {
             bytes: g(&self.bytes),
             deleted_samples: g(&self.deleted_samples),
             deleted_buckets: g(&self.deleted_buckets),
+            archived_files: g(&self.archived_files),
+            archived_rows: g(&self.archived_rows),
+            archived_bytes: g(&self.archived_bytes),
+            archive_failures: g(&self.archive_failures),
         }
+    }
+
+    pub(crate) fn count_archived(&self, f: &ArchivedFile) {
+        self.archived_files.fetch_add(1, Ordering::Relaxed);
+        self.archived_rows.fetch_add(f.rows, Ordering::Relaxed);
+        self.archived_bytes.fetch_add(f.bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_archive_failure(&self) {
+        self.archive_failures.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn count(&self, d: &SegmentDrop, bytes_freed: u64) {
@@ -67,31 +93,51 @@ impl RemovalCounters {
 }
 
 impl Inner {
-    /// Carries out a retention plan, recording and logging every removal in `r`.
+    /// Carries out a retention plan, recording and logging every removal in `r`. With
+    /// an archive directory, raw data is archived before each removal; a removal whose
+    /// archive fails is skipped (reported in `r.archive_errors`), the rest go on.
     pub(crate) fn apply_retention_into(&self, r: &mut CompactionReport) -> Result<()> {
+        if let Some(root) = self.archive_root() {
+            match archive::sweep(&root) {
+                Ok(0) => {}
+                Ok(n) => {
+                    log::info!("{}: removed {n} partial archive files under {}", self.dir.display(), root.display())
+                }
+                Err(e) => log::warn!("{}: cleaning partial archive files: {e}", self.dir.display()),
+            }
+        }
         let plan = self.retention_plan();
         for mut d in plan.drops {
-            match d.kind {
-                DropKind::Expired => r.segments_expired += self.drop_segments(&[d.segment])?,
-                DropKind::OverDiskCap => r.segments_over_cap += self.drop_segments(&[d.segment])?,
+            let done = match d.kind {
+                DropKind::Expired | DropKind::OverDiskCap => self.drop_segments(&[d.segment]),
                 DropKind::Trimmed => {
                     let now = plan.now_ms;
                     let keep = |sid: u64| self.retained_from(sid, d.tier, now);
+                    let level = self.level_of(d.segment);
                     let out = match d.tier {
-                        StoredTier::Raw => {
-                            self.merge_segments::<Sample>(d.tier, &[d.segment], self.level_of(d.segment), &keep)?
-                        }
-                        _ => self.merge_segments::<Bucket>(d.tier, &[d.segment], self.level_of(d.segment), &keep)?,
+                        StoredTier::Raw => self.merge_segments::<Sample>(d.tier, &[d.segment], level, &keep),
+                        _ => self.merge_segments::<Bucket>(d.tier, &[d.segment], level, &keep),
                     };
-                    d.items_removed = Some(out.items_in - out.items_out);
-                    r.segments_trimmed += 1;
-                    self.removals.count(&d, out.bytes_in.saturating_sub(out.bytes_out));
-                    log_drop(&self.dir, &d);
-                    r.removed.push(d);
+                    out.map(|out| {
+                        d.items_removed = Some(out.items_in - out.items_out);
+                        (1, out.bytes_in.saturating_sub(out.bytes_out), out.archived)
+                    })
+                }
+            };
+            let (n, freed, files) = match done {
+                Ok(x) => x,
+                Err(e) => {
+                    r.archive_failed(e, self)?;
                     continue;
                 }
+            };
+            match d.kind {
+                DropKind::Expired => r.segments_expired += n,
+                DropKind::OverDiskCap => r.segments_over_cap += n,
+                DropKind::Trimmed => r.segments_trimmed += n,
             }
-            self.removals.count(&d, d.bytes);
+            self.record_archived(r, &files);
+            self.removals.count(&d, freed);
             log_drop(&self.dir, &d);
             r.removed.push(d);
         }
@@ -102,14 +148,22 @@ impl Inner {
         self.snapshot().segments().find(|s| s.info().id == id).map_or(0, |s| s.level)
     }
 
-    /// Removes segments from the manifest in one publication, then unlinks them.
-    fn drop_segments(&self, ids: &[u64]) -> Result<usize> {
+    /// Removes segments from the manifest in one publication, then unlinks them: how
+    /// many, the bytes freed, and the archive files their raw data went to first.
+    fn drop_segments(&self, ids: &[u64]) -> Result<(usize, u64, Vec<ArchivedFile>)> {
         if ids.is_empty() {
-            return Ok(0);
+            return Ok((0, 0, Vec::new()));
         }
         let _one = self.compact_lock.lock();
         let snap = self.snapshot();
         let gone: Vec<Arc<LiveSegment>> = snap.segments().filter(|s| ids.contains(&s.info().id)).cloned().collect();
+        let mut files = Vec::new();
+        if let Some(root) = self.archive_root() {
+            for s in gone.iter().filter(|s| s.info().tier == StoredTier::Raw) {
+                let f = archive_segment(s, &root).map_err(|e| Error::Archive { dir: root.clone(), cause: e.into() })?;
+                files.extend(f);
+            }
+        }
         let gone_ids: Vec<u64> = gone.iter().map(|s| s.info().id).collect();
         self.publish(|m| m.segments.retain(|r| !gone_ids.contains(&r.id)))?;
         {
@@ -117,8 +171,21 @@ impl Inner {
             *st = Arc::new(st.with_segments(&gone_ids, Vec::new()));
         }
         self.unlink_segments(&gone);
-        Ok(gone.len())
+        Ok((gone.len(), gone.iter().map(|s| s.info().file_size).sum(), files))
     }
+}
+
+/// Writes every sample of a raw segment to the archive, durably.
+fn archive_segment(s: &LiveSegment, root: &std::path::Path) -> Result<Vec<ArchivedFile>> {
+    let info = s.info();
+    let mut batch = ArchiveBatch::new(root, info.id, info.min_t, info.max_t)?;
+    let mut v: Vec<Sample> = Vec::new();
+    for e in s.series() {
+        v.clear();
+        read_items(s, e.id, i64::MIN, i64::MAX, &mut v)?;
+        batch.push(&e.labels, &v)?;
+    }
+    batch.finish()
 }
 
 pub(crate) fn log_drop(dir: &std::path::Path, d: &SegmentDrop) {

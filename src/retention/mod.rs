@@ -8,8 +8,10 @@
 //! - `store.rs`: the `SETTINGS` file that records the policy with the data.
 //! - `plan.rs`: which segments have expired or must go to respect a disk cap.
 //! - `apply.rs`: carrying a plan out, and counting what was removed.
+//! - `archive.rs`: writing raw data as Parquet under `archive_dir` before it is removed.
 
 mod apply;
+pub mod archive;
 mod glob;
 mod plan;
 mod policy;

@@ -4,6 +4,7 @@
 //! [`oldest_retained`]).
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::glob::Glob;
@@ -194,13 +195,16 @@ pub struct RetentionPolicy {
     default: TierDurations,
     rules: Vec<RetentionRule>,
     max_disk_bytes: Option<u64>,
+    /// Where raw data goes as Parquet before retention removes it; relative to the
+    /// data directory unless absolute. `None`: removed data is not kept anywhere.
+    archive_dir: Option<PathBuf>,
 }
 
 impl RetentionPolicy {
     /// A policy with these defaults, no rules and no disk cap.
     pub fn new(default: TierDurations) -> Result<RetentionPolicy> {
         default.validate().map_err(|e| Error::InvalidArgument(format!("default retention: {e}")))?;
-        Ok(RetentionPolicy { default, rules: Vec::new(), max_disk_bytes: None })
+        Ok(RetentionPolicy { default, rules: Vec::new(), max_disk_bytes: None, archive_dir: None })
     }
 
     /// Keep everything forever: no rules, no disk cap.
@@ -210,7 +214,7 @@ impl RetentionPolicy {
 
     /// The `tiered` preset ([`TierDurations::tiered`]), no rules, no disk cap.
     pub fn tiered() -> RetentionPolicy {
-        RetentionPolicy { default: TierDurations::tiered(), rules: Vec::new(), max_disk_bytes: None }
+        RetentionPolicy { default: TierDurations::tiered(), rules: Vec::new(), max_disk_bytes: None, archive_dir: None }
     }
 
     /// Replaces the per-tier defaults, keeping the rules and the disk cap.
@@ -246,6 +250,43 @@ impl RetentionPolicy {
     pub fn with_max_disk_bytes(mut self, cap: Option<u64>) -> RetentionPolicy {
         self.max_disk_bytes = cap;
         self
+    }
+
+    /// Archives raw data as Parquet in `dir` before retention removes it
+    /// (docs/format/parquet-export.md, "Archive"); a relative `dir` is resolved against
+    /// the data directory. `None` stops archiving. Fails for an empty path, and in a
+    /// build without the `parquet` feature, which cannot write the archive.
+    pub fn with_archive_dir(self, dir: Option<PathBuf>) -> Result<RetentionPolicy> {
+        if let Some(d) = &dir {
+            if d.as_os_str().is_empty() {
+                return Err(Error::InvalidArgument("archive_dir must not be empty".into()));
+            }
+            if !cfg!(feature = "parquet") {
+                return Err(Error::InvalidArgument(format!(
+                    "archive_dir {}: this build has no Parquet support (the `parquet` feature), \
+                     so it cannot archive",
+                    d.display()
+                )));
+            }
+        }
+        Ok(self.with_archive_dir_unchecked(dir))
+    }
+
+    /// As recorded: a build without Parquet still reads the setting (and then keeps
+    /// data that would need archiving instead of removing it).
+    pub(crate) fn with_archive_dir_unchecked(mut self, dir: Option<PathBuf>) -> RetentionPolicy {
+        self.archive_dir = dir;
+        self
+    }
+
+    /// The archive directory as recorded (possibly relative to the data directory).
+    pub fn archive_dir(&self) -> Option<&Path> {
+        self.archive_dir.as_deref()
+    }
+
+    /// The archive directory resolved against the data directory `data_dir`.
+    pub fn archive_dir_in(&self, data_dir: &Path) -> Option<PathBuf> {
+        self.archive_dir.as_ref().map(|d| if d.is_absolute() { d.clone() } else { data_dir.join(d) })
     }
 
     pub fn default_durations(&self) -> &TierDurations {
@@ -309,6 +350,7 @@ impl RetentionPolicy {
                 })
                 .collect(),
             max_disk_bytes: self.max_disk_bytes,
+            archive_dir: self.archive_dir.as_ref().map(|d| d.display().to_string()),
         }
     }
 }
@@ -317,6 +359,7 @@ impl PartialEq for RetentionPolicy {
     fn eq(&self, o: &RetentionPolicy) -> bool {
         self.default == o.default
             && self.max_disk_bytes == o.max_disk_bytes
+            && self.archive_dir == o.archive_dir
             && self.rules.len() == o.rules.len()
             && self.rules.iter().zip(&o.rules).all(|(a, b)| a.same_as(b))
     }
@@ -329,6 +372,9 @@ impl fmt::Display for RetentionPolicy {
         match self.max_disk_bytes {
             Some(cap) => write!(f, ", disk cap {cap} bytes")?,
             None => write!(f, ", no disk cap")?,
+        }
+        if let Some(d) = &self.archive_dir {
+            write!(f, ", archive to {}", d.display())?;
         }
         for r in &self.rules {
             let m: Vec<String> = r.matchers.iter().map(|m| m.to_string()).collect();
@@ -353,6 +399,8 @@ pub struct RetentionSummary {
     /// In precedence order: the first matching rule in this list applies.
     pub rules: Vec<RuleSummary>,
     pub max_disk_bytes: Option<u64>,
+    /// The archive directory as recorded (relative to the data directory unless absolute).
+    pub archive_dir: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -374,6 +422,9 @@ impl fmt::Display for RetentionSummary {
         match self.max_disk_bytes {
             Some(cap) => writeln!(f, "disk cap: {cap} bytes")?,
             None => writeln!(f, "disk cap: none")?,
+        }
+        if let Some(d) = &self.archive_dir {
+            writeln!(f, "archive: {d} (raw data is written there as Parquet before it is removed)")?;
         }
         for r in &self.rules {
             write!(

@@ -16,7 +16,9 @@ use crate::labels::{MatchOp, Matcher};
 
 pub const SETTINGS_FILE: &str = "SETTINGS";
 const MAGIC: &[u8; 8] = b"STRATSET";
-pub(crate) const VERSION: u16 = 1;
+/// The newest version written. Version 2 adds the archive directory; a policy without
+/// one is still written as version 1, byte for byte what older builds wrote and read.
+pub(crate) const VERSION: u16 = 2;
 /// A duration field holding this means forever.
 const FOREVER: u64 = u64::MAX;
 /// Flag bit 0 of the policy flags: a disk cap is set.
@@ -85,7 +87,13 @@ pub(crate) fn encode(p: &RetentionPolicy) -> Vec<u8> {
             put_str(&mut payload, &m.value);
         }
     }
-    frame(MAGIC, VERSION, &payload)
+    match p.archive_dir() {
+        Some(d) => {
+            put_str(&mut payload, &d.to_string_lossy());
+            frame(MAGIC, VERSION, &payload)
+        }
+        None => frame(MAGIC, 1, &payload),
+    }
 }
 
 /// Three tier durations as stored (ms, `u64::MAX` for forever), validated.
@@ -97,7 +105,12 @@ fn durations(c: &mut Cursor<'_>, what: &str) -> DecodeResult<TierDurations> {
 }
 
 pub(crate) fn decode(b: &[u8]) -> DecodeResult<RetentionPolicy> {
-    let (mut c, _reserved) = unframe(b, MAGIC, VERSION, "SETTINGS")?;
+    // Versions 1 and 2 are read; anything else is refused naming the newest.
+    let version = match crate::codec::bytes::le_u16(b, 8) {
+        Some(1) => 1,
+        _ => VERSION,
+    };
+    let (mut c, _reserved) = unframe(b, MAGIC, version, "SETTINGS")?;
     let defaults = durations(&mut c, "default durations")?;
     let flags = c.u32("flags")?;
     let cap = c.u64("disk cap")?;
@@ -129,8 +142,17 @@ pub(crate) fn decode(b: &[u8]) -> DecodeResult<RetentionPolicy> {
         let rule = RetentionRule::new(name, glob, matchers, priority, tiers).map_err(|e| (at, e.to_string()))?;
         policy.add_rule(rule).map_err(|e| (at, e.to_string()))?;
     }
+    if version >= 2 {
+        let at = c.at;
+        let dir = c.string("archive dir")?;
+        if dir.is_empty() {
+            return Err((at, "empty archive dir".into()));
+        }
+        policy = policy.with_archive_dir_unchecked(Some(dir.into()));
+    }
     if !c.at_end() {
-        return Err((c.at, format!("{} bytes after the last rule", b.len() - 4 - c.at)));
+        let after = if version >= 2 { "archive dir" } else { "last rule" };
+        return Err((c.at, format!("{} bytes after the {after}", b.len() - 4 - c.at)));
     }
     Ok(policy)
 }
@@ -159,19 +181,47 @@ mod tests {
             .unwrap()
     }
 
+    fn archived_policy() -> RetentionPolicy {
+        sample_policy().with_archive_dir_unchecked(Some("archive/ünï".into()))
+    }
+
     #[test]
     fn round_trips() {
-        for p in [RetentionPolicy::forever(), RetentionPolicy::tiered(), sample_policy()] {
+        for p in [RetentionPolicy::forever(), RetentionPolicy::tiered(), sample_policy(), archived_policy()] {
             assert_eq!(decode(&encode(&p)).unwrap(), p);
         }
     }
 
     #[test]
+    fn version_1_unless_an_archive_dir_is_set() {
+        let v1 = encode(&sample_policy());
+        assert_eq!(&v1[8..10], &1u16.to_le_bytes(), "no archive dir: the version 1 layout, unchanged");
+        let v2 = encode(&archived_policy());
+        assert_eq!(&v2[8..10], &2u16.to_le_bytes());
+        assert_eq!(decode(&v2).unwrap().archive_dir(), Some(std::path::Path::new("archive/ünï")));
+        // A version 1 file never holds an archive dir: its payload with one appended is refused.
+        let mut forged = v2.clone();
+        forged[8..10].copy_from_slice(&1u16.to_le_bytes());
+        let n = forged.len();
+        let crc = crc32fast::hash(&forged[..n - 4]);
+        forged[n - 4..].copy_from_slice(&crc.to_le_bytes());
+        assert!(decode(&forged).unwrap_err().1.contains("after the last rule"));
+        let mut v3 = v2.clone();
+        v3[8..10].copy_from_slice(&3u16.to_le_bytes());
+        assert!(decode(&v3).unwrap_err().1.contains("version 3"));
+    }
+
+    #[test]
     fn every_flipped_bit_and_every_cut_is_refused() {
-        let b = encode(&sample_policy());
+        for b in [encode(&sample_policy()), encode(&archived_policy())] {
+            flips_and_cuts_refused(&b);
+        }
+    }
+
+    fn flips_and_cuts_refused(b: &[u8]) {
         for i in 0..b.len() {
             for bit in 0..8 {
-                let mut c = b.clone();
+                let mut c = b.to_vec();
                 c[i] ^= 1 << bit;
                 assert!(decode(&c).is_err(), "flip at byte {i} bit {bit} accepted");
             }

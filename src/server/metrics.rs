@@ -252,6 +252,19 @@ fn removals(w: &mut Writer, r: &crate::RemovalStats) {
     w.family("strata_deleted_items_total", "counter", "Samples and buckets removed by delete_series.");
     w.sample("strata_deleted_items_total", &[("kind", "samples")], r.deleted_samples as f64);
     w.sample("strata_deleted_items_total", &[("kind", "buckets")], r.deleted_buckets as f64);
+    let archive = [
+        ("strata_archive_files_total", "Archive files written before retention removed raw data.", r.archived_files),
+        ("strata_archive_rows_total", "Raw samples written to the archive.", r.archived_rows),
+        ("strata_archive_bytes_total", "Bytes of archive files written.", r.archived_bytes),
+        (
+            "strata_archive_failures_total",
+            "Retention removals skipped because their archive could not be written.",
+            r.archive_failures,
+        ),
+    ];
+    for (name, help, v) in archive {
+        w.one(name, "counter", help, v as f64);
+    }
 }
 
 // ---- The query cache (`Options::query_cache_bytes`). ----

@@ -163,8 +163,17 @@ impl<W: Write + Send> ParquetSink<W> {
     }
 
     /// Writes the last row group and the footer.
-    pub fn finish(mut self) -> parquet::errors::Result<W> {
+    pub fn finish(self) -> parquet::errors::Result<W> {
+        self.finish_with(&[])
+    }
+
+    /// [`finish`](Self::finish), adding `key = value` pairs to the footer's key-value
+    /// metadata (the archive records its series count and source there).
+    pub fn finish_with(mut self, kv: &[(&str, String)]) -> parquet::errors::Result<W> {
         self.flush()?;
+        for (k, v) in kv {
+            self.writer.append_key_value_metadata(parquet::file::metadata::KeyValue::new(k.to_string(), v.clone()));
+        }
         self.writer.into_inner()
     }
 }

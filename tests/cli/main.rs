@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod cli_archive;
 mod cli_backup;
 mod cli_check;
 mod cli_dashboard;

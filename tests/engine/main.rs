@@ -24,6 +24,7 @@ mod promql_parallel;
 mod promql_tiers;
 mod query_cache;
 mod recovery_torn_wal_tail;
+mod retention_archive;
 mod retention_rules;
 mod retention_settings;
 mod roundtrip;

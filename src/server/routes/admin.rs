@@ -95,6 +95,8 @@ pub(super) async fn compact(State(st): State<Shared>) -> ApiResult {
             "segments_trimmed": r.segments_trimmed,
             "segments_over_cap": r.segments_over_cap,
             "removed": retention_api::drops_json(&r.removed),
+            "archived": retention_api::archived_json(&r.archived),
+            "archive_errors": r.archive_errors,
             "bytes_before": r.bytes_before,
             "bytes_after": r.bytes_after,
         }),
@@ -117,6 +119,7 @@ pub(super) async fn apply_retention(State(st): State<Shared>) -> ApiResult {
     Ok(json_response(
         StatusCode::OK,
         &json!({"status": "success", "removed": retention_api::drops_json(&r.removed),
+            "archived": retention_api::archived_json(&r.archived), "archive_errors": r.archive_errors,
             "bytes_before": r.bytes_before, "bytes_after": r.bytes_after}),
     ))
 }

@@ -26,7 +26,8 @@ pub(crate) fn policy_json(s: &RetentionSummary) -> Value {
                 "priority": r.priority, "durations": tiers_json(&r.durations), "series": r.matching_series})
         })
         .collect();
-    json!({"defaults": tiers_json(&s.defaults), "max_disk_bytes": s.max_disk_bytes, "rules": rules})
+    json!({"defaults": tiers_json(&s.defaults), "max_disk_bytes": s.max_disk_bytes, "archive_dir": s.archive_dir,
+        "rules": rules})
 }
 
 pub(crate) fn drops_json(drops: &[SegmentDrop]) -> Value {
@@ -37,6 +38,14 @@ pub(crate) fn drops_json(drops: &[SegmentDrop]) -> Value {
                 "action": d.kind.as_str(), "min_t": format_rfc3339(d.min_t), "max_t": format_rfc3339(d.max_t),
                 "items": d.items, "items_removed": d.items_removed, "bytes": d.bytes, "reason": d.reason})
         })
+        .collect()
+}
+
+/// Archive files a retention pass wrote before removing raw data.
+pub(crate) fn archived_json(files: &[crate::retention::archive::ArchivedFile]) -> Value {
+    files
+        .iter()
+        .map(|f| json!({"path": f.path.display().to_string(), "day": f.day, "rows": f.rows, "bytes": f.bytes}))
         .collect()
 }
 
@@ -109,7 +118,7 @@ pub(crate) fn parse_rule(v: &Value) -> Result<RetentionRule, ApiError> {
 /// n|null, "rules": [...]}`; `defaults` overrides the preset's tiers.
 pub(crate) fn parse_policy(v: &Value) -> Result<RetentionPolicy, ApiError> {
     let o = v.as_object().ok_or_else(|| bad("retention: expected a JSON object"))?;
-    known_keys(o, "retention", &["preset", "defaults", "max_disk_bytes", "rules", "would_remove"])?;
+    known_keys(o, "retention", &["preset", "defaults", "max_disk_bytes", "archive_dir", "rules", "would_remove"])?;
     let base = match o.get("preset").map(|p| p.as_str()) {
         None => TierDurations::forever(),
         Some(Some("forever")) => TierDurations::forever(),
@@ -121,6 +130,11 @@ pub(crate) fn parse_policy(v: &Value) -> Result<RetentionPolicy, ApiError> {
         None | Some(Value::Null) => None,
         Some(n) => Some(n.as_u64().ok_or_else(|| bad("max_disk_bytes: expected a whole number of bytes or null"))?),
     });
+    p = p.with_archive_dir(match o.get("archive_dir") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(d)) if !d.is_empty() => Some(d.into()),
+        Some(_) => return Err(bad("archive_dir: expected a directory path (relative to the data directory) or null")),
+    })?;
     if let Some(rules) = o.get("rules") {
         let rules = rules.as_array().ok_or_else(|| bad("rules: expected an array"))?;
         for r in rules {
@@ -150,6 +164,11 @@ mod tests {
         let back = parse_policy(&policy_json(&p.summary())).unwrap();
         assert_eq!(back, p);
         assert_eq!(parse_policy(&json!({"preset": "tiered"})).unwrap(), RetentionPolicy::tiered());
+        let archived = parse_policy(&json!({"preset": "tiered", "archive_dir": "arch"})).unwrap();
+        assert_eq!(archived.archive_dir(), Some(std::path::Path::new("arch")));
+        assert_eq!(policy_json(&archived.summary())["archive_dir"], "arch");
+        assert_eq!(parse_policy(&policy_json(&archived.summary())).unwrap(), archived);
+        assert_eq!(policy_json(&RetentionPolicy::tiered().summary())["archive_dir"], Value::Null);
     }
 
     #[test]
@@ -160,6 +179,8 @@ mod tests {
             (json!({"rules": [{"name": "x", "durations": {"raw": "1q"}}]}), "rule.durations.raw"),
             (json!({"rules": [{"name": "x"}]}), "rule.durations"),
             (json!({"preset": "weekly"}), "preset"),
+            (json!({"archive_dir": 3}), "archive_dir"),
+            (json!({"archive_dir": ""}), "archive_dir"),
         ] {
             let e = parse_policy(&body).unwrap_err();
             assert!(format!("{e:?}").contains(needle), "{body}: {e:?}");
