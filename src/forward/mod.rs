@@ -260,7 +260,13 @@ impl Forwarder {
         let hold = inner.wal_holds.get_or_insert(&id, WalPosition::default());
         let start = match holds::load_position(&data_dir, &id)? {
             Some(p) => p,
-            None => WalPosition { seq: inner.manifest.lock().wal_floor, offset: 0 },
+            None => {
+                // the first file replay reads: the floor, or the first file above it
+                let floor = inner.manifest.lock().wal_floor;
+                let first =
+                    crate::wal::list_segments(&inner.wal_dir())?.into_iter().map(|(s, _)| s).find(|s| *s >= floor);
+                WalPosition { seq: first.unwrap_or(floor), offset: 0 }
+            }
         };
         holds::store_position(&data_dir, &id, start)?;
         hold.set_cap(config.max_backlog_bytes);
