@@ -26,6 +26,8 @@ mod error;
 #[doc(hidden)]
 pub mod failpoint;
 mod format;
+#[cfg(feature = "forward")]
+pub mod forward;
 mod fsutil;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

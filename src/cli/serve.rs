@@ -2,6 +2,7 @@
 //! Its settings come from flags, `STRATA_*` variables and a TOML file (`settings`),
 //! and it logs to stderr (`logger`).
 
+mod forward;
 mod logger;
 mod settings;
 
@@ -96,6 +97,7 @@ pub fn run(a: Args) -> CliResult {
         limits: s.limits.resolve(),
         backup_dir: s.backup_dir,
         ingest_nice: s.ingest_nice.unwrap_or(defaults.ingest_nice),
+        forward: s.forward.resolve().map_err(CliError::new)?,
     };
     log::debug!("sync {:?}, ingest nice {}, limits {:?}", cfg.options.get_sync(), cfg.ingest_nice, cfg.limits);
     strata::server::run(cfg).map_err(|e| {

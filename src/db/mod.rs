@@ -17,6 +17,8 @@ mod backup;
 mod catalog;
 mod count;
 mod delete;
+#[cfg_attr(not(feature = "forward"), allow(dead_code))]
+pub(crate) mod holds;
 pub(crate) mod items;
 mod meta;
 pub(crate) mod publish;
@@ -232,6 +234,8 @@ pub(crate) struct Inner {
     /// Metric metadata (`db/meta.rs`), and the lock that orders its changes.
     pub metadata: RwLock<meta::MetaState>,
     pub metadata_write: Mutex<()>,
+    /// WAL files kept past their seal for forward targets (`holds.rs`).
+    pub wal_holds: holds::WalHolds,
     /// Held until close, even if appenders outlive the `Db`.
     lock: Mutex<Option<File>>,
 }
@@ -354,8 +358,10 @@ impl Db {
         let wal =
             WalWriter::open(&wal_dir, next_seq, WalOptions { sync: opts.sync, segment_size: opts.wal_segment_size })?;
         manifest.next_series_id = index.next_id();
+        // Before the worker starts: no seal may delete what a forward target still needs.
+        let holds = holds::WalHolds::load(&dir)?;
         let parts = Parts { dir, storage: Storage::Disk, index, manifest, segments, head, metadata, retention };
-        Ok(Db::assemble(parts, opts, Log::Files(wal), report, Some(lock)))
+        Ok(Db::assemble(parts, opts, Log::Files(wal), report, Some(lock), holds))
     }
 
     /// Opens an empty database that keeps everything in memory and creates no file.
@@ -385,12 +391,19 @@ impl Db {
             metadata: meta::MetaState::default(),
             retention: opts.retention.clone().unwrap_or_default(),
         };
-        Ok(Db::assemble(parts, opts, Log::absent(), RecoveryReport::default(), None))
+        Ok(Db::assemble(parts, opts, Log::absent(), RecoveryReport::default(), None, Default::default()))
     }
 
     /// The shared state around what open found (or, in memory, an empty start), and
     /// the background worker if `Options::background`.
-    fn assemble(p: Parts, opts: Options, wal: Log, report: RecoveryReport, lock: Option<File>) -> Db {
+    fn assemble(
+        p: Parts,
+        opts: Options,
+        wal: Log,
+        report: RecoveryReport,
+        lock: Option<File>,
+        wal_holds: holds::WalHolds,
+    ) -> Db {
         let Parts { dir, storage, index, manifest, segments, head, metadata, retention } = p;
         let inner = Arc::new(Inner {
             dir,
@@ -419,6 +432,7 @@ impl Db {
             metadata: RwLock::new(metadata),
             metadata_write: Mutex::new(()),
             opts,
+            wal_holds,
             lock: Mutex::new(lock),
         });
         let worker = inner.opts.background.then(|| worker::Worker::start(inner.clone()));
@@ -515,6 +529,12 @@ impl Db {
     /// What recovery found when this Db was opened.
     pub fn recovery_report(&self) -> &RecoveryReport {
         &self.inner.recovery
+    }
+
+    /// The shared state, for readers of the WAL inside the crate (`forward`).
+    #[allow(dead_code)]
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
     }
 
     /// The data directory; `":memory:"` ([`IN_MEMORY_PATH`]) for an in-memory database.

@@ -17,7 +17,6 @@ use crate::failpoint::{self, PanicSite};
 use crate::sample::Sample;
 use crate::segment::Segment;
 use crate::tier::StoredTier;
-use crate::wal;
 
 /// How often a commit waiting for room re-checks the Db's health.
 const ROOM_POLL: Duration = Duration::from_millis(50);
@@ -110,7 +109,7 @@ impl Inner {
             // Published: leftover files below the floor are ignored by replay. A failed
             // fsync still poisons, like every other.
             if self.storage == crate::db::Storage::Disk {
-                if let Err(e) = wal::remove_below(&self.wal_dir(), floor) {
+                if let Err(e) = self.wal_holds.remove_below(&self.wal_dir(), floor) {
                     log::warn!("removing WAL files below {floor}: {e}");
                     self.poison_on_sync_failure(&e);
                 }

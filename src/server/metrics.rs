@@ -180,6 +180,7 @@ pub(crate) async fn handler(State(st): State<Shared>) -> ApiResult {
         wal.bytes_written as f64,
     );
     w.one("strata_wal_disk_bytes", "gauge", "Bytes of WAL files on disk.", stats.wal_bytes as f64);
+    forward_metrics(&mut w, &st.forwarders.lock().iter().map(|f| f.stats()).collect::<Vec<_>>());
     w.one(
         "strata_writable",
         "gauge",
@@ -325,6 +326,47 @@ fn process_and_build(w: &mut Writer) {
 }
 
 // ---- End of process and build figures. ----
+
+/// `strata_forward_*`, one series per target (`crate::forward`); nothing without targets.
+fn forward_metrics(w: &mut Writer, all: &[crate::forward::ForwardStats]) {
+    if all.is_empty() {
+        return;
+    }
+    type Pick = fn(&crate::forward::ForwardStats) -> f64;
+    let families: [(&str, &str, &str, Pick); 6] = [
+        ("strata_forward_samples_sent_total", "counter", "Samples the forward target acknowledged.", |s| s.sent as f64),
+        (
+            "strata_forward_samples_failed_total",
+            "counter",
+            "Samples the forward target refused with a 4xx other than 429 (dropped, not retried).",
+            |s| s.failed as f64,
+        ),
+        (
+            "strata_forward_samples_dropped_total",
+            "counter",
+            "Samples released unsent because the forward backlog passed its cap.",
+            |s| s.dropped as f64,
+        ),
+        ("strata_forward_retries_total", "counter", "Forward requests retried after a 429, a 5xx or no answer.", |s| {
+            s.retries as f64
+        }),
+        ("strata_forward_pending_samples", "gauge", "Samples read from the WAL and not yet sent or refused.", |s| {
+            s.pending as f64
+        }),
+        (
+            "strata_forward_lag_seconds",
+            "gauge",
+            "Seconds since everything in the WAL was last acknowledged by the target (0 when caught up).",
+            |s| s.lag_seconds,
+        ),
+    ];
+    for (name, kind, help, pick) in families {
+        w.family(name, kind, help);
+        for s in all {
+            w.sample(name, &[("target", &s.target)], pick(s));
+        }
+    }
+}
 
 struct Writer<'a>(&'a mut String);
 

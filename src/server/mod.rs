@@ -77,6 +77,9 @@ pub struct ServeConfig {
     /// How many steps nicer than the server the ingest threads run (0-19), so
     /// queries get a core first while ingest takes the rest. Default: 10.
     pub ingest_nice: u8,
+    /// Remote-write targets every acknowledged sample is forwarded to
+    /// (`crate::forward`). Default: none.
+    pub forward: Vec<crate::forward::ForwardConfig>,
 }
 
 impl Default for ServeConfig {
@@ -91,6 +94,7 @@ impl Default for ServeConfig {
             limits: Limits::default(),
             backup_dir: None,
             ingest_nice: 10,
+            forward: Vec::new(),
         }
     }
 }
@@ -111,6 +115,8 @@ pub(crate) struct AppState {
     pub writers: exec::Writers,
     /// Permits for concurrent PromQL queries (`Limits::query_max_concurrency`).
     pub promql_slots: Arc<Semaphore>,
+    /// Running forwarders, for `/metrics`; stopped when serving ends.
+    pub forwarders: parking_lot::Mutex<Vec<crate::forward::Forwarder>>,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -203,7 +209,13 @@ pub async fn serve(
     let token = auth::load_token(&cfg, addr)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let writers = exec::Writers::start(cfg.ingest_nice).map_err(|e| ServerError::io("starting the ingest pool", e))?;
+    // Before the first request: every sample acknowledged from here on is forwarded.
+    let mut forwarders = Vec::new();
+    for f in &cfg.forward {
+        forwarders.push(crate::forward::Forwarder::start(&db, f.clone()).map_err(ServerError::Db)?);
+    }
     let state = Arc::new(AppState {
+        forwarders: parking_lot::Mutex::new(forwarders),
         db,
         streams: Arc::new(Semaphore::new(cfg.limits.max_streams)),
         promql_slots: Arc::new(Semaphore::new(cfg.limits.query_max_concurrency.max(1))),
@@ -220,5 +232,20 @@ pub async fn serve(
     // ingest pool: let it finish before the caller closes the Db.
     state.writers.drain(std::time::Duration::from_secs(5)).await;
     log::info!("stopped serving; writes in progress finished");
+    let forwarders: Vec<_> = state.forwarders.lock().drain(..).collect();
+    let stopped = tokio::task::spawn_blocking(move || {
+        for f in forwarders {
+            match f.stop() {
+                Ok(s) => log::info!(
+                    "forwarder to {} stopped: {} samples sent, {} pending are sent again at the next start",
+                    s.target,
+                    s.sent,
+                    s.pending
+                ),
+                Err(e) => log::error!("stopping a forwarder: {e}"),
+            }
+        }
+    });
+    let _ = stopped.await;
     served
 }

@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod forward_e2e;
 mod influx_compat;
 mod ingest_shapes;
 mod otlp_ingest;

@@ -16,6 +16,7 @@ use log::LevelFilter;
 use strata::server::Limits;
 use strata::{RetentionPolicy, SyncMode};
 
+use super::forward::{self, ForwardSettings};
 use super::logger::LogFormat;
 use crate::cli::times;
 
@@ -85,6 +86,8 @@ pub struct Settings {
     pub retention: Option<RetentionPolicy>,
     #[command(flatten)]
     pub limits: LimitSettings,
+    #[command(flatten)]
+    pub forward: ForwardSettings,
 }
 
 /// `strata::server::Limits`, one optional setting per field, same names.
@@ -162,6 +165,7 @@ impl Settings {
             log_format: self.log_format.or(lower.log_format),
             retention: self.retention.or(lower.retention),
             limits: self.limits.or(lower.limits),
+            forward: self.forward.or(lower.forward),
         }
     }
 }
@@ -225,6 +229,13 @@ pub fn from_toml(text: &str) -> Result<Settings, String> {
     let doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| e.to_string())?;
     let mut s = Settings::default();
     for (key, item) in doc.as_table().iter() {
+        if key == "forward" {
+            let tables = item.as_array_of_tables().ok_or("`forward` must be [[forward]] tables, one per target")?;
+            for t in tables.iter() {
+                s.forward.tables.push(forward::table(t).map_err(|e| format!("[[forward]]: {e}"))?);
+            }
+            continue;
+        }
         let raw = match item.as_value() {
             Some(toml_edit::Value::String(v)) => Raw::Str(v.value()),
             Some(toml_edit::Value::Integer(v)) => Raw::Int(*v.value()),
@@ -267,7 +278,7 @@ enum Raw<'a> {
 }
 
 /// Every key a config file may hold, for the unknown-key error.
-pub const KEYS: [&str; 30] = [
+pub const KEYS: [&str; 37] = [
     "data",
     "in_memory",
     "listen",
@@ -298,6 +309,13 @@ pub const KEYS: [&str; 30] = [
     "query_max_samples",
     "query_timeout",
     "query_max_concurrency",
+    "forward_to",
+    "forward_selector",
+    "forward_headers",
+    "forward_basic_auth",
+    "forward_shards",
+    "forward_batch_samples",
+    "forward_max_backlog_bytes",
 ];
 
 fn set(s: &mut Settings, key: &str, v: Raw) -> Result<(), String> {
@@ -333,6 +351,7 @@ fn set(s: &mut Settings, key: &str, v: Raw) -> Result<(), String> {
         "query_max_samples" => l.query_max_samples = Some(parse_count(&number(v)?)?),
         "query_timeout" => l.query_timeout = Some(parse_timeout(string(v)?)?),
         "query_max_concurrency" => l.query_max_concurrency = Some(parse_count(&number(v)?)?),
+        k if k.starts_with("forward_") && s.forward.set(k, &number(v)?)? => {}
         _ => return Err(format!("unknown key; the known keys are {}", KEYS.join(", "))),
     }
     Ok(())

@@ -172,3 +172,24 @@ fn flags_win_over_the_file_and_the_file_over_defaults() {
     let s = flags(&[]).or(Settings::default());
     assert!(s.data.is_none() && s.listen.is_none() && s.limits.max_connections.is_none());
 }
+
+#[test]
+fn forward_targets_from_flags_and_tables() {
+    let s = from_toml(
+        "forward_to = \"http://a:1/w http://b:2/w\"\nforward_shards = 2\n\
+         [[forward]]\nurl = \"http://c:3/api/v1/push\"\nname = \"mimir\"\nheaders = [\"X-Scope-OrgID: t1\"]\n\
+         selector = '{job=\"node\"}'\nmax_backlog_bytes = \"4MiB\"\n",
+    )
+    .unwrap();
+    let all = s.forward.resolve().unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!((all[0].url.as_str(), all[0].shards), ("http://a:1/w", 2));
+    assert_eq!(all[2].headers, vec![("X-Scope-OrgID".to_string(), "t1".to_string())]);
+    assert_eq!((all[2].id().unwrap().as_str(), all[2].max_backlog_bytes, all[2].selector.len()), ("mimir", 4 << 20, 1));
+    let e = from_toml("[[forward]]\nurl = \"http://c/w\"\nshard = 2\n").unwrap_err();
+    assert!(e.contains("[[forward]]") && e.contains("`shard`"), "{e}");
+    let e = from_toml("forward_to = \"http://a/w http://a/w\"").unwrap().forward.resolve().unwrap_err();
+    assert!(e.contains("share the name"), "{e}");
+    let e = from_toml("forward_to = \"https://a/w\"").unwrap().forward.resolve().unwrap_err();
+    assert!(e.contains("plain HTTP"), "{e}");
+}
