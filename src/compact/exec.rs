@@ -217,7 +217,7 @@ impl Inner {
                     batch = Some(ArchiveBatch::new(root, first, min_t, max_t).map_err(|e| archive_err(root, e))?);
                 }
                 if let Some(b) = &mut batch {
-                    b.push(labels, &samples).map_err(|e| archive_err(root, e))?;
+                    b.push(&labels, &samples).map_err(|e| archive_err(root, e))?;
                 }
             }
             let merged = merge_runs(runs);

@@ -160,7 +160,8 @@ impl Inner {
         let mut files = Vec::new();
         if let Some(root) = self.archive_root() {
             for s in gone.iter().filter(|s| s.info().tier == StoredTier::Raw) {
-                let f = archive_segment(s, &root).map_err(|e| Error::Archive { dir: root.clone(), cause: e.into() })?;
+                let f = archive_segment(self, s, &root)
+                    .map_err(|e| Error::Archive { dir: root.clone(), cause: e.into() })?;
                 files.extend(f);
             }
         }
@@ -176,14 +177,14 @@ impl Inner {
 }
 
 /// Writes every sample of a raw segment to the archive, durably.
-fn archive_segment(s: &LiveSegment, root: &std::path::Path) -> Result<Vec<ArchivedFile>> {
+fn archive_segment(db: &Inner, s: &LiveSegment, root: &std::path::Path) -> Result<Vec<ArchivedFile>> {
     let info = s.info();
     let mut batch = ArchiveBatch::new(root, info.id, info.min_t, info.max_t)?;
     let mut v: Vec<Sample> = Vec::new();
     for e in s.series() {
         v.clear();
         read_items(s, e.id, i64::MIN, i64::MAX, &mut v)?;
-        batch.push(&e.labels, &v)?;
+        batch.push(&db.series_labels(e.id)?, &v)?;
     }
     batch.finish()
 }
