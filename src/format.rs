@@ -2,7 +2,8 @@
 //! the same versions back, and WAL version 1 too (version 2 only added a record
 //! kind); a file of another version is refused with `Error::Corruption`.
 //! Byte layouts are in `docs/format/`; `tests/fixtures/format_v1/` pins version 1
-//! of everything, `tests/fixtures/format_v2/` the WAL's version 2 and `METADATA`.
+//! of everything, `tests/fixtures/format_v2/` the WAL's version 2 and `METADATA`,
+//! `tests/fixtures/rollup_v2/` rollup chunk version 2 (version 1 is still read).
 
 /// The name of the file that makes a directory a Strata data directory: the
 /// MANIFEST, which lists the live segments (`docs/format/manifest.md`).
@@ -47,12 +48,14 @@ mod tests {
 
     #[test]
     fn versions_are_the_ones_written() {
-        // As the golden files pin: WAL version 2 added the Metadata record; SETTINGS version 2
-        // (the archive directory) is written only when one is set, version 1 otherwise.
+        // As the golden files pin: WAL version 2 added the Metadata record, segment
+        // version 2 signed page deltas, rollup chunk version 2 a compact layout
+        // (tests/fixtures/rollup_v2/); SETTINGS version 2 (the archive directory) is
+        // written only when one is set, version 1 otherwise; the rest is version 1.
         let v = FORMAT_VERSIONS;
         assert_eq!(
             (v.wal, v.segment, v.manifest, v.settings, v.metadata, v.chunk, v.rollup_chunk),
-            (2, 2, 1, 2, 1, 1, 1)
+            (2, 2, 1, 2, 1, 1, 2)
         );
         let mut chunk = Vec::new();
         crate::codec::chunk::encode_chunk(&[Sample { ts: 1, value: 2.0 }], &mut chunk);

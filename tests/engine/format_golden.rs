@@ -24,7 +24,7 @@ use strata::fuzzing::segment::{file_name, Segment, SegmentInfo, SegmentWriter, W
 use strata::fuzzing::wal::record::{decode_header, decode_header_version, HEADER_LEN};
 use strata::fuzzing::wal::{decode_frame, segment_file_name, Record, WalOptions, WalSample, WalWriter};
 use strata::retention::{read_settings, SETTINGS_FILE};
-use strata::rollup::codec::{decode_buckets, encode_buckets};
+use strata::rollup::codec::{decode_buckets, encode_buckets_v1};
 use strata::rollup::{Bucket, FIVE_MIN_MS};
 use strata::{
     Agg, Db, Labels, Matcher, Options, Query, RetentionPolicy, RetentionRule, Sample, StoredTier, SyncMode, Tier,
@@ -172,7 +172,9 @@ fn write_rollup_segment(dir: &Path) -> SegmentInfo {
     for (id, labels, s) in segment_series() {
         let buckets = strata::rollup::rollup(&s, FIVE_MIN_MS).unwrap();
         let mut bytes = Vec::new();
-        let meta = encode_buckets(&buckets, &mut bytes).unwrap();
+        // Rollup chunks are written as version 2 now (format_golden_rollup_v2.rs);
+        // version 1's encoder is kept so that these bytes stay pinned.
+        let meta = encode_buckets_v1(&buckets, &mut bytes).unwrap();
         w.add_series(id, &labels, &[(meta, &bytes)]).unwrap();
     }
     w.finish().unwrap()

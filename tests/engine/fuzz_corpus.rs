@@ -109,7 +109,8 @@ fn every_truncation_and_bit_flip_of_real_files_is_survived() {
 /// corpus file. The first byte of a line protocol or remote write input is the
 /// target's flags (see `src/fuzzing.rs`).
 fn parser_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
-    use strata::rollup::{codec::encode_buckets, rollup, FIVE_MIN_MS};
+    use strata::rollup::codec::{encode_buckets, encode_buckets_v1};
+    use strata::rollup::{rollup, FIVE_MIN_MS};
     use strata::Sample;
     let mut out = Vec::new();
 
@@ -118,9 +119,24 @@ fn parser_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     gappy[3].value = f64::NAN;
     gappy[4].value = f64::from_bits(0x7ff0_0000_0000_0002);
     gappy[5].value = -0.0;
-    for (file, samples) in [("seed", counter), ("gappy", gappy)] {
+    // A devops-like gauge in tenths with a hole: version 2's predicted columns.
+    let mut walk = Vec::new();
+    let mut v = 500i64;
+    for i in 0..900i64 {
+        v = (v + (i * 7919 % 41) - 20).clamp(0, 1000);
+        if !(400..500).contains(&i) {
+            walk.push(Sample::new(1_700_000_000_000 + i * 10_000, v as f64 / 10.0));
+        }
+    }
+    // "seed" and "gappy" are version 1 chunks (still read), the others version 2.
+    for (file, samples) in [("seed", &counter), ("gappy", &gappy)] {
         let mut buf = Vec::new();
-        encode_buckets(&rollup(&samples, FIVE_MIN_MS).unwrap(), &mut buf).unwrap();
+        encode_buckets_v1(&rollup(samples, FIVE_MIN_MS).unwrap(), &mut buf).unwrap();
+        out.push(("rollup", file, buf));
+    }
+    for (file, samples) in [("seed_v2", &counter), ("gappy_v2", &gappy), ("walk_v2", &walk)] {
+        let mut buf = Vec::new();
+        encode_buckets(&rollup(samples, FIVE_MIN_MS).unwrap(), &mut buf).unwrap();
         out.push(("rollup", file, buf));
     }
 

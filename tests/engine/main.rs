@@ -13,6 +13,7 @@ mod delete_series;
 mod disk_full;
 mod distinct_counts;
 mod format_golden;
+mod format_golden_rollup_v2;
 mod format_golden_segment_v2;
 mod format_golden_v2;
 mod forward;
