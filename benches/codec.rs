@@ -1,4 +1,5 @@
-//! Sample codec throughput, in samples per second.
+//! Sample codec throughput, in samples per second, and rollup chunk codec
+//! throughput (both versions), in buckets per second.
 //!
 //! The devops series is a 10 s gauge doing a bounded random walk at one
 //! decimal, the common shape of infrastructure metrics.
@@ -9,6 +10,8 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use strata::fuzzing::codec::chunk::{decode_chunk, encode_chunk};
 use strata::fuzzing::codec::xor::XorChunk;
+use strata::rollup::codec::{decode_buckets, decode_columns, encode_buckets, encode_buckets_v1, COL_MAX};
+use strata::rollup::{rollup, FIVE_MIN_MS, HOUR_MS};
 use strata::Sample;
 
 /// splitmix64, so the bench needs no rand crate and is reproducible.
@@ -104,5 +107,57 @@ fn xor(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, chunk, xor);
+/// Rollup chunks of the devops walk as the tiers store them: a day of 5-minute
+/// buckets and a week of hourly ones, in version 1 and version 2. Prints each
+/// chunk's size after zstd level 3 (as segment pages compress it).
+fn rollup_chunk(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rollup");
+    short(&mut g);
+    let week = devops(7 * 8640, 2);
+    let cases =
+        [("5m_day", rollup(&devops(8640, 1), FIVE_MIN_MS).unwrap()), ("1h_week", rollup(&week, HOUR_MS).unwrap())];
+    type Enc = fn(&[strata::rollup::Bucket], &mut Vec<u8>) -> strata::Result<strata::ChunkMeta>;
+    let encoders: [(&str, Enc); 2] = [("v1", encode_buckets_v1), ("v2", encode_buckets)];
+    for (name, buckets) in &cases {
+        let n = buckets.len();
+        g.throughput(Throughput::Elements(n as u64));
+        for (version, enc) in encoders {
+            let mut buf = Vec::new();
+            enc(buckets, &mut buf).expect("valid buckets");
+            let z = zstd::bulk::compress(&buf, 3).expect("compresses").len();
+            println!(
+                "rollup {name} {version}: {n} buckets, {} bytes, {z} after zstd ({:.2} bytes/bucket)",
+                buf.len(),
+                z as f64 / n as f64
+            );
+            g.bench_with_input(BenchmarkId::new(format!("encode_{name}_{version}"), n), buckets, |b, s| {
+                let mut out = Vec::with_capacity(buf.len() * 2);
+                b.iter(|| {
+                    out.clear();
+                    black_box(enc(black_box(s), &mut out).expect("valid buckets"));
+                })
+            });
+            g.bench_with_input(BenchmarkId::new(format!("decode_{name}_{version}"), n), &buf, |b, buf| {
+                let mut out = Vec::with_capacity(n);
+                b.iter(|| {
+                    out.clear();
+                    decode_buckets(black_box(buf), &mut out).expect("valid chunk");
+                    black_box(&out);
+                })
+            });
+            // What a max query decodes: count and max only.
+            g.bench_with_input(BenchmarkId::new(format!("decode_max_{name}_{version}"), n), &buf, |b, buf| {
+                let mut out = Vec::with_capacity(n);
+                b.iter(|| {
+                    out.clear();
+                    decode_columns(black_box(buf), &mut out, COL_MAX).expect("valid chunk");
+                    black_box(&out);
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, chunk, xor, rollup_chunk);
 criterion_main!(benches);
