@@ -148,6 +148,11 @@ impl Labels {
         check_sorted_pairs(out)
     }
 
+    /// Labels from the text `pairs::pack` wrote for pairs [`check_sorted_pairs`] accepted.
+    pub(crate) fn from_packed(text: &str) -> Labels {
+        Labels(Pairs::from_packed(text))
+    }
+
     /// Packs pairs that [`check_sorted_pairs`] accepted.
     pub(crate) fn from_checked(pairs: &[(&str, &str)]) -> Labels {
         Labels(Pairs::new(pairs.iter().copied()))

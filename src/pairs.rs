@@ -34,6 +34,11 @@ impl Pairs {
         Pairs(text.into())
     }
 
+    /// A set from the text [`pack`] wrote.
+    pub(crate) fn from_packed(text: &str) -> Pairs {
+        Pairs(text.into())
+    }
+
     /// The packed text: equal texts are equal sets, so it serves as a hash key.
     pub(crate) fn text(&self) -> &str {
         &self.0

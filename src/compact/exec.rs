@@ -176,12 +176,13 @@ impl Inner {
 
         // Series in label order, as the output's pages will hold them: a selector's
         // series then share pages, and inputs written so are read sequentially.
-        let mut series: Vec<(Labels, u64)> = Vec::new();
-        for e in inputs.iter().flat_map(|s| s.series()) {
-            series.push((self.series_labels(e.id)?, e.id));
-        }
+        // Ids first, so a series in several inputs is looked up once.
+        let mut sids: Vec<u64> = inputs.iter().flat_map(|s| s.series().map(|e| e.id)).collect();
+        sids.sort_unstable();
+        sids.dedup();
+        let mut series =
+            sids.into_iter().map(|id| Ok((self.series_labels(id)?, id))).collect::<Result<Vec<(Labels, u64)>>>()?;
         series.sort_unstable();
-        series.dedup_by_key(|e| e.1);
         // Raw data past retention goes to the archive, if there is one, before the
         // merge is published; the batch is named by the first input.
         let archive_root = if tier == StoredTier::Raw { self.archive_root() } else { None };

@@ -137,7 +137,8 @@ impl SeriesIndex {
             }
             g.next_id = g.next_id.max(id + 1);
             g.dirty = true;
-            insert(&mut g, h, id, Labels::from_checked(pairs));
+            // `text` is these pairs packed: no need to pack them again.
+            insert(&mut g, h, id, Labels::from_packed(text));
             Ok(())
         })
     }
