@@ -33,7 +33,12 @@ use super::metrics::Protocol;
 use super::routes::Params;
 use super::time::now_ms;
 use super::{body, Shared};
+use crate::hash::LabelBuildHasher;
 use crate::{Db, METRIC_NAME};
+
+/// Keys and field names are hashed once per line and per field: the seeded
+/// multiply hasher, not SipHash (3.5 % of a line-protocol server's CPU).
+type StrMap<'a, V> = HashMap<&'a str, V, LabelBuildHasher>;
 
 /// Timestamp unit of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +117,7 @@ pub(crate) struct Parsed {
 struct KeyEntry<'a> {
     measurement: Cow<'a, str>,
     tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
-    fields: HashMap<&'a str, u32>,
+    fields: StrMap<'a, u32>,
 }
 
 /// Buffers reused from line to line of a body.
@@ -136,7 +141,7 @@ pub(crate) fn parse(
     // A field takes at least 4 bytes (`f=1,`); devops lines run about 25 bytes a field.
     let mut out = Parsed { batch: Batch::for_db(db, limits, body.len() / 16), string_fields: 0 };
     out.batch.positions("line");
-    let mut keys: HashMap<&str, KeyEntry<'_>> = HashMap::new();
+    let mut keys: StrMap<'_, KeyEntry<'_>> = StrMap::default();
     let mut scratch = Scratch::default();
     for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
         let n = i + 1;
@@ -179,7 +184,7 @@ fn parse_line<'a>(
     precision: Precision,
     now: i64,
     limits: &Limits,
-    keys: &mut HashMap<&'a str, KeyEntry<'a>>,
+    keys: &mut StrMap<'a, KeyEntry<'a>>,
     scratch: &mut Scratch<'a>,
     out: &mut Parsed,
 ) -> Result<(), ApiError> {
@@ -233,7 +238,7 @@ fn parse_line<'a>(
         Some(e) => e,
         None => {
             let (measurement, tags) = parse_key(key)?;
-            keys.entry(key).or_insert(KeyEntry { measurement, tags, fields: HashMap::new() })
+            keys.entry(key).or_insert(KeyEntry { measurement, tags, fields: StrMap::default() })
         }
     };
     for &(fkey, value) in fields.iter() {
