@@ -9,8 +9,10 @@
 //! sends snappy-compressed `WriteRequest`s (`wire.rs`) in order, retrying 429 and 5xx
 //! with backoff. The position advances only past samples every shard has finished
 //! with (sent, or refused with a 4xx), so a restart, `kill -9` included, resends from
-//! there: duplicates are possible, gaps are not.
+//! there: duplicates are possible, gaps are not. Metric metadata (`meta.rs`) is
+//! sent beside the samples, at start, on change and every `metadata_interval`.
 
+mod meta;
 mod send;
 mod tail;
 mod wire;
@@ -66,6 +68,10 @@ pub struct ForwardConfig {
     pub flush_interval: Duration,
     /// How long `stop` keeps sending what was read before it gives up.
     pub drain_timeout: Duration,
+    /// Metric metadata (type, help, unit) is sent at start, on change, and again
+    /// this often, as Prometheus does; zero sends none. The selector's matchers on
+    /// the metric name choose the families.
+    pub metadata_interval: Duration,
 }
 
 impl ForwardConfig {
@@ -84,6 +90,7 @@ impl ForwardConfig {
             timeout: Duration::from_secs(30),
             flush_interval: Duration::from_millis(100),
             drain_timeout: Duration::from_secs(5),
+            metadata_interval: Duration::from_secs(60),
         }
     }
 
@@ -182,6 +189,10 @@ pub struct ForwardStats {
     pub lag_seconds: f64,
     /// The persisted position: everything before it was acknowledged.
     pub position: WalPosition,
+    /// Metric families whose metadata the target acknowledged (each resend counts).
+    pub metadata_sent: u64,
+    /// Metric families whose metadata the target refused with a 4xx other than 429.
+    pub metadata_failed: u64,
 }
 
 /// What the reader and the shards share.
@@ -194,6 +205,8 @@ pub(crate) struct Shared {
     failed: AtomicU64,
     retries: AtomicU64,
     pending: AtomicU64,
+    metadata_sent: AtomicU64,
+    metadata_failed: AtomicU64,
     stop: AtomicBool,
     stop_at: Mutex<Option<Instant>>,
     caught_up_ms: AtomicU64,
@@ -284,6 +297,8 @@ impl Forwarder {
             failed: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             pending: AtomicU64::new(0),
+            metadata_sent: AtomicU64::new(0),
+            metadata_failed: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             stop_at: Mutex::new(None),
             caught_up_ms: AtomicU64::new(now_ms()),
@@ -297,12 +312,7 @@ impl Forwarder {
         for i in 0..shared.config.shards {
             let (tx, rx) = bounded::<Batch>(2);
             let q = Arc::new(Mutex::new(VecDeque::new()));
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(shared.config.timeout))
-                .max_idle_connections_per_host(1)
-                .build()
-                .into();
+            let agent = send::agent(&shared);
             let shard =
                 Shard { shared: shared.clone(), agent, rx, outstanding: q.clone(), seed: now_ms() ^ (i as u64) << 40 };
             let name = format!("strata-forward-{i}");
@@ -323,6 +333,15 @@ impl Forwarder {
             shared.config.batch_samples,
             holds::position_path(&data_dir, &id).display()
         );
+        if !shared.config.metadata_interval.is_zero() {
+            let m = meta::MetaSender { shared: shared.clone(), inner: inner.clone(), seed: now_ms() | 1 };
+            let h = std::thread::Builder::new()
+                .name("strata-forward-meta".into())
+                .spawn(move || m.run())
+                .map_err(|e| Error::io("starting the forward metadata thread", e))?;
+            // joined with the shards: it ends once `stop` is set
+            shards.push(h);
+        }
         let reader = Reader {
             shared: shared.clone(),
             hold: hold.clone(),
@@ -364,6 +383,8 @@ impl Forwarder {
             pending: s.pending.load(Ordering::Relaxed),
             lag_seconds: lag,
             position: *s.persisted.lock(),
+            metadata_sent: s.metadata_sent.load(Ordering::Relaxed),
+            metadata_failed: s.metadata_failed.load(Ordering::Relaxed),
         }
     }
 

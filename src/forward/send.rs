@@ -99,8 +99,7 @@ impl Shard {
         let mut backoff = Backoff::new(self.shared.config.min_backoff, self.shared.config.max_backoff, self.seed);
         for batch in self.rx.iter() {
             encode_request(&batch.samples, &mut body);
-            compressed.resize(snap::raw::max_compress_len(body.len()), 0);
-            let n = match encoder.compress(&body, &mut compressed) {
+            let n = match compress(&mut encoder, &body, &mut compressed) {
                 Ok(n) => n,
                 Err(e) => {
                     // only a body over snappy's 4 GiB limit fails; batches are far smaller
@@ -112,7 +111,7 @@ impl Shard {
             let n_samples = batch.samples.len() as u64;
             backoff.reset();
             loop {
-                let (v, why) = self.post(&compressed[..n]);
+                let (v, why) = post(&self.shared, &self.agent, &compressed[..n]);
                 match v {
                     Verdict::Sent => {
                         self.shared.sent.fetch_add(n_samples, Ordering::Relaxed);
@@ -143,39 +142,6 @@ impl Shard {
         }
     }
 
-    /// One POST; the verdict and, for logs, what the target said.
-    fn post(&self, body: &[u8]) -> (Verdict, String) {
-        let c = &self.shared.config;
-        let mut r = self
-            .agent
-            .post(&self.shared.url)
-            .header("Content-Encoding", "snappy")
-            .header("Content-Type", "application/x-protobuf")
-            .header("User-Agent", concat!("strata/", env!("CARGO_PKG_VERSION")))
-            .header("X-Prometheus-Remote-Write-Version", "0.1.0");
-        for (k, v) in &c.headers {
-            r = r.header(k.as_str(), v.as_str());
-        }
-        if let Some(a) = &self.shared.authorization {
-            r = r.header("Authorization", a.as_str());
-        }
-        match r.send(body) {
-            Ok(mut resp) => {
-                let status = resp.status().as_u16();
-                let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
-                let v = verdict(status, retry_after.as_deref());
-                let text = if v == Verdict::Sent {
-                    String::new()
-                } else {
-                    let t = resp.body_mut().read_to_string().unwrap_or_default();
-                    t.trim().chars().take(300).collect()
-                };
-                (v, format!("{status} {text}"))
-            }
-            Err(e) => (Verdict::Retry(None), format!("no answer: {e}")),
-        }
-    }
-
     /// The batch is done (sent or refused): its samples no longer hold the position back.
     fn finish(&self, batch: &Batch) {
         let mut q = self.outstanding.lock();
@@ -183,6 +149,55 @@ impl Shard {
         q.pop_front();
         self.shared.pending.fetch_sub(batch.samples.len() as u64, Ordering::Relaxed);
     }
+}
+
+/// One POST of a snappy-compressed `WriteRequest`; the verdict and, for logs,
+/// what the target said.
+pub(super) fn post(shared: &Shared, agent: &ureq::Agent, body: &[u8]) -> (Verdict, String) {
+    let c = &shared.config;
+    let mut r = agent
+        .post(&shared.url)
+        .header("Content-Encoding", "snappy")
+        .header("Content-Type", "application/x-protobuf")
+        .header("User-Agent", concat!("strata/", env!("CARGO_PKG_VERSION")))
+        .header("X-Prometheus-Remote-Write-Version", "0.1.0");
+    for (k, v) in &c.headers {
+        r = r.header(k.as_str(), v.as_str());
+    }
+    if let Some(a) = &shared.authorization {
+        r = r.header("Authorization", a.as_str());
+    }
+    match r.send(body) {
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+            let v = verdict(status, retry_after.as_deref());
+            let text = if v == Verdict::Sent {
+                String::new()
+            } else {
+                let t = resp.body_mut().read_to_string().unwrap_or_default();
+                t.trim().chars().take(300).collect()
+            };
+            (v, format!("{status} {text}"))
+        }
+        Err(e) => (Verdict::Retry(None), format!("no answer: {e}")),
+    }
+}
+
+/// An agent for one connection to the target.
+pub(super) fn agent(shared: &Shared) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(shared.config.timeout))
+        .max_idle_connections_per_host(1)
+        .build()
+        .into()
+}
+
+/// Snappy block compression of `body` into `out` (resized to fit).
+pub(super) fn compress(encoder: &mut snap::raw::Encoder, body: &[u8], out: &mut Vec<u8>) -> Result<usize, snap::Error> {
+    out.resize(snap::raw::max_compress_len(body.len()), 0);
+    encoder.compress(body, out)
 }
 
 #[cfg(test)]

@@ -6,12 +6,16 @@
 //! `TimeSeries { repeated Label labels = 1; repeated Sample samples = 2; }`,
 //! `Label { string name = 1; string value = 2; }`,
 //! `Sample { double value = 1; int64 timestamp = 2; }`. The value is always
-//! written, so -0.0 keeps its sign.
+//! written, so -0.0 keeps its sign. Metadata goes in requests of its own:
+//! `WriteRequest { repeated MetricMetadata metadata = 3; }`, `MetricMetadata {
+//! MetricType type = 1; string metric_family_name = 2; string help = 4; string
+//! unit = 5; }`, the type codes being `MetricKind`'s.
 
 use std::sync::Arc;
 
 use crate::hash::IdMap;
 use crate::labels::Labels;
+use crate::metadata::MetricMetadata;
 
 /// One sample waiting to be sent, with its series' encoded labels.
 #[derive(Debug, Clone)]
@@ -91,6 +95,21 @@ pub fn encode_request(batch: &[Pending], out: &mut Vec<u8>) {
     }
 }
 
+/// The uncompressed `WriteRequest` holding only `list`'s metadata.
+pub fn encode_metadata(list: &[(String, MetricMetadata)], out: &mut Vec<u8>) {
+    out.clear();
+    let mut one = Vec::new();
+    for (name, m) in list {
+        one.clear();
+        one.push(0x08);
+        put_uvarint(&mut one, u64::from(m.kind.code()));
+        put_bytes(&mut one, 0x12, name.as_bytes());
+        put_bytes(&mut one, 0x22, m.help.as_bytes());
+        put_bytes(&mut one, 0x2a, m.unit.as_bytes());
+        put_bytes(out, 0x1a, &one);
+    }
+}
+
 #[cfg(all(test, feature = "server"))]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
@@ -123,5 +142,27 @@ mod tests {
         let s1: Vec<i64> = req.timeseries[1].samples.iter().map(|s| s.timestamp).collect();
         assert_eq!(s1, vec![-5, i64::MAX]);
         assert!(req.timeseries[1].samples[0].value.unwrap().is_nan());
+    }
+
+    #[test]
+    fn metadata_decodes_as_prompb() {
+        use crate::metadata::MetricKind;
+        let list = vec![
+            ("http_requests".to_string(), MetricMetadata::new(MetricKind::Counter, "", "Requests served.")),
+            ("temp".to_string(), MetricMetadata::new(MetricKind::Unknown, "celsius", "")),
+            ("rpc".to_string(), MetricMetadata::new(MetricKind::Summary, "seconds", "ü")),
+        ];
+        let mut out = Vec::new();
+        encode_metadata(&list, &mut out);
+        let req = crate::server::prompb::WriteRequest::decode(out.as_slice()).unwrap();
+        assert!(req.timeseries.is_empty());
+        let got: Vec<(i32, String, String, String)> = req
+            .metadata
+            .iter()
+            .map(|m| (m.r#type, m.metric_family_name.clone(), m.help.clone(), m.unit.clone()))
+            .collect();
+        let want: Vec<(i32, String, String, String)> =
+            list.iter().map(|(n, m)| (i32::from(m.kind.code()), n.clone(), m.help.clone(), m.unit.clone())).collect();
+        assert_eq!(got, want);
     }
 }

@@ -333,7 +333,7 @@ fn forward_metrics(w: &mut Writer, all: &[crate::forward::ForwardStats]) {
         return;
     }
     type Pick = fn(&crate::forward::ForwardStats) -> f64;
-    let families: [(&str, &str, &str, Pick); 6] = [
+    let families: [(&str, &str, &str, Pick); 8] = [
         ("strata_forward_samples_sent_total", "counter", "Samples the forward target acknowledged.", |s| s.sent as f64),
         (
             "strata_forward_samples_failed_total",
@@ -358,6 +358,18 @@ fn forward_metrics(w: &mut Writer, all: &[crate::forward::ForwardStats]) {
             "gauge",
             "Seconds since everything in the WAL was last acknowledged by the target (0 when caught up).",
             |s| s.lag_seconds,
+        ),
+        (
+            "strata_forward_metadata_sent_total",
+            "counter",
+            "Metric families whose metadata the forward target acknowledged (each periodic resend counts).",
+            |s| s.metadata_sent as f64,
+        ),
+        (
+            "strata_forward_metadata_failed_total",
+            "counter",
+            "Metric families whose metadata the forward target refused with a 4xx other than 429.",
+            |s| s.metadata_failed as f64,
         ),
     ];
     for (name, kind, help, pick) in families {

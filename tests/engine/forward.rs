@@ -14,7 +14,7 @@ use strata::forward::{ForwardConfig, Forwarder};
 use strata::{Db, Labels, Matcher, SyncMode};
 
 use crate::support::options::foreground;
-use crate::support::server_util::pb::WriteRequest;
+use crate::support::server_util::pb::WriteRequestWithMetadata as WriteRequest;
 
 /// What the receiver saw: per series (labels as text), every (run, ts, value bits) in
 /// arrival order; and the headers of the last request.
@@ -23,6 +23,8 @@ struct Seen {
     series: BTreeMap<String, Vec<(u32, i64, u64)>>,
     headers: Vec<String>,
     requests: usize,
+    /// Per metadata request: (type, family, help, unit) in wire order.
+    metadata: Vec<Vec<(i32, String, String, String)>>,
 }
 
 struct Receiver {
@@ -91,6 +93,13 @@ fn serve(
             let req = WriteRequest::decode(raw.as_slice()).unwrap();
             let run = *run.lock().unwrap();
             let mut s = seen.lock().unwrap();
+            if !req.metadata.is_empty() {
+                let m = req
+                    .metadata
+                    .iter()
+                    .map(|m| (m.r#type, m.metric_family_name.clone(), m.help.clone(), m.unit.clone()));
+                s.metadata.push(m.collect());
+            }
             for ts in req.timeseries {
                 let key: Vec<String> = ts.labels.iter().map(|l| format!("{}={}", l.name, l.value)).collect();
                 let e = s.series.entry(key.join(",")).or_default();
@@ -336,4 +345,83 @@ fn refusals_name_what_is_wrong() {
     assert!(err.contains("in-memory"), "{err}");
     let err = Forwarder::start(&db, ForwardConfig::new("https://x/w")).err().unwrap().to_string();
     assert!(err.contains("plain HTTP"), "{err}");
+}
+
+/// Waits until the receiver has seen `n` metadata requests; the last one.
+fn metadata_request(rx: &Receiver, n: usize) -> Vec<(i32, String, String, String)> {
+    let t0 = Instant::now();
+    loop {
+        if let Some(m) = rx.seen.lock().unwrap().metadata.get(n - 1) {
+            return m.clone();
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "metadata request {n} never came");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn metadata_is_sent_at_start_on_change_and_again_after_failures() {
+    use strata::{MetricKind, MetricMetadata};
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start();
+    let db = Db::open(dir.path(), foreground(SyncMode::Never)).unwrap();
+    db.set_metadata("fwd_test", MetricMetadata::new(MetricKind::Counter, "bytes", "Bytes sent.")).unwrap();
+    db.set_metadata("fwd_other", MetricMetadata::new(MetricKind::Gauge, "", "Not selected.")).unwrap();
+    db.set_metadata("fwd_temp", MetricMetadata::new(MetricKind::Gauge, "celsius", "")).unwrap();
+    let mut cfg = config(&rx);
+    // name matchers choose families; the job matcher is about series and is ignored
+    cfg.selector = vec![Matcher::regex("__name__", "fwd_te.*").unwrap(), Matcher::eq("job", "keep")];
+    cfg.metadata_interval = Duration::from_secs(3600);
+    // the first answer is a 503: sent again after a backoff, not an hour later
+    rx.script.lock().unwrap().push_back(503);
+    let f = Forwarder::start(&db, cfg).unwrap();
+    let counter = (1, "fwd_test".to_string(), "Bytes sent.".to_string(), "bytes".to_string());
+    let temp = (2, "fwd_temp".to_string(), String::new(), "celsius".to_string());
+    assert_eq!(metadata_request(&rx, 1), vec![temp.clone(), counter]);
+    // counted once the answer is read, just after the receiver recorded the request
+    let t0 = Instant::now();
+    while f.stats().metadata_sent < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "the send was not counted: {:?}", f.stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let s = f.stats();
+    assert_eq!((s.metadata_sent, s.metadata_failed), (2, 0), "{s:?}");
+    assert!(s.retries >= 1, "{s:?}");
+    // a change is sent well before the interval
+    db.set_metadata("fwd_test", MetricMetadata::new(MetricKind::Counter, "bytes", "Bytes out.")).unwrap();
+    let changed = (1, "fwd_test".to_string(), "Bytes out.".to_string(), "bytes".to_string());
+    assert_eq!(metadata_request(&rx, 2), vec![temp.clone(), changed.clone()]);
+    // a 400 is counted, and what changes next is sent again whole
+    rx.script.lock().unwrap().push_back(400);
+    db.remove_metadata("fwd_temp").unwrap();
+    let t0 = Instant::now();
+    while f.stats().metadata_failed == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "the refusal was not counted: {:?}", f.stats());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(f.stats().metadata_failed, 1);
+    db.set_metadata("fwd_temp2", MetricMetadata::new(MetricKind::Info, "", "x")).unwrap();
+    let info = (6, "fwd_temp2".to_string(), "x".to_string(), String::new());
+    assert_eq!(metadata_request(&rx, 3), vec![info, changed]);
+    f.stop().unwrap();
+}
+
+#[test]
+fn metadata_interval_zero_sends_none() {
+    use strata::{MetricKind, MetricMetadata};
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start();
+    let db = Db::open(dir.path(), foreground(SyncMode::Never)).unwrap();
+    db.set_metadata("fwd_test", MetricMetadata::new(MetricKind::Counter, "", "h")).unwrap();
+    let mut cfg = config(&rx);
+    cfg.metadata_interval = Duration::ZERO;
+    let f = Forwarder::start(&db, cfg).unwrap();
+    let mut want = BTreeMap::new();
+    write(&db, 3, 1_000, 2, &mut want);
+    wait_caught_up(&f);
+    std::thread::sleep(Duration::from_millis(500));
+    let seen = rx.seen.lock().unwrap();
+    check(&seen, &want);
+    assert!(seen.metadata.is_empty(), "{:?}", seen.metadata);
+    assert_eq!(f.stats().metadata_sent, 0);
 }

@@ -289,3 +289,60 @@ fn forward_to_prometheus_and_query_it_back() {
     assert_eq!(v["data"]["result"][0]["value"][1].as_str(), Some("593"), "{b}");
     strata.terminate();
 }
+
+/// One Strata forwarding to another: the samples arrive, and so does the metric
+/// metadata, within a second of being set (no external software needed).
+#[test]
+fn forward_to_strata_carries_metric_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let b_data = dir.path().join("b");
+    let mut b = served::spawn(dir.path(), &["--data", b_data.to_str().unwrap(), "--listen", "127.0.0.1:0"], &[]);
+    let b_addr = b.addr();
+    let mut a = served::spawn(
+        dir.path(),
+        &[
+            "--data",
+            dir.path().join("a").to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--forward-to",
+            &format!("http://{b_addr}/api/v1/write"),
+            "--forward-metadata-interval",
+            "1h",
+        ],
+        &[],
+    );
+    let a_addr = a.addr();
+    let t = now_ms() - 60_000;
+    let body = format!(
+        r#"[{{"metric_name": "fwd_bytes", "value": 7, "timestamp": {t}, "labels": {{"host": "h1"}},
+             "type": "counter", "unit": "bytes", "help": "Bytes sent."}},
+            {{"metric_name": "fwd_temp", "value": 21.5, "timestamp": {t}, "type": "gauge", "unit": "celsius"}}]"#
+    );
+    let r = http(a_addr, "POST", "/metrics/ingest", body.as_bytes()).unwrap();
+    assert_eq!(r.0, 200, "{}", r.1);
+    wait_forwarded(a_addr);
+    // the interval is an hour: only the change itself can have sent it
+    let meta = wait_for(Duration::from_secs(30), || {
+        let (s, body) = http(b_addr, "GET", "/api/v1/metadata", b"")?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        (s == 200 && v["data"].as_object()?.len() == 2).then_some(v)
+    })
+    .expect("the metadata never reached the second server");
+    assert_eq!(meta["data"]["fwd_bytes"][0]["type"], "counter", "{meta}");
+    assert_eq!(meta["data"]["fwd_bytes"][0]["unit"], "bytes", "{meta}");
+    assert_eq!(meta["data"]["fwd_bytes"][0]["help"], "Bytes sent.", "{meta}");
+    assert_eq!(meta["data"]["fwd_temp"][0]["type"], "gauge", "{meta}");
+    assert_eq!(meta["data"]["fwd_temp"][0]["unit"], "celsius", "{meta}");
+    let q = format!("/api/v1/query?query=fwd_bytes&time={}", t / 1000 + 1);
+    let (_, body) = http(b_addr, "GET", &q, b"").unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"]["result"][0]["value"][1], "7", "{body}");
+    let (_, m) = http(a_addr, "GET", "/metrics", b"").unwrap();
+    let sent = m.lines().find(|l| l.starts_with("strata_forward_metadata_sent_total{")).expect("no metadata counter");
+    // at least the two families once (a send may have caught the first change alone)
+    let n: f64 = sent.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n >= 2.0, "{sent}");
+    a.terminate();
+    b.terminate();
+}

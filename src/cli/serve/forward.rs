@@ -5,7 +5,10 @@
 //! The `--forward-*` options apply to every `--forward-to` URL. Targets that need
 //! different options are `[[forward]]` tables in the config file, one per target,
 //! with the same keys without the `forward_` prefix (`url`, `name`, `selector`,
-//! `headers`, `basic_auth`, `shards`, `batch_samples`, `max_backlog_bytes`).
+//! `headers`, `basic_auth`, `shards`, `batch_samples`, `max_backlog_bytes`,
+//! `metadata_interval`).
+
+use std::time::Duration;
 
 use strata::forward::ForwardConfig;
 
@@ -38,6 +41,10 @@ pub struct ForwardSettings {
     /// past it the oldest are released and counted as dropped [default: 1GiB].
     #[arg(long = "forward-max-backlog-bytes", value_name = "BYTES", value_parser = parse_bytes)]
     pub max_backlog_bytes: Option<usize>,
+    /// How often metric metadata (type, help, unit) is sent again; it is also sent at
+    /// start and on every change. 0 sends none [default: 1m].
+    #[arg(long = "forward-metadata-interval", value_name = "DURATION", value_parser = interval)]
+    pub metadata_interval: Option<Duration>,
     /// `[[forward]]` tables of the config file.
     #[arg(skip)]
     pub tables: Vec<ForwardConfig>,
@@ -54,6 +61,7 @@ impl ForwardSettings {
             shards: self.shards.or(lower.shards),
             batch_samples: self.batch_samples.or(lower.batch_samples),
             max_backlog_bytes: self.max_backlog_bytes.or(lower.max_backlog_bytes),
+            metadata_interval: self.metadata_interval.or(lower.metadata_interval),
             tables: if self.tables.is_empty() { lower.tables } else { self.tables },
         }
     }
@@ -71,6 +79,7 @@ impl ForwardSettings {
             "forward_shards" => self.shards = Some(count(v)?),
             "forward_batch_samples" => self.batch_samples = Some(count(v)?),
             "forward_max_backlog_bytes" => self.max_backlog_bytes = Some(parse_bytes(v)?),
+            "forward_metadata_interval" => self.metadata_interval = Some(interval(v)?),
             _ => return Ok(false),
         }
         Ok(true)
@@ -94,6 +103,7 @@ impl ForwardSettings {
             c.shards = self.shards.unwrap_or(c.shards);
             c.batch_samples = self.batch_samples.unwrap_or(c.batch_samples);
             c.max_backlog_bytes = self.max_backlog_bytes.map_or(c.max_backlog_bytes, |b| b as u64);
+            c.metadata_interval = self.metadata_interval.unwrap_or(c.metadata_interval);
             out.push(c);
         }
         out.extend(self.tables.iter().cloned());
@@ -128,8 +138,17 @@ pub fn table(t: &toml_edit::Table) -> Result<ForwardConfig, String> {
             },
         }
     };
-    const KEYS: [&str; 8] =
-        ["url", "name", "selector", "headers", "basic_auth", "shards", "batch_samples", "max_backlog_bytes"];
+    const KEYS: [&str; 9] = [
+        "url",
+        "name",
+        "selector",
+        "headers",
+        "basic_auth",
+        "shards",
+        "batch_samples",
+        "max_backlog_bytes",
+        "metadata_interval",
+    ];
     if let Some((k, _)) = t.iter().find(|(k, _)| !KEYS.contains(k)) {
         return Err(format!("unknown key `{k}`; a [[forward]] table takes {}", KEYS.join(", ")));
     }
@@ -151,7 +170,19 @@ pub fn table(t: &toml_edit::Table) -> Result<ForwardConfig, String> {
     c.shards = n("shards")?.map_or(c.shards, |v| v as usize);
     c.batch_samples = n("batch_samples")?.map_or(c.batch_samples, |v| v as usize);
     c.max_backlog_bytes = n("max_backlog_bytes")?.unwrap_or(c.max_backlog_bytes);
+    if let Some(i) = s("metadata_interval")? {
+        c.metadata_interval = interval(&i)?;
+    }
     Ok(c)
+}
+
+/// A duration such as `30s` or `1m`; `0` turns metadata off.
+fn interval(v: &str) -> Result<Duration, String> {
+    match strata::text::duration::parse_duration(v) {
+        Ok(ms) if ms >= 0 => Ok(Duration::from_millis(ms as u64)),
+        Ok(_) => Err(format!("expected a duration such as 1m or 0, got {v:?}")),
+        Err(e) => Err(format!("forward metadata interval: {e}")),
+    }
 }
 
 fn count(v: &str) -> Result<usize, String> {

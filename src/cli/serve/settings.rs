@@ -278,7 +278,7 @@ enum Raw<'a> {
 }
 
 /// Every key a config file may hold, for the unknown-key error.
-pub const KEYS: [&str; 37] = [
+pub const KEYS: [&str; 38] = [
     "data",
     "in_memory",
     "listen",
@@ -316,6 +316,7 @@ pub const KEYS: [&str; 37] = [
     "forward_shards",
     "forward_batch_samples",
     "forward_max_backlog_bytes",
+    "forward_metadata_interval",
 ];
 
 fn set(s: &mut Settings, key: &str, v: Raw) -> Result<(), String> {
