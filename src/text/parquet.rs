@@ -12,9 +12,11 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use crate::text::parquet_strings::{StringColumns, ZSTD_LEVEL};
 use crate::{Labels, Sample};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
+use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
@@ -37,21 +39,21 @@ const ROW_GROUP_ROWS: usize = 1 << 17;
 
 pub struct ParquetSink<W: Write + Send> {
     writer: SerializedFileWriter<W>,
-    names: Vec<ByteArray>,
-    name_def: Vec<i16>,
-    keys: Vec<ByteArray>,
-    values: Vec<ByteArray>,
-    label_def: Vec<i16>,
-    label_rep: Vec<i16>,
+    strings: StringColumns,
+    /// The series of the last rows pushed, to extend its run.
+    last: Option<Labels>,
     ts: Vec<i64>,
     vs: Vec<f64>,
+    zstd: zstd::bulk::Compressor<'static>,
 }
 
 impl<W: Write + Send> ParquetSink<W> {
     pub fn new(out: W) -> parquet::errors::Result<Self> {
         let schema = Arc::new(parse_message_type(SCHEMA)?);
+        // The properties matter for the time and value columns only: the string
+        // columns are encoded by `StringColumns` and spliced in whole.
         let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
             .set_statistics_enabled(EnabledStatistics::Chunk)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             // Times are regular and values close: delta and byte-split beat a dictionary.
@@ -59,60 +61,37 @@ impl<W: Write + Send> ParquetSink<W> {
             .set_column_encoding(ColumnPath::from("timestamp"), Encoding::DELTA_BINARY_PACKED)
             .set_column_dictionary_enabled(ColumnPath::from("value"), false)
             .set_column_encoding(ColumnPath::from("value"), Encoding::BYTE_STREAM_SPLIT)
-            // Min/max of label strings prune nothing useful and cost a compare per row.
-            .set_column_statistics_enabled(ColumnPath::from("labels.key_value.key"), EnabledStatistics::None)
-            .set_column_statistics_enabled(ColumnPath::from("labels.key_value.value"), EnabledStatistics::None)
             .set_created_by(format!("strata {}", env!("CARGO_PKG_VERSION")))
             .build();
+        let zstd = zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(|e| ParquetError::External(Box::new(e)))?;
         Ok(ParquetSink {
             writer: SerializedFileWriter::new(out, schema, Arc::new(props))?,
-            names: Vec::new(),
-            name_def: Vec::new(),
-            keys: Vec::new(),
-            values: Vec::new(),
-            label_def: Vec::new(),
-            label_rep: Vec::new(),
-            ts: Vec::new(),
-            vs: Vec::new(),
+            strings: StringColumns::default(),
+            last: None,
+            ts: Vec::with_capacity(ROW_GROUP_ROWS),
+            vs: Vec::with_capacity(ROW_GROUP_ROWS),
+            zstd,
         })
     }
 
     /// Adds one row per sample of a series.
     pub fn push(&mut self, labels: &Labels, samples: &[Sample]) -> parquet::errors::Result<()> {
-        // One buffer per string, shared (reference-counted) by every row of the series.
-        let name = labels.metric_name().map(|n| ByteArray::from(n.as_bytes().to_vec()));
-        let pairs: Vec<(ByteArray, ByteArray)> = labels
-            .iter()
-            .filter(|(k, _)| *k != crate::METRIC_NAME)
-            .map(|(k, v)| (ByteArray::from(k.as_bytes().to_vec()), ByteArray::from(v.as_bytes().to_vec())))
-            .collect();
+        let mut same = self.last.as_ref() == Some(labels);
+        if !same {
+            self.last = Some(labels.clone());
+        }
         let mut rest = samples;
         while !rest.is_empty() {
             let room = ROW_GROUP_ROWS - self.ts.len();
             let (now, later) = rest.split_at(room.min(rest.len()));
-            for s in now {
-                match &name {
-                    Some(n) => {
-                        self.names.push(n.clone());
-                        self.name_def.push(1);
-                    }
-                    None => self.name_def.push(0),
-                }
-                if pairs.is_empty() {
-                    self.label_def.push(0);
-                    self.label_rep.push(0);
-                }
-                for (i, (k, v)) in pairs.iter().enumerate() {
-                    self.keys.push(k.clone());
-                    self.values.push(v.clone());
-                    self.label_def.push(1);
-                    self.label_rep.push(i16::from(i > 0));
-                }
-                self.ts.push(s.ts);
-                self.vs.push(s.value);
-            }
+            let pairs = labels.iter().filter(|(k, _)| *k != crate::METRIC_NAME);
+            let name = labels.metric_name().map(str::as_bytes);
+            self.strings.add(same, name, pairs.map(|(k, v)| (k.as_bytes(), v.as_bytes())), now.len());
+            self.ts.extend(now.iter().map(|s| s.ts));
+            self.vs.extend(now.iter().map(|s| s.value));
             if self.ts.len() == ROW_GROUP_ROWS {
                 self.flush()?;
+                same = false; // a new row group starts a new run
             }
             rest = later;
         }
@@ -123,40 +102,20 @@ impl<W: Write + Send> ParquetSink<W> {
         if self.ts.is_empty() {
             return Ok(());
         }
+        let descr = self.writer.schema_descr();
+        let descrs = [descr.column(0), descr.column(1), descr.column(2)];
+        let chunks = self.strings.chunks(descrs, &mut self.zstd)?;
         let mut rg = self.writer.next_row_group()?;
-        let mut col = 0;
-        while let Some(mut c) = rg.next_column()? {
-            match col {
-                0 => {
-                    c.typed::<ByteArrayType>().write_batch(&self.names, Some(&self.name_def), None)?;
-                }
-                1 => {
-                    c.typed::<ByteArrayType>().write_batch(&self.keys, Some(&self.label_def), Some(&self.label_rep))?;
-                }
-                2 => {
-                    c.typed::<ByteArrayType>().write_batch(
-                        &self.values,
-                        Some(&self.label_def),
-                        Some(&self.label_rep),
-                    )?;
-                }
-                3 => {
-                    c.typed::<Int64Type>().write_batch(&self.ts, None, None)?;
-                }
-                _ => {
-                    c.typed::<DoubleType>().write_batch(&self.vs, None, None)?;
-                }
-            }
-            c.close()?;
-            col += 1;
+        for (bytes, close) in chunks {
+            rg.append_column(&bytes, close)?;
         }
+        let mut c = rg.next_column()?.ok_or_else(|| ParquetError::General("no timestamp column".into()))?;
+        c.typed::<Int64Type>().write_batch(&self.ts, None, None)?;
+        c.close()?;
+        let mut c = rg.next_column()?.ok_or_else(|| ParquetError::General("no value column".into()))?;
+        c.typed::<DoubleType>().write_batch(&self.vs, None, None)?;
+        c.close()?;
         rg.close()?;
-        self.names.clear();
-        self.name_def.clear();
-        self.keys.clear();
-        self.values.clear();
-        self.label_def.clear();
-        self.label_rep.clear();
         self.ts.clear();
         self.vs.clear();
         Ok(())
