@@ -44,18 +44,27 @@ pub struct ParquetSink<W: Write + Send> {
     last: Option<Labels>,
     ts: Vec<i64>,
     vs: Vec<f64>,
+    group_rows: usize,
     zstd: zstd::bulk::Compressor<'static>,
 }
 
 impl<W: Write + Send> ParquetSink<W> {
     pub fn new(out: W) -> parquet::errors::Result<Self> {
+        Self::with_row_group_rows(out, ROW_GROUP_ROWS)
+    }
+
+    /// [`new`](Self::new) with row groups of at most `rows` rows (at least 1)
+    /// instead of 2^17: smaller groups bound memory tighter, larger ones compress
+    /// a little better.
+    pub fn with_row_group_rows(out: W, rows: usize) -> parquet::errors::Result<Self> {
+        let rows = rows.max(1);
         let schema = Arc::new(parse_message_type(SCHEMA)?);
         // The properties matter for the time and value columns only: the string
         // columns are encoded by `StringColumns` and spliced in whole.
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
             .set_statistics_enabled(EnabledStatistics::Chunk)
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_max_row_group_row_count(Some(rows))
             // Times are regular and values close: delta and byte-split beat a dictionary.
             .set_column_dictionary_enabled(ColumnPath::from("timestamp"), false)
             .set_column_encoding(ColumnPath::from("timestamp"), Encoding::DELTA_BINARY_PACKED)
@@ -68,8 +77,9 @@ impl<W: Write + Send> ParquetSink<W> {
             writer: SerializedFileWriter::new(out, schema, Arc::new(props))?,
             strings: StringColumns::default(),
             last: None,
-            ts: Vec::with_capacity(ROW_GROUP_ROWS),
-            vs: Vec::with_capacity(ROW_GROUP_ROWS),
+            ts: Vec::with_capacity(rows.min(ROW_GROUP_ROWS)),
+            vs: Vec::with_capacity(rows.min(ROW_GROUP_ROWS)),
+            group_rows: rows,
             zstd,
         })
     }
@@ -82,14 +92,14 @@ impl<W: Write + Send> ParquetSink<W> {
         }
         let mut rest = samples;
         while !rest.is_empty() {
-            let room = ROW_GROUP_ROWS - self.ts.len();
+            let room = self.group_rows - self.ts.len();
             let (now, later) = rest.split_at(room.min(rest.len()));
             let pairs = labels.iter().filter(|(k, _)| *k != crate::METRIC_NAME);
             let name = labels.metric_name().map(str::as_bytes);
             self.strings.add(same, name, pairs.map(|(k, v)| (k.as_bytes(), v.as_bytes())), now.len());
             self.ts.extend(now.iter().map(|s| s.ts));
             self.vs.extend(now.iter().map(|s| s.value));
-            if self.ts.len() == ROW_GROUP_ROWS {
+            if self.ts.len() == self.group_rows {
                 self.flush()?;
                 same = false; // a new row group starts a new run
             }
