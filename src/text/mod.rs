@@ -25,6 +25,8 @@ pub mod jsonl;
 #[cfg(feature = "parquet")]
 pub mod parquet;
 #[cfg(feature = "parquet")]
+mod parquet_groups;
+#[cfg(feature = "parquet")]
 mod parquet_strings;
 pub mod selector;
 pub mod time;

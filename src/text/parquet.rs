@@ -12,11 +12,11 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use crate::text::parquet_strings::{StringColumns, ZSTD_LEVEL};
+use crate::text::parquet_groups::{Batch, Encoded, Pipeline};
+use crate::text::parquet_strings::ZSTD_LEVEL;
 use crate::{Labels, Sample};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
-use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
@@ -39,13 +39,12 @@ const ROW_GROUP_ROWS: usize = 1 << 17;
 
 pub struct ParquetSink<W: Write + Send> {
     writer: SerializedFileWriter<W>,
-    strings: StringColumns,
+    /// The row group being gathered.
+    batch: Batch,
+    pipeline: Pipeline,
     /// The series of the last rows pushed, to extend its run.
     last: Option<Labels>,
-    ts: Vec<i64>,
-    vs: Vec<f64>,
     group_rows: usize,
-    zstd: zstd::bulk::Compressor<'static>,
 }
 
 impl<W: Write + Send> ParquetSink<W> {
@@ -60,28 +59,24 @@ impl<W: Write + Send> ParquetSink<W> {
         let rows = rows.max(1);
         let schema = Arc::new(parse_message_type(SCHEMA)?);
         // The properties matter for the time and value columns only: the string
-        // columns are encoded by `StringColumns` and spliced in whole.
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
-            .set_statistics_enabled(EnabledStatistics::Chunk)
-            .set_max_row_group_row_count(Some(rows))
-            // Times are regular and values close: delta and byte-split beat a dictionary.
-            .set_column_dictionary_enabled(ColumnPath::from("timestamp"), false)
-            .set_column_encoding(ColumnPath::from("timestamp"), Encoding::DELTA_BINARY_PACKED)
-            .set_column_dictionary_enabled(ColumnPath::from("value"), false)
-            .set_column_encoding(ColumnPath::from("value"), Encoding::BYTE_STREAM_SPLIT)
-            .set_created_by(format!("strata {}", env!("CARGO_PKG_VERSION")))
-            .build();
-        let zstd = zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(|e| ParquetError::External(Box::new(e)))?;
-        Ok(ParquetSink {
-            writer: SerializedFileWriter::new(out, schema, Arc::new(props))?,
-            strings: StringColumns::default(),
-            last: None,
-            ts: Vec::with_capacity(rows.min(ROW_GROUP_ROWS)),
-            vs: Vec::with_capacity(rows.min(ROW_GROUP_ROWS)),
-            group_rows: rows,
-            zstd,
-        })
+        // columns are encoded by `parquet_strings`.
+        let props = Arc::new(
+            WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
+                .set_statistics_enabled(EnabledStatistics::Chunk)
+                .set_max_row_group_row_count(Some(rows))
+                // Times are regular and values close: delta and byte-split beat a dictionary.
+                .set_column_dictionary_enabled(ColumnPath::from("timestamp"), false)
+                .set_column_encoding(ColumnPath::from("timestamp"), Encoding::DELTA_BINARY_PACKED)
+                .set_column_dictionary_enabled(ColumnPath::from("value"), false)
+                .set_column_encoding(ColumnPath::from("value"), Encoding::BYTE_STREAM_SPLIT)
+                .set_created_by(format!("strata {}", env!("CARGO_PKG_VERSION")))
+                .build(),
+        );
+        let writer = SerializedFileWriter::new(out, schema, props.clone())?;
+        let descrs = writer.schema_descr().columns().to_vec();
+        let mut pipeline = Pipeline::new(descrs, props)?;
+        Ok(ParquetSink { writer, batch: pipeline.batch(), pipeline, last: None, group_rows: rows })
     }
 
     /// Adds one row per sample of a series.
@@ -92,14 +87,15 @@ impl<W: Write + Send> ParquetSink<W> {
         }
         let mut rest = samples;
         while !rest.is_empty() {
-            let room = self.group_rows - self.ts.len();
+            let b = &mut self.batch;
+            let room = self.group_rows - b.ts.len();
             let (now, later) = rest.split_at(room.min(rest.len()));
             let pairs = labels.iter().filter(|(k, _)| *k != crate::METRIC_NAME);
             let name = labels.metric_name().map(str::as_bytes);
-            self.strings.add(same, name, pairs.map(|(k, v)| (k.as_bytes(), v.as_bytes())), now.len());
-            self.ts.extend(now.iter().map(|s| s.ts));
-            self.vs.extend(now.iter().map(|s| s.value));
-            if self.ts.len() == self.group_rows {
+            b.strings.add(same, name, pairs.map(|(k, v)| (k.as_bytes(), v.as_bytes())), now.len());
+            b.ts.extend(now.iter().map(|s| s.ts));
+            b.vs.extend(now.iter().map(|s| s.value));
+            if b.ts.len() == self.group_rows {
                 self.flush()?;
                 same = false; // a new row group starts a new run
             }
@@ -108,27 +104,14 @@ impl<W: Write + Send> ParquetSink<W> {
         Ok(())
     }
 
+    /// Hands the gathered row group to the pipeline, writing those it has encoded.
     fn flush(&mut self) -> parquet::errors::Result<()> {
-        if self.ts.is_empty() {
+        if self.batch.ts.is_empty() {
             return Ok(());
         }
-        let descr = self.writer.schema_descr();
-        let descrs = [descr.column(0), descr.column(1), descr.column(2)];
-        let chunks = self.strings.chunks(descrs, &mut self.zstd)?;
-        let mut rg = self.writer.next_row_group()?;
-        for (bytes, close) in chunks {
-            rg.append_column(&bytes, close)?;
-        }
-        let mut c = rg.next_column()?.ok_or_else(|| ParquetError::General("no timestamp column".into()))?;
-        c.typed::<Int64Type>().write_batch(&self.ts, None, None)?;
-        c.close()?;
-        let mut c = rg.next_column()?.ok_or_else(|| ParquetError::General("no value column".into()))?;
-        c.typed::<DoubleType>().write_batch(&self.vs, None, None)?;
-        c.close()?;
-        rg.close()?;
-        self.ts.clear();
-        self.vs.clear();
-        Ok(())
+        let batch = std::mem::replace(&mut self.batch, self.pipeline.batch());
+        let writer = &mut self.writer;
+        self.pipeline.submit(batch, &mut |e| write_group(writer, e))
     }
 
     /// Writes the last row group and the footer.
@@ -140,11 +123,23 @@ impl<W: Write + Send> ParquetSink<W> {
     /// metadata (the archive records its series count and source there).
     pub fn finish_with(mut self, kv: &[(&str, String)]) -> parquet::errors::Result<W> {
         self.flush()?;
+        let writer = &mut self.writer;
+        self.pipeline.finish(&mut |e| write_group(writer, e))?;
         for (k, v) in kv {
             self.writer.append_key_value_metadata(parquet::file::metadata::KeyValue::new(k.to_string(), v.clone()));
         }
         self.writer.into_inner()
     }
+}
+
+/// Splices a row group's encoded column chunks into the file.
+fn write_group<W: Write + Send>(writer: &mut SerializedFileWriter<W>, e: Encoded) -> parquet::errors::Result<()> {
+    let mut rg = writer.next_row_group()?;
+    for (bytes, close) in e {
+        rg.append_column(&bytes, close)?;
+    }
+    rg.close()?;
+    Ok(())
 }
 
 /// A `Write + Send` buffer to hand the writer, drained by its owner after each
