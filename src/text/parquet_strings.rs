@@ -10,7 +10,7 @@
 //! per series), become a packed block of 8 rows (K groups of 8 values, K * bit width
 //! bytes) computed once and copied. Pages are zstd-compressed; the chunk metadata
 //! says what the crate's own column writer would (encodings, page encoding counts,
-//! sizes, offsets, an offset index, min/max statistics on `metric_name`).
+//! sizes, offsets, an offset index, min/max and null count statistics).
 
 use std::collections::HashMap;
 
@@ -36,7 +36,7 @@ pub(crate) const ZSTD_LEVEL: i32 = 3;
 pub(crate) struct Dictionary {
     ids: HashMap<Box<[u8]>, u32>,
     plain: Vec<u8>,
-    /// Byte-wise least and greatest string (the chunk statistics of `metric_name`).
+    /// Byte-wise least and greatest string (the chunk statistics).
     min: Option<Box<[u8]>>,
     max: Option<Box<[u8]>>,
 }
@@ -259,30 +259,21 @@ impl StringColumns {
         }
         let (def, idx) = (def.finish(), idx.finish());
         let name = chunk(
-            ChunkParts {
-                descr: dn,
-                dict: &self.names,
-                rep: None,
-                def,
-                indices: idx,
-                num_values: rows,
-                rows,
-                nulls,
-                statistics: true,
-            },
+            ChunkParts { descr: dn, dict: &self.names, rep: None, def, indices: idx, num_values: rows, rows, nulls },
             zstd,
         )?;
         // The map: per row K entries (repetition 0 then 1s, definition 1), or one
         // entry with levels 0 for an empty map.
         let (mut rep, mut def) = (Hybrid::new(1), Hybrid::new(1));
         let (mut ki, mut vi) = (Hybrid::new(self.keys.bit_width()), Hybrid::new(self.values.bit_width()));
-        let (mut entries, mut pattern) = (0, Vec::new());
+        let (mut entries, mut empty, mut pattern) = (0, 0, Vec::new());
         for (n, _, range) in &self.runs {
             let pairs = &self.pairs[range.clone()];
             if pairs.is_empty() {
                 rep.run(0, *n);
                 def.run(0, *n);
                 entries += n;
+                empty += n;
                 continue;
             }
             entries += n * pairs.len();
@@ -306,8 +297,7 @@ impl StringColumns {
             indices,
             num_values: entries,
             rows,
-            nulls: 0,
-            statistics: false,
+            nulls: empty,
         };
         let key = chunk(part(dk, &self.keys, ki.finish()), zstd)?;
         let value = chunk(part(dv, &self.values, vi.finish()), zstd)?;
@@ -329,8 +319,8 @@ struct ChunkParts<'a> {
     /// Level entries (rows, or label pairs with one entry per empty map).
     num_values: usize,
     rows: usize,
+    /// Level entries without a string (a null name, an empty map).
     nulls: usize,
-    statistics: bool,
 }
 
 /// Writes a column chunk's pages into a buffer, with the result that
@@ -393,7 +383,7 @@ fn chunk(p: ChunkParts<'_>, zstd: &mut zstd::bulk::Compressor<'_>) -> Result<(By
     let data_offset = spec.offset as i64;
     let location =
         PageLocation { offset: data_offset, compressed_page_size: spec.compressed_size as i32, first_row_index: 0 };
-    let mut meta = ColumnChunkMetaData::builder(p.descr)
+    let meta = ColumnChunkMetaData::builder(p.descr)
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
         .set_encodings(encodings)
         .set_page_encoding_stats(stats)
@@ -402,11 +392,9 @@ fn chunk(p: ChunkParts<'_>, zstd: &mut zstd::bulk::Compressor<'_>) -> Result<(By
         .set_num_values(p.num_values as i64)
         .set_data_page_offset(data_offset)
         .set_dictionary_page_offset(dict_offset);
-    if p.statistics {
-        let b = |s: &Option<Box<[u8]>>| s.as_ref().map(|s| ByteArray::from(s.to_vec()));
-        let s = ValueStatistics::new(b(&p.dict.min), b(&p.dict.max), None, Some(p.nulls as u64), false);
-        meta = meta.set_statistics(Statistics::ByteArray(s));
-    }
+    let b = |s: &Option<Box<[u8]>>| s.as_ref().map(|s| ByteArray::from(s.to_vec()));
+    let s = ValueStatistics::new(b(&p.dict.min), b(&p.dict.max), None, Some(p.nulls as u64), false);
+    let meta = meta.set_statistics(Statistics::ByteArray(s));
     let result = ColumnCloseResult {
         bytes_written: sink.bytes_written() as u64,
         rows_written: p.rows as u64,
