@@ -3,9 +3,11 @@
 //! pattern, NaN payloads included), pushed whole or in pieces into row groups of
 //! a few rows (so groups start and end inside series), read back through the
 //! `parquet` crate's row API and through `read_rows` (what `strata import` uses):
-//! both give every row, in order, bit for bit.
+//! both give every row, in order, bit for bit; each row group's string columns
+//! carry the min/max and null count of its rows.
 
 use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::file::statistics::Statistics;
 use parquet::record::Field;
 use proptest::prelude::*;
 use strata::text::parquet::{read_rows, ParquetSink};
@@ -83,7 +85,29 @@ proptest! {
                 (l.metric_name().map(str::to_string), rest.collect(), *t, *v)
             })
             .collect();
-        prop_assert_eq!(crate_rows(std::fs::File::open(&path).unwrap()), want);
+        prop_assert_eq!(&crate_rows(std::fs::File::open(&path).unwrap()), &want);
+
+        // Each row group's string statistics: byte-wise min/max and null count of
+        // its rows (groups are `group_rows` rows, the last one fewer).
+        let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+        let groups: Vec<&[Row]> = want.chunks(group_rows).collect();
+        prop_assert_eq!(reader.num_row_groups(), groups.len());
+        for (g, rows) in groups.iter().enumerate() {
+            let names: Vec<&str> = rows.iter().filter_map(|r| r.0.as_deref()).collect();
+            let keys: Vec<&str> = rows.iter().flat_map(|r| r.1.iter().map(|p| p.0.as_str())).collect();
+            let values: Vec<&str> = rows.iter().flat_map(|r| r.1.iter().map(|p| p.1.as_str())).collect();
+            let empty = rows.iter().filter(|r| r.1.is_empty()).count();
+            let expect = [(names, rows.len() - rows.iter().filter(|r| r.0.is_some()).count()), (keys, empty), (values, empty)];
+            for (c, (strings, nulls)) in expect.into_iter().enumerate() {
+                let Some(Statistics::ByteArray(st)) = reader.metadata().row_group(g).column(c).statistics() else {
+                    panic!("row group {g} column {c}: no byte array statistics")
+                };
+                let bytes = |s: Option<&&str>| s.map(|s| s.as_bytes().to_vec());
+                prop_assert_eq!(st.min_opt().map(|b| b.data().to_vec()), bytes(strings.iter().min()));
+                prop_assert_eq!(st.max_opt().map(|b| b.data().to_vec()), bytes(strings.iter().max()));
+                prop_assert_eq!(st.null_count_opt(), Some(nulls as u64));
+            }
+        }
 
         let mut got = Vec::new();
         read_rows(std::fs::File::open(&path).unwrap(), |n, row| {
