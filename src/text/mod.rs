@@ -24,6 +24,10 @@ pub mod json_strict;
 pub mod jsonl;
 #[cfg(feature = "parquet")]
 pub mod parquet;
+#[cfg(feature = "parquet")]
+mod parquet_groups;
+#[cfg(feature = "parquet")]
+mod parquet_strings;
 pub mod selector;
 pub mod time;
 pub mod value;

@@ -12,6 +12,8 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use crate::text::parquet_groups::{Batch, Encoded, Pipeline};
+use crate::text::parquet_strings::ZSTD_LEVEL;
 use crate::{Labels, Sample};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
@@ -37,129 +39,79 @@ const ROW_GROUP_ROWS: usize = 1 << 17;
 
 pub struct ParquetSink<W: Write + Send> {
     writer: SerializedFileWriter<W>,
-    names: Vec<ByteArray>,
-    name_def: Vec<i16>,
-    keys: Vec<ByteArray>,
-    values: Vec<ByteArray>,
-    label_def: Vec<i16>,
-    label_rep: Vec<i16>,
-    ts: Vec<i64>,
-    vs: Vec<f64>,
+    /// The row group being gathered.
+    batch: Batch,
+    pipeline: Pipeline,
+    /// The series of the last rows pushed, to extend its run.
+    last: Option<Labels>,
+    group_rows: usize,
 }
 
 impl<W: Write + Send> ParquetSink<W> {
     pub fn new(out: W) -> parquet::errors::Result<Self> {
+        Self::with_row_group_rows(out, ROW_GROUP_ROWS)
+    }
+
+    /// [`new`](Self::new) with row groups of at most `rows` rows (at least 1)
+    /// instead of 2^17: smaller groups bound memory tighter, larger ones compress
+    /// a little better.
+    pub fn with_row_group_rows(out: W, rows: usize) -> parquet::errors::Result<Self> {
+        let rows = rows.max(1);
         let schema = Arc::new(parse_message_type(SCHEMA)?);
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
-            .set_statistics_enabled(EnabledStatistics::Chunk)
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            // Times are regular and values close: delta and byte-split beat a dictionary.
-            .set_column_dictionary_enabled(ColumnPath::from("timestamp"), false)
-            .set_column_encoding(ColumnPath::from("timestamp"), Encoding::DELTA_BINARY_PACKED)
-            .set_column_dictionary_enabled(ColumnPath::from("value"), false)
-            .set_column_encoding(ColumnPath::from("value"), Encoding::BYTE_STREAM_SPLIT)
-            // Min/max of label strings prune nothing useful and cost a compare per row.
-            .set_column_statistics_enabled(ColumnPath::from("labels.key_value.key"), EnabledStatistics::None)
-            .set_column_statistics_enabled(ColumnPath::from("labels.key_value.value"), EnabledStatistics::None)
-            .set_created_by(format!("strata {}", env!("CARGO_PKG_VERSION")))
-            .build();
-        Ok(ParquetSink {
-            writer: SerializedFileWriter::new(out, schema, Arc::new(props))?,
-            names: Vec::new(),
-            name_def: Vec::new(),
-            keys: Vec::new(),
-            values: Vec::new(),
-            label_def: Vec::new(),
-            label_rep: Vec::new(),
-            ts: Vec::new(),
-            vs: Vec::new(),
-        })
+        // The properties matter for the time and value columns only: the string
+        // columns are encoded by `parquet_strings`.
+        let props = Arc::new(
+            WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
+                .set_statistics_enabled(EnabledStatistics::Chunk)
+                .set_max_row_group_row_count(Some(rows))
+                // Times are regular and values close: delta and byte-split beat a dictionary.
+                .set_column_dictionary_enabled(ColumnPath::from("timestamp"), false)
+                .set_column_encoding(ColumnPath::from("timestamp"), Encoding::DELTA_BINARY_PACKED)
+                .set_column_dictionary_enabled(ColumnPath::from("value"), false)
+                .set_column_encoding(ColumnPath::from("value"), Encoding::BYTE_STREAM_SPLIT)
+                .set_created_by(format!("strata {}", env!("CARGO_PKG_VERSION")))
+                .build(),
+        );
+        let writer = SerializedFileWriter::new(out, schema, props.clone())?;
+        let descrs = writer.schema_descr().columns().to_vec();
+        let mut pipeline = Pipeline::new(descrs, props)?;
+        Ok(ParquetSink { writer, batch: pipeline.batch(), pipeline, last: None, group_rows: rows })
     }
 
     /// Adds one row per sample of a series.
     pub fn push(&mut self, labels: &Labels, samples: &[Sample]) -> parquet::errors::Result<()> {
-        // One buffer per string, shared (reference-counted) by every row of the series.
-        let name = labels.metric_name().map(|n| ByteArray::from(n.as_bytes().to_vec()));
-        let pairs: Vec<(ByteArray, ByteArray)> = labels
-            .iter()
-            .filter(|(k, _)| *k != crate::METRIC_NAME)
-            .map(|(k, v)| (ByteArray::from(k.as_bytes().to_vec()), ByteArray::from(v.as_bytes().to_vec())))
-            .collect();
+        let mut same = self.last.as_ref() == Some(labels);
+        if !same {
+            self.last = Some(labels.clone());
+        }
         let mut rest = samples;
         while !rest.is_empty() {
-            let room = ROW_GROUP_ROWS - self.ts.len();
+            let b = &mut self.batch;
+            let room = self.group_rows - b.ts.len();
             let (now, later) = rest.split_at(room.min(rest.len()));
-            for s in now {
-                match &name {
-                    Some(n) => {
-                        self.names.push(n.clone());
-                        self.name_def.push(1);
-                    }
-                    None => self.name_def.push(0),
-                }
-                if pairs.is_empty() {
-                    self.label_def.push(0);
-                    self.label_rep.push(0);
-                }
-                for (i, (k, v)) in pairs.iter().enumerate() {
-                    self.keys.push(k.clone());
-                    self.values.push(v.clone());
-                    self.label_def.push(1);
-                    self.label_rep.push(i16::from(i > 0));
-                }
-                self.ts.push(s.ts);
-                self.vs.push(s.value);
-            }
-            if self.ts.len() == ROW_GROUP_ROWS {
+            let pairs = labels.iter().filter(|(k, _)| *k != crate::METRIC_NAME);
+            let name = labels.metric_name().map(str::as_bytes);
+            b.strings.add(same, name, pairs.map(|(k, v)| (k.as_bytes(), v.as_bytes())), now.len());
+            b.ts.extend(now.iter().map(|s| s.ts));
+            b.vs.extend(now.iter().map(|s| s.value));
+            if b.ts.len() == self.group_rows {
                 self.flush()?;
+                same = false; // a new row group starts a new run
             }
             rest = later;
         }
         Ok(())
     }
 
+    /// Hands the gathered row group to the pipeline, writing those it has encoded.
     fn flush(&mut self) -> parquet::errors::Result<()> {
-        if self.ts.is_empty() {
+        if self.batch.ts.is_empty() {
             return Ok(());
         }
-        let mut rg = self.writer.next_row_group()?;
-        let mut col = 0;
-        while let Some(mut c) = rg.next_column()? {
-            match col {
-                0 => {
-                    c.typed::<ByteArrayType>().write_batch(&self.names, Some(&self.name_def), None)?;
-                }
-                1 => {
-                    c.typed::<ByteArrayType>().write_batch(&self.keys, Some(&self.label_def), Some(&self.label_rep))?;
-                }
-                2 => {
-                    c.typed::<ByteArrayType>().write_batch(
-                        &self.values,
-                        Some(&self.label_def),
-                        Some(&self.label_rep),
-                    )?;
-                }
-                3 => {
-                    c.typed::<Int64Type>().write_batch(&self.ts, None, None)?;
-                }
-                _ => {
-                    c.typed::<DoubleType>().write_batch(&self.vs, None, None)?;
-                }
-            }
-            c.close()?;
-            col += 1;
-        }
-        rg.close()?;
-        self.names.clear();
-        self.name_def.clear();
-        self.keys.clear();
-        self.values.clear();
-        self.label_def.clear();
-        self.label_rep.clear();
-        self.ts.clear();
-        self.vs.clear();
-        Ok(())
+        let batch = std::mem::replace(&mut self.batch, self.pipeline.batch());
+        let writer = &mut self.writer;
+        self.pipeline.submit(batch, &mut |e| write_group(writer, e))
     }
 
     /// Writes the last row group and the footer.
@@ -171,11 +123,23 @@ impl<W: Write + Send> ParquetSink<W> {
     /// metadata (the archive records its series count and source there).
     pub fn finish_with(mut self, kv: &[(&str, String)]) -> parquet::errors::Result<W> {
         self.flush()?;
+        let writer = &mut self.writer;
+        self.pipeline.finish(&mut |e| write_group(writer, e))?;
         for (k, v) in kv {
             self.writer.append_key_value_metadata(parquet::file::metadata::KeyValue::new(k.to_string(), v.clone()));
         }
         self.writer.into_inner()
     }
+}
+
+/// Splices a row group's encoded column chunks into the file.
+fn write_group<W: Write + Send>(writer: &mut SerializedFileWriter<W>, e: Encoded) -> parquet::errors::Result<()> {
+    let mut rg = writer.next_row_group()?;
+    for (bytes, close) in e {
+        rg.append_column(&bytes, close)?;
+    }
+    rg.close()?;
+    Ok(())
 }
 
 /// A `Write + Send` buffer to hand the writer, drained by its owner after each

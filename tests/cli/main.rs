@@ -26,3 +26,4 @@ mod export_openmetrics;
 mod export_parquet;
 mod file_formats_cross;
 mod migrate_to_victoriametrics;
+mod parquet_model;
