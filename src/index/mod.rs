@@ -1,7 +1,10 @@
 //! The series index: labels <-> series id, and label pair -> sorted postings.
 //!
-//! It lives in memory for the life of the `Db` and is rebuilt on open from the
-//! segments' series tables and the WAL's series records. Ids are never reused.
+//! It lives in memory for the life of the `Db`. On open it is loaded from the
+//! index checkpoint (`checkpoint.rs`) for the segments that covers, and from the
+//! other segments' series tables and the WAL's series records. Ids are never reused.
+
+pub mod checkpoint;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -141,6 +144,14 @@ impl SeriesIndex {
             insert(&mut g, h, id, Labels::from_packed(text));
             Ok(())
         })
+    }
+
+    /// Empties the index (after a checkpoint failed to load part way), keeping the
+    /// next id it would assign.
+    pub fn reset(&self) {
+        let mut g = self.inner.write();
+        let next_id = g.next_id;
+        *g = Inner { next_id, ..Default::default() };
     }
 
     /// Sorts postings after bulk loading (ids may arrive out of order then).

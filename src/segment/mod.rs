@@ -295,7 +295,8 @@ impl TableState {
 
     /// Decodes the series entry at `*pos`, validating it against `pages`, and
     /// returns its id. Its chunks are appended to `chunks`; its labels, validated
-    /// too, go to `labels`, borrowed from `raw`.
+    /// too, go to `labels`, borrowed from `raw` (or, with `skip_labels`, are only
+    /// stepped over and `labels` is left empty).
     /// Errors are reasons; the caller attaches the file offset.
     pub fn decode<'a>(
         &mut self,
@@ -303,6 +304,7 @@ impl TableState {
         pos: &mut usize,
         pages: &[PageLoc],
         labels: &mut Vec<(&'a str, &'a str)>,
+        skip_labels: bool,
         chunks: &mut Vec<ChunkRef>,
     ) -> std::result::Result<u64, String> {
         let start = *pos;
@@ -313,7 +315,13 @@ impl TableState {
             Some(_) if delta == 0 => return Err(at("series ids are not strictly increasing")),
             Some(p) => p.checked_add(delta).ok_or_else(|| at("series id overflows"))?,
         };
-        Labels::decode_borrowed(raw, pos, labels).map_err(|e| at(&format!("bad labels: {e}")))?;
+        let read = if skip_labels {
+            labels.clear();
+            Labels::skip_encoded(raw, pos)
+        } else {
+            Labels::decode_borrowed(raw, pos, labels)
+        };
+        read.map_err(|e| at(&format!("bad labels: {e}")))?;
         let n = get_uvarint(raw, pos).ok_or_else(|| at("truncated chunk count"))?;
         // Each chunk takes at least 30 bytes, so a count the table cannot hold is corrupt.
         let left = raw.len().saturating_sub(*pos) as u64;

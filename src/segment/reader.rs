@@ -30,6 +30,9 @@ pub struct Segment {
     info: SegmentInfo,
     pages: Vec<PageLoc>,
     series: Table,
+    /// The footer's checksum of the compressed series table: with the id, what an
+    /// index checkpoint names a segment by.
+    table_crc: u32,
     pool: Mutex<Vec<PageState>>,
 }
 
@@ -95,10 +98,26 @@ impl Segment {
     /// (a `Db` loads them into its index). An error it returns is reported as
     /// corruption of this file's series table.
     pub fn open_with(path: &Path, labels: &mut LabelSink<'_>) -> Result<Segment> {
+        Ok(Segment::open_indexed(path, None, labels)?.0)
+    }
+
+    /// [`Segment::open_with`], except that when the series table's checksum is
+    /// `known_crc` (an index checkpoint holds this table's labels) labels are only
+    /// stepped over: neither validated nor handed to `labels`. Says whether they were.
+    pub fn open_indexed(path: &Path, known_crc: Option<u32>, labels: &mut LabelSink<'_>) -> Result<(Segment, bool)> {
         let file = File::open(path).map_err(|e| Error::io(format!("opening segment {}", path.display()), e))?;
         let map = Mapped::open(&file, path)?;
-        let (info, pages, series) = parse(map.bytes(), path, labels)?;
-        Ok(Segment { map, info, pages, series, pool: Mutex::new(Vec::new()) })
+        let p = parse(map.bytes(), path, labels, known_crc)?;
+        let skipped = known_crc == Some(p.table_crc);
+        let seg = Segment {
+            map,
+            info: p.info,
+            pages: p.pages,
+            series: p.table,
+            table_crc: p.table_crc,
+            pool: Mutex::new(Vec::new()),
+        };
+        Ok((seg, skipped))
     }
 
     /// Validates a segment held in memory (an in-memory database's), exactly as
@@ -108,8 +127,20 @@ impl Segment {
             return Err(corrupt(name, 0, "empty segment"));
         }
         let map = Mapped::Owned(bytes.into_boxed_slice());
-        let (info, pages, series) = parse(map.bytes(), name, &mut |_, _| Ok(()))?;
-        Ok(Segment { map, info, pages, series, pool: Mutex::new(Vec::new()) })
+        let p = parse(map.bytes(), name, &mut |_, _| Ok(()), None)?;
+        Ok(Segment {
+            map,
+            info: p.info,
+            pages: p.pages,
+            series: p.table,
+            table_crc: p.table_crc,
+            pool: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The checksum of the compressed series table, from the footer.
+    pub fn table_crc(&self) -> u32 {
+        self.table_crc
     }
 
     /// The segment's bytes, exactly as they are (or would be) in its file.
@@ -130,10 +161,15 @@ impl Segment {
     /// the series table. For tools and tests: a `Db` keeps labels in its index.
     pub fn series_labels(&self) -> Result<Vec<(u64, Labels)>> {
         let mut out = Vec::with_capacity(self.series.ids.len());
-        parse(self.map.bytes(), &self.info.path, &mut |id, pairs| {
-            out.push((id, Labels::from_checked(pairs)));
-            Ok(())
-        })?;
+        parse(
+            self.map.bytes(),
+            &self.info.path,
+            &mut |id, pairs| {
+                out.push((id, Labels::from_checked(pairs)));
+                Ok(())
+            },
+            None,
+        )?;
         Ok(out)
     }
 
@@ -291,8 +327,17 @@ fn chunk_range(c: &ChunkRef) -> Option<std::ops::Range<usize>> {
 /// Receives each series' id and labels as a segment is opened.
 pub type LabelSink<'a> = dyn FnMut(u64, &[(&str, &str)]) -> std::result::Result<(), String> + 'a;
 
-/// Validates the whole file except page payloads; returns the parsed parts.
-fn parse(bytes: &[u8], path: &Path, on_labels: &mut LabelSink<'_>) -> Result<(SegmentInfo, Vec<PageLoc>, Table)> {
+/// What [`parse`] reads from a file.
+struct Parsed {
+    info: SegmentInfo,
+    pages: Vec<PageLoc>,
+    table: Table,
+    table_crc: u32,
+}
+
+/// Validates the whole file except page payloads; returns the parsed parts. Labels
+/// go to `on_labels`, unless the table's checksum is `known_crc` (then they are skipped).
+fn parse(bytes: &[u8], path: &Path, on_labels: &mut LabelSink<'_>, known_crc: Option<u32>) -> Result<Parsed> {
     let len = bytes.len();
     let file_size = len as u64;
     if len < HEADER_LEN + FOOTER_LEN {
@@ -363,13 +408,16 @@ fn parse(bytes: &[u8], path: &Path, on_labels: &mut LabelSink<'_>) -> Result<(Se
     let mut state = TableState::new(header.version);
     let mut pos = 0;
     let mut labels = Vec::new();
+    let skip = known_crc == Some(footer.table_crc);
     while pos < raw.len() {
         let start = series.chunks.len();
         let start32 = u32::try_from(start).map_err(|_| corrupt(path, tstart, "more than 2^32 chunks"))?;
         let id = state
-            .decode(&raw, &mut pos, &pages, &mut labels, &mut series.chunks)
+            .decode(&raw, &mut pos, &pages, &mut labels, skip, &mut series.chunks)
             .map_err(|r| corrupt(path, tstart, r))?;
-        on_labels(id, &labels).map_err(|r| corrupt(path, tstart, r))?;
+        if !skip {
+            on_labels(id, &labels).map_err(|r| corrupt(path, tstart, r))?;
+        }
         for c in series.chunks.get(start..).unwrap_or_default() {
             min_t = min_t.min(c.meta.min_t);
             max_t = max_t.max(c.meta.max_t);
@@ -395,7 +443,7 @@ fn parse(bytes: &[u8], path: &Path, on_labels: &mut LabelSink<'_>) -> Result<(Se
         series: footer.series,
         file_size,
     };
-    Ok((info, pages, series))
+    Ok(Parsed { info, pages, table: series, table_crc: footer.table_crc })
 }
 
 fn short(path: &Path) -> Error {
