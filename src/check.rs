@@ -248,22 +248,28 @@ fn check_segment(c: &mut Checker, dir: &Path, seg_dir: &Path, rec: &SegmentRecor
     let Ok(mut cursor) = seg.cursor() else {
         return c.error(&path, None, "cannot create a decompressor");
     };
+    let metas = match seg.chunk_metas() {
+        Ok(m) => m,
+        Err(e) => return c.engine_error(&path, e),
+    };
+    let mut metas = metas.iter();
     let mut buf = Vec::new();
     let mut bad: Vec<String> = Vec::new();
-    // `labels` is in id order, as `series()` is.
+    // `labels` is in id order, as `series()` and `chunk_metas()` are.
     for (entry, (_, series_labels)) in seg.series().zip(&labels) {
         let mut k = 0usize;
         let r = cursor.for_each_chunk(
             &entry,
             |_| true,
-            |meta, bytes| {
+            |chunk, bytes| {
                 buf.clear();
-                let what = match decode_chunk(bytes, &mut buf) {
-                    Err(e) => Some(e.to_string()),
-                    Ok(()) => chunk_disagrees(meta, &buf),
+                let what = match (decode_chunk(bytes, &mut buf), metas.next()) {
+                    (Err(e), _) => Some(e.to_string()),
+                    (Ok(()), Some(meta)) => chunk_disagrees(meta, &buf),
+                    (Ok(()), None) => Some("has no metadata".into()),
                 };
                 if let Some(w) = what {
-                    bad.push(format!("series {} {} chunk {k} (min_t {}): {w}", entry.id, series_labels, meta.min_t));
+                    bad.push(format!("series {} {} chunk {k} (min_t {}): {w}", entry.id, series_labels, chunk.min_t));
                 }
                 k += 1;
                 Ok(())
