@@ -39,6 +39,9 @@ pub(super) fn load_segments(
         let rolled = rec.flags & FLAG_ROLLED_UP != 0;
         Arc::new(LiveSegment::new(seg, rec.rank, rec.level, rolled))
     };
+    // Every series is in some segment: the largest holds at least a share of them.
+    let most = manifest.segments.iter().map(|s| s.series).max().unwrap_or(0);
+    index.reserve(manifest.next_series_id, most as usize);
     let ck = usable_checkpoint(dir, manifest, opts);
     let known: HashMap<u64, u32> = ck.as_ref().map(|c| c.segments.iter().copied().collect()).unwrap_or_default();
     let mut slots: Vec<Option<Arc<LiveSegment>>> = manifest.segments.iter().map(|_| None).collect();
@@ -132,11 +135,18 @@ fn usable_checkpoint(dir: &Path, manifest: &Manifest, opts: &Options) -> Option<
 
 /// Writes a checkpoint of `index`, which must hold exactly the series of
 /// `segments`, after a load that found it stale. Failing only costs the next open
-/// time, so it is logged, not returned.
-pub(super) fn write_checkpoint(dir: &Path, index: &SeriesIndex, segments: &[Arc<LiveSegment>]) {
+/// time, so it is logged and reported (`RecoveryReport::index_checkpoint_error`),
+/// and open goes on.
+pub(super) fn write_checkpoint(
+    dir: &Path,
+    index: &SeriesIndex,
+    segments: &[Arc<LiveSegment>],
+) -> std::result::Result<(), String> {
     index.finish_load();
     let names: Vec<(u64, u32)> = segments.iter().map(|s| (s.seg.info().id, s.seg.table_crc())).collect();
-    if let Err(e) = checkpoint::write(dir, index, &names) {
-        log::warn!("writing the index checkpoint {}: {e}", dir.join(checkpoint::FILE_NAME).display());
-    }
+    checkpoint::write(dir, index, &names).map_err(|e| {
+        let why = format!("writing the index checkpoint {}: {e}", dir.join(checkpoint::FILE_NAME).display());
+        log::warn!("{why}");
+        why
+    })
 }

@@ -96,6 +96,9 @@ pub struct RecoveryReport {
     /// Series loaded from the index checkpoint (`INDEX`) rather than from segments'
     /// series tables: 0 when there was none or it was stale or damaged (then rebuilt).
     pub series_from_checkpoint: u64,
+    /// Why writing a new index checkpoint failed, if it did. Open goes on without
+    /// it (nothing is lost; the next open rebuilds the index from the segments again).
+    pub index_checkpoint_error: Option<String>,
 }
 
 /// Storage statistics, as `Db::stats` reports them.
@@ -290,7 +293,7 @@ impl Db {
         }
         // Before the WAL's series join the index, it holds exactly the segments'.
         if loaded.checkpoint_stale {
-            load::write_checkpoint(&dir, &index, &segments);
+            report.index_checkpoint_error = load::write_checkpoint(&dir, &index, &segments).err();
         }
         report.segments = segments.len();
         // Segments not in the manifest were never published (a crash before the manifest swap).

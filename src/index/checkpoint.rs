@@ -97,7 +97,7 @@ impl Checkpoint {
         let index = SeriesIndex::new(1, usize::MAX);
         self.load_into(&index)?;
         let g = index.inner.read();
-        let mut series: Vec<(u64, Labels)> = g.by_id.iter().map(|(id, l)| (*id, l.clone())).collect();
+        let mut series: Vec<(u64, Labels)> = g.by_id.iter().map(|(id, l)| (id, l.clone())).collect();
         series.sort_unstable_by_key(|s| s.0);
         let postings = g
             .postings
@@ -117,7 +117,7 @@ pub fn write(dir: &Path, index: &SeriesIndex, segments: &[(u64, u32)]) -> Result
     let path = dir.join(FILE_NAME);
     let io = |e| Error::io(format!("encoding {}", path.display()), e);
     let g = index.inner.read();
-    let mut series: Vec<(u64, &Labels)> = g.by_id.iter().map(|(id, l)| (*id, l)).collect();
+    let mut series: Vec<(u64, &Labels)> = g.by_id.iter().collect();
     series.sort_unstable_by_key(|s| s.0);
     let mut z = zstd::stream::write::Encoder::new(Vec::new(), 1).map_err(io)?;
     let mut buf = Vec::with_capacity(1 << 17);
@@ -232,8 +232,9 @@ fn load(g: &mut Inner, series: u64, body: &[u8]) -> std::result::Result<(), Stri
     // as far as a plausible compression ratio goes.
     let reserve = series.min(body.len() as u64 * 64) as usize;
     g.by_labels.reserve(reserve, |e| e.hash);
-    g.by_id.reserve(reserve);
-    g.all.reserve(reserve);
+    // Ids are below the index's next id (the MANIFEST's): room for them at once.
+    let next = g.next_id;
+    g.by_id.reserve_to(next, reserve);
     let (mut prev, mut pairs) = (0u64, 0usize);
     for _ in 0..series {
         let id = src.next_id(prev, "series id")?;
@@ -254,7 +255,6 @@ fn load(g: &mut Inner, series: u64, body: &[u8]) -> std::result::Result<(), Stri
             }
         };
         g.by_id.insert(id, labels);
-        g.all.push(id);
     }
     g.next_id = g.next_id.max(prev + 1);
     let last = prev;
