@@ -1,6 +1,7 @@
 //! Read-only verification of a data directory: the MANIFEST, every listed
 //! segment (structure, every page's checksum, every raw chunk decoded and
-//! compared with its metadata), series ids across files, and every WAL frame.
+//! compared with its metadata), series ids across files, the index checkpoint
+//! against the segments it names, and every WAL frame.
 //! `strata check` prints what [`check_dir`] returns.
 //!
 //! It takes no lock and writes nothing, so it can run beside a live `Db`. It does
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use crate::codec::chunk::decode_chunk;
 use crate::error::{Error, Result};
+use crate::index::checkpoint::{self, Checkpoint};
 use crate::labels::Labels;
 use crate::manifest::{Manifest, SegmentRecord, FILE_NAME as MANIFEST};
 use crate::sample::{ChunkMeta, Sample};
@@ -109,6 +111,7 @@ fn check_dir_with(
             check_segment(&mut c, dir, &seg_dir, rec, m.generation);
         }
     }
+    check_index(&mut c, dir);
     check_strays(&mut c, dir, &seg_dir, manifest.as_ref());
     check_wal(&mut c, dir, manifest.as_ref().map_or(0, |m| m.wal_floor), &mut before_wal_read);
     Ok(Report { manifest, problems: c.problems, counts: c.counts })
@@ -121,6 +124,8 @@ struct Checker {
     /// Series id → labels, and back, from segments and WAL series records.
     ids: HashMap<u64, Labels>,
     by_labels: HashMap<Labels, u64>,
+    /// Per segment id: its series table checksum and series ids, to check `INDEX` by.
+    tables: HashMap<u64, (u32, Vec<u64>)>,
     /// A WAL file was sealed away during the check: series it defined are now in a
     /// segment this check did not read, so later samples may refer to them.
     wal_vanished: bool,
@@ -235,6 +240,7 @@ fn check_segment(c: &mut Checker, dir: &Path, seg_dir: &Path, rec: &SegmentRecor
     for (id, l) in &labels {
         c.define(&path, None, *id, l);
     }
+    c.tables.insert(rec.id, (seg.table_crc(), labels.iter().map(|(id, _)| *id).collect()));
     c.counts.series += info.series;
     if info.tier.is_rollup() {
         return; // Rollup tiers use their own chunk encoding: their pages were checked, not decoded.
@@ -242,22 +248,28 @@ fn check_segment(c: &mut Checker, dir: &Path, seg_dir: &Path, rec: &SegmentRecor
     let Ok(mut cursor) = seg.cursor() else {
         return c.error(&path, None, "cannot create a decompressor");
     };
+    let metas = match seg.chunk_metas() {
+        Ok(m) => m,
+        Err(e) => return c.engine_error(&path, e),
+    };
+    let mut metas = metas.iter();
     let mut buf = Vec::new();
     let mut bad: Vec<String> = Vec::new();
-    // `labels` is in id order, as `series()` is.
+    // `labels` is in id order, as `series()` and `chunk_metas()` are.
     for (entry, (_, series_labels)) in seg.series().zip(&labels) {
         let mut k = 0usize;
         let r = cursor.for_each_chunk(
             &entry,
             |_| true,
-            |meta, bytes| {
+            |chunk, bytes| {
                 buf.clear();
-                let what = match decode_chunk(bytes, &mut buf) {
-                    Err(e) => Some(e.to_string()),
-                    Ok(()) => chunk_disagrees(meta, &buf),
+                let what = match (decode_chunk(bytes, &mut buf), metas.next()) {
+                    (Err(e), _) => Some(e.to_string()),
+                    (Ok(()), Some(meta)) => chunk_disagrees(meta, &buf),
+                    (Ok(()), None) => Some("has no metadata".into()),
                 };
                 if let Some(w) = what {
-                    bad.push(format!("series {} {} chunk {k} (min_t {}): {w}", entry.id, series_labels, meta.min_t));
+                    bad.push(format!("series {} {} chunk {k} (min_t {}): {w}", entry.id, series_labels, chunk.min_t));
                 }
                 k += 1;
                 Ok(())
@@ -276,6 +288,52 @@ fn check_segment(c: &mut Checker, dir: &Path, seg_dir: &Path, rec: &SegmentRecor
     }
     if more > 0 {
         c.error(&path, None, format!("... and {more} more bad chunks"));
+    }
+}
+
+/// The index checkpoint, if any: readable (else a warning: the next open rebuilds
+/// it) and, when it names only listed segments (a stale one is normal after seals
+/// and merges, and is not used), holding exactly their series with the labels they
+/// have, and postings that agree with those labels.
+fn check_index(c: &mut Checker, dir: &Path) {
+    let path = dir.join(checkpoint::FILE_NAME);
+    let rebuilt = "; the next open rebuilds it from the segments";
+    let decoded = Checkpoint::read(dir).and_then(|ck| ck.map(|ck| ck.decode().map(|d| (ck, d))).transpose());
+    let (ck, (series, postings)) = match decoded {
+        Ok(None) => return,
+        Ok(Some(x)) => x,
+        Err(Error::Corruption { offset, reason, .. }) => {
+            return c.warn(&path, Some(offset), format!("{reason}{rebuilt}"));
+        }
+        Err(e) => return c.warn(&path, None, format!("{e}{rebuilt}")),
+    };
+    if ck.segments.iter().any(|(id, crc)| c.tables.get(id).map(|t| t.0) != Some(*crc)) {
+        return;
+    }
+    let mut want: HashSet<u64> = ck.segments.iter().flat_map(|(id, _)| c.tables[id].1.iter().copied()).collect();
+    let mut bad = Vec::new();
+    for (id, labels) in &series {
+        if !want.remove(id) {
+            bad.push(format!("holds series {id} {labels}, which no segment it names holds"));
+        } else if c.ids.get(id) != Some(labels) {
+            let seg = c.ids.get(id).map_or_else(String::new, |l| l.to_string());
+            bad.push(format!("says series {id} is {labels}, the segments say {seg}"));
+        }
+    }
+    if let Some(id) = want.iter().min() {
+        bad.push(format!("lacks {} series of the segments it names (the first: id {id})", want.len()));
+    }
+    let mut expect: checkpoint::Postings = HashMap::new();
+    for (id, labels) in &series {
+        for (k, v) in labels.iter() {
+            expect.entry(k.to_string()).or_default().entry(v.to_string()).or_default().push(*id);
+        }
+    }
+    if expect != postings {
+        bad.push("postings disagree with its series' labels".into());
+    }
+    for b in bad.into_iter().take(20) {
+        c.error(&path, None, b);
     }
 }
 
@@ -471,5 +529,50 @@ mod tests {
         let r = check_dir_with(dir.path(), |_, _, _| {}, |p| drop(fs::remove_file(p))).unwrap();
         assert_eq!(r.errors(), 2, "{:?}", r.problems);
         assert!(r.problems[0].message.contains("does not cover it"), "{:?}", r.problems);
+    }
+
+    #[test]
+    fn the_index_checkpoint_is_checked_against_the_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), opts()).unwrap();
+        let mut app = db.appender();
+        for i in 0..50 {
+            app.append_labels(&Labels::metric("idx", [("i", i.to_string())]).unwrap(), 1, 1.0).unwrap();
+        }
+        app.commit().unwrap();
+        db.flush().unwrap();
+        db.close().unwrap();
+        drop(db);
+        drop(Db::open(dir.path(), opts()).unwrap());
+        let path = dir.path().join(checkpoint::FILE_NAME);
+        let good = fs::read(&path).unwrap();
+        let r = check_dir(dir.path(), |_, _, _| {}).unwrap();
+        assert_eq!((r.errors(), r.warnings()), (0, 0), "{:?}", r.problems);
+
+        // Damage is a warning: nothing is lost, the next open rebuilds it.
+        let mut bad = good.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 1;
+        fs::write(&path, &bad).unwrap();
+        let r = check_dir(dir.path(), |_, _, _| {}).unwrap();
+        assert_eq!((r.errors(), r.warnings()), (0, 1), "{:?}", r.problems);
+        assert!(r.problems[0].message.contains("checksum mismatch"), "{:?}", r.problems);
+
+        // Well-formed but saying other labels than the segments: an error.
+        let other = tempfile::tempdir().unwrap();
+        let idx = crate::index::SeriesIndex::new(1, 100);
+        for i in 0..50 {
+            idx.get_or_create(&Labels::metric("idx", [("i", (i + 1).to_string())]).unwrap()).unwrap();
+        }
+        idx.finish_load();
+        let ck = checkpoint::Checkpoint::read(dir.path()).ok().flatten();
+        assert!(ck.is_none());
+        fs::write(&path, &good).unwrap();
+        let names = checkpoint::Checkpoint::read(dir.path()).unwrap().unwrap().segments;
+        checkpoint::write(other.path(), &idx, &names).unwrap();
+        fs::copy(other.path().join(checkpoint::FILE_NAME), &path).unwrap();
+        let r = check_dir(dir.path(), |_, _, _| {}).unwrap();
+        assert!(r.errors() >= 1, "{:?}", r.problems);
+        assert!(r.problems.iter().any(|p| p.message.contains("the segments say")), "{:?}", r.problems);
     }
 }

@@ -24,6 +24,8 @@ pub struct FormatVersions {
     pub settings: u16,
     /// The `METADATA` file (`docs/format/metadata.md`).
     pub metadata: u16,
+    /// The index checkpoint `INDEX` (`docs/format/index.md`).
+    pub index: u16,
     /// A raw sample chunk inside a segment.
     pub chunk: u8,
     /// A rollup bucket chunk inside a rollup segment (`docs/format/rollup.md`).
@@ -37,6 +39,7 @@ pub const FORMAT_VERSIONS: FormatVersions = FormatVersions {
     manifest: crate::manifest::VERSION,
     settings: crate::retention::SETTINGS_VERSION,
     metadata: crate::metadata::VERSION,
+    index: crate::index::checkpoint::VERSION,
     chunk: crate::codec::chunk::VERSION,
     rollup_chunk: crate::rollup::codec::VERSION,
 };
@@ -54,8 +57,8 @@ mod tests {
         // written only when one is set, version 1 otherwise; the rest is version 1.
         let v = FORMAT_VERSIONS;
         assert_eq!(
-            (v.wal, v.segment, v.manifest, v.settings, v.metadata, v.chunk, v.rollup_chunk),
-            (2, 2, 1, 2, 1, 1, 2)
+            (v.wal, v.segment, v.manifest, v.settings, v.metadata, v.index, v.chunk, v.rollup_chunk),
+            (2, 2, 1, 2, 1, 1, 1, 2)
         );
         let mut chunk = Vec::new();
         crate::codec::chunk::encode_chunk(&[Sample { ts: 1, value: 2.0 }], &mut chunk);

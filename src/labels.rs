@@ -148,6 +148,20 @@ impl Labels {
         check_sorted_pairs(out)
     }
 
+    /// Moves `*pos` past an encoded label set without reading it: bounds only, no
+    /// UTF-8 or name checks. For tables whose labels an index checkpoint already holds.
+    pub(crate) fn skip_encoded(buf: &[u8], pos: &mut usize) -> std::result::Result<(), String> {
+        let n = get_uvarint(buf, pos).ok_or("truncated label count")? as usize;
+        if n == 0 || n > 4096 {
+            return Err(format!("implausible label count {n}"));
+        }
+        for _ in 0..2 * n {
+            let len = get_uvarint(buf, pos).ok_or("truncated label length")? as usize;
+            *pos = pos.checked_add(len).filter(|&e| e <= buf.len()).ok_or("label bytes run past the record")?;
+        }
+        Ok(())
+    }
+
     /// Labels from the text `pairs::pack` wrote for pairs [`check_sorted_pairs`] accepted.
     pub(crate) fn from_packed(text: &str) -> Labels {
         Labels(Pairs::from_packed(text))

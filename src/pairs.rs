@@ -86,6 +86,33 @@ pub(crate) fn pack<'a>(text: &mut String, pairs: impl ExactSizeIterator<Item = (
     }
 }
 
+/// The number of pairs if `text` is laid out as [`pack`] writes it (a count, then
+/// that many length-prefixed names and values, and nothing after): text read from
+/// a file is checked with this before [`Pairs::from_packed`] trusts it.
+pub(crate) fn check_packed(text: &str) -> Option<usize> {
+    let mut pos = 0;
+    let n = checked_len(text, &mut pos)?;
+    for _ in 0..n.checked_mul(2)? {
+        let len = checked_len(text, &mut pos)?;
+        pos = pos.checked_add(len).filter(|&e| text.is_char_boundary(e))?;
+    }
+    (pos == text.len()).then_some(n)
+}
+
+/// [`take_len`] for text that may be malformed: `None` instead of a wrong number.
+fn checked_len(text: &str, pos: &mut usize) -> Option<usize> {
+    let mut n = 0usize;
+    for ch in text.get(*pos..)?.chars() {
+        *pos += ch.len_utf8();
+        let c = from_char(ch);
+        if c < DIGIT {
+            return n.checked_mul(DIGIT as usize)?.checked_add(c as usize);
+        }
+        n = n.checked_mul(DIGIT as usize)?.checked_add((c - DIGIT) as usize)?;
+    }
+    None
+}
+
 /// Hashes the packed text, so a set and its [`Pairs::text`] hash alike.
 impl Hash for Pairs {
     fn hash<H: Hasher>(&self, state: &mut H) {
@@ -236,6 +263,25 @@ mod tests {
             assert_eq!(take_len(&s, &mut pos), n);
             assert_eq!(&s[pos..], "!");
         }
+    }
+
+    #[test]
+    fn check_packed_accepts_what_pack_writes_and_nothing_cut_or_padded() {
+        let long = "y".repeat(40_000);
+        let sets: Vec<Vec<(&str, &str)>> =
+            vec![vec![], vec![("a", "1")], vec![("__name__", "cpu"), ("host", "é\u{10FFFF}"), ("z", long.as_str())]];
+        for set in &sets {
+            let p = Pairs::new(set.iter().copied());
+            assert_eq!(check_packed(p.text()), Some(set.len()));
+            let text = p.text();
+            for cut in (0..text.len()).filter(|&i| text.is_char_boundary(i)) {
+                assert_eq!(check_packed(&text[..cut]), None, "{set:?} cut at {cut}");
+            }
+            assert_eq!(check_packed(&format!("{text}x")), None);
+        }
+        // A length pointing into the middle of a char, or past the end.
+        assert_eq!(check_packed("\u{1}\u{1}é\u{1}a"), None);
+        assert_eq!(check_packed("\u{1}\u{9}ab"), None);
     }
 
     #[test]

@@ -181,6 +181,7 @@ impl Scenario {
             r.close(db);
 
             let Some(db) = r.step(Db::open(dir, opts(&self.forever))) else { break 'run };
+            r.checkpoint(&db);
             m.check(&db, i64::MIN, "reopened mid-run");
             if r.step(db.set_retention(self.short.clone())).is_none() {
                 r.close(db);
@@ -293,6 +294,18 @@ impl Runner<'_> {
     }
 
     /// The error must carry the injected OS error and name a file of this Db.
+    /// A failed write of the index checkpoint does not fail the open (it costs
+    /// only the next open's time); the recovery report says why, as clearly.
+    fn checkpoint(&mut self, db: &Db) {
+        if let Some(e) = &db.recovery_report().index_checkpoint_error {
+            let Some((_, fault)) = self.fault else { panic!("error without injection: {e}") };
+            let code = fault.error().raw_os_error().unwrap();
+            let dir = self.dir.display().to_string();
+            assert!(e.contains(&format!("os error {code}")) && e.contains(&dir), "unclear: {e}");
+            self.errors.push(e.clone());
+        }
+    }
+
     fn check_clear(&self, e: &Error) {
         let Some((_, fault)) = self.fault else { panic!("error without injection: {e}") };
         let code = fault.error().raw_os_error().unwrap();
@@ -589,4 +602,67 @@ fn delete_killed_at_every_durable_operation_is_all_or_nothing() {
     assert!(points >= 20, "only {points} durable operations: {counts:?}");
     assert!(gone > 0 && gone < points, "kills fell on both sides of the publication: {gone} of {points}");
     eprintln!("{points} kill points ({counts:?}): {gone} after the delete's publication");
+}
+
+/// Runs only as the child: opens the directory with a kill armed at one durable
+/// operation of the open (which writes the index checkpoint).
+#[test]
+fn checkpoint_kill_child() {
+    let (Ok(dir), Ok(at)) = (std::env::var(CK_KILL_DIR), std::env::var(KILL_AT)) else { return };
+    let (op, n) = at.split_once(':').unwrap();
+    let op = Op::ALL.into_iter().find(|o| format!("{o:?}") == op).unwrap();
+    failpoint::arm(op, n.parse().unwrap(), Mode::Once, Fault::Kill);
+    drop(Db::open(&dir, delete_opts()).unwrap());
+    println!("not killed");
+}
+
+const CK_KILL_DIR: &str = "STRATA_CK_KILL_DIR";
+
+#[test]
+fn killed_while_writing_the_index_checkpoint_reopens_intact() {
+    use std::os::unix::process::ExitStatusExt;
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    failpoint::reset();
+    let base = scratch_dir();
+    let template = base.path().join("template");
+    delete_fixture(&template);
+    let _ = std::fs::remove_file(template.join("INDEX"));
+    let every: Vec<i64> = (0..ALL).map(|i| T0 + i * MIN).collect();
+    // Count the open's durable operations: creating the WAL file and writing INDEX.
+    let probe = base.path().join("probe");
+    copy_dir(&template, &probe);
+    failpoint::reset();
+    drop(Db::open(&probe, delete_opts()).unwrap());
+    let counts = failpoint::counts();
+    assert!(probe.join("INDEX").exists());
+    let mut points = 0;
+    for op in Op::ALL {
+        for n in 1..=counts.get(op) {
+            let d = base.path().join(format!("ck{op:?}{n}"));
+            copy_dir(&template, &d);
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "checkpoint_kill_child", "--nocapture", "--test-threads=1"])
+                .env(CK_KILL_DIR, &d)
+                .env(KILL_AT, format!("{op:?}:{n}"))
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(out.status.signal(), Some(9), "{op:?} {n}: not killed: {text}");
+            // Whatever the kill left (no INDEX, a partial INDEX.tmp), the next open
+            // serves everything and leaves a checkpoint the open after uses.
+            for round in 0..2 {
+                let db = Db::open(&d, delete_opts()).unwrap();
+                for h in ["a", "b", "c"] {
+                    assert_eq!(timestamps(&db, h), every, "{op:?} {n} round {round}: series {h}");
+                }
+                if round == 1 {
+                    assert_eq!(db.recovery_report().series_from_checkpoint, 3, "{op:?} {n}");
+                }
+            }
+            std::fs::remove_dir_all(&d).unwrap();
+            points += 1;
+        }
+    }
+    assert!(points >= 4, "only {points} durable operations: {counts:?}");
+    eprintln!("{points} kill points while opening and writing INDEX ({counts:?})");
 }

@@ -60,8 +60,8 @@ impl Source<'_> {
             Of::Segment(seg) => {
                 for e in seg.series() {
                     let (Some(first), Some(last)) = (e.chunks.first(), e.chunks.last()) else { continue };
-                    let count = e.chunks.iter().map(|c| u64::from(c.meta.count)).sum();
-                    out.entry(e.id).or_default().push(Span { min: first.meta.min_t, max: last.meta.max_t, count });
+                    let count = e.chunks.iter().map(|c| u64::from(c.count)).sum();
+                    out.entry(e.id).or_default().push(Span { min: first.min_t, max: last.max_t, count });
                 }
             }
         }

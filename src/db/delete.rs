@@ -219,5 +219,5 @@ fn holds(seg: &LiveSegment, ids: &[u64], lo: i64, hi: i64) -> bool {
     }
     seg.series()
         .filter(|e| ids.binary_search(&e.id).is_ok())
-        .any(|e| e.chunks.iter().any(|c| c.meta.min_t <= hi && c.meta.max_t >= lo))
+        .any(|e| e.chunks.iter().any(|c| c.min_t <= hi && c.max_t >= lo))
 }

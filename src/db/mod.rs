@@ -20,6 +20,7 @@ mod delete;
 #[cfg_attr(not(feature = "forward"), allow(dead_code))]
 pub(crate) mod holds;
 pub(crate) mod items;
+mod load;
 mod meta;
 pub(crate) mod publish;
 pub(crate) mod qcache;
@@ -45,7 +46,7 @@ use crate::labels::{Labels, Matcher};
 use crate::manifest::Manifest;
 use crate::options::Options;
 use crate::sample::Sample;
-use crate::segment::{self, Segment};
+use crate::segment::Segment;
 use crate::tier::StoredTier;
 use crate::wal::log::Log;
 use crate::wal::{self, Record, WalOptions, WalWriter};
@@ -92,6 +93,12 @@ pub struct RecoveryReport {
     /// Segments that failed their checks and were moved into `<data>/quarantine/`
     /// (only under `Options::repair`): where each one is now. Their data is not served.
     pub quarantined: Vec<PathBuf>,
+    /// Series loaded from the index checkpoint (`INDEX`) rather than from segments'
+    /// series tables: 0 when there was none or it was stale or damaged (then rebuilt).
+    pub series_from_checkpoint: u64,
+    /// Why writing a new index checkpoint failed, if it did. Open goes on without
+    /// it (nothing is lost; the next open rebuilds the index from the segments again).
+    pub index_checkpoint_error: Option<String>,
 }
 
 /// Storage statistics, as `Db::stats` reports them.
@@ -279,38 +286,14 @@ impl Db {
 
         let retention = settle_retention(&dir, &opts)?;
         let index = SeriesIndex::new(manifest.next_series_id, opts.max_series);
-        let mut segments = Vec::with_capacity(manifest.segments.len());
-        let mut set_aside = Vec::new();
-        for rec in &manifest.segments {
-            let path = seg_dir.join(segment::file_name(rec.id));
-            // Under repair a segment may still be set aside after its table is read,
-            // so its series reach the index only once it is kept.
-            let mut held: Vec<(u64, Labels)> = Vec::new();
-            let mut define = |id: u64, pairs: &[(&str, &str)]| {
-                if opts.repair {
-                    held.push((id, Labels::from_checked(pairs)));
-                    Ok(())
-                } else {
-                    index.load_pairs(id, pairs)
-                }
-            };
-            let seg = match repair::open_listed(&dir, &path, rec.tier, opts.repair, &mut define) {
-                Ok(seg) => seg,
-                Err(e @ Error::Corruption { .. }) if opts.repair => {
-                    report.quarantined.push(repair::quarantine(&dir, &path, &e)?);
-                    set_aside.push(rec.clone());
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            for (id, labels) in held {
-                index.load(id, &labels).map_err(|r| Error::corruption(&path, 0, r))?;
-            }
-            let rolled = rec.flags & crate::manifest::FLAG_ROLLED_UP != 0;
-            segments.push(Arc::new(LiveSegment::new(seg, rec.rank, rec.level, rolled)));
+        let loaded = load::load_segments(&dir, &manifest, &opts, &index, &mut report)?;
+        let segments = loaded.segments;
+        if !loaded.set_aside.is_empty() {
+            repair::drop_from_manifest(&dir, &mut manifest, &loaded.set_aside, &segments)?;
         }
-        if !set_aside.is_empty() {
-            repair::drop_from_manifest(&dir, &mut manifest, &set_aside, &segments)?;
+        // Before the WAL's series join the index, it holds exactly the segments'.
+        if loaded.checkpoint_stale {
+            report.index_checkpoint_error = load::write_checkpoint(&dir, &index, &segments).err();
         }
         report.segments = segments.len();
         // Segments not in the manifest were never published (a crash before the manifest swap).

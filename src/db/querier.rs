@@ -117,18 +117,18 @@ impl Querier {
             let Some(entry) = seg.find(id) else { continue };
             // A series' chunks in a segment are disjoint: the one starting last
             // by `maxt` holds the newest sample there.
-            let Some(c) = entry.chunks.iter().filter(|c| c.meta.min_t <= maxt).max_by_key(|c| c.meta.min_t) else {
+            let Some(c) = entry.chunks.iter().filter(|c| c.min_t <= maxt).max_by_key(|c| c.min_t) else {
                 continue;
             };
-            if c.meta.max_t < mint {
+            if c.max_t < mint {
                 continue;
             }
-            if c.meta.max_t <= maxt {
-                offer(Sample::new(c.meta.max_t, c.meta.last));
+            if c.max_t <= maxt {
+                offer(Sample::new(c.max_t, c.last));
                 continue;
             }
             scratch.clear();
-            read_segment_with(seg, readers.get(i, seg)?, id, c.meta.min_t.max(mint), maxt, scratch)?;
+            read_segment_with(seg, readers.get(i, seg)?, id, c.min_t.max(mint), maxt, scratch)?;
             if let Some(&s) = scratch.last() {
                 offer(s);
             }
@@ -319,8 +319,8 @@ pub(crate) fn latest(inner: &Inner, matchers: &[Matcher]) -> Result<Vec<(Labels,
             }
         };
         for seg in &snap.tiers[0] {
-            if let Some(last) = seg.find(id).and_then(|e| e.chunks.iter().max_by_key(|c| c.meta.max_t)) {
-                offer(Sample::new(last.meta.max_t, last.meta.last));
+            if let Some(last) = seg.find(id).and_then(|e| e.chunks.iter().max_by_key(|c| c.max_t)) {
+                offer(Sample::new(last.max_t, last.last));
             }
         }
         for head in snap.frozen.iter().chain(std::iter::once(&snap.head)) {

@@ -436,8 +436,8 @@ impl Inner {
             .iter()
             .filter_map(|s| s.find(id))
             .flat_map(|e| e.chunks)
-            .filter(|c| c.meta.min_t <= upto && c.meta.max_t >= mint)
-            .map(|c| (c.meta.count as usize).min(CHUNK_ITEMS))
+            .filter(|c| c.min_t <= upto && c.max_t >= mint)
+            .map(|c| (c.count as usize).min(CHUNK_ITEMS))
             .sum();
         buckets.reserve(most);
         for s in segs {
@@ -468,7 +468,7 @@ impl Inner {
         for tier in &snap.tiers[..t] {
             for s in tier.iter().filter(|s| !s.rolled.load(Ordering::Acquire)) {
                 if let Some(c) = s.find(id).and_then(|e| e.chunks.first()) {
-                    see(c.meta.min_t);
+                    see(c.min_t);
                 }
             }
         }

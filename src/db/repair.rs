@@ -13,15 +13,17 @@ use crate::manifest::{Manifest, SegmentRecord, FLAG_ROLLED_UP};
 use crate::segment::Segment;
 use crate::tier::StoredTier;
 
-/// Opens a listed segment. Under repair every page is verified too, so that a
-/// damaged page is set aside now rather than failing reads later.
+/// Opens a listed segment (labels stepped over when its table's crc is `known_crc`,
+/// see [`Segment::open_indexed`]). Under repair every page is verified too, so that
+/// a damaged page is set aside now rather than failing reads later.
 pub fn open_listed(
     dir: &Path,
     path: &Path,
     tier: StoredTier,
     repair: bool,
+    known_crc: Option<u32>,
     labels: &mut crate::segment::LabelSink<'_>,
-) -> Result<Segment> {
+) -> Result<(Segment, bool)> {
     if !path.exists() {
         if let Some(name) = path.file_name() {
             if dir.join(QUARANTINE_DIR).join(name).exists() {
@@ -31,7 +33,7 @@ pub fn open_listed(
             }
         }
     }
-    let seg = Segment::open_with(path, labels)?;
+    let (seg, skipped) = Segment::open_indexed(path, known_crc, labels)?;
     if seg.info().tier != tier {
         let why = format!("tier {} but the manifest says {tier}", seg.info().tier);
         return Err(Error::corruption(path, 0, why));
@@ -39,7 +41,7 @@ pub fn open_listed(
     if repair {
         seg.verify()?;
     }
-    Ok(seg)
+    Ok((seg, skipped))
 }
 
 /// Moves a damaged segment into `<dir>/quarantine/` durably (both directories

@@ -431,7 +431,7 @@ impl WindowReader<'_> {
         let (mut met, mut all, mut chunks) = (0usize, 0usize, 0usize);
         for seg in &self.snap.tiers[0] {
             let Some(entry) = seg.find(id) else { continue };
-            for m in entry.chunks.iter().map(|c| &c.meta).filter(|m| m.min_t <= hi && m.max_t >= lo) {
+            for m in entry.chunks.iter().filter(|m| m.min_t <= hi && m.max_t >= lo) {
                 let n = m.count as usize;
                 all += n;
                 chunks += 1;

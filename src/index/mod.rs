@@ -1,7 +1,11 @@
 //! The series index: labels <-> series id, and label pair -> sorted postings.
 //!
-//! It lives in memory for the life of the `Db` and is rebuilt on open from the
-//! segments' series tables and the WAL's series records. Ids are never reused.
+//! It lives in memory for the life of the `Db`. On open it is loaded from the
+//! index checkpoint (`checkpoint.rs`) for the segments that covers, and from the
+//! other segments' series tables and the WAL's series records. Ids are never reused.
+
+pub mod checkpoint;
+mod ids;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -10,7 +14,7 @@ use std::hash::{BuildHasher, RandomState};
 use parking_lot::RwLock;
 
 use crate::error::{Error, Result};
-use crate::hash::{IdMap, LabelBuildHasher};
+use crate::hash::LabelBuildHasher;
 use crate::labels::{Labels, MatchOp, Matcher};
 
 #[derive(Default)]
@@ -20,11 +24,10 @@ struct Inner {
     /// as clients choose labels. The labels are shared with `by_id`.
     by_labels: hashbrown::HashTable<Keyed>,
     hasher: RandomState,
-    by_id: IdMap<Labels>,
+    by_id: ids::IdTable,
     /// name -> value -> ids. Kept sorted; `dirty` marks lists that need a sort after
     /// bulk loads. The seeded multiply hash, as a series' pairs are probed once each.
     postings: HashMap<String, HashMap<String, Vec<u64>, LabelBuildHasher>, LabelBuildHasher>,
-    all: Vec<u64>,
     dirty: bool,
     next_id: u64,
 }
@@ -100,7 +103,7 @@ impl SeriesIndex {
     /// definitions are corruption, reported to the caller as a reason string.
     pub fn load(&self, id: u64, labels: &Labels) -> std::result::Result<(), String> {
         let mut g = self.inner.write();
-        if let Some(existing) = g.by_id.get(&id) {
+        if let Some(existing) = g.by_id.get(id) {
             if existing != labels {
                 return Err(format!("series id {id} is defined as both {existing} and {labels}"));
             }
@@ -122,7 +125,7 @@ impl SeriesIndex {
     pub fn load_pairs(&self, id: u64, pairs: &[(&str, &str)]) -> std::result::Result<(), String> {
         PACK.with_borrow_mut(|text| {
             crate::pairs::pack(text, pairs.iter().copied());
-            if let Some(existing) = self.inner.read().by_id.get(&id) {
+            if let Some(existing) = self.inner.read().by_id.get(id) {
                 if existing.text() == text.as_str() {
                     return Ok(());
                 }
@@ -143,6 +146,19 @@ impl SeriesIndex {
         })
     }
 
+    /// Room for `count` series with ids below `next_id` (before a bulk load).
+    pub fn reserve(&self, next_id: u64, count: usize) {
+        self.inner.write().by_id.reserve_to(next_id, count);
+    }
+
+    /// Empties the index (after a checkpoint failed to load part way), keeping the
+    /// next id it would assign.
+    pub fn reset(&self) {
+        let mut g = self.inner.write();
+        let next_id = g.next_id;
+        *g = Inner { next_id, ..Default::default() };
+    }
+
     /// Sorts postings after bulk loading (ids may arrive out of order then).
     pub fn finish_load(&self) {
         let mut g = self.inner.write();
@@ -156,17 +172,15 @@ impl SeriesIndex {
                 ids.shrink_to_fit();
             }
         }
-        g.all.sort_unstable();
-        g.all.shrink_to_fit();
         g.dirty = false;
     }
 
     pub fn labels(&self, id: u64) -> Option<Labels> {
-        self.inner.read().by_id.get(&id).cloned()
+        self.inner.read().by_id.get(id).cloned()
     }
 
     pub fn contains(&self, id: u64) -> bool {
-        self.inner.read().by_id.contains_key(&id)
+        self.inner.read().by_id.contains(id)
     }
 
     pub fn len(&self) -> usize {
@@ -208,14 +222,19 @@ impl SeriesIndex {
         }
         let mut ids = ids.unwrap_or_default();
         if !rest.is_empty() {
-            ids.retain(|id| g.by_id.get(id).is_some_and(|l| rest.iter().all(|m| m.matches_labels(l))));
+            ids.retain(|&id| g.by_id.get(id).is_some_and(|l| rest.iter().all(|m| m.matches_labels(l))));
         }
         ids
     }
 
     /// Every series id, sorted.
     pub fn all_ids(&self) -> Vec<u64> {
-        self.inner.read().all.clone()
+        // The table lists dense ids in order, so this sorts only when some are not.
+        let mut ids: Vec<u64> = self.inner.read().by_id.iter().map(|(id, _)| id).collect();
+        if !ids.is_sorted() {
+            ids.sort_unstable();
+        }
+        ids
     }
 
     /// Distinct values of a label name, sorted.
@@ -251,7 +270,6 @@ fn insert(g: &mut Inner, hash: u64, id: u64, labels: Labels) {
             }
         }
     }
-    g.all.push(id);
     g.by_labels.insert_unique(hash, Keyed { hash, id, labels: labels.clone() }, |e| e.hash);
     g.by_id.insert(id, labels);
 }

@@ -207,8 +207,8 @@ impl Inner {
                 let (d, rule) = policy.effective(&labels);
                 let cut = oldest_retained(now, d.get(info.tier));
                 let mut n = 0u64;
-                for c in e.chunks.iter().filter(|c| c.meta.min_t < cut) {
-                    let m = &c.meta;
+                for c in e.chunks.iter().filter(|c| c.min_t < cut) {
+                    let m = c;
                     n += if m.max_t < cut {
                         u64::from(m.count)
                     } else {

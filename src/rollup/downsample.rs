@@ -54,11 +54,10 @@ impl Inner {
         let mut buf = Vec::new();
         let mut any = false;
         for entry in src.series_in_page_order() {
-            let (Some(first), Some(last)) = (entry.chunks.first(), entry.chunks.iter().map(|c| c.meta.max_t).max())
-            else {
+            let (Some(first), Some(last)) = (entry.chunks.first(), entry.chunks.iter().map(|c| c.max_t).max()) else {
                 continue;
             };
-            let from = align(first.meta.min_t, width).unwrap_or(i64::MIN);
+            let from = align(first.min_t, width).unwrap_or(i64::MIN);
             let to = last.div_euclid(width).saturating_mul(width).saturating_add(width - 1);
             let buckets = self.recompute(&snap, src_tier, entry.id, from, to, width)?;
             if buckets.is_empty() {

@@ -41,10 +41,27 @@ pub(crate) const DIR_ENTRY_LEN: usize = 16;
 /// writer refuses chunks above it so that what it writes can always be read.
 pub(crate) const MAX_SECTION_RAW: usize = 1 << 30;
 
-/// Where one chunk's bytes live: `len` bytes at `offset` in the decompressed `page`.
+/// One chunk as the series table stores it: its metadata, and where its bytes
+/// live (`len` bytes at `offset` in the decompressed `page`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TableChunk {
+    pub meta: ChunkMeta,
+    pub page: u32,
+    pub offset: u32,
+    pub len: u32,
+}
+
+/// One chunk as an open segment keeps it (40 bytes, three million of them for a
+/// million series in three segments): what reads select and answer by (times,
+/// count, last value) and where its bytes live. The min, max and sum the table
+/// also stores are read again by the tools that need them
+/// ([`reader::Segment::chunk_metas`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ChunkRef {
-    pub meta: ChunkMeta,
+    pub min_t: i64,
+    pub max_t: i64,
+    pub last: f64,
+    pub count: u32,
     pub page: u32,
     pub offset: u32,
     pub len: u32,
@@ -241,6 +258,9 @@ pub(crate) struct TableState {
     prev_first_min_t: i64,
     prev_page: u32,
     prev_end: u32,
+    /// Decoding steps over labels instead of reading them (an index checkpoint
+    /// holds them).
+    pub skip_labels: bool,
 }
 
 impl TableState {
@@ -260,7 +280,7 @@ impl TableState {
 
     /// Appends one series entry, its labels already encoded. The caller has
     /// validated ordering (ids strictly increasing) and ranges.
-    pub fn encode(&mut self, buf: &mut Vec<u8>, id: u64, labels: &[u8], chunks: &[ChunkRef]) {
+    pub fn encode(&mut self, buf: &mut Vec<u8>, id: u64, labels: &[u8], chunks: &[TableChunk]) {
         put_uvarint(buf, id.wrapping_sub(self.prev_id.unwrap_or(0)));
         buf.extend_from_slice(labels);
         put_uvarint(buf, chunks.len() as u64);
@@ -295,7 +315,9 @@ impl TableState {
 
     /// Decodes the series entry at `*pos`, validating it against `pages`, and
     /// returns its id. Its chunks are appended to `chunks`; its labels, validated
-    /// too, go to `labels`, borrowed from `raw`.
+    /// too, go to `labels`, borrowed from `raw` (or, with `skip_labels`, are only
+    /// stepped over and `labels` is left empty). With `metas`, each chunk's full
+    /// metadata is appended there too.
     /// Errors are reasons; the caller attaches the file offset.
     pub fn decode<'a>(
         &mut self,
@@ -304,6 +326,7 @@ impl TableState {
         pages: &[PageLoc],
         labels: &mut Vec<(&'a str, &'a str)>,
         chunks: &mut Vec<ChunkRef>,
+        mut metas: Option<&mut Vec<ChunkMeta>>,
     ) -> std::result::Result<u64, String> {
         let start = *pos;
         let at = |what: &str| format!("{what} (series entry at table byte {start})");
@@ -313,7 +336,13 @@ impl TableState {
             Some(_) if delta == 0 => return Err(at("series ids are not strictly increasing")),
             Some(p) => p.checked_add(delta).ok_or_else(|| at("series id overflows"))?,
         };
-        Labels::decode_borrowed(raw, pos, labels).map_err(|e| at(&format!("bad labels: {e}")))?;
+        let read = if self.skip_labels {
+            labels.clear();
+            Labels::skip_encoded(raw, pos)
+        } else {
+            Labels::decode_borrowed(raw, pos, labels)
+        };
+        read.map_err(|e| at(&format!("bad labels: {e}")))?;
         let n = get_uvarint(raw, pos).ok_or_else(|| at("truncated chunk count"))?;
         // Each chunk takes at least 30 bytes, so a count the table cannot hold is corrupt.
         let left = raw.len().saturating_sub(*pos) as u64;
@@ -365,7 +394,10 @@ impl TableState {
             let end = off.checked_add(len).filter(|&e| e <= loc.raw_len);
             let end = end.ok_or_else(|| at(&format!("chunk runs past the end of page {page}")))?;
             let meta = ChunkMeta { min_t, max_t, count, min: vals[0], max: vals[1], sum: vals[2], last: vals[3] };
-            chunks.push(ChunkRef { meta, page, offset: off, len });
+            chunks.push(ChunkRef { min_t, max_t, last: meta.last, count, page, offset: off, len });
+            if let Some(m) = metas.as_deref_mut() {
+                m.push(meta);
+            }
             if prev.is_none() {
                 self.prev_first_min_t = min_t;
             }
@@ -433,8 +465,8 @@ mod tests {
         let seg = Segment::open(&info.path).unwrap();
         let ids: Vec<u64> = seg.series().map(|s| s.id).collect();
         assert_eq!(ids, vec![3, 4, 90, u64::MAX]);
-        assert_eq!(seg.find(90).unwrap().chunks[0].meta.max_t, i64::MAX);
-        assert!(seg.find(u64::MAX).unwrap().chunks[0].meta.max.is_nan());
+        assert_eq!(seg.find(90).unwrap().chunks[0].max_t, i64::MAX);
+        assert!(seg.chunk_metas().unwrap().last().unwrap().max.is_nan());
         assert!(seg.page_count() >= 4);
         assert!(read_all(&info.path).unwrap() > 0);
     }
@@ -539,7 +571,7 @@ mod tests {
         out
     }
 
-    fn table_of(series: &[(u64, Vec<ChunkRef>)]) -> Vec<u8> {
+    fn table_of(series: &[(u64, Vec<TableChunk>)]) -> Vec<u8> {
         let mut st = TableState::new(FORMAT_VERSION);
         let mut buf = Vec::new();
         let mut labels = Vec::new();
@@ -556,7 +588,7 @@ mod tests {
     fn semantically_bad_tables_are_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.seg");
-        let r = |m: ChunkMeta, page, offset, len| ChunkRef { meta: m, page, offset, len };
+        let r = |m: ChunkMeta, page, offset, len| TableChunk { meta: m, page, offset, len };
         let check = |bytes: Vec<u8>| {
             fs::write(&path, bytes).unwrap();
             read_all(&path)

@@ -30,6 +30,9 @@ pub struct Segment {
     info: SegmentInfo,
     pages: Vec<PageLoc>,
     series: Table,
+    /// The footer's checksum of the compressed series table: with the id, what an
+    /// index checkpoint names a segment by.
+    table_crc: u32,
     pool: Mutex<Vec<PageState>>,
 }
 
@@ -95,10 +98,26 @@ impl Segment {
     /// (a `Db` loads them into its index). An error it returns is reported as
     /// corruption of this file's series table.
     pub fn open_with(path: &Path, labels: &mut LabelSink<'_>) -> Result<Segment> {
+        Ok(Segment::open_indexed(path, None, labels)?.0)
+    }
+
+    /// [`Segment::open_with`], except that when the series table's checksum is
+    /// `known_crc` (an index checkpoint holds this table's labels) labels are only
+    /// stepped over: neither validated nor handed to `labels`. Says whether they were.
+    pub fn open_indexed(path: &Path, known_crc: Option<u32>, labels: &mut LabelSink<'_>) -> Result<(Segment, bool)> {
         let file = File::open(path).map_err(|e| Error::io(format!("opening segment {}", path.display()), e))?;
         let map = Mapped::open(&file, path)?;
-        let (info, pages, series) = parse(map.bytes(), path, labels)?;
-        Ok(Segment { map, info, pages, series, pool: Mutex::new(Vec::new()) })
+        let p = parse(map.bytes(), path, labels, known_crc, None)?;
+        let skipped = known_crc == Some(p.table_crc);
+        let seg = Segment {
+            map,
+            info: p.info,
+            pages: p.pages,
+            series: p.table,
+            table_crc: p.table_crc,
+            pool: Mutex::new(Vec::new()),
+        };
+        Ok((seg, skipped))
     }
 
     /// Validates a segment held in memory (an in-memory database's), exactly as
@@ -108,8 +127,20 @@ impl Segment {
             return Err(corrupt(name, 0, "empty segment"));
         }
         let map = Mapped::Owned(bytes.into_boxed_slice());
-        let (info, pages, series) = parse(map.bytes(), name, &mut |_, _| Ok(()))?;
-        Ok(Segment { map, info, pages, series, pool: Mutex::new(Vec::new()) })
+        let p = parse(map.bytes(), name, &mut |_, _| Ok(()), None, None)?;
+        Ok(Segment {
+            map,
+            info: p.info,
+            pages: p.pages,
+            series: p.table,
+            table_crc: p.table_crc,
+            pool: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The checksum of the compressed series table, from the footer.
+    pub fn table_crc(&self) -> u32 {
+        self.table_crc
     }
 
     /// The segment's bytes, exactly as they are (or would be) in its file.
@@ -130,10 +161,25 @@ impl Segment {
     /// the series table. For tools and tests: a `Db` keeps labels in its index.
     pub fn series_labels(&self) -> Result<Vec<(u64, Labels)>> {
         let mut out = Vec::with_capacity(self.series.ids.len());
-        parse(self.map.bytes(), &self.info.path, &mut |id, pairs| {
-            out.push((id, Labels::from_checked(pairs)));
-            Ok(())
-        })?;
+        parse(
+            self.map.bytes(),
+            &self.info.path,
+            &mut |id, pairs| {
+                out.push((id, Labels::from_checked(pairs)));
+                Ok(())
+            },
+            None,
+            None,
+        )?;
+        Ok(out)
+    }
+
+    /// Every chunk's full metadata (with the min, max and sum that [`ChunkRef`]
+    /// leaves out), read again from the series table: series in id order, each
+    /// series' chunks in order, as [`Segment::series`] lists them. For tools.
+    pub fn chunk_metas(&self) -> Result<Vec<ChunkMeta>> {
+        let mut out = Vec::with_capacity(self.series.chunks.len());
+        parse(self.map.bytes(), &self.info.path, &mut |_, _| Ok(()), None, Some(&mut out))?;
         Ok(out)
     }
 
@@ -175,8 +221,8 @@ impl Segment {
     pub fn for_each_chunk(
         &self,
         entry: &SeriesEntry,
-        want: impl FnMut(&ChunkMeta) -> bool,
-        f: impl FnMut(&ChunkMeta, &[u8]) -> Result<()>,
+        want: impl FnMut(&ChunkRef) -> bool,
+        f: impl FnMut(&ChunkRef, &[u8]) -> Result<()>,
     ) -> Result<()> {
         self.cursor()?.for_each_chunk(entry, want, f)
     }
@@ -233,18 +279,18 @@ impl ChunkCursor<'_> {
     pub fn for_each_chunk(
         &mut self,
         entry: &SeriesEntry,
-        mut want: impl FnMut(&ChunkMeta) -> bool,
-        mut f: impl FnMut(&ChunkMeta, &[u8]) -> Result<()>,
+        mut want: impl FnMut(&ChunkRef) -> bool,
+        mut f: impl FnMut(&ChunkRef, &[u8]) -> Result<()>,
     ) -> Result<()> {
         for c in entry.chunks {
-            if !want(&c.meta) {
+            if !want(c) {
                 continue;
             }
             let seg = self.seg;
             let page = self.load(c.page)?;
             let bytes = chunk_range(c).and_then(|r| page.get(r));
             let bytes = bytes.ok_or_else(|| seg.corrupt(0, format!("chunk runs past the end of page {}", c.page)))?;
-            f(&c.meta, bytes)?;
+            f(c, bytes)?;
         }
         Ok(())
     }
@@ -291,8 +337,23 @@ fn chunk_range(c: &ChunkRef) -> Option<std::ops::Range<usize>> {
 /// Receives each series' id and labels as a segment is opened.
 pub type LabelSink<'a> = dyn FnMut(u64, &[(&str, &str)]) -> std::result::Result<(), String> + 'a;
 
-/// Validates the whole file except page payloads; returns the parsed parts.
-fn parse(bytes: &[u8], path: &Path, on_labels: &mut LabelSink<'_>) -> Result<(SegmentInfo, Vec<PageLoc>, Table)> {
+/// What [`parse`] reads from a file.
+struct Parsed {
+    info: SegmentInfo,
+    pages: Vec<PageLoc>,
+    table: Table,
+    table_crc: u32,
+}
+
+/// Validates the whole file except page payloads; returns the parsed parts. Labels
+/// go to `on_labels`, unless the table's checksum is `known_crc` (then they are skipped).
+fn parse(
+    bytes: &[u8],
+    path: &Path,
+    on_labels: &mut LabelSink<'_>,
+    known_crc: Option<u32>,
+    mut metas: Option<&mut Vec<ChunkMeta>>,
+) -> Result<Parsed> {
     let len = bytes.len();
     let file_size = len as u64;
     if len < HEADER_LEN + FOOTER_LEN {
@@ -363,17 +424,21 @@ fn parse(bytes: &[u8], path: &Path, on_labels: &mut LabelSink<'_>) -> Result<(Se
     let mut state = TableState::new(header.version);
     let mut pos = 0;
     let mut labels = Vec::new();
+    let skip = known_crc == Some(footer.table_crc);
+    state.skip_labels = skip;
     while pos < raw.len() {
         let start = series.chunks.len();
         let start32 = u32::try_from(start).map_err(|_| corrupt(path, tstart, "more than 2^32 chunks"))?;
         let id = state
-            .decode(&raw, &mut pos, &pages, &mut labels, &mut series.chunks)
+            .decode(&raw, &mut pos, &pages, &mut labels, &mut series.chunks, metas.as_deref_mut())
             .map_err(|r| corrupt(path, tstart, r))?;
-        on_labels(id, &labels).map_err(|r| corrupt(path, tstart, r))?;
+        if !skip {
+            on_labels(id, &labels).map_err(|r| corrupt(path, tstart, r))?;
+        }
         for c in series.chunks.get(start..).unwrap_or_default() {
-            min_t = min_t.min(c.meta.min_t);
-            max_t = max_t.max(c.meta.max_t);
-            samples = samples.saturating_add(u64::from(c.meta.count));
+            min_t = min_t.min(c.min_t);
+            max_t = max_t.max(c.max_t);
+            samples = samples.saturating_add(u64::from(c.count));
         }
         series.ids.push(id);
         series.starts.push(start32);
@@ -395,7 +460,7 @@ fn parse(bytes: &[u8], path: &Path, on_labels: &mut LabelSink<'_>) -> Result<(Se
         series: footer.series,
         file_size,
     };
-    Ok((info, pages, series))
+    Ok(Parsed { info, pages, table: series, table_crc: footer.table_crc })
 }
 
 fn short(path: &Path) -> Error {
@@ -488,11 +553,17 @@ mod tests {
         let mut cursor = seg.cursor().unwrap();
         assert_eq!(seg.series().len(), expected.len());
         let all_labels = seg.series_labels().unwrap();
+        let mut metas = seg.chunk_metas().unwrap().into_iter();
         for ((entry, (id, labels, chunks)), read) in seg.series().zip(&expected).zip(&all_labels) {
             assert_eq!((entry.id, &read.1), (*id, labels));
             assert_eq!(entry.chunks.len(), chunks.len());
             for (r, (m, _)) in entry.chunks.iter().zip(chunks) {
-                assert!(same_meta(&r.meta, m));
+                let full = metas.next().unwrap();
+                assert!(same_meta(&full, m));
+                assert_eq!(
+                    (r.min_t, r.max_t, r.count, r.last.to_bits()),
+                    (m.min_t, m.max_t, m.count, m.last.to_bits())
+                );
             }
             assert!(std::ptr::eq(seg.find(*id).unwrap().chunks, entry.chunks));
             assert!(seg.find(id + 1).is_none_or(|e| e.id == id + 1));
@@ -516,7 +587,7 @@ mod tests {
         let entry = seg.find(*id).unwrap();
         let second_t = chunks[1].0.min_t;
         let mut got = Vec::new();
-        let keep = |m: &ChunkMeta, b: &[u8]| {
+        let keep = |m: &ChunkRef, b: &[u8]| {
             got.push((m.min_t, b.to_vec()));
             Ok(())
         };

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use byteorder::{ByteOrder, LittleEndian};
 
 use super::{
-    file_name, ChunkRef, Footer, Header, PageLoc, Segment, SegmentInfo, TableState, WriterOptions, FORMAT_VERSION,
+    file_name, Footer, Header, PageLoc, Segment, SegmentInfo, TableChunk, TableState, WriterOptions, FORMAT_VERSION,
     MAX_SECTION_RAW, PAGE_HEADER_LEN,
 };
 use crate::error::{Error, Result};
@@ -54,7 +54,7 @@ pub struct SegmentWriter {
     /// the range of its chunk references in `refs`.
     entries: Vec<(u64, std::ops::Range<usize>, std::ops::Range<usize>)>,
     label_bytes: Vec<u8>,
-    refs: Vec<ChunkRef>,
+    refs: Vec<TableChunk>,
     ids: std::collections::HashSet<u64, IdBuildHasher>,
     min_t: i64,
     max_t: i64,
@@ -166,7 +166,7 @@ impl SegmentWriter {
             // Both fit in u32: the page holds at most max(page_size, chunk) <= MAX_SECTION_RAW bytes.
             let offset = self.page.len() as u32;
             self.page.extend_from_slice(bytes);
-            self.refs.push(ChunkRef { meta: *meta, page, offset, len: bytes.len() as u32 });
+            self.refs.push(TableChunk { meta: *meta, page, offset, len: bytes.len() as u32 });
             if self.page.len() >= self.opts.page_size {
                 self.flush_page()?;
             }

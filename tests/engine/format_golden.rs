@@ -293,7 +293,8 @@ fn raw_segment_decodes_to_the_expected_samples() {
         decode_chunk(&chunks[0], &mut got).unwrap();
         assert_eq!(got, samples(&values), "series {id}");
     }
-    let meta = &seg.find(1).unwrap().chunks[0].meta;
+    // Series 1's chunk is the table's first.
+    let meta = &seg.chunk_metas().unwrap()[0];
     assert_eq!((meta.count, meta.min, meta.max, meta.sum, meta.last), (20, -1.5, 26.25, 323.25, -1.5));
 }
 
@@ -316,7 +317,9 @@ fn rollup_segment_decodes_to_the_expected_buckets() {
         decode_buckets(&chunks[0], &mut got).unwrap();
         assert_eq!(got, expected_buckets(*id), "series {id}");
     }
-    let meta = &seg.find(2).unwrap().chunks[0].meta;
+    // Series 2's chunk follows series 1's only one.
+    let meta = &seg.chunk_metas().unwrap()[1];
+    assert_eq!(seg.find(2).unwrap().chunks[0].min_t, meta.min_t);
     assert_eq!((meta.min_t, meta.max_t, meta.count, meta.sum), (T0, T0 + FIVE_MIN_MS, 2, 525.0));
 }
 

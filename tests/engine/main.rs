@@ -19,6 +19,7 @@ mod format_golden_v2;
 mod forward;
 mod fuzz_corpus;
 mod in_memory;
+mod index_checkpoint;
 mod maintenance_reports;
 mod metadata;
 mod model_btreemap;
