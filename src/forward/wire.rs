@@ -13,6 +13,7 @@
 
 use std::sync::Arc;
 
+use crate::codec::varint::put_uvarint;
 use crate::hash::IdMap;
 use crate::labels::Labels;
 use crate::metadata::MetricMetadata;
@@ -24,14 +25,6 @@ pub struct Pending {
     pub labels: Arc<[u8]>,
     pub ts: i64,
     pub value: f64,
-}
-
-fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
 }
 
 fn uvarint_len(v: u64) -> usize {

@@ -109,15 +109,7 @@ impl Segment {
         let map = Mapped::open(&file, path)?;
         let p = parse(map.bytes(), path, labels, known_crc, None)?;
         let skipped = known_crc == Some(p.table_crc);
-        let seg = Segment {
-            map,
-            info: p.info,
-            pages: p.pages,
-            series: p.table,
-            table_crc: p.table_crc,
-            pool: Mutex::new(Vec::new()),
-        };
-        Ok((seg, skipped))
+        Ok((Segment::from_parsed(map, p), skipped))
     }
 
     /// Validates a segment held in memory (an in-memory database's), exactly as
@@ -128,14 +120,18 @@ impl Segment {
         }
         let map = Mapped::Owned(bytes.into_boxed_slice());
         let p = parse(map.bytes(), name, &mut |_, _| Ok(()), None, None)?;
-        Ok(Segment {
+        Ok(Segment::from_parsed(map, p))
+    }
+
+    fn from_parsed(map: Mapped, p: Parsed) -> Segment {
+        Segment {
             map,
             info: p.info,
             pages: p.pages,
             series: p.table,
             table_crc: p.table_crc,
             pool: Mutex::new(Vec::new()),
-        })
+        }
     }
 
     /// The checksum of the compressed series table, from the footer.

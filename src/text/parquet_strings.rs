@@ -26,6 +26,8 @@ use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 
+use crate::codec::varint::put_uvarint;
+
 /// The zstd level of every page (the crate's default for the other columns too).
 pub(crate) const ZSTD_LEVEL: i32 = 3;
 
@@ -115,7 +117,7 @@ impl Hybrid {
             return;
         }
         self.close_packed();
-        varint((n as u64) << 1, &mut self.out);
+        put_uvarint(&mut self.out, (n as u64) << 1);
         let bytes = usize::from(self.width).div_ceil(8);
         self.out.extend_from_slice(&v.to_le_bytes()[..bytes]);
     }
@@ -157,7 +159,7 @@ impl Hybrid {
 
     fn close_packed(&mut self) {
         if self.groups > 0 {
-            varint(((self.groups as u64) << 1) | 1, &mut self.out);
+            put_uvarint(&mut self.out, ((self.groups as u64) << 1) | 1);
             self.out.append(&mut self.packed);
             self.groups = 0;
         }
@@ -168,7 +170,7 @@ impl Hybrid {
     pub(crate) fn finish(mut self) -> Vec<u8> {
         if self.width == 0 {
             if self.zeros > 0 {
-                varint((self.zeros as u64) << 1, &mut self.out);
+                put_uvarint(&mut self.out, (self.zeros as u64) << 1);
             }
             return self.out;
         }
@@ -194,14 +196,6 @@ fn pack(group: &[u32; 8], width: u8, out: &mut Vec<u8>) {
             bits -= 8;
         }
     }
-}
-
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
 }
 
 /// The three string columns of one row group, as series runs.

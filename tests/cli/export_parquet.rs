@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::Command;
 
 use parquet::file::reader::{FileReader, SerializedFileReader};
-use parquet::record::Field;
 use strata::{Db, Labels, Matcher};
 
 use crate::support::cli_support::{self, fails, json, ok};
@@ -56,26 +55,10 @@ fn read_parquet(path: &Path) -> (Data, usize) {
     let groups = reader.metadata().num_row_groups();
     let mut out = Data::new();
     for row in reader.get_row_iter(None).unwrap() {
-        let row = row.unwrap();
-        let mut key = Vec::new();
-        let (mut ts, mut v) = (None, None);
-        for (name, field) in row.get_column_iter() {
-            match (name.as_str(), field) {
-                ("metric_name", Field::Str(n)) => key.push(("__name__".to_string(), n.clone())),
-                ("metric_name", Field::Null) => {}
-                ("labels", Field::MapInternal(m)) => {
-                    for (k, v) in m.entries() {
-                        let (Field::Str(k), Field::Str(v)) = (k, v) else { panic!("{k:?} {v:?}") };
-                        key.push((k.clone(), v.clone()));
-                    }
-                }
-                ("timestamp", Field::TimestampMillis(t)) => ts = Some(*t),
-                ("value", Field::Double(x)) => v = Some(x.to_bits()),
-                other => panic!("unexpected column {other:?}"),
-            }
-        }
+        let (name, mut key, ts, v) = crate::parquet_model::crate_row(&row.unwrap());
+        key.extend(name.map(|n| ("__name__".to_string(), n)));
         key.sort();
-        out.entry(key).or_default().push((ts.unwrap(), v.unwrap()));
+        out.entry(key).or_default().push((ts, v));
     }
     (out, groups)
 }

@@ -31,33 +31,33 @@ fn series() -> impl Strategy<Value = Series> {
     })
 }
 
-/// The file's rows through the crate's row API: (name, labels but the name, time, value bits).
-type Row = (Option<String>, Vec<(String, String)>, i64, u64);
+/// A row through the crate's row API: (name, labels but the name, time, value bits).
+pub(crate) type Row = (Option<String>, Vec<(String, String)>, i64, u64);
+
+/// One row of an export file, its columns checked to be exactly the documented four.
+pub(crate) fn crate_row(row: &parquet::record::Row) -> Row {
+    let (mut name, mut labels, mut ts, mut v) = (None, Vec::new(), None, None);
+    for (col, field) in row.get_column_iter() {
+        match (col.as_str(), field) {
+            ("metric_name", Field::Str(n)) => name = Some(n.clone()),
+            ("metric_name", Field::Null) => {}
+            ("labels", Field::MapInternal(m)) => {
+                for (k, v) in m.entries() {
+                    let (Field::Str(k), Field::Str(v)) = (k, v) else { panic!("{k:?} {v:?}") };
+                    labels.push((k.clone(), v.clone()));
+                }
+            }
+            ("timestamp", Field::TimestampMillis(t)) => ts = Some(*t),
+            ("value", Field::Double(x)) => v = Some(x.to_bits()),
+            other => panic!("unexpected column {other:?}"),
+        }
+    }
+    (name, labels, ts.unwrap(), v.unwrap())
+}
 
 fn crate_rows(file: std::fs::File) -> Vec<Row> {
     let reader = SerializedFileReader::new(file).unwrap();
-    let mut out = Vec::new();
-    for row in reader.get_row_iter(None).unwrap() {
-        let row = row.unwrap();
-        let (mut name, mut labels, mut ts, mut v) = (None, Vec::new(), None, None);
-        for (col, field) in row.get_column_iter() {
-            match (col.as_str(), field) {
-                ("metric_name", Field::Str(n)) => name = Some(n.clone()),
-                ("metric_name", Field::Null) => {}
-                ("labels", Field::MapInternal(m)) => {
-                    for (k, v) in m.entries() {
-                        let (Field::Str(k), Field::Str(v)) = (k, v) else { panic!("{k:?} {v:?}") };
-                        labels.push((k.clone(), v.clone()));
-                    }
-                }
-                ("timestamp", Field::TimestampMillis(t)) => ts = Some(*t),
-                ("value", Field::Double(x)) => v = Some(x.to_bits()),
-                other => panic!("unexpected column {other:?}"),
-            }
-        }
-        out.push((name, labels, ts.unwrap(), v.unwrap()));
-    }
-    out
+    reader.get_row_iter(None).unwrap().map(|row| crate_row(&row.unwrap())).collect()
 }
 
 proptest! {

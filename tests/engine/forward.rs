@@ -359,6 +359,15 @@ fn metadata_request(rx: &Receiver, n: usize) -> Vec<(i32, String, String, String
     }
 }
 
+/// Waits until the forwarder's counters satisfy `ok`.
+fn wait_stats(f: &Forwarder, what: &str, ok: impl Fn(&strata::forward::ForwardStats) -> bool) {
+    let t0 = Instant::now();
+    while !ok(&f.stats()) {
+        assert!(t0.elapsed() < Duration::from_secs(30), "{what}: {:?}", f.stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn metadata_is_sent_at_start_on_change_and_again_after_failures() {
     use strata::{MetricKind, MetricMetadata};
@@ -379,11 +388,7 @@ fn metadata_is_sent_at_start_on_change_and_again_after_failures() {
     let temp = (2, "fwd_temp".to_string(), String::new(), "celsius".to_string());
     assert_eq!(metadata_request(&rx, 1), vec![temp.clone(), counter]);
     // counted once the answer is read, just after the receiver recorded the request
-    let t0 = Instant::now();
-    while f.stats().metadata_sent < 2 {
-        assert!(t0.elapsed() < Duration::from_secs(30), "the send was not counted: {:?}", f.stats());
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_stats(&f, "the send was not counted", |s| s.metadata_sent >= 2);
     let s = f.stats();
     assert_eq!((s.metadata_sent, s.metadata_failed), (2, 0), "{s:?}");
     assert!(s.retries >= 1, "{s:?}");
@@ -394,11 +399,7 @@ fn metadata_is_sent_at_start_on_change_and_again_after_failures() {
     // a 400 is counted, and what changes next is sent again whole
     rx.script.lock().unwrap().push_back(400);
     db.remove_metadata("fwd_temp").unwrap();
-    let t0 = Instant::now();
-    while f.stats().metadata_failed == 0 {
-        assert!(t0.elapsed() < Duration::from_secs(30), "the refusal was not counted: {:?}", f.stats());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_stats(&f, "the refusal was not counted", |s| s.metadata_failed > 0);
     assert_eq!(f.stats().metadata_failed, 1);
     db.set_metadata("fwd_temp2", MetricMetadata::new(MetricKind::Info, "", "x")).unwrap();
     let info = (6, "fwd_temp2".to_string(), "x".to_string(), String::new());
