@@ -3,7 +3,7 @@
 //!
 //! - [`record`]: the byte format (file header, frames, Series and Samples records).
 //! - [`writer`]: a background thread that writes with group commit and poisons itself
-//!   on the first I/O failure.
+//!   on the first I/O failure; [`syncer`] makes its interval fsyncs on a second thread.
 //! - [`scan`]: the one reading of a file's frames and of what a bad frame is (a torn
 //!   tail of the newest file, or damage), used by replay and by `strata check`.
 //! - [`log`]: what a `Db` logs to: the writer, or nothing (an in-memory database).
@@ -16,6 +16,7 @@ pub(crate) mod log;
 pub mod reader;
 pub mod record;
 pub mod scan;
+mod syncer;
 pub mod writer;
 
 pub use reader::{list_segments, remove_below, replay, reuse_empty_tail, segment_file_name};

@@ -12,6 +12,8 @@
 //!   group get the `Error::Io` itself; every later request gets `Error::Poisoned`.
 //! - A file is created new (never reopened for append), its header fsynced, then the
 //!   directory fsynced, before any frame is written to it.
+//! - Under `SyncMode::Interval` the periodic fsync runs on a second thread
+//!   ([`super::syncer`]), so no commit waits behind it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -26,6 +28,7 @@ use parking_lot::Mutex;
 
 use super::reader::segment_path;
 use super::record::{encode_header, HEADER_LEN};
+use super::syncer::{self, SyncHandle, Synced, Syncer};
 use crate::error::{Error, Result};
 use crate::fsutil::{self, sync_dir};
 use crate::options::{Options, SyncMode};
@@ -56,11 +59,16 @@ impl From<&Options> for WalOptions {
 /// What the writer thread needs from a file; a seam for fault injection in tests.
 pub(crate) trait WalFile: Write + Send {
     fn sync_data(&mut self) -> io::Result<()>;
+    /// A second handle of the same file, for fsyncs on another thread.
+    fn sync_handle(&self) -> io::Result<Arc<dyn SyncHandle>>;
 }
 
 impl WalFile for File {
     fn sync_data(&mut self) -> io::Result<()> {
         fsutil::sync_data(self)
+    }
+    fn sync_handle(&self) -> io::Result<Arc<dyn SyncHandle>> {
+        Ok(Arc::new(self.try_clone()?))
     }
 }
 
@@ -150,7 +158,7 @@ impl WalWriter {
     }
 
     pub(crate) fn open_with(dir: &Path, seq: u64, opts: WalOptions, mut opener: Opener) -> Result<WalWriter> {
-        let file = create_segment(&mut opener, dir, seq)?;
+        let file = create_segment(&mut opener, dir, seq, true)?;
         let shared = Arc::new(Shared {
             seq: AtomicU64::new(seq),
             bytes: AtomicU64::new(HEADER_LEN as u64),
@@ -174,6 +182,12 @@ impl WalWriter {
             waiters: Vec::new(),
             group_bytes: 0,
             scratch: Vec::new(),
+            // Without the thread (it could not start), interval fsyncs run inline as before.
+            syncer: matches!(opts.sync, SyncMode::Interval(_)).then(Syncer::start).and_then(|r| r.ok()),
+            sync_handle: None,
+            in_flight: None,
+            writes: 0,
+            dir_unsynced: false,
         };
         let (tx, rx) = unbounded();
         let handle = std::thread::Builder::new()
@@ -266,14 +280,17 @@ impl Drop for WalWriter {
     }
 }
 
-/// Creates file `seq`, writes and fsyncs its header, then fsyncs the directory.
-fn create_segment(opener: &mut Opener, dir: &Path, seq: u64) -> Result<Box<dyn WalFile>> {
+/// Creates file `seq` and writes its header; when `durable`, fsyncs the header and then
+/// the directory.
+fn create_segment(opener: &mut Opener, dir: &Path, seq: u64, durable: bool) -> Result<Box<dyn WalFile>> {
     let path = segment_path(dir, seq);
     let mut file = opener(&path).map_err(|e| Error::io(format!("creating WAL file {}", path.display()), e))?;
     fsutil::write_all(&mut *file, &encode_header(seq))
         .map_err(|e| Error::io(format!("writing the header of WAL file {}", path.display()), e))?;
-    file.sync_data().map_err(|e| fsutil::sync_error(format_args!("WAL file {}", path.display()), e))?;
-    sync_dir(dir)?;
+    if durable {
+        file.sync_data().map_err(|e| fsutil::sync_error(format_args!("WAL file {}", path.display()), e))?;
+        sync_dir(dir)?;
+    }
     Ok(file)
 }
 
@@ -296,25 +313,66 @@ struct WriterThread {
     group_bytes: usize,
     /// Reused buffer that joins a group's frames for a single write.
     scratch: Vec<u8>,
+    /// The interval fsync thread (`SyncMode::Interval` only).
+    syncer: Option<Syncer>,
+    /// The current file's second handle for `syncer`, made at its first interval sync.
+    sync_handle: Option<Arc<dyn SyncHandle>>,
+    /// The background fsync under way, if any.
+    in_flight: Option<InFlight>,
+    /// Writes so far, to tell whether any happened while a background fsync ran.
+    writes: u64,
+    /// The current file's directory entry (and header) await their fsync.
+    dir_unsynced: bool,
+}
+
+struct InFlight {
+    done: Receiver<Synced>,
+    started: Instant,
+    writes: u64,
+    /// The sync covers the directory entry too.
+    dir: bool,
+}
+
+enum Event {
+    Cmd(Cmd),
+    SyncDue,
+    Synced(Synced),
+    Disconnected,
 }
 
 impl WriterThread {
+    /// The next command, or a reason to act without one.
+    fn next_event(&self, rx: &Receiver<Cmd>) -> Event {
+        if let Some(f) = &self.in_flight {
+            return crossbeam_channel::select! {
+                recv(rx) -> cmd => cmd.map_or(Event::Disconnected, Event::Cmd),
+                recv(f.done) -> s => Event::Synced(s.unwrap_or_else(|_| syncer::lost())),
+            };
+        }
+        match self.sync_deadline() {
+            None => rx.recv().map_or(Event::Disconnected, Event::Cmd),
+            Some(deadline) => match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(cmd) => Event::Cmd(cmd),
+                Err(RecvTimeoutError::Timeout) => Event::SyncDue,
+                Err(RecvTimeoutError::Disconnected) => Event::Disconnected,
+            },
+        }
+    }
+
     fn run(mut self, rx: Receiver<Cmd>) {
         loop {
-            let first = match self.sync_deadline() {
-                None => match rx.recv() {
-                    Ok(cmd) => cmd,
-                    Err(_) => return self.shutdown(),
-                },
-                Some(deadline) => match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                    Ok(cmd) => cmd,
-                    Err(RecvTimeoutError::Timeout) => {
-                        // an idle log still gets its interval fsync; failure poisons
-                        let _ = self.fsync();
-                        continue;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => return self.shutdown(),
-                },
+            let first = match self.next_event(&rx) {
+                Event::Cmd(cmd) => cmd,
+                // an idle log still gets its interval fsync; failure poisons
+                Event::SyncDue => {
+                    self.begin_interval_sync();
+                    continue;
+                }
+                Event::Synced(s) => {
+                    self.finish_sync(s);
+                    continue;
+                }
+                Event::Disconnected => return self.shutdown(),
             };
             // collect everything already queued; control commands split the group
             let mut next = Some(first);
@@ -355,17 +413,82 @@ impl WriterThread {
         self.shared.closed.store(true, Ordering::Release);
     }
 
-    /// When the next interval fsync is due, if one is pending.
+    /// When the next interval fsync is due, if one is pending and none is under way.
     fn sync_deadline(&self) -> Option<Instant> {
         match self.opts.sync {
-            SyncMode::Interval(d) if self.dirty && self.file.is_some() => self.last_sync.checked_add(d),
+            SyncMode::Interval(d) if self.dirty && self.file.is_some() && self.in_flight.is_none() => {
+                self.last_sync.checked_add(d)
+            }
             _ => None,
         }
     }
 
+    /// Starts the interval fsync when due, and early in the last quarter of a file, so
+    /// that the fsync a roll must make inline finds little left to write.
     fn interval_sync(&mut self) {
-        if self.sync_deadline().is_some_and(|t| t <= Instant::now()) {
-            let _ = self.fsync();
+        let due = self.sync_deadline().is_some_and(|t| t <= Instant::now());
+        let size = self.opts.segment_size;
+        let ending = self.in_flight.is_none()
+            && self.dirty
+            && matches!(self.opts.sync, SyncMode::Interval(_))
+            && self.file_len >= size - size / 4;
+        if due || ending {
+            self.begin_interval_sync();
+        }
+    }
+
+    /// Hands the interval fsync to the sync thread, or makes it here when there is none.
+    fn begin_interval_sync(&mut self) {
+        let Some(file) = self.file.as_ref() else { return };
+        if self.sync_handle.is_none() {
+            self.sync_handle = file.sync_handle().ok();
+        }
+        match (&self.syncer, &self.sync_handle) {
+            (Some(syncer), Some(handle)) => {
+                let (handle, path) = (handle.clone(), segment_path(&self.dir, self.seq));
+                let dir = self.dir_unsynced.then(|| self.dir.clone());
+                let with_dir = dir.is_some();
+                let work = Box::new(move || {
+                    handle
+                        .sync_data()
+                        .map_err(|e| fsutil::sync_error(format_args!("WAL file {}", path.display()), e))?;
+                    dir.map_or(Ok(()), |d| sync_dir(&d))
+                });
+                let done = syncer.submit(work);
+                self.in_flight = Some(InFlight { done, started: Instant::now(), writes: self.writes, dir: with_dir });
+            }
+            _ => {
+                let _ = self.fsync();
+            }
+        }
+    }
+
+    /// Takes in the outcome of the background fsync.
+    fn finish_sync(&mut self, s: Synced) {
+        let Some(f) = self.in_flight.take() else { return };
+        self.count_fsync(s.nanos);
+        match s.result {
+            Ok(()) => {
+                self.last_sync = f.started;
+                if self.writes == f.writes {
+                    self.dirty = false;
+                }
+                if f.dir {
+                    self.dir_unsynced = false;
+                }
+            }
+            Err(e) if self.file.is_some() => {
+                self.poison(e);
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Waits for the background fsync under way, if any.
+    fn settle_sync(&mut self) {
+        if let Some(f) = &self.in_flight {
+            let s = f.done.recv().unwrap_or_else(|_| syncer::lost());
+            self.finish_sync(s);
         }
     }
 
@@ -405,6 +528,7 @@ impl WriterThread {
             }
             self.file_len += n as u64;
             self.dirty = true;
+            self.writes += 1;
             self.shared.bytes.fetch_add(n as u64, Ordering::Relaxed);
         }
         if self.scratch.capacity() > MAX_GROUP_BYTES * 2 {
@@ -428,9 +552,15 @@ impl WriterThread {
         let Some(next) = self.seq.checked_add(1) else {
             return Err(self.poison(Error::Poisoned { cause: "WAL sequence number overflow".into() }));
         };
-        match create_segment(&mut self.opener, &self.dir, next) {
+        // Under Always the new file is durable before its first frame; otherwise its
+        // header and name are synced with the first interval fsync (see `syncer`).
+        let durable = self.opts.sync == SyncMode::Always;
+        match create_segment(&mut self.opener, &self.dir, next, durable) {
             Ok(file) => {
                 self.file = Some(file);
+                self.sync_handle = None;
+                self.dir_unsynced = !durable;
+                self.dirty = !durable;
                 self.seq = next;
                 self.file_len = HEADER_LEN as u64;
                 self.shared.bytes.fetch_add(HEADER_LEN as u64, Ordering::Relaxed);
@@ -443,6 +573,7 @@ impl WriterThread {
     }
 
     fn sync_if_dirty(&mut self) -> Result<()> {
+        self.settle_sync();
         self.poison_cause()?;
         if self.dirty {
             self.fsync()?;
@@ -454,21 +585,24 @@ impl WriterThread {
         let file = self.file.as_mut().ok_or_else(not_open)?;
         let start = Instant::now();
         let r = file.sync_data();
-        let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.count_fsync(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        self.last_sync = Instant::now();
+        if let Err(e) = r {
+            let path = segment_path(&self.dir, self.seq);
+            return Err(self.poison(fsutil::sync_error(format_args!("WAL file {}", path.display()), e)));
+        }
+        self.dirty = false;
+        if self.dir_unsynced {
+            sync_dir(&self.dir).map_err(|e| self.poison(e))?;
+            self.dir_unsynced = false;
+        }
+        Ok(())
+    }
+
+    fn count_fsync(&self, nanos: u64) {
         self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.shared.fsync_nanos.fetch_add(nanos, Ordering::Relaxed);
         self.shared.last_fsync_nanos.store(nanos, Ordering::Relaxed);
-        self.last_sync = Instant::now();
-        match r {
-            Ok(()) => {
-                self.dirty = false;
-                Ok(())
-            }
-            Err(e) => {
-                let path = segment_path(&self.dir, self.seq);
-                Err(self.poison(fsutil::sync_error(format_args!("WAL file {}", path.display()), e)))
-            }
-        }
     }
 
     fn poison_cause(&self) -> Result<()> {
@@ -483,6 +617,7 @@ impl WriterThread {
     fn poison(&mut self, e: Error) -> Error {
         log::error!("WAL writer poisoned: {e}");
         self.file = None;
+        self.sync_handle = None;
         self.dirty = false;
         self.shared.poison.lock().get_or_insert_with(|| e.to_string());
         e
@@ -510,91 +645,5 @@ fn duplicate(e: &Error) -> Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::wal::tests::{id_frame as frame, replay_ids};
-
-    /// A file whose writes (short write, then errors) or fsyncs fail on command.
-    struct Faulty {
-        inner: File,
-        fail_write: Arc<AtomicBool>,
-        fail_sync: Arc<AtomicBool>,
-    }
-
-    impl Write for Faulty {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            if self.fail_write.swap(false, Ordering::SeqCst) {
-                // half the bytes reach the file, then the device is "full"
-                self.inner.write_all(&buf[..buf.len() / 2])?;
-                return Err(io::Error::other("injected ENOSPC"));
-            }
-            self.inner.write(buf)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            self.inner.flush()
-        }
-    }
-
-    impl WalFile for Faulty {
-        fn sync_data(&mut self) -> io::Result<()> {
-            if self.fail_sync.load(Ordering::SeqCst) {
-                return Err(io::Error::other("injected EIO on fsync"));
-            }
-            self.inner.sync_data()
-        }
-    }
-
-    fn faulty_writer(dir: &Path, sync: SyncMode) -> (WalWriter, Arc<AtomicBool>, Arc<AtomicBool>) {
-        let (fw, fs) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
-        let (fw2, fs2) = (fw.clone(), fs.clone());
-        let opener: Opener = Box::new(move |p: &Path| {
-            let inner = OpenOptions::new().write(true).create_new(true).open(p)?;
-            Ok(Box::new(Faulty { inner, fail_write: fw2.clone(), fail_sync: fs2.clone() }) as Box<dyn WalFile>)
-        });
-        let w = WalWriter::open_with(dir, 0, WalOptions::new(sync, 1 << 20), opener).unwrap();
-        (w, fw, fs)
-    }
-
-    #[test]
-    fn failed_fsync_poisons_forever() {
-        let dir = tempfile::tempdir().unwrap();
-        let (w, _, fail_sync) = faulty_writer(dir.path(), SyncMode::Always);
-        w.submit(frame(1)).unwrap().wait().unwrap();
-        fail_sync.store(true, Ordering::SeqCst);
-        let err = w.submit(frame(2)).unwrap().wait().unwrap_err();
-        // the commit that met the failure gets the I/O error, naming the file
-        assert!(
-            matches!(&err, Error::Io { context, source }
-            if context.starts_with("fsync of WAL file") && source.to_string().contains("injected EIO")),
-            "{err}"
-        );
-        // the failure is not retried away: even a now-healthy fsync is never trusted
-        fail_sync.store(false, Ordering::SeqCst);
-        assert!(w.poisoned().is_some_and(|c| c.contains("fsync")));
-        assert!(matches!(w.submit(frame(3)), Err(Error::Poisoned { .. })));
-        assert!(matches!(w.rotate(), Err(Error::Poisoned { .. })));
-        assert!(matches!(w.sync(), Err(Error::Poisoned { .. })));
-        assert!(matches!(w.close(), Err(Error::Poisoned { .. })));
-        assert!(matches!(w.close(), Err(Error::Poisoned { .. })));
-    }
-
-    #[test]
-    fn failed_write_is_never_followed_by_another() {
-        let dir = tempfile::tempdir().unwrap();
-        let (w, fail_write, _) = faulty_writer(dir.path(), SyncMode::Never);
-        w.submit(frame(1)).unwrap().wait().unwrap();
-        fail_write.store(true, Ordering::SeqCst);
-        let t2 = w.submit(frame(2)).unwrap();
-        assert!(matches!(t2.wait(), Err(Error::Io { context, source })
-            if context.contains("0000000000000000.wal") && source.to_string().contains("injected ENOSPC")));
-        assert!(w.poisoned().is_some_and(|c| c.contains("injected ENOSPC")));
-        let path = crate::wal::segment_path(dir.path(), 0);
-        let len = std::fs::metadata(&path).unwrap().len();
-        // writes would succeed again, but nothing may land after the fragment
-        assert!(matches!(w.submit(frame(3)), Err(Error::Poisoned { .. })));
-        assert!(w.close().is_err());
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
-        // replay drops the fragment as a torn tail; the failed record does not appear
-        assert_eq!(replay_ids(dir.path()), vec![1]);
-    }
-}
+#[path = "writer_tests.rs"]
+mod tests;
