@@ -102,8 +102,10 @@ impl Segment {
     }
 
     /// [`Segment::open_with`], except that when the series table's checksum is
-    /// `known_crc` (an index checkpoint holds this table's labels) labels are only
-    /// stepped over: neither validated nor handed to `labels`. Says whether they were.
+    /// `known_crc` (an index checkpoint holds this table's labels) labels are not
+    /// read: neither validated nor handed to `labels` (a version 3 table's labels
+    /// frame is not even decompressed; older tables' are stepped over). Says
+    /// whether they were skipped.
     pub fn open_indexed(path: &Path, known_crc: Option<u32>, labels: &mut LabelSink<'_>) -> Result<(Segment, bool)> {
         let file = File::open(path).map_err(|e| Error::io(format!("opening segment {}", path.display()), e))?;
         let map = Mapped::open(&file, path)?;
