@@ -3,7 +3,8 @@
 //! kind); a file of another version is refused with `Error::Corruption`.
 //! Byte layouts are in `docs/format/`; `tests/fixtures/format_v1/` pins version 1
 //! of everything, `tests/fixtures/format_v2/` the WAL's version 2 and `METADATA`,
-//! `tests/fixtures/rollup_v2/` rollup chunk version 2 (version 1 is still read).
+//! `tests/fixtures/rollup_v2/` rollup chunk version 2 (version 1 is still read),
+//! `tests/fixtures/segment_v2/` and `segment_v3/` segment versions 2 and 3.
 
 /// The name of the file that makes a directory a Strata data directory: the
 /// MANIFEST, which lists the live segments (`docs/format/manifest.md`).
@@ -52,13 +53,14 @@ mod tests {
     #[test]
     fn versions_are_the_ones_written() {
         // As the golden files pin: WAL version 2 added the Metadata record, segment
-        // version 2 signed page deltas, rollup chunk version 2 a compact layout
+        // version 2 signed page deltas and version 3 (tests/fixtures/segment_v3/)
+        // labels in a frame of their own, rollup chunk version 2 a compact layout
         // (tests/fixtures/rollup_v2/); SETTINGS version 2 (the archive directory) is
         // written only when one is set, version 1 otherwise; the rest is version 1.
         let v = FORMAT_VERSIONS;
         assert_eq!(
             (v.wal, v.segment, v.manifest, v.settings, v.metadata, v.index, v.chunk, v.rollup_chunk),
-            (2, 2, 1, 2, 1, 1, 1, 2)
+            (2, 3, 1, 2, 1, 1, 1, 2)
         );
         let mut chunk = Vec::new();
         crate::codec::chunk::encode_chunk(&[Sample { ts: 1, value: 2.0 }], &mut chunk);

@@ -65,6 +65,11 @@ pub fn segment_file(data: &[u8]) {
     }
     let Ok(seg) = Segment::open(f.path()) else { return };
     let _ = seg.verify();
+    // The paths of an open covered by an index checkpoint (labels not read) and
+    // of the tools (labels and full chunk metadata read again).
+    let _ = Segment::open_indexed(f.path(), Some(seg.table_crc()), &mut |_, _| Ok(()));
+    let _ = seg.series_labels();
+    let _ = seg.chunk_metas();
     let mut out = Vec::new();
     for e in seg.series() {
         let _ = seg.for_each_chunk(

@@ -46,24 +46,63 @@ pub(super) fn load_segments(
     let known: HashMap<u64, u32> = ck.as_ref().map(|c| c.segments.iter().copied().collect()).unwrap_or_default();
     let mut slots: Vec<Option<Arc<LiveSegment>>> = manifest.segments.iter().map(|_| None).collect();
 
-    // The segments the checkpoint covers, labels stepped over. A table that is not
-    // the one it names (same id, another checksum) makes the checkpoint unusable.
-    let mut ck_ok = ck.is_some();
-    for (slot, rec) in slots.iter_mut().zip(&manifest.segments) {
-        let Some(&crc) = known.get(&rec.id) else { continue };
-        let (seg, skipped) = repair::open_listed(dir, &path_of(rec), rec.tier, false, Some(crc), &mut |_, _| Ok(()))?;
-        ck_ok &= skipped;
-        *slot = Some(live(rec, seg));
-    }
-    if let Some(ck) = ck.filter(|_| ck_ok) {
-        match ck.load_into(index) {
-            Ok(()) => report.series_from_checkpoint = ck.series(),
-            Err(e) => {
-                log::warn!("{e}; rebuilding the series index from the segments");
-                index.reset();
-                ck_ok = false;
+    // The segments the checkpoint covers, labels not read, opened on a second
+    // thread while this one loads the checkpoint: the two take about as long. A
+    // table that is not the one it names (same id, another checksum) makes the
+    // checkpoint unusable, and what it loaded is dropped.
+    let open_covered = || -> Result<(Vec<Option<Arc<LiveSegment>>>, bool)> {
+        let mut all_skipped = true;
+        let mut opened = Vec::with_capacity(manifest.segments.len());
+        for rec in &manifest.segments {
+            let Some(&crc) = known.get(&rec.id) else {
+                opened.push(None);
+                continue;
+            };
+            let (seg, skipped) =
+                repair::open_listed(dir, &path_of(rec), rec.tier, false, Some(crc), &mut |_, _| Ok(()))?;
+            all_skipped &= skipped;
+            opened.push(Some(live(rec, seg)));
+        }
+        Ok((opened, all_skipped))
+    };
+    let mut ck_ok = false;
+    let mut load_checkpoint = || {
+        if let Some(ck) = &ck {
+            match ck.load_into(index) {
+                Ok(()) => ck_ok = true,
+                Err(e) => log::warn!("{e}; rebuilding the series index from the segments"),
             }
         }
+    };
+    // Older segments decompress their labels with their entries (150 MB for a
+    // million series): opened beside the load, that would add to its peak memory.
+    let parallel = ck.is_some()
+        && manifest
+            .segments
+            .iter()
+            .filter(|r| known.contains_key(&r.id))
+            .all(|r| segment::peek_version(&path_of(r)).is_some_and(|v| v >= segment::LABELS_FRAME_VERSION));
+    let (opened, all_skipped) = if parallel {
+        std::thread::scope(|s| {
+            let name = "strata-open".to_string();
+            let h = std::thread::Builder::new().name(name).spawn_scoped(s, open_covered);
+            let h = h.map_err(|e| Error::io("starting a thread to open segments", e))?;
+            load_checkpoint();
+            h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })?
+    } else {
+        let opened = open_covered()?;
+        load_checkpoint();
+        opened
+    };
+    for (slot, seg) in slots.iter_mut().zip(opened) {
+        *slot = seg;
+    }
+    ck_ok &= all_skipped;
+    match &ck {
+        Some(ck) if ck_ok => report.series_from_checkpoint = ck.series(),
+        Some(_) => index.reset(),
+        None => {}
     }
     if !ck_ok {
         // Read again, with their labels, the segments opened for a checkpoint not used.

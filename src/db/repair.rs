@@ -13,7 +13,7 @@ use crate::manifest::{Manifest, SegmentRecord, FLAG_ROLLED_UP};
 use crate::segment::Segment;
 use crate::tier::StoredTier;
 
-/// Opens a listed segment (labels stepped over when its table's crc is `known_crc`,
+/// Opens a listed segment (labels not read when its table's crc is `known_crc`,
 /// see [`Segment::open_indexed`]). Under repair every page is verified too, so that
 /// a damaged page is set aside now rather than failing reads later.
 pub fn open_listed(

@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::{Inner, Keyed, SeriesIndex};
+use super::{insert_keys, Inner, Keyed, SeriesIndex};
 use crate::codec::bytes::{le_u16, le_u32, le_u64};
-use crate::codec::varint::put_uvarint;
+use crate::codec::varint::{get_uvarint, put_uvarint};
 use crate::error::{Error, Result};
 use crate::labels::Labels;
 
@@ -23,6 +23,8 @@ pub const VERSION: u16 = 1;
 const MAGIC: &[u8; 8] = b"STRATIDX";
 const HEADER_LEN: usize = 32;
 const SEGMENT_LEN: usize = 12;
+/// Bytes of the longest u64 varint.
+const MAX_VARINT: usize = 10;
 /// No label set is near this long; a longer length is damage.
 const MAX_TEXT: u64 = 64 << 20;
 
@@ -188,17 +190,25 @@ struct Src<R> {
 }
 
 impl<R: BufRead> Src<R> {
+    /// A varint, read in place from the buffer when it holds the longest one
+    /// (tens of millions of them for a million series: a call per byte showed).
     fn uvarint(&mut self, what: &str) -> std::result::Result<u64, String> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let mut b = [0u8];
-            self.r.read_exact(&mut b).map_err(|e| format!("truncated {what}: {e}"))?;
-            v |= u64::from(b[0] & 0x7f) << shift;
-            if b[0] < 0x80 {
-                return Ok(v);
+        let overlong = || format!("overlong {what}");
+        let buf = self.r.fill_buf().map_err(|e| format!("truncated {what}: {e}"))?;
+        if buf.len() >= MAX_VARINT {
+            let mut pos = 0;
+            let v = get_uvarint(buf, &mut pos).ok_or_else(overlong)?;
+            self.r.consume(pos);
+            return Ok(v);
+        }
+        let mut bytes = [0u8; MAX_VARINT];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            self.r.read_exact(std::slice::from_mut(b)).map_err(|e| format!("truncated {what}: {e}"))?;
+            if *b < 0x80 {
+                return get_uvarint(bytes.get(..=i).unwrap_or_default(), &mut 0).ok_or_else(overlong);
             }
         }
-        Err(format!("overlong {what}"))
+        Err(overlong())
     }
 
     fn str(&mut self, what: &str) -> std::result::Result<&str, String> {
@@ -236,26 +246,19 @@ fn load(g: &mut Inner, series: u64, body: &[u8]) -> std::result::Result<(), Stri
     let next = g.next_id;
     g.by_id.reserve_to(next, reserve);
     let (mut prev, mut pairs) = (0u64, 0usize);
+    let mut keys = Vec::with_capacity(reserve);
     for _ in 0..series {
         let id = src.next_id(prev, "series id")?;
         prev = id;
         let text = src.str("label set")?;
         let n = crate::pairs::check_packed(text).filter(|&n| n > 0);
         pairs += n.ok_or_else(|| format!("series {id}: malformed label set"))?;
-        let hash = g.hash(text);
-        let labels = match g.by_labels.entry(hash, |e| e.hash == hash && e.labels.text() == text, |e| e.hash) {
-            hashbrown::hash_table::Entry::Occupied(o) => {
-                let other = o.get().id;
-                return Err(format!("series {} has two ids, {other} and {id}", o.get().labels));
-            }
-            hashbrown::hash_table::Entry::Vacant(v) => {
-                let labels = Labels::from_packed(text);
-                v.insert(Keyed { hash, id, labels: labels.clone() });
-                labels
-            }
-        };
-        g.by_id.insert(id, labels);
+        // Ids strictly increase, so this one is new; its labels are checked for a
+        // second id below, once every series is in.
+        keys.push(Keyed { hash: g.hash(text), id });
+        g.by_id.insert(id, Labels::from_packed(text));
     }
+    insert_keys(g, keys)?;
     g.next_id = g.next_id.max(prev + 1);
     let last = prev;
     // Postings: every pair of every series exactly once, so the id counts add up.
@@ -340,6 +343,21 @@ mod tests {
         }
         assert_eq!(back.value_counts("host"), idx.value_counts("host"));
         assert_eq!(back.all_ids(), idx.all_ids());
+    }
+
+    #[test]
+    fn a_label_set_with_two_ids_is_refused() {
+        let labels = Labels::metric("up", [("a", "b")]).unwrap();
+        let mut raw = Vec::new();
+        for id in [1, 5, 9] {
+            put_uvarint(&mut raw, 1);
+            let other = Labels::metric("up", [("a", id.to_string())]).unwrap();
+            put_str(&mut raw, if id == 5 { other.text() } else { labels.text() });
+        }
+        let body = zstd::bulk::compress(&raw, 1).unwrap();
+        let idx = SeriesIndex::new(1, usize::MAX);
+        let err = load(&mut idx.inner.write(), 3, &body).unwrap_err();
+        assert!(err.contains("has two ids, 1 and 3"), "{err}");
     }
 
     #[test]

@@ -29,13 +29,20 @@ pub use writer::SegmentWriter;
 pub const MAGIC: &[u8; 8] = b"STRATSEG";
 /// Last 8 bytes of every complete segment file.
 pub const END_MAGIC: &[u8; 8] = b"STRATEND";
-/// The format version this code writes. Version 1 (chunk pages in series id
-/// order, page numbers stored as unsigned deltas) is still read.
-pub const FORMAT_VERSION: u16 = 2;
+/// The format version this code writes. Version 2 (labels inside the series
+/// entries) and version 1 (also chunk pages in series id order, page numbers
+/// stored as unsigned deltas) are still read.
+pub const FORMAT_VERSION: u16 = 3;
+/// Oldest format version still read.
+pub const OLDEST_VERSION: u16 = 1;
+/// The first format version whose series table keeps labels in a frame of their own.
+pub const LABELS_FRAME_VERSION: u16 = 3;
 
 pub(crate) const HEADER_LEN: usize = 24;
 pub(crate) const FOOTER_LEN: usize = 88;
 pub(crate) const PAGE_HEADER_LEN: usize = 12;
+/// Version 3's series table starts with the lengths of its two frames.
+pub(crate) const TABLE_PREFIX_LEN: usize = 24;
 pub(crate) const DIR_ENTRY_LEN: usize = 16;
 /// Largest decompressed page or series table a reader will allocate for; the
 /// writer refuses chunks above it so that what it writes can always be read.
@@ -110,6 +117,15 @@ pub fn file_name(id: u64) -> String {
     format!("{id:016x}.seg")
 }
 
+/// The format version a segment file's header names, validating nothing else
+/// (`None` when it cannot be read or is no segment): to choose how to open it.
+pub fn peek_version(path: &Path) -> Option<u16> {
+    use std::io::Read;
+    let mut b = [0u8; 10];
+    std::fs::File::open(path).ok()?.read_exact(&mut b).ok()?;
+    (&b[..8] == MAGIC).then(|| u16::from_le_bytes([b[8], b[9]]))
+}
+
 fn corrupt(file: &Path, offset: u64, reason: impl Into<String>) -> Error {
     Error::corruption(file, offset, reason)
 }
@@ -140,7 +156,7 @@ impl Header {
             return Err(corrupt(file, 0, "bad magic: not a segment file"));
         }
         let version = LittleEndian::read_u16(&b[8..10]);
-        if version != 1 && version != FORMAT_VERSION {
+        if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(corrupt(file, 8, format!("unsupported segment format version {version}")));
         }
         let crc = LittleEndian::read_u32(&b[20..24]);
@@ -246,6 +262,43 @@ impl PageLoc {
     }
 }
 
+/// The lengths at the start of a version 3 series table, which is this prefix,
+/// the entries frame (`entries_len` bytes) and the labels frame (the rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TablePrefix {
+    pub entries_len: u64,
+    pub entries_raw_len: u64,
+    pub labels_raw_len: u64,
+}
+
+impl TablePrefix {
+    pub fn encode(&self, buf: &mut Vec<u8>) {
+        for v in [self.entries_len, self.entries_raw_len, self.labels_raw_len] {
+            buf.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    /// Splits a version 3 table (its checksum already verified) into the entries
+    /// frame and the labels frame, checking the lengths against the table's and
+    /// the footer's. Errors are reasons; the caller attaches the table's offset.
+    pub fn split(table: &[u8], raw_len: u64) -> std::result::Result<(TablePrefix, &[u8], &[u8]), String> {
+        let field = |i: usize| crate::codec::bytes::le_u64(table, i * 8);
+        let (Some(entries_len), Some(entries_raw_len), Some(labels_raw_len)) = (field(0), field(1), field(2)) else {
+            return Err("series table is shorter than its length prefix".into());
+        };
+        let rest = table.get(TABLE_PREFIX_LEN..).unwrap_or_default();
+        let entries = usize::try_from(entries_len).ok().and_then(|n| rest.get(..n));
+        let Some(entries) = entries.filter(|e| e.len() < rest.len()) else {
+            return Err(format!("series table entries frame of {entries_len} bytes leaves no labels frame"));
+        };
+        let labels = rest.get(entries.len()..).unwrap_or_default();
+        if entries_raw_len.checked_add(labels_raw_len) != Some(raw_len) {
+            return Err("series table frame sizes do not add up to the footer's table size".into());
+        }
+        Ok((TablePrefix { entries_len, entries_raw_len, labels_raw_len }, entries, labels))
+    }
+}
+
 /// Delta state shared by the table encoder and decoder; both walk the series in
 /// file order, so the deltas are small: ids and pages grow, chunks are laid out
 /// back to back, and series start at similar times.
@@ -254,12 +307,15 @@ pub(crate) struct TableState {
     /// The file's format version: version 1 stores page numbers as unsigned
     /// deltas (its pages follow id order), later versions as signed ones.
     signed_pages: bool,
+    /// Versions 1 and 2 keep each series' labels inside its entry; version 3 keeps
+    /// them in a frame of their own, so the entries can be read without them.
+    inline_labels: bool,
     prev_id: Option<u64>,
     prev_first_min_t: i64,
     prev_page: u32,
     prev_end: u32,
-    /// Decoding steps over labels instead of reading them (an index checkpoint
-    /// holds them).
+    /// Decoding steps over inline labels instead of reading them (an index
+    /// checkpoint holds them).
     pub skip_labels: bool,
 }
 
@@ -275,14 +331,35 @@ impl TableState {
 
     /// State for reading or writing a table of format `version`.
     pub fn new(version: u16) -> TableState {
-        TableState { signed_pages: version >= 2, ..TableState::default() }
+        TableState {
+            signed_pages: version >= 2,
+            inline_labels: version < LABELS_FRAME_VERSION,
+            ..TableState::default()
+        }
     }
 
-    /// Appends one series entry, its labels already encoded. The caller has
-    /// validated ordering (ids strictly increasing) and ranges.
-    pub fn encode(&mut self, buf: &mut Vec<u8>, id: u64, labels: &[u8], chunks: &[TableChunk]) {
+    /// Whether labels are inside the series entries (versions 1 and 2).
+    pub fn inline_labels(&self) -> bool {
+        self.inline_labels
+    }
+
+    /// Appends one series entry to `buf`, and its labels (already encoded) to
+    /// `buf` too in versions 1 and 2, to `label_buf` from version 3 on. The
+    /// caller has validated ordering (ids strictly increasing) and ranges.
+    pub fn encode(
+        &mut self,
+        buf: &mut Vec<u8>,
+        label_buf: &mut Vec<u8>,
+        id: u64,
+        labels: &[u8],
+        chunks: &[TableChunk],
+    ) {
         put_uvarint(buf, id.wrapping_sub(self.prev_id.unwrap_or(0)));
-        buf.extend_from_slice(labels);
+        if self.inline_labels {
+            buf.extend_from_slice(labels);
+        } else {
+            label_buf.extend_from_slice(labels);
+        }
         put_uvarint(buf, chunks.len() as u64);
         let mut prev_max_t = None;
         for c in chunks {
@@ -314,10 +391,11 @@ impl TableState {
     }
 
     /// Decodes the series entry at `*pos`, validating it against `pages`, and
-    /// returns its id. Its chunks are appended to `chunks`; its labels, validated
-    /// too, go to `labels`, borrowed from `raw` (or, with `skip_labels`, are only
-    /// stepped over and `labels` is left empty). With `metas`, each chunk's full
-    /// metadata is appended there too.
+    /// returns its id. Its chunks are appended to `chunks`; its inline labels,
+    /// validated too, go to `labels`, borrowed from `raw` (or, with `skip_labels`,
+    /// are only stepped over and `labels` is left empty). From version 3 on the
+    /// entry holds no labels: `labels` is not touched (the caller reads them from
+    /// the labels frame). With `metas`, each chunk's full metadata is appended there too.
     /// Errors are reasons; the caller attaches the file offset.
     pub fn decode<'a>(
         &mut self,
@@ -336,13 +414,15 @@ impl TableState {
             Some(_) if delta == 0 => return Err(at("series ids are not strictly increasing")),
             Some(p) => p.checked_add(delta).ok_or_else(|| at("series id overflows"))?,
         };
-        let read = if self.skip_labels {
-            labels.clear();
-            Labels::skip_encoded(raw, pos)
-        } else {
-            Labels::decode_borrowed(raw, pos, labels)
-        };
-        read.map_err(|e| at(&format!("bad labels: {e}")))?;
+        if self.inline_labels {
+            let read = if self.skip_labels {
+                labels.clear();
+                Labels::skip_encoded(raw, pos)
+            } else {
+                Labels::decode_borrowed(raw, pos, labels)
+            };
+            read.map_err(|e| at(&format!("bad labels: {e}")))?;
+        }
         let n = get_uvarint(raw, pos).ok_or_else(|| at("truncated chunk count"))?;
         // Each chunk takes at least 30 bytes, so a count the table cannot hold is corrupt.
         let left = raw.len().saturating_sub(*pos) as u64;
@@ -536,19 +616,31 @@ mod tests {
         }
     }
 
-    /// Builds a file around one page of `page_len` raw bytes and a hand-made table,
-    /// with correct checksums, so that only the table's meaning can be wrong.
+    /// Builds a version 2 file around one page of `page_len` raw bytes and a
+    /// hand-made table, with correct checksums, so that only the table's meaning
+    /// can be wrong.
     fn assemble(page_len: usize, table: &[u8], fix: impl FnOnce(&mut Footer)) -> Vec<u8> {
-        let mut out = Header { tier: StoredTier::Raw, id: 5, version: FORMAT_VERSION }.encode().to_vec();
+        let ctable = zstd::bulk::compress(table, 1).unwrap();
+        assemble_section(2, page_len, &ctable, table.len() as u64, fix)
+    }
+
+    /// [`assemble`] for any version, around a series table section as stored.
+    fn assemble_section(
+        version: u16,
+        page_len: usize,
+        ctable: &[u8],
+        raw_len: u64,
+        fix: impl FnOnce(&mut Footer),
+    ) -> Vec<u8> {
+        let mut out = Header { tier: StoredTier::Raw, id: 5, version }.encode().to_vec();
         let page = zstd::bulk::compress(&vec![7u8; page_len], 1).unwrap();
         let loc = PageLoc { offset: out.len() as u64, clen: page.len() as u32, raw_len: page_len as u32 };
         out.extend_from_slice(&loc.clen.to_le_bytes());
         out.extend_from_slice(&loc.raw_len.to_le_bytes());
         out.extend_from_slice(&crc32fast::hash(&page).to_le_bytes());
         out.extend_from_slice(&page);
-        let ctable = zstd::bulk::compress(table, 1).unwrap();
         let table_offset = out.len() as u64;
-        out.extend_from_slice(&ctable);
+        out.extend_from_slice(ctable);
         let mut dir = Vec::new();
         loc.encode(&mut dir);
         let dir_offset = out.len() as u64;
@@ -556,14 +648,14 @@ mod tests {
         let mut footer = Footer {
             table_offset,
             table_len: ctable.len() as u64,
-            table_raw_len: table.len() as u64,
+            table_raw_len: raw_len,
             dir_offset,
             min_t: 0,
             max_t: 10,
             samples: 3,
             series: 1,
             page_count: 1,
-            table_crc: crc32fast::hash(&ctable),
+            table_crc: crc32fast::hash(ctable),
             dir_crc: crc32fast::hash(&dir),
         };
         fix(&mut footer);
@@ -571,15 +663,95 @@ mod tests {
         out
     }
 
+    /// A version 2 table (labels inline) of `series`.
     fn table_of(series: &[(u64, Vec<TableChunk>)]) -> Vec<u8> {
-        let mut st = TableState::new(FORMAT_VERSION);
+        let mut st = TableState::new(2);
         let mut buf = Vec::new();
         let mut labels = Vec::new();
         Labels::metric("up", [("a", "b")]).unwrap().encode(&mut labels);
         for (id, refs) in series {
-            st.encode(&mut buf, *id, &labels, refs);
+            st.encode(&mut buf, &mut Vec::new(), *id, &labels, refs);
         }
         buf
+    }
+
+    /// A version 3 table section (prefix, entries frame, labels frame) and its
+    /// total raw length. The labels frame holds `labels` instead of the series'
+    /// own label sets when given.
+    fn v3_table(
+        series: &[(u64, Vec<TableChunk>)],
+        labels: Option<Vec<u8>>,
+        fix: impl FnOnce(&mut TablePrefix),
+    ) -> (Vec<u8>, u64) {
+        let mut st = TableState::new(3);
+        let (mut entries, mut label_raw) = (Vec::new(), Vec::new());
+        let mut one = Vec::new();
+        Labels::metric("up", [("a", "b")]).unwrap().encode(&mut one);
+        for (id, refs) in series {
+            st.encode(&mut entries, &mut label_raw, *id, &one, refs);
+        }
+        let label_raw = labels.unwrap_or(label_raw);
+        let (ce, cl) = (zstd::bulk::compress(&entries, 1).unwrap(), zstd::bulk::compress(&label_raw, 1).unwrap());
+        let mut prefix = TablePrefix {
+            entries_len: ce.len() as u64,
+            entries_raw_len: entries.len() as u64,
+            labels_raw_len: label_raw.len() as u64,
+        };
+        let raw_len = prefix.entries_raw_len + prefix.labels_raw_len;
+        fix(&mut prefix);
+        let mut out = Vec::new();
+        prefix.encode(&mut out);
+        out.extend_from_slice(&ce);
+        out.extend_from_slice(&cl);
+        (out, raw_len)
+    }
+
+    #[test]
+    fn version_3_labels_frame_is_checked_against_the_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.seg");
+        let r = |offset, len| TableChunk { meta: meta(0, 10), page: 0, offset, len };
+        let two = vec![(1, vec![r(0, 50)]), (2, vec![r(50, 50)])];
+        let open = |(table, raw_len): (Vec<u8>, u64)| {
+            let fix = |f: &mut Footer| (f.series, f.samples) = (2, 6);
+            fs::write(&path, assemble_section(3, 100, &table, raw_len, fix)).unwrap();
+            Segment::open(&path).map(|s| s.series_labels().unwrap())
+        };
+        let got = open(v3_table(&two, None, |_| {})).unwrap();
+        assert_eq!(got.iter().map(|s| s.0).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(got[1].1, Labels::metric("up", [("a", "b")]).unwrap());
+
+        let sets = |n: usize, tail: &[u8]| {
+            let mut b = Vec::new();
+            for i in 0..n {
+                Labels::metric("up", [("a", i.to_string())]).unwrap().encode(&mut b);
+            }
+            b.extend_from_slice(tail);
+            Some(b)
+        };
+        let cases: Vec<(&str, (Vec<u8>, u64))> = vec![
+            ("a label set more than series", v3_table(&two, sets(3, &[]), |_| {})),
+            ("a label set fewer than series", v3_table(&two, sets(1, &[]), |_| {})),
+            ("stray byte after the label sets", v3_table(&two, sets(2, &[0]), |_| {})),
+            ("label names out of order", v3_table(&two, Some(b"\x02\x01b\x01x\x01a\x01y".repeat(2)), |_| {})),
+            ("entries frame runs into the labels", v3_table(&two, None, |p| p.entries_len += 5)),
+            ("entries frame takes every byte", v3_table(&two, None, |p| p.entries_len += 1000)),
+            ("entries frame cut short", v3_table(&two, None, |p| p.entries_len -= 1)),
+            ("frame sizes", v3_table(&two, None, |p| p.labels_raw_len += 1)),
+        ];
+        for (what, table) in cases {
+            let res = open(table);
+            assert!(matches!(res, Err(Error::Corruption { .. })), "{what}: {res:?}");
+        }
+        // Covered by an index checkpoint (the table's checksum is the one it names),
+        // the labels frame is not decompressed: only its checksum is checked.
+        assert!(open(v3_table(&two, sets(3, &[]), |_| {})).is_err());
+        let bytes = fs::read(&path).unwrap();
+        let foot: &[u8; FOOTER_LEN] = bytes[bytes.len() - FOOTER_LEN..].try_into().unwrap();
+        let known = Footer::decode(foot, &path, 0).unwrap().table_crc;
+        let (seg, skipped) = Segment::open_indexed(&path, Some(known), &mut |_, _| Ok(())).unwrap();
+        assert!(skipped);
+        assert_eq!(seg.series().map(|e| e.id).collect::<Vec<_>>(), [1, 2]);
     }
 
     type FooterFix = Box<dyn FnOnce(&mut Footer)>;

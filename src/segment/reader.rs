@@ -10,8 +10,8 @@ use parking_lot::Mutex;
 
 use super::mmap::Mapped;
 use super::{
-    corrupt, ChunkRef, Footer, Header, PageLoc, SegmentInfo, SeriesEntry, TableState, DIR_ENTRY_LEN, FOOTER_LEN,
-    HEADER_LEN, MAX_SECTION_RAW, PAGE_HEADER_LEN,
+    corrupt, ChunkRef, Footer, Header, PageLoc, SegmentInfo, SeriesEntry, TablePrefix, TableState, DIR_ENTRY_LEN,
+    FOOTER_LEN, HEADER_LEN, MAX_SECTION_RAW, PAGE_HEADER_LEN,
 };
 use crate::codec::bytes::le_u32;
 use crate::error::{Error, Result};
@@ -102,8 +102,10 @@ impl Segment {
     }
 
     /// [`Segment::open_with`], except that when the series table's checksum is
-    /// `known_crc` (an index checkpoint holds this table's labels) labels are only
-    /// stepped over: neither validated nor handed to `labels`. Says whether they were.
+    /// `known_crc` (an index checkpoint holds this table's labels) labels are not
+    /// read: neither validated nor handed to `labels` (a version 3 table's labels
+    /// frame is not even decompressed; older tables' are stepped over). Says
+    /// whether they were skipped.
     pub fn open_indexed(path: &Path, known_crc: Option<u32>, labels: &mut LabelSink<'_>) -> Result<(Segment, bool)> {
         let file = File::open(path).map_err(|e| Error::io(format!("opening segment {}", path.display()), e))?;
         let map = Mapped::open(&file, path)?;
@@ -175,7 +177,9 @@ impl Segment {
     /// series' chunks in order, as [`Segment::series`] lists them. For tools.
     pub fn chunk_metas(&self) -> Result<Vec<ChunkMeta>> {
         let mut out = Vec::with_capacity(self.series.chunks.len());
-        parse(self.map.bytes(), &self.info.path, &mut |_, _| Ok(()), None, Some(&mut out))?;
+        // Labels are not wanted: stepped over, or (version 3) not decompressed.
+        let known = Some(self.table_crc);
+        parse(self.map.bytes(), &self.info.path, &mut |_, _| Ok(()), known, Some(&mut out))?;
         Ok(out)
     }
 
@@ -403,24 +407,31 @@ fn parse(
     if crc32fast::hash(table) != footer.table_crc {
         return Err(corrupt(path, tstart, "series table checksum mismatch"));
     }
-    let raw_len = usize::try_from(footer.table_raw_len).ok().filter(|&n| n <= MAX_SECTION_RAW);
-    let raw_len = raw_len.ok_or_else(|| corrupt(path, fat + 16, "implausible series table size"))?;
-    let raw = zstd::bulk::decompress(table, raw_len)
-        .map_err(|e| corrupt(path, tstart, format!("series table does not decompress: {e}")))?;
-    if raw.len() != raw_len {
-        return Err(corrupt(path, tstart, format!("series table decompresses to {} bytes, not {raw_len}", raw.len())));
-    }
+    let skip = known_crc == Some(footer.table_crc);
+    let mut state = TableState::new(header.version);
+    // Version 3 keeps the labels in a frame of their own, decompressed only when read.
+    let (raw, labels_raw) = if state.inline_labels() {
+        (decompress(table, footer.table_raw_len, path, tstart, "series table")?, Vec::new())
+    } else {
+        let (prefix, entries, labels) =
+            TablePrefix::split(table, footer.table_raw_len).map_err(|r| corrupt(path, tstart, r))?;
+        let raw = decompress(entries, prefix.entries_raw_len, path, tstart, "series table entries frame")?;
+        let labels_raw = if skip {
+            Vec::new()
+        } else {
+            decompress(labels, prefix.labels_raw_len, path, tstart, "series table labels frame")?
+        };
+        (raw, labels_raw)
+    };
 
-    // An entry takes at least 37 bytes (id 1, labels 5, chunk count 1, one chunk 30):
-    // cap the preallocation by what the table can hold.
-    let cap = footer.series.min(raw.len() as u64 / 37) as usize;
+    // An entry takes at least 32 bytes (id 1, chunk count 1, one chunk 30; inline
+    // labels add at least 5): cap the preallocation by what the table can hold.
+    let cap = footer.series.min(raw.len() as u64 / 32) as usize;
     let mut series = Table { ids: Vec::with_capacity(cap), starts: Vec::with_capacity(cap), chunks: Vec::new() };
     series.chunks.reserve(cap);
     let (mut min_t, mut max_t, mut samples) = (i64::MAX, i64::MIN, 0u64);
-    let mut state = TableState::new(header.version);
-    let mut pos = 0;
+    let (mut pos, mut labels_pos) = (0, 0);
     let mut labels = Vec::new();
-    let skip = known_crc == Some(footer.table_crc);
     state.skip_labels = skip;
     while pos < raw.len() {
         let start = series.chunks.len();
@@ -428,6 +439,10 @@ fn parse(
         let id = state
             .decode(&raw, &mut pos, &pages, &mut labels, &mut series.chunks, metas.as_deref_mut())
             .map_err(|r| corrupt(path, tstart, r))?;
+        if !state.inline_labels() && !skip {
+            Labels::decode_borrowed(&labels_raw, &mut labels_pos, &mut labels)
+                .map_err(|e| corrupt(path, tstart, format!("bad labels of series {id} in the labels frame: {e}")))?;
+        }
         if !skip {
             on_labels(id, &labels).map_err(|r| corrupt(path, tstart, r))?;
         }
@@ -440,6 +455,9 @@ fn parse(
         series.starts.push(start32);
     }
     series.chunks.shrink_to_fit();
+    if labels_pos != labels_raw.len() {
+        return Err(corrupt(path, tstart, "series table labels frame holds more label sets than series"));
+    }
     if series.ids.len() as u64 != footer.series || samples != footer.samples {
         return Err(corrupt(path, fat, "footer series or sample count disagrees with the series table"));
     }
@@ -457,6 +475,19 @@ fn parse(
         file_size,
     };
     Ok(Parsed { info, pages, table: series, table_crc: footer.table_crc })
+}
+
+/// One zstd frame of a series table, which must decompress to exactly `raw_len`
+/// (at most [`MAX_SECTION_RAW`]) bytes; `what` names it in errors.
+fn decompress(frame: &[u8], raw_len: u64, path: &Path, at: u64, what: &str) -> Result<Vec<u8>> {
+    let len = usize::try_from(raw_len).ok().filter(|&n| n <= MAX_SECTION_RAW);
+    let len = len.ok_or_else(|| corrupt(path, at, format!("implausible {what} size {raw_len}")))?;
+    let raw = zstd::bulk::decompress(frame, len)
+        .map_err(|e| corrupt(path, at, format!("{what} does not decompress: {e}")))?;
+    if raw.len() != len {
+        return Err(corrupt(path, at, format!("{what} decompresses to {} bytes, not {len}", raw.len())));
+    }
+    Ok(raw)
 }
 
 fn short(path: &Path) -> Error {

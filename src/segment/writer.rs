@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use byteorder::{ByteOrder, LittleEndian};
 
 use super::{
-    file_name, Footer, Header, PageLoc, Segment, SegmentInfo, TableChunk, TableState, WriterOptions, FORMAT_VERSION,
-    MAX_SECTION_RAW, PAGE_HEADER_LEN,
+    file_name, Footer, Header, PageLoc, Segment, SegmentInfo, TableChunk, TablePrefix, TableState, WriterOptions,
+    FORMAT_VERSION, MAX_SECTION_RAW, PAGE_HEADER_LEN, TABLE_PREFIX_LEN,
 };
 use crate::error::{Error, Result};
 use crate::fsutil::{self, rename_durable, tmp_path};
@@ -238,12 +238,25 @@ impl SegmentWriter {
 
         let mut entries = std::mem::take(&mut self.entries);
         entries.sort_unstable_by_key(|e| e.0);
-        let mut raw_table = Vec::with_capacity(self.label_bytes.len() + self.refs.len() * 32);
+        // Entries and labels in frames of their own: an open whose index
+        // checkpoint holds the labels decompresses only the entries.
+        let mut raw_entries = Vec::with_capacity(self.refs.len() * 40 + entries.len() * 4);
+        let mut raw_labels = Vec::with_capacity(self.label_bytes.len());
         let mut state = TableState::new(FORMAT_VERSION);
         for (id, labels, refs) in entries {
-            state.encode(&mut raw_table, id, &self.label_bytes[labels], &self.refs[refs]);
+            state.encode(&mut raw_entries, &mut raw_labels, id, &self.label_bytes[labels], &self.refs[refs]);
         }
-        let table = self.cctx.compress(&raw_table).map_err(|e| self.fail("compressing the series table", e))?;
+        let c_entries = self.cctx.compress(&raw_entries).map_err(|e| self.fail("compressing the series table", e))?;
+        let c_labels = self.cctx.compress(&raw_labels).map_err(|e| self.fail("compressing the series labels", e))?;
+        let prefix = TablePrefix {
+            entries_len: c_entries.len() as u64,
+            entries_raw_len: raw_entries.len() as u64,
+            labels_raw_len: raw_labels.len() as u64,
+        };
+        let mut table = Vec::with_capacity(TABLE_PREFIX_LEN + c_entries.len() + c_labels.len());
+        prefix.encode(&mut table);
+        table.extend_from_slice(&c_entries);
+        table.extend_from_slice(&c_labels);
         let table_offset = self.pos;
         self.write(&table)?;
 
@@ -257,7 +270,7 @@ impl SegmentWriter {
         let footer = Footer {
             table_offset,
             table_len: table.len() as u64,
-            table_raw_len: raw_table.len() as u64,
+            table_raw_len: prefix.entries_raw_len + prefix.labels_raw_len,
             dir_offset,
             min_t: self.min_t,
             max_t: self.max_t,

@@ -100,6 +100,7 @@ fn contents(db: &Db) -> Contents {
 /// Half-open byte ranges of a segment's checksummed units, parsed from the file.
 struct Layout {
     len: u64,
+    version: u16,
     pages: Vec<(u64, u64)>,
     table: u64,
     dir: u64,
@@ -119,20 +120,34 @@ impl Layout {
                 (u64_at(e), u64_at(e) + 12 + u64::from(clen))
             })
             .collect();
-        Layout { len: b.len() as u64, pages, table, dir, footer: footer as u64 }
+        let version = u16::from_le_bytes([b[8], b[9]]);
+        Layout { len: b.len() as u64, version, pages, table, dir, footer: footer as u64 }
     }
 
     /// The offset a flip at `at` must be reported at.
     fn expected(&self, at: u64) -> u64 {
         match at {
-            0..8 => 0,   // magic
-            8..10 => 8,  // version
+            0..8 => 0, // magic
+            8..10 => self.version_flip(at),
             10..24 => 0, // header crc
             _ if at < self.table => self.pages.iter().find(|p| p.0 <= at && at < p.1).expect("pages tile the file").0,
             _ if at < self.dir => self.table,
             _ if at < self.footer => self.dir,
             _ if at >= self.footer + 80 => self.footer + 80, // end magic
             _ => self.footer,
+        }
+    }
+
+    /// A flip in the version (bit `at % 8` of byte `at`, as the sweep flips) is
+    /// reported at the version when it names none this build reads, and by the
+    /// header checksum (offset 0) when it names another version still read.
+    fn version_flip(&self, at: u64) -> u64 {
+        let mut v = self.version.to_le_bytes();
+        v[at as usize - 8] ^= 1 << (at % 8);
+        if (1..=strata::FORMAT_VERSIONS.segment).contains(&u16::from_le_bytes(v)) {
+            0
+        } else {
+            8
         }
     }
 

@@ -178,3 +178,30 @@ fn a_checkpoint_of_other_files_with_the_same_ids_is_not_used() {
     assert_eq!(from_checkpoint(&reopen(b.path(), &model_b)), 200);
     assert_eq!(from_checkpoint(&reopen(a.path(), &model_a)), 150);
 }
+
+#[test]
+fn segments_of_older_versions_are_covered_too() {
+    // The version 1 fixtures keep labels inside their series entries (version 3
+    // in a frame of their own): a checkpoint covers them all the same.
+    let dir = tempfile::tempdir().unwrap();
+    crate::format_golden::copy_fixtures(dir.path());
+    let everything = |db: &Db| -> Model {
+        let q = db.querier(i64::MIN..i64::MAX);
+        let all = q.select(&[Matcher::regex("__name__", ".+").unwrap()]).unwrap();
+        all.map(|item| {
+            let (l, samples) = item.unwrap();
+            (l.to_string(), samples.map(|s| (s.ts, s.value)).collect())
+        })
+        .collect()
+    };
+    // Options without a retention policy: the fixtures' recorded one stands.
+    let opts = || strata::Options::default().background(false).sync(SyncMode::Never);
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_eq!(from_checkpoint(&db), 0);
+    let first = everything(&db);
+    assert!(!first.is_empty());
+    drop(db);
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert!(from_checkpoint(&db) > 0);
+    assert_eq!(everything(&db), first);
+}

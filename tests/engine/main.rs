@@ -15,6 +15,7 @@ mod distinct_counts;
 mod format_golden;
 mod format_golden_rollup_v2;
 mod format_golden_segment_v2;
+mod format_golden_segment_v3;
 mod format_golden_v2;
 mod forward;
 mod fuzz_corpus;
