@@ -50,14 +50,7 @@ pub(crate) fn write(dir: &Path) -> PathBuf {
 #[test]
 #[ignore]
 fn regenerate() {
-    let dst = fixture();
-    if dst.exists() {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    fs::create_dir_all(dst.parent().unwrap()).unwrap();
-    fs::copy(write(tmp.path()), &dst).unwrap();
-    println!("wrote {}", dst.display());
+    crate::support::write_fixture_once(&fixture(), write);
 }
 
 #[test]

@@ -25,14 +25,7 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 #[test]
 #[ignore]
 fn regenerate() {
-    let dst = fixture();
-    if dst.exists() {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    fs::create_dir_all(dst.parent().unwrap()).unwrap();
-    fs::copy(write(tmp.path()), &dst).unwrap();
-    println!("wrote {}", dst.display());
+    crate::support::write_fixture_once(&fixture(), write);
 }
 
 #[test]

@@ -94,3 +94,16 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Writes a golden fixture at `dst` unless it exists: `write` makes the file in the
+/// temporary directory it is given and returns its path. Fixtures are never rewritten,
+/// so a format change cannot silently replace the bytes an older reader is tested on.
+pub fn write_fixture_once(dst: &std::path::Path, write: impl FnOnce(&std::path::Path) -> PathBuf) {
+    if dst.exists() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+    std::fs::copy(write(tmp.path()), dst).unwrap();
+    println!("wrote {}", dst.display());
+}
