@@ -336,9 +336,11 @@ impl QueryCache {
 
     /// Appends to `out` the items with a time in `[lo, hi]` of blocks of `block` ms
     /// (aligned to the epoch) keyed by `key(start)`, each taken from the cache or
-    /// read with `fill(start, end)` (inclusive) and stored. `ident(start, end)` names
-    /// the segments a block is read from. The caller vouches that no head holds
-    /// anything in these blocks.
+    /// read with `fill(start, end)` (inclusive) and stored. Blocks missed in a row
+    /// are read with one `fill` and split: a read of merged items over several
+    /// blocks holds exactly the items of each block's own read, and a chunk that
+    /// spans them is decoded once. `ident(start, end)` names the segments a block
+    /// is read from. The caller vouches that no head holds anything in these blocks.
     #[allow(clippy::too_many_arguments)]
     pub fn read<T: Item>(
         &self,
@@ -353,29 +355,74 @@ impl QueryCache {
         if lo > hi {
             return Ok(());
         }
+        let mut run: Vec<Missed> = Vec::new();
         let mut start = lo.div_euclid(block) * block;
         loop {
             // Near the ends of time a block cannot be named: read directly.
-            let Some(end) = start.checked_add(block - 1) else { return fill(lo.max(start), hi, out) };
+            let Some(end) = start.checked_add(block - 1) else {
+                self.fill_run(&mut run, lo, hi, &mut fill, out)?;
+                return fill(lo.max(start), hi, out);
+            };
             let k = key(start);
             let id = ident(start, end);
             if id.is_empty() {
                 // No segment of the tier meets the block: there is nothing to read.
-            } else if self.get(k, &id, lo, hi, out) {
-                self.hits.fetch_add(1, Ordering::Relaxed);
+                self.fill_run(&mut run, lo, hi, &mut fill, out)?;
+            } else if run.is_empty() {
+                if self.get(k, &id, lo, hi, out) {
+                    self.hits.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    run.push(Missed { start, end, key: k, ident: id });
+                }
             } else {
-                self.misses.fetch_add(1, Ordering::Relaxed);
-                let mut items = Vec::new();
-                fill(start, end, &mut items)?;
-                extend_within(&items, lo, hi, out);
-                self.put(k, id, items);
+                // Items come out in time order: the missed blocks before this one first.
+                let mut hit = Vec::new();
+                if self.get(k, &id, lo, hi, &mut hit) {
+                    self.hits.fetch_add(1, Ordering::Relaxed);
+                    self.fill_run(&mut run, lo, hi, &mut fill, out)?;
+                    out.extend_from_slice(&hit);
+                } else {
+                    run.push(Missed { start, end, key: k, ident: id });
+                }
             }
             if end >= hi {
-                return Ok(());
+                return self.fill_run(&mut run, lo, hi, &mut fill, out);
             }
             start = end + 1;
         }
     }
+
+    /// Reads the blocks of `run` (adjacent, in time order) with one `fill`, appends
+    /// their items in `[lo, hi]` to `out` and stores each block; empties `run`.
+    fn fill_run<T: Item>(
+        &self,
+        run: &mut Vec<Missed>,
+        lo: i64,
+        hi: i64,
+        fill: &mut impl FnMut(i64, i64, &mut Vec<T>) -> Result<()>,
+        out: &mut Vec<T>,
+    ) -> Result<()> {
+        let (Some(first), Some(last)) = (run.first(), run.last()) else { return Ok(()) };
+        self.misses.fetch_add(run.len() as u64, Ordering::Relaxed);
+        let mut items = Vec::new();
+        fill(first.start, last.end, &mut items)?;
+        extend_within(&items, lo, hi, out);
+        let mut at = 0;
+        for m in run.drain(..) {
+            let z = at + items[at..].partition_point(|x| x.ts() <= m.end);
+            self.put(m.key, m.ident, items[at..z].to_vec());
+            at = z;
+        }
+        Ok(())
+    }
+}
+
+/// A block a read missed, to be read with the blocks missed after it.
+struct Missed {
+    start: i64,
+    end: i64,
+    key: Key,
+    ident: Ident,
 }
 
 /// Appends the items of the sorted `items` with a time in `[lo, hi]`.
