@@ -26,6 +26,7 @@ pub(crate) mod publish;
 pub(crate) mod qcache;
 mod querier;
 mod query;
+mod rcache;
 mod repair;
 mod subscribe;
 pub(crate) mod windows;

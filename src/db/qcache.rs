@@ -18,6 +18,9 @@
 //! - Retention needs no entry dropped: callers ask only for what the current
 //!   floors show, and a rewrite that frees disk changes the segment set.
 //!
+//! The same LRU and byte budget hold the result cache's entries (`rcache.rs`):
+//! the final part of a bucketed answer, one entry per query.
+//!
 //! Bounded in bytes (entries and bookkeeping counted); least recently used first out.
 
 use std::collections::{HashMap, VecDeque};
@@ -26,6 +29,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::rcache::Final;
 use super::State;
 use crate::error::Result;
 use crate::merge::Timed;
@@ -37,6 +41,8 @@ use crate::sample::Sample;
 pub(crate) const TIER_BLOCK_BUCKETS: i64 = 12;
 /// Raw samples are cached in 5-minute blocks: a ragged edge lies inside one.
 pub(crate) const RAW_BLOCK_MS: i64 = 300_000;
+/// `Key::tier` of a result cache entry (`Key::id` is the hash of its query).
+pub(crate) const RESULT_TIER: u8 = u8::MAX;
 
 /// Counters of the query cache since open, and its size now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,8 +53,13 @@ pub struct QueryCacheStats {
     pub misses: u64,
     /// Entries dropped to stay within the byte budget.
     pub evictions: u64,
-    /// Entries dropped because the segments under their block changed.
+    /// Entries dropped because the segments under their block changed (or, for
+    /// a result entry, anything its answer depends on).
     pub invalidations: u64,
+    /// Queries that took the final part of their answer from the result cache.
+    pub result_hits: u64,
+    /// Queries the result cache was asked for and evaluated whole.
+    pub result_misses: u64,
     /// Bytes held now (items and bookkeeping).
     pub bytes: u64,
     /// The budget (`Options::query_cache_bytes`); 0 = the cache is off.
@@ -61,7 +72,7 @@ pub struct QueryCacheStats {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Key {
     pub id: u64,
-    /// 0 = raw samples; 1, 2 = the 5-minute and hourly tiers.
+    /// 0 = raw samples; 1, 2 = the 5-minute and hourly tiers; `RESULT_TIER`.
     pub tier: u8,
     /// The rollup columns decoded (0 for raw).
     pub cols: u16,
@@ -97,6 +108,8 @@ impl Idents {
 pub(crate) enum Items {
     Buckets(Vec<Bucket>),
     Samples(Vec<Sample>),
+    /// A result cache entry.
+    Final(Arc<Final>),
 }
 
 /// An item kind the cache holds.
@@ -176,6 +189,8 @@ pub(crate) struct QueryCache {
     misses: AtomicU64,
     evictions: AtomicU64,
     invalidations: AtomicU64,
+    result_hits: AtomicU64,
+    result_misses: AtomicU64,
 }
 
 impl QueryCache {
@@ -188,6 +203,8 @@ impl QueryCache {
             misses: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
+            result_hits: AtomicU64::new(0),
+            result_misses: AtomicU64::new(0),
         }
     }
 
@@ -217,6 +234,8 @@ impl QueryCache {
             misses: self.misses.load(Ordering::Relaxed),
             evictions: self.evictions.load(Ordering::Relaxed),
             invalidations: self.invalidations.load(Ordering::Relaxed),
+            result_hits: self.result_hits.load(Ordering::Relaxed),
+            result_misses: self.result_misses.load(Ordering::Relaxed),
             bytes: lru.bytes as u64,
             max_bytes: self.max as u64,
             entries: lru.map.len() as u64,
@@ -255,12 +274,52 @@ impl QueryCache {
             items.shrink_to_fit();
         }
         let bytes = OVERHEAD + ident.len() * 16 + items.capacity() * std::mem::size_of::<T>();
+        self.insert(key, ident, T::wrap(items), bytes);
+    }
+
+    /// The result cache entry under `key`, if any (its caller checks that it holds).
+    pub fn get_final(&self, key: Key) -> Option<Arc<Final>> {
+        let mut lru = self.lru.lock();
+        let e = lru.map.get(&key)?;
+        let Items::Final(f) = &e.items else { return None };
+        let f = f.clone();
+        if lru.tick - e.tick > lru.map.len() as u64 / 2 {
+            let tick = lru.touch(key);
+            if let Some(e) = lru.map.get_mut(&key) {
+                e.tick = tick;
+            }
+        }
+        Some(f)
+    }
+
+    /// Stores a result cache entry (replacing any under `key`), if it fits.
+    pub fn put_final(&self, key: Key, f: Arc<Final>) {
+        let bytes = OVERHEAD + f.bytes();
+        self.insert(key, Ident::from(Vec::new()), Items::Final(f), bytes);
+    }
+
+    /// Drops the entry under `key`, which no longer holds, counting an invalidation.
+    pub fn invalidate(&self, key: Key) {
+        let mut lru = self.lru.lock();
+        if let Some(e) = lru.map.remove(&key) {
+            lru.bytes -= e.bytes;
+            self.invalidations.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a query answered with (`hit`) or without the result cache.
+    pub fn count_final(&self, hit: bool) {
+        let c = if hit { &self.result_hits } else { &self.result_misses };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn insert(&self, key: Key, ident: Ident, items: Items, bytes: usize) {
         if bytes > self.max {
             return;
         }
         let mut lru = self.lru.lock();
         let tick = lru.touch(key);
-        if let Some(old) = lru.map.insert(key, Entry { ident, items: T::wrap(items), bytes, tick }) {
+        if let Some(old) = lru.map.insert(key, Entry { ident, items, bytes, tick }) {
             lru.bytes -= old.bytes;
         }
         lru.bytes += bytes;
@@ -277,9 +336,11 @@ impl QueryCache {
 
     /// Appends to `out` the items with a time in `[lo, hi]` of blocks of `block` ms
     /// (aligned to the epoch) keyed by `key(start)`, each taken from the cache or
-    /// read with `fill(start, end)` (inclusive) and stored. `ident(start, end)` names
-    /// the segments a block is read from. The caller vouches that no head holds
-    /// anything in these blocks.
+    /// read with `fill(start, end)` (inclusive) and stored. Blocks missed in a row
+    /// are read with one `fill` and split: a read of merged items over several
+    /// blocks holds exactly the items of each block's own read, and a chunk that
+    /// spans them is decoded once. `ident(start, end)` names the segments a block
+    /// is read from. The caller vouches that no head holds anything in these blocks.
     #[allow(clippy::too_many_arguments)]
     pub fn read<T: Item>(
         &self,
@@ -294,27 +355,74 @@ impl QueryCache {
         if lo > hi {
             return Ok(());
         }
+        let mut run: Vec<Missed> = Vec::new();
         let mut start = lo.div_euclid(block) * block;
         loop {
             // Near the ends of time a block cannot be named: read directly.
-            let Some(end) = start.checked_add(block - 1) else { return fill(lo.max(start), hi, out) };
+            let Some(end) = start.checked_add(block - 1) else {
+                self.fill_run(&mut run, lo, hi, &mut fill, out)?;
+                return fill(lo.max(start), hi, out);
+            };
             let k = key(start);
             let id = ident(start, end);
-            if self.get(k, &id, lo, hi, out) {
-                self.hits.fetch_add(1, Ordering::Relaxed);
+            if id.is_empty() {
+                // No segment of the tier meets the block: there is nothing to read.
+                self.fill_run(&mut run, lo, hi, &mut fill, out)?;
+            } else if run.is_empty() {
+                if self.get(k, &id, lo, hi, out) {
+                    self.hits.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    run.push(Missed { start, end, key: k, ident: id });
+                }
             } else {
-                self.misses.fetch_add(1, Ordering::Relaxed);
-                let mut items = Vec::new();
-                fill(start, end, &mut items)?;
-                extend_within(&items, lo, hi, out);
-                self.put(k, id, items);
+                // Items come out in time order: the missed blocks before this one first.
+                let mut hit = Vec::new();
+                if self.get(k, &id, lo, hi, &mut hit) {
+                    self.hits.fetch_add(1, Ordering::Relaxed);
+                    self.fill_run(&mut run, lo, hi, &mut fill, out)?;
+                    out.extend_from_slice(&hit);
+                } else {
+                    run.push(Missed { start, end, key: k, ident: id });
+                }
             }
             if end >= hi {
-                return Ok(());
+                return self.fill_run(&mut run, lo, hi, &mut fill, out);
             }
             start = end + 1;
         }
     }
+
+    /// Reads the blocks of `run` (adjacent, in time order) with one `fill`, appends
+    /// their items in `[lo, hi]` to `out` and stores each block; empties `run`.
+    fn fill_run<T: Item>(
+        &self,
+        run: &mut Vec<Missed>,
+        lo: i64,
+        hi: i64,
+        fill: &mut impl FnMut(i64, i64, &mut Vec<T>) -> Result<()>,
+        out: &mut Vec<T>,
+    ) -> Result<()> {
+        let (Some(first), Some(last)) = (run.first(), run.last()) else { return Ok(()) };
+        self.misses.fetch_add(run.len() as u64, Ordering::Relaxed);
+        let mut items = Vec::new();
+        fill(first.start, last.end, &mut items)?;
+        extend_within(&items, lo, hi, out);
+        let mut at = 0;
+        for m in run.drain(..) {
+            let z = at + items[at..].partition_point(|x| x.ts() <= m.end);
+            self.put(m.key, m.ident, items[at..z].to_vec());
+            at = z;
+        }
+        Ok(())
+    }
+}
+
+/// A block a read missed, to be read with the blocks missed after it.
+struct Missed {
+    start: i64,
+    end: i64,
+    key: Key,
+    ident: Ident,
 }
 
 /// Appends the items of the sorted `items` with a time in `[lo, hi]`.

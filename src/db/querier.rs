@@ -310,19 +310,32 @@ pub(crate) fn latest(inner: &Inner, matchers: &[Matcher]) -> Result<Vec<(Labels,
     let snap = inner.snapshot();
     let now = now_ms();
     let mut out = Vec::new();
+    // Segments newest data first (the later written first on a tie): once a
+    // series' newest sample so far is past a segment's end, neither that segment
+    // nor any after it can give a newer one, so most series look at one segment.
+    let mut segs: Vec<_> = snap.tiers[0].iter().collect();
+    segs.sort_by_key(|s| std::cmp::Reverse((s.info().max_t, s.rank)));
     for id in inner.index.select(matchers) {
-        // Sources come oldest write first, so a later one wins a tie.
-        let mut best: Option<Sample> = None;
+        // (sample, rank of its segment): a tie goes to the later written.
+        let mut best: Option<(Sample, u64)> = None;
+        for seg in &segs {
+            if best.is_some_and(|(b, _)| b.ts > seg.info().max_t) {
+                break;
+            }
+            if let Some(last) = seg.find(id).and_then(|e| e.chunks.iter().max_by_key(|c| c.max_t)) {
+                let s = Sample::new(last.max_t, last.last);
+                if best.is_none_or(|(b, r)| s.ts > b.ts || (s.ts == b.ts && seg.rank > r)) {
+                    best = Some((s, seg.rank));
+                }
+            }
+        }
+        let mut best = best.map(|(s, _)| s);
+        // Heads hold later writes than every segment, oldest head first.
         let mut offer = |s: Sample| {
             if best.is_none_or(|b| s.ts >= b.ts) {
                 best = Some(s);
             }
         };
-        for seg in &snap.tiers[0] {
-            if let Some(last) = seg.find(id).and_then(|e| e.chunks.iter().max_by_key(|c| c.max_t)) {
-                offer(Sample::new(last.max_t, last.last));
-            }
-        }
         for head in snap.frozen.iter().chain(std::iter::once(&snap.head)) {
             if let Some(s) = head.latest(id) {
                 offer(s);

@@ -6,6 +6,7 @@
 //! downsampler has not reached) are computed from raw data instead of the tier.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use super::items::{read_items_with, CHUNK_ITEMS};
 use super::qcache::{Idents, Key, RAW_BLOCK_MS, TIER_BLOCK_BUCKETS};
@@ -16,20 +17,13 @@ use crate::error::Result;
 use crate::labels::Labels;
 use crate::merge::{merge_runs, Timed};
 use crate::query::{
-    choose_tier, evaluate_buckets, evaluate_buckets_pieces, evaluate_pieces, evaluate_trusted, interior, Agg,
-    BucketsResult, Query, QueryResult, SeriesData, Summary, Tier,
+    choose_tier, evaluate_buckets, evaluate_buckets_pieces, evaluate_trusted, interior, Agg, BucketsResult, Query,
+    QueryResult, SeriesData, Summary, Tier,
 };
 use crate::retention::oldest_retained;
 use crate::rollup::{align, codec, rollup, Bucket, FIVE_MIN_MS};
 use crate::sample::Sample;
 use crate::tier::StoredTier;
-
-/// What `read_input` read: whole series from one source, or the pieces of an
-/// unaligned range answered by a tier.
-enum Input {
-    Series(Vec<(Labels, SeriesData)>),
-    Pieces(Vec<(Labels, Vec<Bucket>)>),
-}
 
 /// A stretch `[a, b)` of an unaligned range and where it is read from.
 #[derive(Clone, Copy)]
@@ -70,6 +64,22 @@ fn read_heads(snap: &State, id: u64, mint: i64, maxt: i64, out: &mut Vec<Sample>
             starts.push(at);
         }
     }
+}
+
+/// Blocks one read takes through the query cache at most: a longer read (a wide
+/// range over sparse data) is read directly rather than named block by block.
+const MAX_CACHED_BLOCKS: i64 = 4096;
+
+/// The part of `[a, hi]` (below the heads, so only segments hold data there) that
+/// tier `t`'s segments cover, to read through the cache in blocks of `block` ms;
+/// `None` when they cover none of it or it spans more than `MAX_CACHED_BLOCKS`.
+/// Nothing lies outside it: the caller reads the range past `hi` itself.
+fn cached_span(snap: &State, t: usize, block: i64, a: i64, hi: i64) -> Option<(i64, i64)> {
+    let segs = snap.tiers[t].iter().map(|s| s.info());
+    let lo = a.max(segs.clone().map(|i| i.min_t).min()?);
+    let hi = hi.min(segs.map(|i| i.max_t).max()?);
+    let blocks = (i128::from(hi) - i128::from(lo)) / i128::from(block.max(1));
+    (lo <= hi && blocks < i128::from(MAX_CACHED_BLOCKS)).then_some((lo, hi))
 }
 
 /// The rollup columns an aggregation reads. Merging and combining keep count,
@@ -146,12 +156,50 @@ impl Db {
     }
 }
 
+/// How a query is read (`plan_read`): from which snapshot, at which clock, from which tier.
+struct Plan {
+    snap: Arc<State>,
+    now: i64,
+    avail: [Option<i64>; 3],
+    tier: Tier,
+    /// The range is not aligned to the tier `Auto` chose: read in pieces (see `read_pieces`).
+    pieces: bool,
+}
+
+/// What `read_pieces` read, and what tells whether a cached final part of the
+/// answer still holds (see `rcache.rs`).
+pub(super) struct PiecesRead {
+    /// Per series with pieces, its pieces in time order.
+    pub series: Vec<(Labels, Vec<Bucket>)>,
+    /// The highest floor of the coarsest level over every selected series: whole
+    /// buckets of that level answer only from there on.
+    pub floor: i64,
+    /// The lowest bucket start over every selected series from which the coarsest
+    /// level may not reflect the data yet (`fresh_from`).
+    pub cut: i64,
+}
+
+/// The levels a range read in pieces for `tier` uses, coarsest first: each tier
+/// as fine as or finer than `tier` that holds data, as (index, width).
+pub(super) fn levels_for(tier: Tier, avail: [Option<i64>; 3]) -> Vec<(usize, i64)> {
+    let mut levels = Vec::with_capacity(2);
+    for t in [Tier::Hour, Tier::FiveMin] {
+        let (Some(i), Some(w)) = (t.index(), t.resolution_ms()) else { continue };
+        if w <= tier.resolution_ms().unwrap_or(0) && avail[i].is_some() {
+            levels.push((i, w));
+        }
+    }
+    levels
+}
+
 impl Inner {
     pub(crate) fn query(&self, q: &Query) -> Result<QueryResult> {
-        match self.read_input(q, columns_for(q.aggregation()))? {
-            (tier, Input::Series(input)) => evaluate_trusted(q, input, tier),
-            (tier, Input::Pieces(input)) => evaluate_pieces(q, input, tier),
+        let cols = columns_for(q.aggregation());
+        let p = self.plan_read(q)?;
+        if p.pieces {
+            return self.query_pieces(q, &p.snap, p.now, p.tier, p.avail, cols);
         }
+        evaluate_trusted(q, self.read_series(q, &p.snap, p.now, p.tier, cols)?, p.tier)
     }
 
     /// Every statistic of every step bucket, from one snapshot (see
@@ -159,30 +207,46 @@ impl Inner {
     /// rollups can answer; the query's own aggregation is not used.
     pub(crate) fn buckets(&self, q: &Query) -> Result<BucketsResult> {
         let q = q.clone().agg(Agg::Count);
-        match self.read_input(&q, codec::ALL_COLUMNS)? {
-            (tier, Input::Series(input)) => evaluate_buckets(&q, input, tier),
-            (tier, Input::Pieces(input)) => evaluate_buckets_pieces(&q, input, tier),
+        let cols = codec::ALL_COLUMNS;
+        let p = self.plan_read(&q)?;
+        if p.pieces {
+            let range = q.time_range();
+            let levels = levels_for(p.tier, p.avail);
+            let read = self.read_pieces(&q, &p.snap, p.now, p.avail, &levels, cols, &[(range.start, range.end)])?;
+            return evaluate_buckets_pieces(&q, read.series, p.tier);
         }
+        evaluate_buckets(&q, self.read_series(&q, &p.snap, p.now, p.tier, cols)?, p.tier)
     }
 
-    /// Chooses the tier for `q` and reads every selected series from it (the
-    /// rollup columns `cols`), all from one snapshot. A range the tier `Auto`
-    /// chose is not aligned to is read in pieces (see `pieces`).
-    fn read_input(&self, q: &Query, cols: u16) -> Result<(Tier, Input)> {
+    /// Chooses the tier for `q` and whether its range is read in pieces: a range
+    /// the tier `Auto` chose is not aligned to.
+    fn plan_read(&self, q: &Query) -> Result<Plan> {
         q.validate()?;
         let snap = self.snapshot();
         let now = now_ms();
         let avail = self.tier_available_from(&snap, now);
         let tier = choose_tier(q, now, avail)?;
         let range = q.time_range();
-        if let Some(w) = tier.resolution_ms() {
-            if q.requested_tier() == Tier::Auto && (range.start.rem_euclid(w) != 0 || range.end.rem_euclid(w) != 0) {
-                return Ok((tier, Input::Pieces(self.read_pieces(q, &snap, now, tier, avail, cols)?)));
-            }
-        }
+        let pieces = tier.resolution_ms().is_some_and(|w| {
+            q.requested_tier() == Tier::Auto && (range.start.rem_euclid(w) != 0 || range.end.rem_euclid(w) != 0)
+        });
+        Ok(Plan { snap, now, avail, tier, pieces })
+    }
+
+    /// Reads every selected series whole from `tier` (the rollup columns `cols`).
+    fn read_series(
+        &self,
+        q: &Query,
+        snap: &State,
+        now: i64,
+        tier: Tier,
+        cols: u16,
+    ) -> Result<Vec<(Labels, SeriesData)>> {
+        let range = q.time_range();
         let (mint, maxt) = (range.start, range.end.saturating_sub(1));
         let mut input = Vec::new();
         let mut idents = Idents::default();
+        let mut slots: Vec<Option<_>> = (0..snap.tiers[0].len()).map(|_| None).collect();
         // Label order: the order segments lay series out in, so pages decompress once.
         for id in self.index.select_in_label_order(q.matchers()) {
             let Some(labels) = self.index.labels(id) else { continue };
@@ -190,7 +254,25 @@ impl Inner {
             let floor = self.retention.read().min_ts(&labels, StoredTier::ALL[t], now);
             let from = mint.max(floor);
             let data = if t == 0 {
-                let s = read_merged(&snap, id, from, maxt)?;
+                let mut s = Vec::new();
+                if from <= maxt {
+                    let slots = &mut slots;
+                    let mut direct = |lo: i64, hi: i64, out: &mut Vec<Sample>| -> Result<()> {
+                        let end = hi.saturating_add(1);
+                        let decode = |c: &[u8], o: &mut Vec<Sample>| -> std::result::Result<(), &'static str> {
+                            // The range decoder's bound is exclusive and cannot express "through i64::MAX".
+                            if end == i64::MAX {
+                                crate::codec::chunk::decode_chunk(c, o).map_err(|e| e.0)
+                            } else {
+                                decode_chunk_range(c, lo, end, o).map_err(|e| e.0)
+                            }
+                        };
+                        let heads = |o: &mut Vec<Sample>, st: &mut Vec<usize>| read_heads(snap, id, lo, hi, o, st);
+                        read_chunks!(snap, 0, slots, id, lo, hi, out, decode, heads);
+                        Ok(())
+                    };
+                    self.raw_through_cache(snap, &mut idents, id, (from, maxt), &mut direct, &mut s)?;
+                }
                 (!s.is_empty()).then_some(SeriesData::Raw(s))
             } else {
                 let width = tier.resolution_ms().unwrap_or(1);
@@ -201,38 +283,35 @@ impl Inner {
                 } else {
                     mint
                 };
-                let b = self.tier_buckets(&snap, (t, width), id, from, maxt, cols, &mut idents)?;
+                let b = self.tier_buckets(snap, (t, width), id, from, maxt, cols, &mut idents)?;
                 (!b.is_empty()).then_some(SeriesData::Buckets { width_ms: width, buckets: b })
             };
             if let Some(d) = data {
                 input.push((labels, d));
             }
         }
-        Ok((tier, Input::Series(input)))
+        Ok(input)
     }
 
-    /// Per selected series, the pieces of an unaligned range in time order: the
-    /// whole buckets of `tier` inside it, the whole 5-minute buckets of what is left
-    /// when `tier` is the hourly one, and the raw samples of the ragged edges rolled
-    /// up at the finest width used. Each tier is used only from where it is
+    /// Per selected series, the pieces of the stretches `ranges` (ascending,
+    /// disjoint, `[a, b)`) of an unaligned range in time order: the whole buckets of
+    /// the first of `levels` (see `levels_for`) inside each, the whole buckets of the
+    /// next level in what is left, and the raw samples of the ragged edges rolled
+    /// up at the finest width used. Each level is used only from where it is
     /// retained and holds segments; below that, the next finer source answers.
-    fn read_pieces(
+    /// A stretch that starts and ends on bounds of every level gets the pieces
+    /// the whole range would get there.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn read_pieces(
         &self,
         q: &Query,
         snap: &State,
         now: i64,
-        tier: Tier,
         avail: [Option<i64>; 3],
+        levels: &[(usize, i64)],
         cols: u16,
-    ) -> Result<Vec<(Labels, Vec<Bucket>)>> {
-        let range = q.time_range();
-        let mut levels: Vec<(usize, i64)> = Vec::with_capacity(2);
-        for t in [Tier::Hour, Tier::FiveMin] {
-            let (Some(i), Some(w)) = (t.index(), t.resolution_ms()) else { continue };
-            if w <= tier.resolution_ms().unwrap_or(0) && avail[i].is_some() {
-                levels.push((i, w));
-            }
-        }
+        ranges: &[(i64, i64)],
+    ) -> Result<PiecesRead> {
         let finest = levels.last().map_or(FIVE_MIN_MS, |l| l.1);
         // Decompression cursors per tier and segment, held across spans and series:
         // both ragged edges of a series usually lie in one page, and series read in
@@ -240,7 +319,10 @@ impl Inner {
         // decompressed once, not once per read.
         let mut cursors: [Vec<Option<_>>; 3] =
             std::array::from_fn(|t| (0..snap.tiers[t].len()).map(|_| None).collect());
-        let mut out = Vec::new();
+        let mut read = PiecesRead { series: Vec::new(), floor: i64::MIN, cut: i64::MAX };
+        if levels.is_empty() {
+            read.floor = i64::MAX;
+        }
         let mut spans = Vec::new();
         let mut idents = Idents::default();
         for id in self.index.select_in_label_order(q.matchers()) {
@@ -250,8 +332,22 @@ impl Inner {
                 let floor = |t: usize| p.min_ts(&labels, StoredTier::ALL[t], now).max(avail[t].unwrap_or(i64::MAX));
                 (levels.iter().map(|&(t, w)| (t, w, floor(t))).collect::<Vec<_>>(), floor(0))
             };
+            // The first bucket (of width w) tier t may not reflect yet, once per tier.
+            let mut cuts: [Option<i64>; 3] = [None; 3];
+            let mut cut_of = |t: usize, w: i64| -> i64 {
+                *cuts[t].get_or_insert_with(|| {
+                    // A fresh sample whose bucket cannot be aligned makes every bucket come from raw.
+                    self.fresh_from(snap, t, id).map_or(i64::MAX, |f| align(f, w).unwrap_or(i64::MIN))
+                })
+            };
+            if let Some(&(t, w, f)) = floors.first() {
+                read.floor = read.floor.max(f);
+                read.cut = read.cut.min(cut_of(t, w));
+            }
             spans.clear();
-            plan(range.start, range.end, &floors, &mut spans);
+            for &(a, b) in ranges {
+                plan(a, b, &floors, &mut spans);
+            }
             let mut buckets: Vec<Bucket> = Vec::new();
             for &span in &spans {
                 let t = match span {
@@ -261,9 +357,7 @@ impl Inner {
                 let slots = &mut cursors[t];
                 match span {
                     Span::Tier(t, w, a, b) => {
-                        let fresh = self.fresh_from(snap, t, id);
-                        // A fresh sample whose bucket cannot be aligned makes every bucket come from raw.
-                        let cut = fresh.map_or(i64::MAX, |f| align(f, w).unwrap_or(i64::MIN));
+                        let cut = cut_of(t, w);
                         if cut > a {
                             let upto = (b - 1).min(cut - 1);
                             let mut direct = |lo: i64, hi: i64, out: &mut Vec<Bucket>| -> Result<()> {
@@ -308,10 +402,10 @@ impl Inner {
                 }
             }
             if !buckets.is_empty() {
-                out.push((labels, buckets));
+                read.series.push((labels, buckets));
             }
         }
-        Ok(out)
+        Ok(read)
     }
 
     /// Appends tier `t`'s buckets (width `w`, rollup columns `cols`) of series `id`
@@ -334,10 +428,10 @@ impl Inner {
         // A block is cached only if every bucket start in it lies below the cut.
         let below = if cache.enabled() { align(cut, block).map(|c| c.saturating_sub(1)) } else { None };
         let cached_hi = below.map_or(i64::MIN, |c| c.min(upto));
-        if cached_hi >= a {
+        if let Some((lo, hi)) = cached_span(snap, t, block, a, cached_hi) {
             let key = |start| Key { id, tier: t as u8, cols, start };
             let ident = |lo, hi| idents.get(cache, snap, t, lo, hi);
-            cache.read(block, a, cached_hi, key, ident, &mut *direct, out)?;
+            cache.read(block, lo, hi, key, ident, &mut *direct, out)?;
             if cached_hi < upto {
                 direct(cached_hi + 1, upto, out)?;
             }
@@ -366,10 +460,10 @@ impl Inner {
             None
         };
         let cached_hi = below.map_or(i64::MIN, |c| c.min(b));
-        if cached_hi >= a {
+        if let Some((lo, hi)) = cached_span(snap, 0, RAW_BLOCK_MS, a, cached_hi) {
             let key = |start| Key { id, tier: 0, cols: 0, start };
             let ident = |lo, hi| idents.get(cache, snap, 0, lo, hi);
-            cache.read(RAW_BLOCK_MS, a, cached_hi, key, ident, &mut *direct, out)?;
+            cache.read(RAW_BLOCK_MS, lo, hi, key, ident, &mut *direct, out)?;
             if cached_hi < b {
                 direct(cached_hi + 1, b, out)?;
             }

@@ -43,7 +43,7 @@ pub(super) struct Grid {
 }
 
 impl Grid {
-    fn key(&self, ts: i64) -> i64 {
+    pub(super) fn key(&self, ts: i64) -> i64 {
         match self.step {
             // validate() checked that the range start aligns without overflow,
             // and every ts here is >= the range start, so this never falls back.
@@ -138,9 +138,7 @@ fn finish(q: &Query, mut series: Vec<(Labels, Data)>, tier_answered: Tier) -> Re
             }
         }
     } else {
-        // Seconds a Rate divides by: the step, or the whole range.
-        let width = q.step_ms().map_or(i128::from(range.end) - i128::from(range.start), i128::from);
-        let secs = width as f64 / 1000.0;
+        let secs = rate_secs(q);
         for (labels, members) in groups(q, series)? {
             let points = match agg {
                 Agg::Stddev | Agg::Quantile(_) => population_points(&members, grid, agg),
@@ -149,6 +147,18 @@ fn finish(q: &Query, mut series: Vec<(Labels, Data)>, tier_answered: Tier) -> Re
             out.push(ResultSeries { labels, points });
         }
     }
+    Ok(order_and_cut(q, out, tier_answered))
+}
+
+/// Seconds a Rate divides by: the step, or the whole range.
+pub(super) fn rate_secs(q: &Query) -> f64 {
+    let range = q.time_range();
+    let width = q.step_ms().map_or(i128::from(range.end) - i128::from(range.start), i128::from);
+    width as f64 / 1000.0
+}
+
+/// Drops empty result series, sorts the rest by labels and keeps the top k.
+pub(super) fn order_and_cut(q: &Query, mut out: Vec<ResultSeries>, tier_answered: Tier) -> QueryResult {
     out.retain(|s| !s.points.is_empty());
     out.sort_by(|a, b| a.labels.cmp(&b.labels));
     if let Some(k) = q.top_k_limit() {
@@ -159,7 +169,7 @@ fn finish(q: &Query, mut series: Vec<(Labels, Data)>, tier_answered: Tier) -> Re
         ranked.truncate(k);
         out = ranked.into_iter().map(|(_, s)| s).collect();
     }
-    Ok(QueryResult { tier: tier_answered, series: out })
+    QueryResult { tier: tier_answered, series: out }
 }
 
 /// Checks one input series and cuts it to the range; `None` when nothing is left.
@@ -224,34 +234,49 @@ pub(super) fn groups(q: &Query, series: Vec<(Labels, Data)>) -> Result<Vec<(Labe
     type Key = Vec<(String, String)>;
     let mut by_key: BTreeMap<Key, (Vec<Labels>, Vec<Data>)> = BTreeMap::new();
     for (labels, data) in series {
-        let key: Key = names.iter().filter_map(|n| labels.get(n).map(|v| (n.clone(), v.to_string()))).collect();
+        let key: Key = group_key(names, &labels);
         let e = by_key.entry(key).or_default();
         e.0.push(labels);
         e.1.push(data);
     }
     let mut out = Vec::with_capacity(by_key.len());
-    for (mut pairs, (members, data)) in by_key {
-        // The metric name survives grouping when every member has the same one.
-        let name = members[0].metric_name();
-        if !names.iter().any(|n| n == METRIC_NAME) && name.is_some() && members.iter().all(|m| m.metric_name() == name)
-        {
-            pairs.push((METRIC_NAME.to_string(), name.unwrap_or_default().to_string()));
-        }
-        let labels = Labels::from_pairs(pairs).map_err(|_| {
-            Error::InvalidArgument(format!(
-                "group_by {names:?}: series such as {} carry none of these labels and the group shares no \
-                 metric name, so its result would have no labels; group by a label they carry",
-                members[0]
-            ))
-        })?;
-        out.push((labels, data));
+    for (pairs, (members, data)) in by_key {
+        out.push((group_labels(names, pairs, &members)?, data));
     }
     Ok(out)
 }
 
+/// The values of the grouping labels `names` that `labels` carries.
+pub(super) fn group_key(names: &[String], labels: &Labels) -> Vec<(String, String)> {
+    names.iter().filter_map(|n| labels.get(n).map(|v| (n.clone(), v.to_string()))).collect()
+}
+
+/// A group's labels: its key's pairs, and the metric name when every member (in
+/// label order, at least one) has the same one.
+pub(super) fn group_labels<'a>(
+    names: &[String],
+    mut pairs: Vec<(String, String)>,
+    members: impl IntoIterator<Item = &'a Labels> + Clone,
+) -> Result<Labels> {
+    let Some(first) = members.clone().into_iter().next() else {
+        return Err(Error::InvalidArgument(format!("group_by {names:?}: a group without members")));
+    };
+    let name = first.metric_name();
+    if !names.iter().any(|n| n == METRIC_NAME) && name.is_some() && members.into_iter().all(|m| m.metric_name() == name)
+    {
+        pairs.push((METRIC_NAME.to_string(), name.unwrap_or_default().to_string()));
+    }
+    Labels::from_pairs(pairs).map_err(|_| {
+        Error::InvalidArgument(format!(
+            "group_by {names:?}: series such as {first} carry none of these labels and the group shares no \
+             metric name, so its result would have no labels; group by a label they carry"
+        ))
+    })
+}
+
 /// Calls `emit` with each step bucket of one series, in time order. Streaming
 /// keeps a query over many series from holding a second copy of every bucket.
-fn for_each_step_bucket(d: &Data, grid: Grid, mut emit: impl FnMut(&Bucket)) {
+pub(super) fn for_each_step_bucket(d: &Data, grid: Grid, mut emit: impl FnMut(&Bucket)) {
     match d {
         Data::Samples(samples) => {
             // One division per bucket, not per sample: samples are sorted.
@@ -334,7 +359,7 @@ pub(super) fn fold_step_buckets(members: &[Data], grid: Grid, mut emit: impl FnM
 }
 
 /// The point value of a non-empty (possibly group-combined) bucket.
-fn bucket_value(agg: Agg, b: &Bucket, secs: f64) -> f64 {
+pub(super) fn bucket_value(agg: Agg, b: &Bucket, secs: f64) -> f64 {
     match agg {
         Agg::Avg => b.sum / b.count as f64,
         Agg::Sum => b.sum,

@@ -280,6 +280,16 @@ fn query_cache(w: &mut Writer, c: &crate::QueryCacheStats) {
             "Query cache entries dropped because the segments under them changed.",
             c.invalidations,
         ),
+        (
+            "strata_query_cache_result_hits_total",
+            "Bucketed queries that took the final part of their answer from the query cache.",
+            c.result_hits,
+        ),
+        (
+            "strata_query_cache_result_misses_total",
+            "Bucketed queries the query cache was asked for and evaluated whole.",
+            c.result_misses,
+        ),
     ];
     for (name, help, v) in counters {
         w.one(name, "counter", help, v as f64);

@@ -2,8 +2,9 @@
 //! seals, downsampling, compactions, deletes and retention changes, one with the
 //! cache off, one with a cache so small it evicts all the time and one with the
 //! default cache, answer every query (and the same query 10 s later) bit for bit
-//! alike. A refresh of a slid range reads from the cache, and a delete makes a
-//! cached block unusable.
+//! alike, the last query asked again after every change. A refresh of a slid
+//! range reads from the cache (blocks and the final part of the answer), and a
+//! delete or a late write makes cached blocks and parts unusable.
 
 use std::time::Duration;
 
@@ -122,7 +123,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Compact),
         1 => (0..SERIES, 0..3 * DAY, 0..6 * HOUR).prop_map(|(host, from, len)| Op::Delete { host, from, len }),
         1 => (30..80u64).prop_map(|raw_h| Op::Retention { raw_h }),
-        6 => (0..9usize, 0..4usize, 0..3 * DAY, HOUR..2 * DAY, 0..3usize, 0..4usize)
+        6 => (0..10usize, 0..4usize, 0..3 * DAY, HOUR..2 * DAY, 0..3usize, 0..4usize)
             .prop_map(|(agg, step, start, len, group, tier)| Op::Query { agg, step, start, len, group, tier }),
     ]
 }
@@ -166,8 +167,18 @@ fn apply(dbs: &[Db; 3], t0: i64, op: &Op) {
             db.apply_retention().map(|_| String::new()).map_err(|e| e.to_string())
         }),
         Op::Query { agg, step, start, len, group, tier } => {
-            let aggs =
-                [Agg::Avg, Agg::Sum, Agg::Min, Agg::Max, Agg::Count, Agg::First, Agg::Last, Agg::Rate, Agg::Increase];
+            let aggs = [
+                Agg::Avg,
+                Agg::Sum,
+                Agg::Min,
+                Agg::Max,
+                Agg::Count,
+                Agg::First,
+                Agg::Last,
+                Agg::Rate,
+                Agg::Increase,
+                Agg::Raw,
+            ];
             let step = [5 * MIN, HOUR, 30 * MIN, 2 * HOUR][step];
             let (tier, start, len) = match tier {
                 // Explicit tiers want aligned ranges.
@@ -183,15 +194,20 @@ fn apply(dbs: &[Db; 3], t0: i64, op: &Op) {
                 .agg(aggs[agg])
                 .tier(tier);
             q = match group {
+                // Raw samples are not grouped.
+                _ if aggs[agg] == Agg::Raw => q,
                 0 => q,
                 1 => q.group_by(Vec::<String>::new()),
                 _ => q.group_by(["__name__"]),
             };
             same_answers(dbs, &q);
             if tier == Tier::Auto {
-                // The dashboard's refresh: the same range 10 s later.
-                let slid = q.clone().range(t0 + start + 10 * SEC..t0 + start + len.max(HOUR) + 10 * SEC);
-                same_answers(dbs, &slid);
+                // The dashboard's refreshes: the same range 10 s later, twice, then
+                // past the next step bound (the cached part loses its first step).
+                for by in [10 * SEC, 20 * SEC, step + 30 * SEC] {
+                    let slid = q.clone().range(t0 + start + by..t0 + start + len.max(HOUR) + by);
+                    same_answers(dbs, &slid);
+                }
             }
         }
     }
@@ -215,8 +231,16 @@ proptest! {
         apply(&dbs, t0, &Op::Append { from: 0, n: DAY / STEP, mask: 63, late: false, seed: 7 });
         apply(&dbs, t0, &Op::Flush);
         apply(&dbs, t0, &Op::Downsample);
+        let mut asked: Option<&Op> = None;
         for op in &ops {
             apply(&dbs, t0, op);
+            match op {
+                Op::Query { .. } => asked = Some(op),
+                // The last query again, on whatever the operation changed.
+                _ => if let Some(q) = asked {
+                    apply(&dbs, t0, q);
+                },
+            }
         }
         apply(&dbs, t0, &Op::Query { agg: 3, step: 1, start: HOUR + 4321, len: DAY, group: 2, tier: 0 });
     }
@@ -288,5 +312,36 @@ fn retention_and_late_data_are_never_served_stale() {
     for op in [Op::Flush, Op::Downsample, Op::Compact, Op::Retention { raw_h: 40 }] {
         apply(&dbs, t0, &op);
         same_answers(&dbs, &q);
+    }
+}
+
+#[test]
+fn a_refresh_splices_the_final_part_and_a_late_write_drops_it() {
+    let (_dirs, dbs, t0) = loaded();
+    let q = max_by_host(t0 + 4321..t0 + DAY + 4321);
+    same_answers(&dbs, &q);
+    let first = dbs[2].query_cache_stats();
+    assert_eq!((first.result_hits, first.result_misses), (0, 1), "{first:?}");
+    for n in 1..=3 {
+        same_answers(&dbs, &max_by_host(t0 + 4321 + n * 10 * SEC..t0 + DAY + 4321 + n * 10 * SEC));
+    }
+    // (`same_answers` may ask again, so hits are counted as at least.)
+    let refresh = dbs[2].query_cache_stats();
+    assert!(refresh.result_hits >= 3 && refresh.result_misses == 1, "{refresh:?}");
+    assert_eq!(dbs[0].query_cache_stats().result_hits, 0, "a cache of 0 bytes holds no answer");
+    // Past the next hour the part loses its first step and still serves.
+    same_answers(&dbs, &max_by_host(t0 + HOUR + 4321..t0 + DAY + HOUR + 4321));
+    let later = dbs[2].query_cache_stats();
+    assert!(later.result_hits > refresh.result_hits && later.result_misses == 1, "{later:?}");
+    // A late write into a cached hour: the part no longer holds, in the head and once sealed.
+    apply(&dbs, t0, &Op::Append { from: 1000, n: 1, mask: 1, late: false, seed: 5 });
+    let slid = max_by_host(t0 + HOUR + 14_321..t0 + DAY + HOUR + 14_321);
+    same_answers(&dbs, &slid);
+    let after = dbs[2].query_cache_stats();
+    assert!(after.invalidations > later.invalidations, "{after:?}");
+    assert_eq!(after.result_hits, later.result_hits, "{after:?}");
+    for op in [Op::Flush, Op::Downsample, Op::Compact] {
+        apply(&dbs, t0, &op);
+        same_answers(&dbs, &slid);
     }
 }
