@@ -13,7 +13,7 @@
 #    series (all `POST /query`, tier auto, ranges ending 4.321 s past the data);
 #    f: the newest point of the 1,000 series (`/api/v1/query`, instant).
 # 3. Prints, per server, the median over rounds of the first load's total curl
-#    `time_total` and the median refresh's, their ratio, and checks that both
+#    `time_total` and the median refresh's, their ratio, each question's medians, and checks that both
 #    servers gave the same answers, byte for byte.
 #
 #   ROUNDS=5 REFRESHES=10 scripts/dashboard_refresh.sh
@@ -129,9 +129,11 @@ python3 - "$WORK" <<'EOF'
 import collections, filecmp, glob, os, statistics, sys
 work = sys.argv[1]
 per = collections.defaultdict(float)  # (round, kind, n, server) -> total ms
+by_q = collections.defaultdict(list)  # (server, kind, question) -> ms
 for line in open(f"{work}/times.txt"):
     r, kind, n, s, q, t = line.split()
     per[(r, kind, n, s)] += float(t) * 1000
+    by_q[(s, kind, q)].append(float(t) * 1000)
 bad = [os.path.basename(a) for a in glob.glob(f"{work}/ans-on-*.json")
        if not filecmp.cmp(a, a.replace("ans-on-", "ans-off-"), shallow=False)]
 print("| server | first load ms (median of rounds) | refresh ms (median) | refresh / first load |")
@@ -140,6 +142,12 @@ for s in ("on", "off"):
     first = statistics.median(v for (r, k, n, x), v in per.items() if k == "first" and x == s)
     refresh = statistics.median(v for (r, k, n, x), v in per.items() if k == "refresh" and x == s)
     print(f"| cache {s} | {first:.2f} | {refresh:.2f} | {refresh / first:.2f} |")
+qs = sorted({q for (_, _, q) in by_q})
+print("| server, median ms first load / refresh | " + " | ".join(qs) + " |")
+print("|---|" + "---|" * len(qs))
+for s in ("on", "off"):
+    cells = [f"{statistics.median(by_q[(s, 'first', q)]):.2f} / {statistics.median(by_q[(s, 'refresh', q)]):.2f}" for q in qs]
+    print(f"| cache {s} | " + " | ".join(cells) + " |")
 print(open(f"{work}/cache-metrics.txt").read().strip())
 print("answers: " + ("the same with the cache on and off" if not bad else f"DIFFER in {bad}"))
 sys.exit(1 if bad else 0)
