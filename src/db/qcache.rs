@@ -85,13 +85,25 @@ pub(crate) type Ident = Arc<[(u64, u64)]>;
 /// The identities of the blocks one query reads, worked out once per tier and
 /// block (they depend on the snapshot, not on the series).
 #[derive(Default)]
-pub(crate) struct Idents(HashMap<(usize, i64), Ident>);
+pub(crate) struct Idents {
+    idents: HashMap<(usize, i64), Ident>,
+    /// Per tier, the time its segments span (first and last sample), once worked out.
+    spans: [Option<Option<(i64, i64)>>; 3],
+}
 
 impl Idents {
+    /// The time tier `t`'s segments in `snap` span, `None` when it has none.
+    pub fn tier_span(&mut self, snap: &State, t: usize) -> Option<(i64, i64)> {
+        *self.spans[t].get_or_insert_with(|| {
+            let segs = snap.tiers[t].iter().map(|s| s.info());
+            Some((segs.clone().map(|i| i.min_t).min()?, segs.map(|i| i.max_t).max()?))
+        })
+    }
+
     /// The segments of tier `t` of `snap` whose time range meets `[lo, hi]`; the
     /// cache's own Arc when it saw the same set before, so entries compare by pointer.
     pub fn get(&mut self, cache: &QueryCache, snap: &State, t: usize, lo: i64, hi: i64) -> Ident {
-        self.0
+        self.idents
             .entry((t, lo))
             .or_insert_with(|| {
                 let segs = snap.tiers[t].iter();
@@ -162,6 +174,18 @@ struct Lru {
 }
 
 impl Lru {
+    /// A use of the entry under `key`, last moved at `used`. Only an entry in the
+    /// older half of the order moves to its end: entries hit again and again cost
+    /// no bookkeeping, and the order stays short.
+    fn refresh(&mut self, key: Key, used: u64) {
+        if self.tick - used > self.map.len() as u64 / 2 {
+            let tick = self.touch(key);
+            if let Some(e) = self.map.get_mut(&key) {
+                e.tick = tick;
+            }
+        }
+    }
+
     fn touch(&mut self, key: Key) -> u64 {
         self.tick += 1;
         self.order.push_back((self.tick, key));
@@ -249,22 +273,13 @@ impl QueryCache {
         let Some(e) = lru.map.get(&key) else { return false };
         // Identities are shared through `Idents`: the same Arc is the same set.
         if !Arc::ptr_eq(&e.ident, ident) && *e.ident != **ident {
-            let bytes = e.bytes;
-            lru.map.remove(&key);
-            lru.bytes -= bytes;
-            self.invalidations.fetch_add(1, Ordering::Relaxed);
+            self.drop_entry(&mut lru, key);
             return false;
         }
         let Some(items) = T::slice(&e.items) else { return false };
         extend_within(items, lo, hi, out);
-        // Only an entry in the older half of the order moves to its end: entries
-        // hit again and again cost no bookkeeping, and the order stays short.
-        if lru.tick - e.tick > lru.map.len() as u64 / 2 {
-            let tick = lru.touch(key);
-            if let Some(e) = lru.map.get_mut(&key) {
-                e.tick = tick;
-            }
-        }
+        let used = e.tick;
+        lru.refresh(key, used);
         true
     }
 
@@ -282,13 +297,8 @@ impl QueryCache {
         let mut lru = self.lru.lock();
         let e = lru.map.get(&key)?;
         let Items::Final(f) = &e.items else { return None };
-        let f = f.clone();
-        if lru.tick - e.tick > lru.map.len() as u64 / 2 {
-            let tick = lru.touch(key);
-            if let Some(e) = lru.map.get_mut(&key) {
-                e.tick = tick;
-            }
-        }
+        let (f, used) = (f.clone(), e.tick);
+        lru.refresh(key, used);
         Some(f)
     }
 
@@ -300,7 +310,11 @@ impl QueryCache {
 
     /// Drops the entry under `key`, which no longer holds, counting an invalidation.
     pub fn invalidate(&self, key: Key) {
-        let mut lru = self.lru.lock();
+        self.drop_entry(&mut self.lru.lock(), key);
+    }
+
+    /// Removes the entry under `key`, whose data changed, counting an invalidation.
+    fn drop_entry(&self, lru: &mut Lru, key: Key) {
         if let Some(e) = lru.map.remove(&key) {
             lru.bytes -= e.bytes;
             self.invalidations.fetch_add(1, Ordering::Relaxed);

@@ -74,10 +74,9 @@ const MAX_CACHED_BLOCKS: i64 = 4096;
 /// tier `t`'s segments cover, to read through the cache in blocks of `block` ms;
 /// `None` when they cover none of it or it spans more than `MAX_CACHED_BLOCKS`.
 /// Nothing lies outside it: the caller reads the range past `hi` itself.
-fn cached_span(snap: &State, t: usize, block: i64, a: i64, hi: i64) -> Option<(i64, i64)> {
-    let segs = snap.tiers[t].iter().map(|s| s.info());
-    let lo = a.max(segs.clone().map(|i| i.min_t).min()?);
-    let hi = hi.min(segs.map(|i| i.max_t).max()?);
+fn cached_span(idents: &mut Idents, snap: &State, t: usize, block: i64, a: i64, hi: i64) -> Option<(i64, i64)> {
+    let (min_t, max_t) = idents.tier_span(snap, t)?;
+    let (lo, hi) = (a.max(min_t), hi.min(max_t));
     let blocks = (i128::from(hi) - i128::from(lo)) / i128::from(block.max(1));
     (lo <= hi && blocks < i128::from(MAX_CACHED_BLOCKS)).then_some((lo, hi))
 }
@@ -428,7 +427,7 @@ impl Inner {
         // A block is cached only if every bucket start in it lies below the cut.
         let below = if cache.enabled() { align(cut, block).map(|c| c.saturating_sub(1)) } else { None };
         let cached_hi = below.map_or(i64::MIN, |c| c.min(upto));
-        if let Some((lo, hi)) = cached_span(snap, t, block, a, cached_hi) {
+        if let Some((lo, hi)) = cached_span(idents, snap, t, block, a, cached_hi) {
             let key = |start| Key { id, tier: t as u8, cols, start };
             let ident = |lo, hi| idents.get(cache, snap, t, lo, hi);
             cache.read(block, lo, hi, key, ident, &mut *direct, out)?;
@@ -460,7 +459,7 @@ impl Inner {
             None
         };
         let cached_hi = below.map_or(i64::MIN, |c| c.min(b));
-        if let Some((lo, hi)) = cached_span(snap, 0, RAW_BLOCK_MS, a, cached_hi) {
+        if let Some((lo, hi)) = cached_span(idents, snap, 0, RAW_BLOCK_MS, a, cached_hi) {
             let key = |start| Key { id, tier: 0, cols: 0, start };
             let ident = |lo, hi| idents.get(cache, snap, 0, lo, hi);
             cache.read(RAW_BLOCK_MS, lo, hi, key, ident, &mut *direct, out)?;
