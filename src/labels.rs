@@ -77,6 +77,11 @@ impl Labels {
         self.0.text()
     }
 
+    /// Appends a byte string that sorts as the label sets do (see `Pairs::sort_key`).
+    pub(crate) fn sort_key(&self, out: &mut Vec<u8>) {
+        self.0.sort_key(out)
+    }
+
     /// The sorted pairs themselves, for a type with the same invariants to share.
     pub(crate) fn shared_pairs(&self) -> Pairs {
         self.0.clone()

@@ -21,7 +21,7 @@ use crate::query::{
     QueryResult, SeriesData, Summary, Tier,
 };
 use crate::retention::oldest_retained;
-use crate::rollup::{align, codec, rollup, Bucket, FIVE_MIN_MS};
+use crate::rollup::{align, codec, rollup, rollup_into, Bucket, FIVE_MIN_MS};
 use crate::sample::Sample;
 use crate::tier::StoredTier;
 
@@ -324,6 +324,10 @@ impl Inner {
         }
         let mut spans = Vec::new();
         let mut idents = Idents::default();
+        // Reused across series: the raw samples of one span, and how many pieces
+        // the last series had (series of one query are alike, so one allocation each).
+        let mut raw = Vec::new();
+        let mut pieces_hint = 0;
         for id in self.index.select_in_label_order(q.matchers()) {
             let Some(labels) = self.index.labels(id) else { continue };
             let (floors, raw_floor) = {
@@ -347,7 +351,7 @@ impl Inner {
             for &(a, b) in ranges {
                 plan(a, b, &floors, &mut spans);
             }
-            let mut buckets: Vec<Bucket> = Vec::new();
+            let mut buckets: Vec<Bucket> = Vec::with_capacity(pieces_hint);
             for &span in &spans {
                 let t = match span {
                     Span::Tier(t, ..) => t,
@@ -384,7 +388,7 @@ impl Inner {
                     Span::Raw(a, b) => {
                         let a = a.max(raw_floor);
                         if a < b {
-                            let mut raw = Vec::new();
+                            raw.clear();
                             let mut direct = |lo: i64, hi: i64, out: &mut Vec<Sample>| -> Result<()> {
                                 let end = hi.saturating_add(1);
                                 let decode =
@@ -395,11 +399,12 @@ impl Inner {
                                 Ok(())
                             };
                             self.raw_through_cache(snap, &mut idents, id, (a, b - 1), &mut direct, &mut raw)?;
-                            buckets.extend(rollup(&raw, finest)?);
+                            rollup_into(&raw, finest, &mut buckets)?;
                         }
                     }
                 }
             }
+            pieces_hint = buckets.len();
             if !buckets.is_empty() {
                 read.series.push((labels, buckets));
             }

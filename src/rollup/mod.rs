@@ -208,6 +208,13 @@ impl Bucket {
 /// aligned to multiples of the width since the epoch
 /// (`start = ts.div_euclid(width) * width`). Empty buckets are not emitted.
 pub fn rollup(samples: &[Sample], width_ms: i64) -> Result<Vec<Bucket>> {
+    let mut out = Vec::new();
+    rollup_into(samples, width_ms, &mut out)?;
+    Ok(out)
+}
+
+/// [`rollup`], appending the buckets to `out` (left as it was on error).
+pub fn rollup_into(samples: &[Sample], width_ms: i64, out: &mut Vec<Bucket>) -> Result<()> {
     check_width(width_ms)?;
     if let Some(i) = samples.windows(2).position(|w| w[0].ts >= w[1].ts) {
         return Err(Error::InvalidArgument(format!(
@@ -217,11 +224,16 @@ pub fn rollup(samples: &[Sample], width_ms: i64) -> Result<Vec<Bucket>> {
             samples[i].ts
         )));
     }
-    let mut out: Vec<Bucket> = Vec::new();
+    let base = out.len();
     for s in samples {
-        let start = align(s.ts, width_ms).ok_or_else(|| unalignable(s.ts, width_ms))?;
+        let Some(start) = align(s.ts, width_ms) else {
+            out.truncate(base);
+            return Err(unalignable(s.ts, width_ms));
+        };
+        // Only buckets this call made take more samples.
+        let open = out.len() > base;
         match out.last_mut() {
-            Some(b) if b.start == start => b.push(*s),
+            Some(b) if open && b.start == start => b.push(*s),
             _ => {
                 let mut b = Bucket::empty(start);
                 b.push(*s);
@@ -229,7 +241,7 @@ pub fn rollup(samples: &[Sample], width_ms: i64) -> Result<Vec<Bucket>> {
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Merges consecutive buckets into coarser ones of `width_ms` (e.g. 5m into 1h).

@@ -23,33 +23,7 @@ use crate::text::value::{parse_value, write_json_value};
 
 /// Appends a JSON string literal escaped as serde_json escapes one: `\"`, `\\`,
 /// `\b`, `\f`, `\n`, `\r`, `\t`, other control characters as `\u00xx`.
-pub(crate) fn json_str(out: &mut String, s: &str) {
-    out.push('"');
-    let mut from = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let esc = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        // `i` is an ASCII byte, so a char boundary.
-        out.push_str(&s[from..i]);
-        if esc.is_empty() {
-            let _ = write!(out, "\\u{b:04x}");
-        } else {
-            out.push_str(esc);
-        }
-        from = i + 1;
-    }
-    out.push_str(&s[from..]);
-    out.push('"');
-}
+pub(crate) use crate::text::jsonl::write_json_string as json_str;
 
 /// Appends `format_rfc3339(ms)` as a JSON string; years 0 to 9999 are written
 /// here without allocating (a dashboard's answer has one per point).
@@ -106,7 +80,6 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (y, m, d)
 }
 
-/// Appends a series' labels without `__name__` as a JSON object.
 /// `[a,b,…]`: `each` writes one element.
 pub(crate) fn json_array<T>(
     out: &mut String,
@@ -123,6 +96,7 @@ pub(crate) fn json_array<T>(
     out.push(']');
 }
 
+/// Appends a series' labels without `__name__` as a JSON object.
 pub(crate) fn json_labels(out: &mut String, labels: &Labels) {
     out.push('{');
     let mut first = true;
