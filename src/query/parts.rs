@@ -10,11 +10,12 @@
 //! and spliced equal those of one evaluation over the whole range, as long as
 //! each was computed from the same pieces.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::eval::{bucket_value, fold_step_buckets, group_key, group_labels, order_and_cut, rate_secs, Data, Grid};
 use super::{needs_raw, Query, QueryResult, ResultSeries, Tier};
 use crate::error::{Error, Result};
+use crate::hash::LabelBuildHasher;
 use crate::labels::Labels;
 use crate::rollup::Bucket;
 use crate::sample::Sample;
@@ -114,26 +115,60 @@ pub(crate) fn group_parts(q: &Query, mut input: Vec<(Labels, Vec<Bucket>)>) -> R
     input.retain(|(_, b)| !b.is_empty());
     // Label order fixes the member order within a group, as `finish` does.
     input.sort_by(|a, b| a.0.cmp(&b.0));
-    // Per group: its members (with their last step) and their pieces.
-    type Members = (Vec<(Labels, i64)>, Vec<Data>);
-    let mut by_key: BTreeMap<GroupKey, Members> = BTreeMap::new();
+    // Per group: its key, its members (with their last step) and their pieces.
+    type Group = (GroupKey, Vec<(Labels, i64)>, Vec<Data>);
+    let mut groups: Vec<Group> = Vec::new();
+    // A series' group found by the bytes of its key (`group_bytes`), so the key
+    // itself is built once per group, not once per series.
+    let mut slot: HashMap<Vec<u8>, usize, LabelBuildHasher> = HashMap::default();
+    let mut bytes = Vec::new();
     for (labels, pieces) in input {
-        let key = match q.grouping() {
-            Some(names) => group_key(names, &labels),
-            None => labels.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+        group_bytes(q.grouping(), &labels, &mut bytes);
+        let i = match slot.get(bytes.as_slice()) {
+            Some(&i) => i,
+            None => {
+                let key = match q.grouping() {
+                    Some(names) => group_key(names, &labels),
+                    None => labels.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+                };
+                groups.push((key, Vec::new(), Vec::new()));
+                slot.insert(bytes.clone(), groups.len() - 1);
+                groups.len() - 1
+            }
         };
         let last = pieces.last().map_or(i64::MIN, |b| grid.key(b.start));
-        let e = by_key.entry(key).or_default();
-        e.0.push((labels, last));
-        e.1.push(Data::Buckets(pieces));
+        let g = &mut groups[i];
+        g.1.push((labels, last));
+        g.2.push(Data::Buckets(pieces));
     }
     let mut out = BTreeMap::new();
-    for (key, (members, data)) in by_key {
+    for (key, members, data) in groups {
         let mut buckets = Vec::new();
         fold_step_buckets(&data, grid, |b| buckets.push(*b));
         out.insert(key, GroupPart { members, buckets });
     }
     Ok(Parts(out))
+}
+
+/// Bytes equal for two series exactly when their group keys are: per grouping
+/// name 0 when the series lacks it, else 1, the value and 0xFF (which UTF-8
+/// never holds); without grouping, the packed label text (one-to-one).
+fn group_bytes(names: Option<&[String]>, labels: &Labels, out: &mut Vec<u8>) {
+    out.clear();
+    let Some(names) = names else {
+        out.extend_from_slice(labels.text().as_bytes());
+        return;
+    };
+    for n in names {
+        match labels.get(n) {
+            Some(v) => {
+                out.push(1);
+                out.extend_from_slice(v.as_bytes());
+                out.push(0xFF);
+            }
+            None => out.push(0),
+        }
+    }
 }
 
 /// The answer `evaluate_pieces` gives, from the groups' step buckets.
