@@ -19,7 +19,9 @@ const CANONICAL_NAN: u64 = 0x7ff8_0000_0000_0000;
 /// Appends a value as bare text (CSV, Prometheus text, terminals).
 pub fn write_value(out: &mut String, v: f64) {
     if v.is_finite() {
-        out.push_str(ryu::Buffer::new().format_finite(v));
+        if !write_short_decimal(out, v) {
+            out.push_str(ryu::Buffer::new().format_finite(v));
+        }
     } else if v.is_nan() {
         if v.to_bits() == CANONICAL_NAN {
             out.push_str("NaN");
@@ -31,6 +33,82 @@ pub fn write_value(out: &mut String, v: f64) {
     } else {
         out.push_str("-Inf");
     }
+}
+
+/// Powers of ten tried for a value with few decimals, and their exponents.
+const SHORT_SCALES: [(u32, f64); 4] = [(0, 1.0), (1, 10.0), (2, 100.0), (3, 1000.0)];
+
+/// Writes `v` as ryu would when it has at most three decimals and lies in
+/// `[0.001, 1e15)` in magnitude (what most stored values are), without ryu's
+/// search; `false`, writing nothing, otherwise.
+///
+/// Why it equals ryu's shortest form: with `m = v·10^k` an integer below 2^52
+/// and `m / 10^k == v` (a correctly rounded division of exact operands, so the
+/// decimal `m·10^-k` parses to `v`), and `m` not a multiple of 10, any other decimal
+/// of no more digits differs from `m·10^-k` by at least `10^-k`, more than the
+/// gap between neighbouring f64s near `v`, so none parses to `v`. Ryu prints
+/// such values plainly, an integer with `.0`. The product `v·10^k` rounds, so
+/// the first `k` that works may be too large by trailing zeros, which are dropped.
+fn write_short_decimal(out: &mut String, v: f64) -> bool {
+    let a = v.abs();
+    if !(1e-3..1e15).contains(&a) {
+        return false;
+    }
+    for (k, p) in SHORT_SCALES {
+        let m = a * p;
+        if m.fract() == 0.0 && m < 4_503_599_627_370_496.0 && m / p == a {
+            // The product rounds, so a smaller k may have been missed: drop trailing zeros.
+            let (mut m, mut k) = (m as u64, k);
+            while k > 0 && m % 10 == 0 {
+                m /= 10;
+                k -= 1;
+            }
+            let scale = 10u64.pow(k);
+            if v < 0.0 {
+                out.push('-');
+            }
+            push_u64(out, m / scale);
+            out.push('.');
+            match k {
+                0 => out.push('0'),
+                _ => {
+                    // The fraction's k digits, leading zeros included.
+                    let frac = m % scale;
+                    let mut d = scale / 10;
+                    while d > 1 && frac < d {
+                        out.push('0');
+                        d /= 10;
+                    }
+                    push_u64(out, frac);
+                }
+            }
+            return true;
+        }
+    }
+    false
+}
+
+/// Appends `n` in decimal.
+pub fn push_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
+}
+
+/// Appends `n` in decimal.
+pub fn push_i64(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    push_u64(out, n.unsigned_abs());
 }
 
 /// Appends a value as a JSON token: a number, or a string for NaN and ±Inf.
@@ -114,6 +192,62 @@ mod tests {
             write_json_value(&mut j, v);
             let want = if v.is_finite() { t.clone() } else { format!("\"{t}\"") };
             assert_eq!(j, want, "JSON has no NaN or infinity: they are strings");
+        }
+    }
+
+    fn ryu(v: f64) -> String {
+        ryu::Buffer::new().format_finite(v).to_string()
+    }
+
+    #[test]
+    fn short_decimals_are_written_as_ryu_writes_them() {
+        let edges = [
+            1e-3,
+            0.0011,
+            0.999,
+            1.0,
+            9.5,
+            10.0,
+            45.3,
+            99.99,
+            100.001,
+            0.1 + 0.2,
+            1e15,
+            999999999999999.9,
+            4503599627370.496,
+            4503599627370.497,
+            450359962737.0497,
+            1e14 + 0.125,
+            123456789.12345679,
+            9.999999999999999e-4,
+        ];
+        for v in edges.into_iter().flat_map(|v| [v, -v]) {
+            let mut out = String::new();
+            write_value(&mut out, v);
+            assert_eq!(out, ryu(v), "{v:e}");
+        }
+        // Decimals of one to four places over many magnitudes, and their neighbours.
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = x % 10_000_000_000_000_000;
+            let v = digits as f64 / 10f64.powi((x >> 60) as i32 % 5) / 10f64.powi((x >> 56) as i32 % 16);
+            for v in [v, -v, f64::from_bits(v.to_bits() + 1), f64::from_bits(v.to_bits().saturating_sub(1))] {
+                let mut out = String::new();
+                write_value(&mut out, v);
+                assert_eq!(out, ryu(v), "{v:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn integers_are_written_in_decimal() {
+        for n in [0i64, 1, -1, 9, 10, 1_796_325_080_000, i64::MAX, i64::MIN] {
+            let mut out = String::new();
+            push_i64(&mut out, n);
+            assert_eq!(out, n.to_string());
         }
     }
 

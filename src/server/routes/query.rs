@@ -2,7 +2,6 @@
 //! `{metric_name, start_time, end_time, labels, function}` and the extensions
 //! (`selector`, `quantile`, `step`, `group_by`, `top_k`/`bottom_k` with `rank_by`, `tier`).
 
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -23,7 +22,7 @@ use crate::server::time::now_ms;
 use crate::server::values::{json_answer, json_array, json_labels, json_str, JsonObject};
 use crate::server::Shared;
 use crate::text::duration::format_duration;
-use crate::text::value::write_json_value;
+use crate::text::value::{push_i64, write_json_value};
 use crate::{Agg, Matcher, Query, QueryResult, RankBy, Tier, METRIC_NAME};
 
 const QUERY_FIELDS: [&str; 14] = [
@@ -261,7 +260,9 @@ impl PointFormat {
                 o.end();
             }
             PointFormat::Compact => {
-                let _ = write!(out, "[{ts},");
+                out.push('[');
+                push_i64(out, ts);
+                out.push(',');
                 write_json_value(out, v);
                 out.push(']');
             }
