@@ -15,11 +15,9 @@
 //! tree: strings escaped as serde_json escapes them, object keys in the byte order
 //! serde_json's (sorted) maps wrote them, so answers keep their bytes.
 
-use std::fmt::Write as _;
-
 use crate::labels::{Labels, METRIC_NAME};
 use crate::text::time::format_rfc3339;
-use crate::text::value::{parse_value, write_json_value};
+use crate::text::value::{parse_value, push_i64, write_json_value};
 
 /// Appends a JSON string literal escaped as serde_json escapes one: `\"`, `\\`,
 /// `\b`, `\f`, `\n`, `\r`, `\t`, other control characters as `\u00xx`.
@@ -162,9 +160,7 @@ impl<'a> JsonObject<'a> {
     /// An integer, or `null`.
     pub(crate) fn int(&mut self, key: &'static str, v: Option<i64>) {
         match v {
-            Some(v) => {
-                let _ = write!(self.key(key), "{v}");
-            }
+            Some(v) => push_i64(self.key(key), v),
             None => self.key(key).push_str("null"),
         }
     }

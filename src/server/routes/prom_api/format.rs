@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use crate::promql::Value;
 use crate::text::jsonl::{write_json_object, write_json_string};
+use crate::text::value::push_u64;
 
 /// A time parameter as Prometheus reads one: float seconds (fraction rounded to
 /// the ms), else RFC 3339. Nothing else: no `now-1h`, no ms by magnitude.
@@ -89,22 +90,6 @@ fn fraction_bits(v: f64) -> i32 {
         return 0;
     }
     (-(exp + mant.trailing_zeros() as i32)).max(0)
-}
-
-/// `n` in decimal.
-fn push_u64(out: &mut String, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
 }
 
 /// A timestamp (ms) as Prometheus writes it: a JSON number of seconds, with the
