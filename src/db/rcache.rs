@@ -28,9 +28,9 @@ use super::qcache::{Key, RESULT_TIER};
 use super::query::levels_for;
 use super::{Inner, State};
 use crate::error::Result;
-use crate::labels::Labels;
-use crate::query::{evaluate_pieces, finish_parts, group_parts, interior, Parts, Query, QueryResult, Tier};
-use crate::rollup::Bucket;
+use crate::query::{
+    evaluate_pieces, finish_parts, group_parts, group_parts_keeping, interior, Parts, Query, QueryResult, Tier,
+};
 
 /// The final part of one query's answer.
 pub(crate) struct Final {
@@ -112,21 +112,13 @@ impl Inner {
         cache.count_final(false);
         let read = whole(&[(range.start, range.end)])?;
         let keep = interior(&(range.start.max(read.floor)..range.end.min(read.cut)), step);
-        if let Some(k) = keep {
-            let middle: Vec<(Labels, Vec<Bucket>)> = read
-                .series
-                .iter()
-                .map(|(l, b)| {
-                    let a = b.partition_point(|x| x.start < k.start);
-                    let z = b.partition_point(|x| x.start < k.end);
-                    (l.clone(), b[a..z].to_vec())
-                })
-                .collect();
-            let parts = group_parts(q, middle)?;
+        // One fold answers the query and gives the part to keep.
+        let (all, kept) = group_parts_keeping(q, read.series, keep.clone())?;
+        if let (Some(k), Some(parts)) = (keep, kept) {
             let ident = ident(snap, k.start, k.end);
             let levels = levels.clone();
             cache.put_final(key, Arc::new(Final { text, tier, levels, from: k.start, to: k.end, ident, parts }));
         }
-        evaluate_pieces(q, read.series, tier)
+        finish_parts(q, all, tier)
     }
 }

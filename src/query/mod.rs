@@ -24,7 +24,7 @@ pub use buckets::{BucketSeries, BucketsResult};
 pub use eval::{evaluate, needs_raw, SeriesData};
 pub(crate) use eval::{evaluate_pieces, evaluate_trusted};
 pub use names::ParseNameError;
-pub(crate) use parts::{finish_parts, group_parts, Parts};
+pub(crate) use parts::{finish_parts, group_parts, group_parts_keeping, Parts};
 pub use summary::{quantile_sorted, Summary, SummaryReport};
 pub use tier::choose_tier;
 pub(crate) use tier::interior;

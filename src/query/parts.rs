@@ -103,7 +103,20 @@ impl Parts {
 
 /// Folds the pieces of each selected series (as `evaluate_pieces` takes them) into
 /// its group's step buckets.
-pub(crate) fn group_parts(q: &Query, mut input: Vec<(Labels, Vec<Bucket>)>) -> Result<Parts> {
+pub(crate) fn group_parts(q: &Query, input: Vec<(Labels, Vec<Bucket>)>) -> Result<Parts> {
+    Ok(group_parts_keeping(q, input, None)?.0)
+}
+
+/// [`group_parts`], and with `keep` (on step bounds) also the part of the answer
+/// in `keep`: the groups' step buckets there, each group's members with pieces
+/// there and, per member, its last step with data there. Taken from the one fold
+/// of the whole range, which equals a fold of only the pieces in `keep`: a step
+/// bucket depends on nothing outside it.
+pub(crate) fn group_parts_keeping(
+    q: &Query,
+    mut input: Vec<(Labels, Vec<Bucket>)>,
+    keep: Option<std::ops::Range<i64>>,
+) -> Result<(Parts, Option<Parts>)> {
     q.validate()?;
     if needs_raw(q.aggregation()) {
         return Err(Error::InvalidArgument(format!(
@@ -115,8 +128,14 @@ pub(crate) fn group_parts(q: &Query, mut input: Vec<(Labels, Vec<Bucket>)>) -> R
     input.retain(|(_, b)| !b.is_empty());
     // Label order fixes the member order within a group, as `finish` does.
     input.sort_by(|a, b| a.0.cmp(&b.0));
-    // Per group: its key, its members (with their last step) and their pieces.
-    type Group = (GroupKey, Vec<(Labels, i64)>, Vec<Data>);
+    // Per group: its key, its members (with their last step), the members with
+    // pieces in `keep` (with their last step there), and their pieces.
+    struct Group {
+        key: GroupKey,
+        members: Vec<(Labels, i64)>,
+        kept: Vec<(Labels, i64)>,
+        data: Vec<Data>,
+    }
     let mut groups: Vec<Group> = Vec::new();
     // A series' group found by the bytes of its key (`group_bytes`), so the key
     // itself is built once per group, not once per series.
@@ -131,23 +150,38 @@ pub(crate) fn group_parts(q: &Query, mut input: Vec<(Labels, Vec<Bucket>)>) -> R
                     Some(names) => group_key(names, &labels),
                     None => labels.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
                 };
-                groups.push((key, Vec::new(), Vec::new()));
+                groups.push(Group { key, members: Vec::new(), kept: Vec::new(), data: Vec::new() });
                 slot.insert(bytes.clone(), groups.len() - 1);
                 groups.len() - 1
             }
         };
         let last = pieces.last().map_or(i64::MIN, |b| grid.key(b.start));
         let g = &mut groups[i];
-        g.1.push((labels, last));
-        g.2.push(Data::Buckets(pieces));
+        if let Some(k) = &keep {
+            let before_end = pieces.partition_point(|b| b.start < k.end);
+            match before_end.checked_sub(1).and_then(|j| pieces.get(j)) {
+                Some(b) if b.start >= k.start => g.kept.push((labels.clone(), grid.key(b.start))),
+                _ => {}
+            }
+        }
+        g.members.push((labels, last));
+        g.data.push(Data::Buckets(pieces));
     }
     let mut out = BTreeMap::new();
-    for (key, members, data) in groups {
+    let mut kept = keep.as_ref().map(|_| BTreeMap::new());
+    for g in groups {
         let mut buckets = Vec::new();
-        fold_step_buckets(&data, grid, |b| buckets.push(*b));
-        out.insert(key, GroupPart { members, buckets });
+        fold_step_buckets(&g.data, grid, |b| buckets.push(*b));
+        if let (Some(k), Some(kept)) = (&keep, kept.as_mut()) {
+            if !g.kept.is_empty() {
+                let a = buckets.partition_point(|b| b.start < k.start);
+                let z = buckets.partition_point(|b| b.start < k.end);
+                kept.insert(g.key.clone(), GroupPart { members: g.kept, buckets: buckets[a..z].to_vec() });
+            }
+        }
+        out.insert(g.key, GroupPart { members: g.members, buckets });
     }
-    Ok(Parts(out))
+    Ok((Parts(out), kept.map(Parts)))
 }
 
 /// Bytes equal for two series exactly when their group keys are: per grouping
