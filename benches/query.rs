@@ -11,12 +11,19 @@ const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
 const T0: i64 = 1_700_000_000_000 / DAY * DAY;
 
+/// The query cache serves repeated queries from what it already decoded;
+/// `STRATA_BENCH_QUERY_CACHE_BYTES=0` turns it off, so that every iteration reads
+/// and decodes the segments (default: the engine's default budget).
 fn opts() -> Options {
-    Options::default()
+    let o = Options::default()
         .sync(SyncMode::Never)
         .background(false)
         .head_memory_budget(1 << 30)
-        .retention(RetentionPolicy::new(TierDurations::forever()).unwrap())
+        .retention(RetentionPolicy::new(TierDurations::forever()).unwrap());
+    match std::env::var("STRATA_BENCH_QUERY_CACHE_BYTES").ok().and_then(|v| v.parse().ok()) {
+        Some(bytes) => o.query_cache_bytes(bytes),
+        None => o,
+    }
 }
 
 /// `days` of the devops set (100 hosts × 10 fields) at `interval_ms`, sealed every 2 h.

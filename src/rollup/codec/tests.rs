@@ -316,3 +316,53 @@ proptest! {
         }
     }
 }
+
+/// `v2::mant` rounds as `f64::round` does, without its libm call.
+#[test]
+fn mantissa_rounding_matches_f64_round() {
+    let reference = |v: f64, scale: f64| {
+        let r = (v * scale).round();
+        if !v.is_finite() || r.abs() >= 9007199254740992.0 {
+            0
+        } else {
+            r as i64
+        }
+    };
+    let mut vals = vec![
+        0.0,
+        -0.0,
+        0.5,
+        -0.5,
+        1.5,
+        -2.5,
+        0.49999999999999994,
+        -0.49999999999999994,
+        4503599627370495.5,
+        -4503599627370495.5,
+        9007199254740991.0,
+        9007199254740991.5,
+        9007199254740992.0,
+        -9007199254740993.0,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        5e-324,
+        0.1 + 0.2,
+    ];
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..100_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        vals.push(f64::from_bits(x));
+        vals.push((x % 2_000_001) as f64 / 100.0 - 10_000.0);
+        vals.push((x >> 11) as f64 * if x & 1 == 0 { 1.0 } else { -1e-3 });
+    }
+    for v in vals {
+        for scale in [1.0, 10.0, 1e3, 1e9] {
+            assert_eq!(v2::mant(v, scale), reference(v, scale), "{v:e} × {scale}");
+        }
+    }
+}

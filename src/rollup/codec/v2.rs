@@ -121,15 +121,27 @@ fn set(b: &mut Bucket, c: usize, v: f64) {
 /// `round(v * scale)`, or 0 where that is no integer below 2^53 (NaN, infinities,
 /// huge values: the correction then carries the whole value).
 #[inline]
-fn mant(v: f64, scale: f64) -> i64 {
-    if !v.is_finite() {
+pub(super) fn mant(v: f64, scale: f64) -> i64 {
+    let x = v * scale;
+    if x.is_nan() || x.abs() >= MAX_MANTISSA {
         return 0;
     }
-    let r = (v * scale).round();
-    if r.abs() >= MAX_MANTISSA {
+    // f64::round without its libm call: below 2^53 the truncation `t` and the
+    // fraction `x - t` are exact (x and t share sign and lie within a factor of
+    // two of each other when |x| >= 1), and halves round away from zero.
+    let t = x as i64;
+    let frac = x - t as f64;
+    let r = if frac >= 0.5 {
+        t + 1
+    } else if frac <= -0.5 {
+        t - 1
+    } else {
+        t
+    };
+    if r.unsigned_abs() >= 1 << 53 {
         0
     } else {
-        r as i64
+        r
     }
 }
 
