@@ -116,7 +116,6 @@ impl Inner {
         let (all, kept) = group_parts_keeping(q, read.series, keep.clone())?;
         if let (Some(k), Some(parts)) = (keep, kept) {
             let ident = ident(snap, k.start, k.end);
-            let levels = levels.clone();
             cache.put_final(key, Arc::new(Final { text, tier, levels, from: k.start, to: k.end, ident, parts }));
         }
         finish_parts(q, all, tier)

@@ -158,10 +158,10 @@ pub(crate) fn group_parts_keeping(
         let last = pieces.last().map_or(i64::MIN, |b| grid.key(b.start));
         let g = &mut groups[i];
         if let Some(k) = &keep {
-            let before_end = pieces.partition_point(|b| b.start < k.end);
-            match before_end.checked_sub(1).and_then(|j| pieces.get(j)) {
-                Some(b) if b.start >= k.start => g.kept.push((labels.clone(), grid.key(b.start))),
-                _ => {}
+            // Its last piece before the kept stretch ends, if that lies in it.
+            let last_kept = pieces.iter().rev().find(|b| b.start < k.end).filter(|b| b.start >= k.start);
+            if let Some(b) = last_kept {
+                g.kept.push((labels.clone(), grid.key(b.start)));
             }
         }
         g.members.push((labels, last));
